@@ -1,0 +1,26 @@
+"""Shared fixtures for Herald's integration and end-to-end tests.
+
+Every test here drives real binaries against the real local control plane
+(tests/cluster/localcluster.py). scripts/setup builds what they need.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+
+from localcluster import LocalCluster, herald_bin  # noqa: E402
+
+# The tools scripts/setup pinned (kubectl, grpcurl) come before the machine's.
+os.environ["PATH"] = f"{herald_bin()}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One control plane for the whole test session."""
+    with LocalCluster() as c:
+        yield c

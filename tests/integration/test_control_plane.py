@@ -1,0 +1,150 @@
+"""Smoke tests of the local control plane with the real kubectl."""
+
+import json
+import os
+import queue
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from localcluster import LocalCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "k8s" / "crd.yaml"
+OBJECT = ROOT / "k8s" / "example-object.yaml"
+OBJECT_PATH = "/apis/kopf.dev/v1/namespaces/default/kopfexamples/kopf-example-1"
+
+
+def kubectl(cluster, *args, check=True, input=None):
+    return subprocess.run(["kubectl", *args], env=cluster.env(), capture_output=True,
+                          text=True, check=check, timeout=60, input=input)
+
+
+def lines_of(proc):
+    """A queue fed with the process's stdout lines by a reader thread."""
+    q = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            q.put(line.rstrip("\n"))
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def next_line(q, timeout=30.0):
+    line = q.get(timeout=timeout)
+    assert line is not None, "the watch ended early"
+    return line
+
+
+@pytest.fixture(scope="module")
+def crd(cluster):
+    kubectl(cluster, "apply", "-f", str(CRD))
+    kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/kopfexamples.kopf.dev")
+    return cluster
+
+
+def test_kubectl_matches_the_server_version(cluster):
+    out = json.loads(kubectl(cluster, "version", "-o", "json").stdout)
+    client, server = out["clientVersion"], out["serverVersion"]
+    assert server["gitVersion"].startswith("v1.")
+    assert (client["major"], client["minor"]) == (server["major"], server["minor"])
+
+
+def test_apply_crd_and_object_then_read_back_through_the_api(crd):
+    cluster = crd
+    watch = subprocess.Popen(["kubectl", "get", "kopfexamples", "-w", "-o",
+                              "custom-columns=NAME:.metadata.name,FIELD:.spec.field",
+                              "--no-headers"],
+                             env=cluster.env(), stdout=subprocess.PIPE, text=True)
+    try:
+        q = lines_of(watch)
+        # Give the watch time to be established before the create.
+        time.sleep(1.0)
+        kubectl(cluster, "apply", "-f", str(OBJECT))
+        assert next_line(q).split() == ["kopf-example-1", "value"]
+
+        kubectl(cluster, "patch", "kopfexample", "kopf-example-1", "--type=merge",
+                "-p", '{"spec": {"field": "changed"}}')
+        assert next_line(q).split() == ["kopf-example-1", "changed"]
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
+
+    status, body = cluster.request("GET", OBJECT_PATH)
+    assert status == 200, body
+    assert body["kind"] == "KopfExample"
+    assert body["spec"]["field"] == "changed"
+    assert body["spec"]["items"] == ["item1", "item2"]
+    assert body["metadata"]["labels"] == {"somelabel": "somevalue"}
+
+
+def test_status_subresource_is_served(crd):
+    cluster = crd
+    kubectl(cluster, "apply", "-f", str(OBJECT))
+    status, body = cluster.request(
+        "PATCH", OBJECT_PATH + "/status", {"status": {"smoke": {"ok": True}}},
+        content_type="application/merge-patch+json")
+    assert status == 200, body
+    out = kubectl(cluster, "get", "kopfexample", "kopf-example-1", "-o",
+                  "jsonpath={.status.smoke.ok}").stdout
+    assert out == "true"
+
+
+def test_objects_survive_an_apiserver_restart(crd):
+    cluster = crd
+    kubectl(cluster, "apply", "-f", str(OBJECT))
+    before = cluster.request("GET", OBJECT_PATH)[1]["metadata"]["uid"]
+    cluster.restart_apiserver()
+    status, body = cluster.request("GET", OBJECT_PATH)
+    assert status == 200
+    assert body["metadata"]["uid"] == before
+
+
+def test_etcd_compaction_makes_old_revisions_unreadable(cluster):
+    old = cluster.compact_etcd()
+    kubectl(cluster, "create", "configmap", "compaction-probe", "--from-literal=a=b")
+    new = cluster.compact_etcd()
+    assert new > old
+    with pytest.raises(Exception, match="compacted"):
+        cluster._etcd_call("/v3/kv/range", {"key": "AA==", "revision": str(old)})
+
+
+def test_stop_leaves_no_process_and_no_files():
+    c = LocalCluster().start()
+    pids = [c._etcd.pid, c._apiserver.pid]
+    workdir, port = c.dir, c.apiserver_port
+    c.stop()
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}"), f"process {pid} still running"
+    assert not workdir.exists()
+    import socket
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the API server port still answers"
+
+
+def test_servers_die_with_their_parent(tmp_path):
+    """A killed test process leaves no control plane behind."""
+    script = (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from localcluster import LocalCluster\n"
+        "c = LocalCluster(workdir=%r).start()\n"
+        "print(c._etcd.pid, c._apiserver.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    ) % (str(ROOT / "tests" / "cluster"), str(tmp_path / "c"))
+    parent = subprocess.Popen(["python3", "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.1)
+    alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    assert not alive, f"still running after the parent was killed: {alive}"
