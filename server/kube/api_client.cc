@@ -1,0 +1,165 @@
+#include "server/kube/api_client.h"
+
+#include <algorithm>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "server/runtime/logging.h"
+
+namespace herald::kube {
+namespace {
+
+constexpr char kHttpStatusPayload[] = "herald.dev/http-status";
+
+absl::StatusCode CodeFor(int http) {
+  switch (http) {
+    case 400:
+    case 422:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 409:
+      return absl::StatusCode::kAborted;
+    case 410:
+      return absl::StatusCode::kOutOfRange;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    default:
+      return http >= 500 ? absl::StatusCode::kUnavailable
+                         : absl::StatusCode::kUnknown;
+  }
+}
+
+}  // namespace
+
+int HttpStatusOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kHttpStatusPayload);
+  int code = 0;
+  if (payload && absl::SimpleAtoi(std::string(*payload), &code)) return code;
+  return 0;
+}
+
+absl::Status StatusFromResponse(const HttpResponse& response,
+                                absl::string_view what) {
+  std::string message;
+  absl::StatusCode code = CodeFor(response.status);
+  // The API server answers errors with a Status object; keep its message.
+  auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+  if (parsed.is_object() && parsed.value("kind", "") == "Status") {
+    message = parsed.value("message", "");
+    if (response.status == 409 &&
+        parsed.value("reason", "") == "AlreadyExists") {
+      code = absl::StatusCode::kAlreadyExists;
+    }
+  }
+  if (message.empty()) message = response.body.substr(0, 1024);
+  absl::Status st(
+      code, absl::StrCat(what, ": HTTP ", response.status, ": ", message));
+  st.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(response.status)));
+  return st;
+}
+
+absl::optional<absl::Duration> RetryDelay(
+    const absl::StatusOr<HttpResponse>& result, runtime::Backoff& backoff) {
+  if (!result.ok()) {
+    const auto code = result.status().code();
+    if (code == absl::StatusCode::kUnavailable ||
+        code == absl::StatusCode::kDeadlineExceeded) {
+      return backoff.Next();
+    }
+    return absl::nullopt;
+  }
+  const int s = result->status;
+  if (s == 429 || s >= 500) {
+    absl::Duration d = backoff.Next();
+    int seconds = 0;
+    if (!result->retry_after.empty() &&
+        absl::SimpleAtoi(result->retry_after, &seconds) && seconds >= 0) {
+      d = absl::Seconds(std::min(seconds, 600));
+    }
+    return d;
+  }
+  return absl::nullopt;
+}
+
+ApiClient::ApiClient(std::unique_ptr<HttpClient> http, Options options)
+    : http_(std::move(http)),
+      options_(options),
+      limiter_(options.qps, options.burst, options.clock) {}
+
+absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request) {
+  runtime::Backoff backoff;
+  const std::string what = absl::StrCat(request.method, " ", request.target);
+  for (int attempt = 1;; ++attempt) {
+    limiter_.Acquire();
+    absl::StatusOr<HttpResponse> result = http_->Send(request);
+    if (result.ok() && result->status >= 200 && result->status < 300) {
+      return std::move(result->body);
+    }
+    absl::optional<absl::Duration> delay = RetryDelay(result, backoff);
+    if (!delay || attempt >= options_.max_attempts) {
+      if (!result.ok()) return result.status();
+      return StatusFromResponse(*result, what);
+    }
+    HERALD_LOG(WARNING, "kube")
+        << what << " failed ("
+        << (result.ok() ? absl::StrCat("HTTP ", result->status)
+                        : result.status().ToString())
+        << "); retry " << attempt << " in " << absl::FormatDuration(*delay);
+    options_.clock->SleepFor(*delay);
+  }
+}
+
+absl::StatusOr<std::string> ApiClient::Get(const std::string& target) {
+  HttpRequest r;
+  r.target = target;
+  return Request(r);
+}
+
+absl::StatusOr<std::string> ApiClient::Create(
+    const std::string& collection_path, const std::string& body) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = collection_path;
+  r.body = body;
+  return Request(r);
+}
+
+absl::StatusOr<std::string> ApiClient::Patch(const std::string& object_path,
+                                             PatchType type,
+                                             const std::string& patch) {
+  HttpRequest r;
+  r.method = "PATCH";
+  r.target = object_path;
+  r.body = patch;
+  switch (type) {
+    case PatchType::kMerge:
+      r.content_type = "application/merge-patch+json";
+      break;
+    case PatchType::kJson:
+      r.content_type = "application/json-patch+json";
+      break;
+    case PatchType::kStrategicMerge:
+      r.content_type = "application/strategic-merge-patch+json";
+      break;
+    case PatchType::kApply:
+      r.content_type = "application/apply-patch+yaml";
+      break;
+  }
+  return Request(r);
+}
+
+absl::StatusOr<std::string> ApiClient::Delete(const std::string& object_path) {
+  HttpRequest r;
+  r.method = "DELETE";
+  r.target = object_path;
+  return Request(r);
+}
+
+}  // namespace herald::kube

@@ -1,0 +1,133 @@
+#include "server/kube/api_client.h"
+
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/kube/fake_http_client.h"
+
+namespace herald::kube {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Fixture {
+  Fixture() {
+    auto f = std::make_unique<FakeHttpClient>();
+    fake = f.get();
+    ApiClient::Options o;
+    o.clock = &clock;
+    o.qps = 0;  // No rate limit unless a test sets one.
+    api = std::make_unique<ApiClient>(std::move(f), o);
+  }
+  runtime::FakeClock clock;
+  FakeHttpClient* fake;
+  std::unique_ptr<ApiClient> api;
+};
+
+TEST(ApiClientTest, RetriesServerErrorsWithBackoff) {
+  Fixture f;
+  f.fake->Add("GET", "/x", HttpResponse{503, "busy", ""});
+  f.fake->Add("GET", "/x", HttpResponse{500, "oops", ""});
+  f.fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  auto r = f.api->Get("/x");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "ok");
+  EXPECT_EQ(f.fake->requests().size(), 3u);
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(2));  // 1 s + 1 s.
+}
+
+TEST(ApiClientTest, RetriesNetworkErrors) {
+  Fixture f;
+  f.fake->Add("GET", "/x", absl::UnavailableError("connection refused"));
+  f.fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  EXPECT_TRUE(f.api->Get("/x").ok());
+}
+
+TEST(ApiClientTest, HonoursRetryAfterOn429) {
+  Fixture f;
+  f.fake->Add("GET", "/x", HttpResponse{429, "slow down", "7"});
+  f.fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  ASSERT_TRUE(f.api->Get("/x").ok());
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(7));
+}
+
+TEST(ApiClientTest, GivesUpAfterMaxAttempts) {
+  Fixture f;
+  f.fake->Add("GET", "/x", HttpResponse{503, "busy", ""});
+  auto r = f.api->Get("/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(HttpStatusOf(r.status()), 503);
+  EXPECT_EQ(f.fake->requests().size(), 8u);
+  // 1+1+2+3+5+8+13 seconds between eight attempts.
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(33));
+}
+
+TEST(ApiClientTest, ClientErrorsFailAtOnceWithTheServersMessage) {
+  Fixture f;
+  f.fake->Add(
+      "PATCH", "/o",
+      HttpResponse{
+          409,
+          R"({"kind":"Status","reason":"Conflict","message":)"
+          R"("Operation cannot be fulfilled: the object has been modified"})",
+          ""});
+  auto r = f.api->Patch("/o", PatchType::kJson, "[]");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(HttpStatusOf(r.status()), 409);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("HTTP 409: Operation cannot be fulfilled: the object "
+                        "has been modified"));
+  EXPECT_EQ(f.fake->requests().size(), 1u);
+  EXPECT_EQ(f.fake->requests()[0].content_type, "application/json-patch+json");
+
+  f.fake->Add(
+      "POST", "/c",
+      HttpResponse{
+          422,
+          R"({"kind":"Status","reason":"Invalid","message":"spec.x: Invalid value"})",
+          ""});
+  auto c = f.api->Create("/c", "{}");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(c.status().message(), HasSubstr("spec.x: Invalid value"));
+
+  f.fake->Add(
+      "POST", "/d",
+      HttpResponse{
+          409,
+          R"({"kind":"Status","reason":"AlreadyExists","message":"exists"})",
+          ""});
+  EXPECT_EQ(f.api->Create("/d", "{}").status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST(ApiClientTest, RateLimitPacesRequests) {
+  runtime::FakeClock clock;
+  auto fake = std::make_unique<FakeHttpClient>();
+  fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  ApiClient::Options o;
+  o.clock = &clock;
+  o.qps = 10;
+  o.burst = 2;
+  ApiClient api(std::move(fake), o);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(api.Get("/x").ok());
+  // Two free from the burst, then one every 100 ms.
+  EXPECT_EQ(clock.Slept(), absl::Milliseconds(200));
+}
+
+TEST(RetryDelayTest, Decisions) {
+  runtime::Backoff b;
+  EXPECT_FALSE(RetryDelay(HttpResponse{200, "", ""}, b));
+  EXPECT_FALSE(RetryDelay(HttpResponse{404, "", ""}, b));
+  EXPECT_FALSE(RetryDelay(HttpResponse{403, "", ""}, b));
+  EXPECT_FALSE(RetryDelay(absl::InvalidArgumentError("x"), b));
+  EXPECT_EQ(*RetryDelay(HttpResponse{502, "", ""}, b), absl::Seconds(1));
+  EXPECT_EQ(*RetryDelay(absl::DeadlineExceededError("t"), b), absl::Seconds(1));
+  EXPECT_EQ(*RetryDelay(HttpResponse{500, "", ""}, b), absl::Seconds(2));
+  EXPECT_EQ(*RetryDelay(HttpResponse{429, "", "30"}, b), absl::Seconds(30));
+}
+
+}  // namespace
+}  // namespace herald::kube

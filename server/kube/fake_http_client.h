@@ -1,0 +1,97 @@
+// An in-memory HttpClient for unit tests: answers from a script of
+// responses per "METHOD target" and records the requests it saw.
+#ifndef HERALD_SERVER_KUBE_FAKE_HTTP_CLIENT_H_
+#define HERALD_SERVER_KUBE_FAKE_HTTP_CLIENT_H_
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/kube/http_client.h"
+
+namespace herald::kube {
+
+class FakeHttpClient : public HttpClient {
+ public:
+  // Queues an answer for `method target`. The last answer queued for a key is
+  // repeated once the queue is down to it.
+  void Add(const std::string& method, const std::string& target,
+           absl::StatusOr<HttpResponse> response) {
+    absl::MutexLock lock(&mu_);
+    script_[absl::StrCat(method, " ", target)].push_back(std::move(response));
+  }
+  void AddJson(const std::string& target, const std::string& json,
+               int status = 200) {
+    Add("GET", target, HttpResponse{status, json, ""});
+  }
+  // Streams: each Stream call on `target` gets the next list of chunks.
+  void AddStream(const std::string& target, std::vector<std::string> chunks,
+                 absl::Status end = absl::OkStatus()) {
+    absl::MutexLock lock(&mu_);
+    streams_[target].push_back({std::move(chunks), std::move(end)});
+  }
+
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    requests_.push_back(request);
+    auto it = script_.find(absl::StrCat(request.method, " ", request.target));
+    if (it == script_.end() || it->second.empty()) {
+      return HttpResponse{404,
+                          R"({"kind":"Status","message":"not scripted: )" +
+                              request.target + R"("})",
+                          ""};
+    }
+    auto r = it->second.front();
+    if (it->second.size() > 1) it->second.pop_front();
+    return r;
+  }
+
+  absl::StatusOr<HttpResponse> Stream(const HttpRequest& request,
+                                      absl::Duration idle_timeout,
+                                      const DataCallback& on_data,
+                                      StreamCanceller* canceller) override {
+    StreamScript s;
+    {
+      absl::MutexLock lock(&mu_);
+      requests_.push_back(request);
+      auto it = streams_.find(request.target);
+      if (it == streams_.end() || it->second.empty()) {
+        return absl::UnavailableError("no stream scripted: " + request.target);
+      }
+      s = it->second.front();
+      it->second.pop_front();
+    }
+    for (const auto& c : s.chunks) {
+      if (canceller != nullptr && canceller->cancelled()) {
+        return absl::CancelledError("cancelled");
+      }
+      if (!on_data(c)) return HttpResponse{200, "", ""};
+    }
+    if (!s.end.ok()) return s.end;
+    return HttpResponse{200, "", ""};
+  }
+
+  std::vector<HttpRequest> requests() {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+
+ private:
+  struct StreamScript {
+    std::vector<std::string> chunks;
+    absl::Status end;
+  };
+  absl::Mutex mu_;
+  std::map<std::string, std::deque<absl::StatusOr<HttpResponse>>> script_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::deque<StreamScript>> streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<HttpRequest> requests_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace herald::kube
+
+#endif  // HERALD_SERVER_KUBE_FAKE_HTTP_CLIENT_H_
