@@ -7,8 +7,8 @@ waits until the API server answers /readyz and the `default` namespace exists.
 Everything lives in one temporary folder that is removed on stop.
 
 The servers listen on 127.0.0.1 only, on free ports chosen at start, and stop by
-themselves: they get SIGTERM when the process that started them dies (Linux
-parent-death signal), and `stop()` ends them and waits.
+themselves: they are killed when the process that started them dies (Linux
+parent-death signal), and `stop()` ends them in order and waits.
 
 Use it from Python:
 
@@ -63,9 +63,13 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when its parent dies."""
+    """Runs in the child before exec: kill it when its parent dies.
+
+    SIGKILL, not SIGTERM: a graceful kube-apiserver shutdown can take many
+    seconds, and an orphaned test server has nothing worth saving.
+    """
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     os.setpgrp()  # Ctrl+C in a terminal reaches the parent, which stops us in order.
 
 

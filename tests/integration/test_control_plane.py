@@ -116,13 +116,22 @@ def test_etcd_compaction_makes_old_revisions_unreadable(cluster):
         cluster._etcd_call("/v3/kv/range", {"key": "AA==", "revision": str(old)})
 
 
+def running(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_stop_leaves_no_process_and_no_files():
     c = LocalCluster().start()
     pids = [c._etcd.pid, c._apiserver.pid]
     workdir, port = c.dir, c.apiserver_port
     c.stop()
     for pid in pids:
-        assert not os.path.exists(f"/proc/{pid}"), f"process {pid} still running"
+        assert not running(pid), f"process {pid} still running"
     assert not workdir.exists()
     import socket
     with socket.socket() as s:
@@ -144,7 +153,7 @@ def test_servers_die_with_their_parent(tmp_path):
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+    while time.monotonic() < deadline and any(running(p) for p in pids):
         time.sleep(0.1)
-    alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    alive = [p for p in pids if running(p)]
     assert not alive, f"still running after the parent was killed: {alive}"
