@@ -28,11 +28,22 @@ class FakeHttpClient : public HttpClient {
                int status = 200) {
     Add("GET", target, HttpResponse{status, json, ""});
   }
-  // Streams: each Stream call on `target` gets the next list of chunks.
-  void AddStream(const std::string& target, std::vector<std::string> chunks,
+  // Streams: each Stream call whose target starts with `target_prefix` gets
+  // the next scripted answer for that prefix (the longest matching prefix
+  // wins): chunks for a 200, then `end` as the call's result.
+  void AddStream(const std::string& target_prefix,
+                 std::vector<std::string> chunks,
                  absl::Status end = absl::OkStatus()) {
     absl::MutexLock lock(&mu_);
-    streams_[target].push_back({std::move(chunks), std::move(end)});
+    streams_[target_prefix].push_back(
+        {200, "", std::move(chunks), std::move(end)});
+  }
+  // A stream answered with a non-2xx status and a body.
+  void AddStreamStatus(const std::string& target_prefix, int status,
+                       std::string body) {
+    absl::MutexLock lock(&mu_);
+    streams_[target_prefix].push_back(
+        {status, std::move(body), {}, absl::OkStatus()});
   }
 
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
@@ -58,13 +69,21 @@ class FakeHttpClient : public HttpClient {
     {
       absl::MutexLock lock(&mu_);
       requests_.push_back(request);
-      auto it = streams_.find(request.target);
-      if (it == streams_.end() || it->second.empty()) {
+      auto best = streams_.end();
+      for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+        if (!it->second.empty() &&
+            request.target.compare(0, it->first.size(), it->first) == 0 &&
+            (best == streams_.end() || it->first.size() > best->first.size())) {
+          best = it;
+        }
+      }
+      if (best == streams_.end()) {
         return absl::UnavailableError("no stream scripted: " + request.target);
       }
-      s = it->second.front();
-      it->second.pop_front();
+      s = best->second.front();
+      best->second.pop_front();
     }
+    if (s.status != 200) return HttpResponse{s.status, s.body, ""};
     for (const auto& c : s.chunks) {
       if (canceller != nullptr && canceller->cancelled()) {
         return absl::CancelledError("cancelled");
@@ -82,6 +101,8 @@ class FakeHttpClient : public HttpClient {
 
  private:
   struct StreamScript {
+    int status = 200;
+    std::string body;
     std::vector<std::string> chunks;
     absl::Status end;
   };

@@ -1,0 +1,111 @@
+// Keeps one resource in one namespace (or all namespaces) in sync with the
+// API server: a paged list, then a watch from the list's resourceVersion,
+// reconnecting from the last resourceVersion seen. A 410 Gone (as an HTTP
+// status or as an ERROR event) leads to a relist that reports only
+// differences.
+#ifndef HERALD_SERVER_KUBE_WATCHER_H_
+#define HERALD_SERVER_KUBE_WATCHER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/cache/object_store.h"
+#include "server/kube/api_client.h"
+#include "server/kube/discovery.h"
+#include "server/runtime/backoff.h"
+
+namespace herald::kube {
+
+struct WatchEvent {
+  enum class Type { kAdded, kModified, kDeleted };
+  Type type;
+  // The object as cached; for kDeleted, its last state.
+  std::shared_ptr<const cache::CachedObject> object;
+  // True for events produced by a listing (the initial one or a relist).
+  bool from_listing = false;
+};
+
+const char* WatchEventTypeName(WatchEvent::Type type);
+
+// Receives what a Watcher sees. Called on the watcher's thread; must not
+// block for long.
+class WatchHandler {
+ public:
+  virtual ~WatchHandler() = default;
+  virtual void OnEvent(const ResourceInfo& resource,
+                       const WatchEvent& event) = 0;
+  // A listing (initial or relist) is complete: the store holds every object.
+  virtual void OnListed(const ResourceInfo& resource, const std::string& ns) {}
+};
+
+struct WatchOptions {
+  int page_size = 500;
+  // Asked of the server per watch request; each request adds up to 100%
+  // random jitter so that watches do not reconnect in lockstep.
+  absl::Duration server_timeout = absl::Minutes(5);
+  // A watch that delivers nothing (no event, no bookmark) for this long is
+  // reconnected.
+  absl::Duration idle_timeout = absl::Seconds(70);
+  bool strip_managed_fields = true;
+  runtime::Backoff::Options backoff;
+  // A 403 is logged at most once per this period per watcher.
+  absl::Duration forbidden_log_period = absl::Minutes(5);
+};
+
+// Turns one object's JSON into what the cache keeps: managedFields stripped
+// (if asked), minified, with its keys extracted.
+absl::StatusOr<cache::CachedObject> IngestObject(absl::string_view json,
+                                                 bool strip_managed_fields);
+
+// Lists and watches until stopped. Run() blocks; Stop() may be called from
+// any thread.
+class Watcher {
+ public:
+  Watcher(ApiClient* api, ResourceInfo resource, std::string ns,
+          cache::ObjectStore* store, WatchHandler* handler,
+          WatchOptions options = WatchOptions());
+
+  void Run();
+  void Stop();
+
+  // For inspection and tests.
+  std::string resource_version() const;
+  int list_count() const;
+
+ private:
+  absl::Status ListAndSync();
+  // One watch request. OK when it ended normally (server timeout or idle
+  // reconnect); OutOfRange for 410 Gone.
+  absl::Status WatchOnce();
+  absl::Status OpenStream(const HttpRequest& request, const DataCallback& cb,
+                          HttpResponse* response);
+  bool Sleep(absl::Duration d);
+  void Emit(WatchEvent::Type type, std::shared_ptr<const cache::CachedObject> o,
+            bool from_listing);
+  void LogFailure(const absl::Status& st, absl::string_view what);
+
+  ApiClient* api_;
+  const ResourceInfo resource_;
+  const std::string ns_;
+  cache::ObjectStore* store_;
+  WatchHandler* handler_;
+  const WatchOptions options_;
+  const std::string label_;
+
+  absl::Notification stop_;
+  mutable absl::Mutex mu_;
+  StreamCanceller* canceller_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::string rv_ ABSL_GUARDED_BY(mu_);
+  int list_count_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_forbidden_log_ = absl::InfinitePast();
+  uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
+};
+
+}  // namespace herald::kube
+
+#endif  // HERALD_SERVER_KUBE_WATCHER_H_

@@ -1,0 +1,201 @@
+#include "server/kube/watcher.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/kube/fake_http_client.h"
+
+namespace herald::kube {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kList[] = "/apis/kopf.dev/v1/namespaces/ns1/kopfexamples?limit=";
+constexpr char kWatch[] =
+    "/apis/kopf.dev/v1/namespaces/ns1/kopfexamples?watch=1&"
+    "allowWatchBookmarks=true&resourceVersion=";
+
+std::string Obj(const std::string& name, const std::string& rv,
+                const std::string& extra = "") {
+  return absl::StrCat(R"({"apiVersion":"kopf.dev/v1","kind":"KopfExample",)",
+                      R"("metadata":{"name":")", name,
+                      R"(","namespace":"ns1","uid":"uid-)", name,
+                      R"(","resourceVersion":")", rv,
+                      R"(","managedFields":[{"manager":"kubectl"}]},)",
+                      R"("spec":{"v":")", rv, R"("})", extra, "}");
+}
+
+std::string ListPage(const std::vector<std::string>& items,
+                     const std::string& rv, const std::string& cont = "") {
+  std::string out = absl::StrCat(
+      R"({"kind":"KopfExampleList","metadata":{"resourceVersion":")", rv,
+      R"(","continue":")", cont, R"("},"items":[)");
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ",";
+    out += items[i];
+  }
+  return out + "]}";
+}
+
+std::string Event(const std::string& type, const std::string& object) {
+  return absl::StrCat(R"({"type":")", type, R"(","object":)", object, "}\n");
+}
+
+ResourceInfo KopfExamples() {
+  ResourceInfo r;
+  r.group = "kopf.dev";
+  r.version = "v1";
+  r.plural = "kopfexamples";
+  r.kind = "KopfExample";
+  r.namespaced = true;
+  return r;
+}
+
+// Records events; stops the watcher after the given number of listings.
+class Recorder : public WatchHandler {
+ public:
+  void OnEvent(const ResourceInfo&, const WatchEvent& e) override {
+    events.push_back(absl::StrCat(
+        WatchEventTypeName(e.type), " ", e.object->key.name, "@",
+        e.object->resource_version, e.from_listing ? " (list)" : ""));
+    jsons.push_back(e.object->json);
+  }
+  void OnListed(const ResourceInfo&, const std::string&) override {
+    if (++listings == stop_after_listings && watcher) watcher->Stop();
+  }
+  std::vector<std::string> events;
+  std::vector<std::string> jsons;
+  int listings = 0;
+  int stop_after_listings = 1000;
+  Watcher* watcher = nullptr;
+};
+
+struct Fixture {
+  Fixture() {
+    auto f = std::make_unique<FakeHttpClient>();
+    fake = f.get();
+    ApiClient::Options o;
+    o.clock = &clock;
+    o.qps = 0;
+    api = std::make_unique<ApiClient>(std::move(f), o);
+    watcher = std::make_unique<Watcher>(api.get(), KopfExamples(), "ns1",
+                                        &store, &rec);
+    rec.watcher = watcher.get();
+  }
+  std::vector<std::string> Targets() {
+    std::vector<std::string> out;
+    for (const auto& r : fake->requests()) out.push_back(r.target);
+    return out;
+  }
+  runtime::FakeClock clock;
+  FakeHttpClient* fake;
+  std::unique_ptr<ApiClient> api;
+  cache::ObjectStore store;
+  Recorder rec;
+  std::unique_ptr<Watcher> watcher;
+};
+
+TEST(WatcherTest, PagedListThenWatchWithBookmarksAndReconnect) {
+  Fixture f;
+  f.fake->AddStream(kList, {ListPage({Obj("a", "10")}, "20", "tok+/=")});
+  f.fake->AddStream(absl::StrCat(kList, "500&continue=tok%2B%2F%3D"),
+                    {ListPage({Obj("b", "11")}, "20")});
+  // A watch stream cut mid-event, then ending (server timeout).
+  std::string stream =
+      Event("ADDED", Obj("c", "21")) + Event("MODIFIED", Obj("a", "22")) +
+      R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"30"}}})"
+      "\n";
+  f.fake->AddStream(
+      absl::StrCat(kWatch, "20&"),
+      {stream.substr(0, 17), stream.substr(17, 100), stream.substr(117)});
+  // The reconnect resumes from the bookmark's version; 410 there leads to a
+  // relist.
+  f.fake->AddStream(
+      absl::StrCat(kWatch, "30&"),
+      {Event("DELETED", Obj("b", "31")),
+       R"json({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version: 31 (40)"}})json"
+       "\n"});
+  // The relist: a unchanged, c changed, d new. Stop after it.
+  f.fake->AddStream(
+      kList,
+      {ListPage({Obj("a", "22"), Obj("c", "41"), Obj("d", "42")}, "45")});
+  f.rec.stop_after_listings = 2;
+  f.watcher->Run();
+
+  EXPECT_THAT(f.rec.events,
+              ElementsAre("ADDED a@10 (list)", "ADDED b@11 (list)",
+                          "ADDED c@21", "MODIFIED a@22", "DELETED b@31",
+                          "MODIFIED c@41 (list)", "ADDED d@42 (list)"));
+  EXPECT_EQ(f.store.size(), 3u);
+  EXPECT_EQ(f.watcher->resource_version(), "45");
+  EXPECT_EQ(f.watcher->list_count(), 2);
+  // managedFields are stripped and the JSON is minified.
+  EXPECT_THAT(f.rec.jsons[0], ::testing::Not(HasSubstr("managedFields")));
+  EXPECT_THAT(f.rec.jsons[0], ::testing::Not(HasSubstr(" ")));
+  auto targets = f.Targets();
+  ASSERT_GE(targets.size(), 5u);
+  EXPECT_THAT(targets[2], HasSubstr("resourceVersion=20&timeoutSeconds="));
+  EXPECT_THAT(targets[3], HasSubstr("resourceVersion=30&timeoutSeconds="));
+}
+
+TEST(WatcherTest, RelistAfterHttp410EmitsOnlyDifferences) {
+  Fixture f;
+  f.fake->AddStream(
+      kList, {ListPage({Obj("a", "1"), Obj("b", "2"), Obj("c", "3")}, "5")});
+  f.fake->AddStreamStatus(absl::StrCat(kWatch, "5&"), 410,
+                          R"({"kind":"Status","code":410,"message":"gone"})");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "1"), Obj("c", "7")}, "9")});
+  f.rec.stop_after_listings = 2;
+  f.watcher->Run();
+  EXPECT_THAT(
+      f.rec.events,
+      ElementsAre("ADDED a@1 (list)", "ADDED b@2 (list)", "ADDED c@3 (list)",
+                  "MODIFIED c@7 (list)", "DELETED b@2 (list)"));
+}
+
+TEST(WatcherTest, RetriesListingWithBackoffAndStops) {
+  Fixture f;
+  f.fake->AddStreamStatus(kList, 503, "unavailable");
+  f.fake->AddStreamStatus(
+      kList, 403, R"({"kind":"Status","code":403,"message":"forbidden"})");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "1")}, "5")});
+  f.rec.stop_after_listings = 1;
+  f.watcher->Run();
+  EXPECT_THAT(f.rec.events, ElementsAre("ADDED a@1 (list)"));
+  // Backed off 1 s, then 1 s, on the fake clock.
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(2));
+}
+
+TEST(WatcherTest, WatchNetworkErrorsResumeFromTheLastVersion) {
+  Fixture f;
+  f.fake->AddStream(kList, {ListPage({}, "5")});
+  f.fake->AddStream(absl::StrCat(kWatch, "5&"), {Event("ADDED", Obj("a", "6"))},
+                    absl::UnavailableError("connection reset"));
+  f.fake->AddStream(absl::StrCat(kWatch, "6&"), {Event("ADDED", Obj("b", "7"))},
+                    absl::DeadlineExceededError("idle"));
+  f.fake->AddStreamStatus(absl::StrCat(kWatch, "7&"), 410, "gone");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "6"), Obj("b", "7")}, "7")});
+  f.rec.stop_after_listings = 2;
+  f.watcher->Run();
+  // Nothing is repeated: the relist finds what the watch already delivered.
+  EXPECT_THAT(f.rec.events, ElementsAre("ADDED a@6", "ADDED b@7"));
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(1));  // Only after the reset.
+}
+
+TEST(IngestObjectTest, RejectsWhatIsNotAnObject) {
+  EXPECT_FALSE(IngestObject("[1]", true).ok());
+  EXPECT_FALSE(IngestObject("{\"metadata\":{}}", true).ok());
+  EXPECT_FALSE(IngestObject("nope", true).ok());
+  auto o =
+      IngestObject(R"({"metadata":{"name":"x","managedFields":[]}})", false);
+  ASSERT_TRUE(o.ok());
+  EXPECT_THAT(o->json, HasSubstr("managedFields"));
+}
+
+}  // namespace
+}  // namespace herald::kube
