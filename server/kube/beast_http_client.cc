@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -248,7 +250,9 @@ class BeastHttpClient : public HttpClient {
                          : NetError("sending the request", ec);
     }
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);
+    // Not boost::none: Boost 1.74 compares the Content-Length against the
+    // empty optional and always reports body_limit.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     ec = conn->WithStream([&](auto& s) {
       return conn->Run(request.timeout, [&](auto handler) {
         http::async_read_header(s, conn->buffer(), parser, handler);
