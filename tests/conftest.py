@@ -5,6 +5,7 @@ Every test here drives real binaries against the real local control plane
 """
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from localcluster import LocalCluster, herald_bin  # noqa: E402
 
@@ -24,3 +26,10 @@ def cluster():
     """One control plane for the whole test session."""
     with LocalCluster() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def binaries():
+    """The sidecar and the test driver, built with Bazel."""
+    from heraldproc import build
+    build("//server:herald", "//tests/integration:kube_tool")

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -53,6 +54,19 @@ absl::Status StatusFromResponse(const HttpResponse& response,
   auto parsed = nlohmann::json::parse(response.body, nullptr, false);
   if (parsed.is_object() && parsed.value("kind", "") == "Status") {
     message = parsed.value("message", "");
+    // The specifics (which field is invalid) are in details.causes.
+    auto details = parsed.find("details");
+    if (details != parsed.end() && details->is_object() &&
+        details->contains("causes") && (*details)["causes"].is_array()) {
+      for (const auto& cause : (*details)["causes"]) {
+        if (!cause.is_object()) continue;
+        std::string field = cause.value("field", "");
+        std::string text = cause.value("message", "");
+        if (text.empty() || absl::StrContains(message, text)) continue;
+        absl::StrAppend(&message, "; ", field.empty() ? "" : field + ": ",
+                        text);
+      }
+    }
     if (response.status == 409 &&
         parsed.value("reason", "") == "AlreadyExists") {
       code = absl::StatusCode::kAlreadyExists;

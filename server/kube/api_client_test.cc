@@ -101,6 +101,19 @@ TEST(ApiClientTest, ClientErrorsFailAtOnceWithTheServersMessage) {
           ""});
   EXPECT_EQ(f.api->Create("/d", "{}").status().code(),
             absl::StatusCode::kAlreadyExists);
+
+  // Validation errors: the specifics are in details.causes.
+  f.fake->Add(
+      "POST", "/v",
+      HttpResponse{
+          422,
+          R"({"kind":"Status","reason":"Invalid","message":"Thing \"t\" is invalid",)"
+          R"("details":{"causes":[{"field":"spec.size","message":"must be a number"}]}})",
+          ""});
+  EXPECT_THAT(
+      f.api->Create("/v", "{}").status().message(),
+      HasSubstr("HTTP 422: Thing \"t\" is invalid; spec.size: must be a "
+                "number"));
 }
 
 TEST(ApiClientTest, RateLimitPacesRequests) {

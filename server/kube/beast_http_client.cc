@@ -13,8 +13,8 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
