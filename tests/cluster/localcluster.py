@@ -125,6 +125,8 @@ class LocalCluster:
         self.etcd_port, self.etcd_peer_port = free_port(), free_port()
         self.apiserver_port = free_port()
         self._write_kubeconfig()
+        if not (self.dir / "tokens.csv").exists():
+            self.set_tokens({})
         try:
             self._start_etcd()
             self.start_apiserver()
@@ -160,6 +162,7 @@ class LocalCluster:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-cluster-ip-range=10.0.0.0/24",
+            f"--token-auth-file={self.dir / 'tokens.csv'}",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
             # No controller-manager runs here to create default service accounts.
@@ -169,6 +172,14 @@ class LocalCluster:
         ]
         self._apiserver = self._spawn("kube-apiserver", args)
         self._wait_ready()
+
+    def set_tokens(self, tokens: dict[str, str]) -> None:
+        """Static bearer tokens (token to user name, all in system:masters).
+
+        Read by kube-apiserver at start: restart it for a change to count.
+        """
+        lines = [f'{token},{user},{user},"system:masters"' for token, user in tokens.items()]
+        (self.dir / "tokens.csv").write_text("\n".join(lines) + "\n")
 
     def stop_apiserver(self) -> None:
         self._terminate(self._apiserver)

@@ -196,3 +196,28 @@ def test_unreachable_api_server_is_retried_without_exiting(cluster, tmp_path):
         assert h.proc.poll() is None, "herald exited on an unreachable API server"
     finally:
         assert h.stop() == 0
+
+
+def test_token_file_is_read_again_when_it_rotates(cluster, tmp_path):
+    cluster.set_tokens({"token-one": "herald-sa", "token-two": "herald-sa"})
+    cluster.restart_apiserver()
+    apply_crd(cluster, GROUP, "Rotor", "rotors")
+    token_file = tmp_path / "token"
+    token_file.write_text("token-one\n")
+    cfg = json.loads(cluster.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"tokenFile": str(token_file)}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(cfg))
+    h = herald(cluster, "--resource=rotors." + GROUP, f"--kubeconfig={path}")
+    try:
+        h.wait_for(r"LISTED rotors")
+        # Rotate: the file gets the new token, the old one stops being valid.
+        token_file.write_text("token-two\n")
+        cluster.set_tokens({"token-two": "herald-sa"})
+        cluster.restart_apiserver()
+        apply_object(cluster, GROUP, "Rotor", "r1")
+        h.wait_for(r"ADDED \S+ default/r1", timeout=60)
+        assert not [line for line in h.lines if "HTTP 401" in line], h.lines
+    finally:
+        assert h.stop() == 0
+        cluster.set_tokens({})
