@@ -13,6 +13,17 @@ namespace herald::kube {
 namespace {
 
 constexpr char kHttpStatusPayload[] = "herald.dev/http-status";
+constexpr char kRetryAfterPayload[] = "herald.dev/retry-after";
+// A server asking for more than this is asked again sooner.
+constexpr int kMaxRetryAfterSeconds = 600;
+
+absl::optional<absl::Duration> ParseRetryAfter(const std::string& value) {
+  int seconds = 0;
+  if (value.empty() || !absl::SimpleAtoi(value, &seconds) || seconds < 0) {
+    return absl::nullopt;
+  }
+  return absl::Seconds(std::min(seconds, kMaxRetryAfterSeconds));
+}
 
 absl::StatusCode CodeFor(int http) {
   switch (http) {
@@ -76,7 +87,16 @@ absl::Status StatusFromResponse(const HttpResponse& response,
   absl::Status st(
       code, absl::StrCat(what, ": HTTP ", response.status, ": ", message));
   st.SetPayload(kHttpStatusPayload, absl::Cord(absl::StrCat(response.status)));
+  if (!response.retry_after.empty()) {
+    st.SetPayload(kRetryAfterPayload, absl::Cord(response.retry_after));
+  }
   return st;
+}
+
+absl::optional<absl::Duration> RetryAfterOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryAfterPayload);
+  if (!payload) return absl::nullopt;
+  return ParseRetryAfter(std::string(*payload));
 }
 
 absl::optional<absl::Duration> RetryDelay(
@@ -92,11 +112,7 @@ absl::optional<absl::Duration> RetryDelay(
   const int s = result->status;
   if (s == 429 || s >= 500) {
     absl::Duration d = backoff.Next();
-    int seconds = 0;
-    if (!result->retry_after.empty() &&
-        absl::SimpleAtoi(result->retry_after, &seconds) && seconds >= 0) {
-      d = absl::Seconds(std::min(seconds, 600));
-    }
+    if (auto ra = ParseRetryAfter(result->retry_after)) d = *ra;
     return d;
   }
   return absl::nullopt;

@@ -22,6 +22,9 @@ namespace herald::kube {
 // come from an HTTP answer).
 int HttpStatusOf(const absl::Status& status);
 
+// The Retry-After carried by a Status from StatusFromResponse, if any.
+absl::optional<absl::Duration> RetryAfterOf(const absl::Status& status);
+
 // Turns a non-2xx answer into a Status: the code follows the HTTP status
 // (404 NotFound, 409 AlreadyExists or Aborted, 410 OutOfRange, 422
 // InvalidArgument, 403 PermissionDenied, 429 ResourceExhausted, 5xx

@@ -36,14 +36,17 @@ class FakeHttpClient : public HttpClient {
                  absl::Status end = absl::OkStatus()) {
     absl::MutexLock lock(&mu_);
     streams_[target_prefix].push_back(
-        {200, "", std::move(chunks), std::move(end)});
+        {200, "", "", std::move(chunks), std::move(end)});
   }
-  // A stream answered with a non-2xx status and a body.
+  // A stream answered with a non-2xx status, a body and a Retry-After.
   void AddStreamStatus(const std::string& target_prefix, int status,
-                       std::string body) {
+                       std::string body, std::string retry_after = "") {
     absl::MutexLock lock(&mu_);
-    streams_[target_prefix].push_back(
-        {status, std::move(body), {}, absl::OkStatus()});
+    streams_[target_prefix].push_back({status,
+                                       std::move(body),
+                                       std::move(retry_after),
+                                       {},
+                                       absl::OkStatus()});
   }
 
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
@@ -83,7 +86,7 @@ class FakeHttpClient : public HttpClient {
       s = best->second.front();
       best->second.pop_front();
     }
-    if (s.status != 200) return HttpResponse{s.status, s.body, ""};
+    if (s.status != 200) return HttpResponse{s.status, s.body, s.retry_after};
     for (const auto& c : s.chunks) {
       if (canceller != nullptr && canceller->cancelled()) {
         return absl::CancelledError("cancelled");
@@ -103,6 +106,7 @@ class FakeHttpClient : public HttpClient {
   struct StreamScript {
     int status = 200;
     std::string body;
+    std::string retry_after;
     std::vector<std::string> chunks;
     absl::Status end;
   };

@@ -55,6 +55,14 @@ absl::StatusOr<cache::CachedObject> IngestParsed(json& obj,
   return out;
 }
 
+// The backoff's next delay, or the server's Retry-After when it asked for one.
+absl::Duration RetryDelayFor(const absl::Status& st,
+                             runtime::Backoff& backoff) {
+  absl::Duration d = backoff.Next();
+  if (auto ra = RetryAfterOf(st)) d = *ra;
+  return d;
+}
+
 }  // namespace
 
 const char* WatchEventTypeName(WatchEvent::Type type) {
@@ -337,7 +345,7 @@ void Watcher::Run() {
       if (stop_.HasBeenNotified()) break;
       if (!st.ok()) {
         LogFailure(st, "listing");
-        if (!Sleep(backoff.Next())) break;
+        if (!Sleep(RetryDelayFor(st, backoff))) break;
         continue;
       }
       HERALD_LOG(INFO, "kube") << label_ << ": listed " << store_->size()
@@ -360,7 +368,7 @@ void Watcher::Run() {
       continue;
     }
     LogFailure(st, "watching");
-    if (!Sleep(backoff.Next())) break;
+    if (!Sleep(RetryDelayFor(st, backoff))) break;
   }
 }
 

@@ -171,6 +171,16 @@ TEST(WatcherTest, RetriesListingWithBackoffAndStops) {
   EXPECT_EQ(f.clock.Slept(), absl::Seconds(2));
 }
 
+TEST(WatcherTest, HonoursRetryAfterOnTooManyRequests) {
+  Fixture f;
+  f.fake->AddStreamStatus(kList, 429, R"({"kind":"Status","code":429})", "7");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "1")}, "5")});
+  f.rec.stop_after_listings = 1;
+  f.watcher->Run();
+  EXPECT_THAT(f.rec.events, ElementsAre("ADDED a@1 (list)"));
+  EXPECT_EQ(f.clock.Slept(), absl::Seconds(7));
+}
+
 TEST(WatcherTest, WatchNetworkErrorsResumeFromTheLastVersion) {
   Fixture f;
   f.fake->AddStream(kList, {ListPage({}, "5")});
