@@ -1,0 +1,181 @@
+#include "server/engine/dispatcher.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace herald::engine {
+namespace {
+constexpr size_t kRecentDone = 4096;
+}  // namespace
+
+void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
+  Stream& s = streams_[info.stream_id];
+  s.info = info;
+  s.sink = sink;
+  s.handlers.insert(info.handler_ids.begin(), info.handler_ids.end());
+  Pump();
+}
+
+void Dispatcher::RemoveStream(const std::string& stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  std::map<std::string, std::string> in_flight =
+      std::move(it->second.in_flight);
+  streams_.erase(it);
+  // Back to the front of their handlers' queues, in delivery order.
+  for (auto r = in_flight.rbegin(); r != in_flight.rend(); ++r) {
+    queues_[r->second].push_front(r->first);
+  }
+  Pump();
+}
+
+absl::Status Dispatcher::SetCredits(const std::string& stream_id,
+                                    uint32_t credits) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return absl::NotFoundError("unknown stream");
+  if (credits == 0) {
+    return absl::InvalidArgumentError("credits must be at least 1");
+  }
+  it->second.info.credits = credits;
+  Pump();
+  return absl::OkStatus();
+}
+
+void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
+  const std::string id = delivery.delivery_id();
+  const std::string handler = delivery.handler_id();
+  deliveries_[id] = Pending{std::move(delivery), std::move(on_outcome)};
+  queues_[handler].push_back(id);
+  Pump();
+}
+
+Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id) {
+  // The stream serving the handler with the most free credits; ties go
+  // round-robin so that equal processes share the load.
+  Stream* best = nullptr;
+  int64_t best_free = 0;
+  size_t n = streams_.size();
+  if (n == 0) return nullptr;
+  size_t start = rotation_++ % n;
+  auto it = streams_.begin();
+  std::advance(it, start);
+  for (size_t i = 0; i < n; ++i, ++it) {
+    if (it == streams_.end()) it = streams_.begin();
+    Stream& s = it->second;
+    if (!s.handlers.count(handler_id)) continue;
+    int64_t free = static_cast<int64_t>(s.info.credits) -
+                   static_cast<int64_t>(s.in_flight.size());
+    if (free > best_free) {
+      best = &s;
+      best_free = free;
+    }
+  }
+  return best;
+}
+
+void Dispatcher::Pump() {
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (auto& [handler, queue] : queues_) {
+      while (!queue.empty()) {
+        Stream* s = PickStream(handler);
+        if (s == nullptr) break;
+        std::string id = queue.front();
+        queue.pop_front();
+        auto d = deliveries_.find(id);
+        if (d == deliveries_.end()) continue;
+        s->in_flight[id] = handler;
+        v1::ConnectResponse msg;
+        *msg.mutable_delivery() = d->second.delivery;
+        s->sink->Send(msg);
+        progress = true;
+      }
+    }
+  }
+}
+
+absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
+                                   const v1::Outcome& outcome,
+                                   v1::ProtocolErrorCode* code) {
+  auto sit = streams_.find(stream_id);
+  if (sit == streams_.end()) {
+    *code = v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED;
+    return absl::FailedPreconditionError("the stream is not registered");
+  }
+  Stream& s = sit->second;
+  const std::string& id = outcome.delivery_id();
+  auto f = s.in_flight.find(id);
+  if (f == s.in_flight.end()) {
+    if (s.recent_done_set.count(id)) {
+      *code = v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "delivery '", id, "' was already answered on this stream"));
+    }
+    *code = v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY;
+    return absl::FailedPreconditionError(
+        absl::StrCat("delivery '", id, "' is not in flight on this stream"));
+  }
+  s.in_flight.erase(f);
+  s.recent_done.push_back(id);
+  s.recent_done_set.insert(id);
+  if (s.recent_done.size() > kRecentDone) {
+    s.recent_done_set.erase(s.recent_done.front());
+    s.recent_done.pop_front();
+  }
+  auto d = deliveries_.find(id);
+  OutcomeCallback cb;
+  if (d != deliveries_.end()) {
+    cb = std::move(d->second.on_outcome);
+    deliveries_.erase(d);
+  }
+  absl::Status result;
+  if (cb) result = cb(outcome, stream_id);
+  Pump();
+  if (!result.ok()) *code = v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON;
+  return result;
+}
+
+void Dispatcher::SendTo(const std::string& stream_id,
+                        const v1::ConnectResponse& message) {
+  auto it = streams_.find(stream_id);
+  if (it != streams_.end()) it->second.sink->Send(message);
+}
+
+bool Dispatcher::InFlightOn(const std::string& stream_id,
+                            const std::string& delivery_id) const {
+  auto it = streams_.find(stream_id);
+  return it != streams_.end() && it->second.in_flight.count(delivery_id);
+}
+
+size_t Dispatcher::queued() const {
+  size_t n = 0;
+  for (const auto& [h, q] : queues_) n += q.size();
+  return n;
+}
+
+size_t Dispatcher::queued_for(const std::string& handler_id) const {
+  auto it = queues_.find(handler_id);
+  return it == queues_.end() ? 0 : it->second.size();
+}
+
+bool Dispatcher::HasStreamFor(const std::string& handler_id) const {
+  for (const auto& [id, s] : streams_) {
+    if (s.handlers.count(handler_id)) return true;
+  }
+  return false;
+}
+
+std::vector<StreamInfo> Dispatcher::Streams() const {
+  std::vector<StreamInfo> out;
+  for (const auto& [id, s] : streams_) {
+    StreamInfo info = s.info;
+    info.in_flight.clear();
+    for (const auto& [d, h] : s.in_flight) info.in_flight.push_back(d);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace herald::engine

@@ -1,0 +1,153 @@
+#include "server/engine/dispatcher.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace herald::engine {
+namespace {
+
+using ::testing::ElementsAre;
+
+class Sink : public StreamSink {
+ public:
+  void Send(const v1::ConnectResponse& m) override {
+    sent.push_back(m.delivery().delivery_id());
+  }
+  std::vector<std::string> sent;
+};
+
+StreamInfo Info(const std::string& id, uint32_t credits,
+                std::vector<std::string> handlers) {
+  StreamInfo i;
+  i.stream_id = id;
+  i.credits = credits;
+  i.handler_ids = std::move(handlers);
+  return i;
+}
+
+v1::Delivery D(const std::string& id, const std::string& handler = "h") {
+  v1::Delivery d;
+  d.set_delivery_id(id);
+  d.set_handler_id(handler);
+  return d;
+}
+
+absl::Status Ok(const v1::Outcome&, const std::string&) {
+  return absl::OkStatus();
+}
+
+v1::Outcome O(const std::string& id) {
+  v1::Outcome o;
+  o.set_delivery_id(id);
+  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  return o;
+}
+
+TEST(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 2, {"h"}), &s);
+  std::vector<std::string> done;
+  for (const char* id : {"d1", "d2", "d3"}) {
+    d.Submit(D(id),
+             [&, id = std::string(id)](const v1::Outcome&, const std::string&) {
+               done.push_back(id);
+               return absl::OkStatus();
+             });
+  }
+  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
+  EXPECT_EQ(d.queued(), 1u);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
+  EXPECT_THAT(done, ElementsAre("d1"));
+  EXPECT_THAT(s.sent, ElementsAre("d1", "d2", "d3"));
+  EXPECT_EQ(d.queued(), 0u);
+}
+
+TEST(DispatcherTest, WorkWaitsForAProcessServingItsHandler) {
+  Dispatcher d;
+  Sink other;
+  d.AddStream(Info("s0", 5, {"other"}), &other);
+  d.Submit(D("d1"), Ok);
+  EXPECT_TRUE(other.sent.empty());
+  EXPECT_EQ(d.queued_for("h"), 1u);
+  Sink s;
+  d.AddStream(Info("s1", 1, {"h"}), &s);
+  EXPECT_THAT(s.sent, ElementsAre("d1"));
+}
+
+TEST(DispatcherTest, LoadIsSharedAcrossProcesses) {
+  Dispatcher d;
+  Sink a, b;
+  d.AddStream(Info("a", 10, {"h"}), &a);
+  d.AddStream(Info("b", 10, {"h"}), &b);
+  for (int i = 0; i < 10; ++i) {
+    d.Submit(D("d" + std::to_string(i)), Ok);
+  }
+  EXPECT_EQ(a.sent.size(), 5u);
+  EXPECT_EQ(b.sent.size(), 5u);
+}
+
+TEST(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
+  Dispatcher d;
+  Sink a;
+  d.AddStream(Info("a", 2, {"h"}), &a);
+  d.Submit(D("d1"), Ok);
+  d.Submit(D("d2"), Ok);
+  d.Submit(D("d3"), Ok);
+  Sink b;
+  d.AddStream(Info("b", 1, {"h"}), &b);
+  EXPECT_THAT(b.sent, ElementsAre("d3"));
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(d.OnOutcome("b", O("d3"), &code).ok());
+  d.RemoveStream("a");
+  // d1 first: requeued deliveries keep their order at the front.
+  EXPECT_THAT(b.sent, ElementsAre("d3", "d1"));
+  ASSERT_TRUE(d.OnOutcome("b", O("d1"), &code).ok());
+  EXPECT_THAT(b.sent, ElementsAre("d3", "d1", "d2"));
+  // The removed stream can no longer answer.
+  EXPECT_FALSE(d.OnOutcome("a", O("d2"), &code).ok());
+}
+
+TEST(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s", 1, {"h"}), &s);
+  int calls = 0;
+  d.Submit(D("d1"), [&](const v1::Outcome&, const std::string&) {
+    ++calls;
+    return absl::OkStatus();
+  });
+  v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+  EXPECT_FALSE(d.OnOutcome("s", O("nope"), &code).ok());
+  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
+  EXPECT_TRUE(d.InFlightOn("s", "d1"));
+  ASSERT_TRUE(d.OnOutcome("s", O("d1"), &code).ok());
+  EXPECT_FALSE(d.OnOutcome("s", O("d1"), &code).ok());
+  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
+  EXPECT_EQ(calls, 1);
+  // A callback's error comes back as MALFORMED_JSON.
+  d.Submit(D("d2"), [](const v1::Outcome&, const std::string&) {
+    return absl::InvalidArgumentError("patch_json is not JSON");
+  });
+  EXPECT_EQ(d.OnOutcome("s", O("d2"), &code).message(),
+            "patch_json is not JSON");
+  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON);
+}
+
+TEST(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s", 1, {"h"}), &s);
+  for (const char* id : {"d1", "d2", "d3"}) d.Submit(D(id), Ok);
+  EXPECT_EQ(s.sent.size(), 1u);
+  ASSERT_TRUE(d.SetCredits("s", 3).ok());
+  EXPECT_EQ(s.sent.size(), 3u);
+  EXPECT_FALSE(d.SetCredits("s", 0).ok());
+}
+
+}  // namespace
+}  // namespace herald::engine

@@ -1,0 +1,195 @@
+#include "server/engine/registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/engine/essence.h"
+
+namespace herald::engine {
+namespace {
+
+using nlohmann::json;
+
+absl::Status CheckMetaFilters(
+    const google::protobuf::Map<std::string, v1::MetaFilter>& filters,
+    const char* what) {
+  for (const auto& [key, f] : filters) {
+    if (key.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": empty key"));
+    }
+    if (f.match() == v1::META_MATCH_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", key, "': match is unspecified"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckValueFilter(const v1::ValueFilter& f, const char* what) {
+  if (f.match() == v1::VALUE_MATCH_EQUALS &&
+      json::parse(f.value_json(), nullptr, false).is_discarded()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": value_json is not JSON: ", f.value_json()));
+  }
+  return absl::OkStatus();
+}
+
+bool MetaMatches(const json& map, const std::string& key,
+                 const v1::MetaFilter& f) {
+  const bool present = map.is_object() && map.contains(key);
+  switch (f.match()) {
+    case v1::META_MATCH_PRESENT:
+      return present;
+    case v1::META_MATCH_ABSENT:
+      return !present;
+    case v1::META_MATCH_EQUALS:
+      return present && map[key].is_string() && map[key] == f.value();
+    default:
+      return false;
+  }
+}
+
+bool ValueMatches(const v1::ValueFilter& f, const json& equals,
+                  const json& value) {
+  switch (f.match()) {
+    case v1::VALUE_MATCH_UNSPECIFIED:
+      return true;
+    case v1::VALUE_MATCH_PRESENT:
+      return !value.is_null();
+    case v1::VALUE_MATCH_ABSENT:
+      return value.is_null();
+    case v1::VALUE_MATCH_EQUALS:
+      return value == equals;
+    default:
+      return false;
+  }
+}
+
+json ParseEquals(const v1::ValueFilter& f) {
+  if (f.match() != v1::VALUE_MATCH_EQUALS) return nullptr;
+  return json::parse(f.value_json(), nullptr, false);
+}
+
+}  // namespace
+
+absl::Duration Handler::backoff() const {
+  if (spec.has_backoff()) {
+    return absl::Seconds(spec.backoff().seconds()) +
+           absl::Nanoseconds(spec.backoff().nanos());
+  }
+  return absl::Seconds(60);
+}
+
+absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
+  if (spec.id().empty()) return absl::InvalidArgumentError("id is empty");
+  if (spec.resource().empty()) {
+    return absl::InvalidArgumentError("resource is empty");
+  }
+  switch (spec.cause()) {
+    case v1::CAUSE_CREATE:
+    case v1::CAUSE_UPDATE:
+    case v1::CAUSE_DELETE:
+    case v1::CAUSE_RESUME:
+    case v1::CAUSE_FIELD:
+    case v1::CAUSE_EVENT:
+      break;
+    case v1::CAUSE_TIMER:
+    case v1::CAUSE_DAEMON:
+    case v1::CAUSE_INDEX:
+      return absl::UnimplementedError(
+          absl::StrCat("cause ", v1::Cause_Name(spec.cause()),
+                       " is not supported by this sidecar yet"));
+    default:
+      return absl::InvalidArgumentError("cause is unspecified");
+  }
+  if (spec.cause() == v1::CAUSE_FIELD && spec.field().empty()) {
+    return absl::InvalidArgumentError("a field handler needs a field");
+  }
+  if (!spec.field().empty() && spec.cause() != v1::CAUSE_FIELD &&
+      spec.cause() != v1::CAUSE_UPDATE) {
+    return absl::InvalidArgumentError(
+        "field is only for field and update handlers");
+  }
+  absl::Status st = CheckMetaFilters(spec.labels(), "label filter");
+  if (st.ok()) st = CheckMetaFilters(spec.annotations(), "annotation filter");
+  if (st.ok()) st = CheckValueFilter(spec.value_filter(), "value_filter");
+  if (st.ok()) st = CheckValueFilter(spec.old_filter(), "old_filter");
+  if (st.ok()) st = CheckValueFilter(spec.new_filter(), "new_filter");
+  return st;
+}
+
+bool MatchesMeta(const Handler& h, const json& body) {
+  const json& meta = body.is_object() && body.contains("metadata")
+                         ? body["metadata"]
+                         : json::object();
+  const json& labels = Resolve(meta, {"labels"});
+  const json& annotations = Resolve(meta, {"annotations"});
+  for (const auto& [key, f] : h.spec.labels()) {
+    if (!MetaMatches(labels, key, f)) return false;
+  }
+  for (const auto& [key, f] : h.spec.annotations()) {
+    if (!MetaMatches(annotations, key, f)) return false;
+  }
+  return true;
+}
+
+bool MatchesField(const Handler& h, const json& old_essence,
+                  const json& new_essence) {
+  if (h.field.empty()) return true;
+  const json& o = Resolve(old_essence, h.field);
+  const json& n = Resolve(new_essence, h.field);
+  if (o == n) return false;
+  const auto& s = h.spec;
+  if (s.value_filter().match() != v1::VALUE_MATCH_UNSPECIFIED &&
+      !ValueMatches(s.value_filter(), h.value_equals, o) &&
+      !ValueMatches(s.value_filter(), h.value_equals, n)) {
+    return false;
+  }
+  return ValueMatches(s.old_filter(), h.old_equals, o) &&
+         ValueMatches(s.new_filter(), h.new_equals, n);
+}
+
+absl::Status Registry::Add(const v1::HandlerSpec& spec,
+                           const kube::ResourceInfo& resource) {
+  absl::Status st = ValidateSpec(spec);
+  if (!st.ok()) return st;
+  auto it = handlers_.find(spec.id());
+  if (it != handlers_.end()) {
+    if (google::protobuf::util::MessageDifferencer::Equals(it->second->spec,
+                                                           spec)) {
+      return absl::OkStatus();
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "id '", spec.id(), "' is already registered with a different spec"));
+  }
+  auto h = std::make_unique<Handler>();
+  h->spec = spec;
+  h->resource = resource;
+  h->field = ParseFieldPath(spec.field());
+  h->value_equals = ParseEquals(spec.value_filter());
+  h->old_equals = ParseEquals(spec.old_filter());
+  h->new_equals = ParseEquals(spec.new_filter());
+  handlers_.emplace(spec.id(), std::move(h));
+  return absl::OkStatus();
+}
+
+const Handler* Registry::Find(const std::string& id) const {
+  auto it = handlers_.find(id);
+  return it == handlers_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const Handler*> Registry::ForResource(
+    const std::string& full_name) const {
+  std::vector<const Handler*> out;
+  for (const auto& [id, h] : handlers_) {
+    if (h->resource.FullName() == full_name) out.push_back(h.get());
+  }
+  return out;
+}
+
+std::vector<const Handler*> Registry::All() const {
+  std::vector<const Handler*> out;
+  for (const auto& [id, h] : handlers_) out.push_back(h.get());
+  return out;
+}
+
+}  // namespace herald::engine

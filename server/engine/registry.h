@@ -1,0 +1,66 @@
+// The handlers that handler processes registered, by id. Handlers stay
+// registered when their processes disconnect, so work for them waits in the
+// sidecar until a process serving them connects again.
+#ifndef HERALD_SERVER_ENGINE_REGISTRY_H_
+#define HERALD_SERVER_ENGINE_REGISTRY_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "herald/v1/handler.pb.h"
+#include "nlohmann/json.hpp"
+#include "server/kube/discovery.h"
+
+namespace herald::engine {
+
+// A registered handler: its spec and what the sidecar derived from it.
+struct Handler {
+  v1::HandlerSpec spec;
+  kube::ResourceInfo resource;
+  std::vector<std::string> field;  // Parsed spec.field.
+  // spec.value_filter etc. parsed; null when there is no EQUALS value.
+  nlohmann::json value_equals, old_equals, new_equals;
+
+  const std::string& id() const { return spec.id(); }
+  v1::Cause cause() const { return spec.cause(); }
+  // Delete handlers hold a finalizer unless optional.
+  bool needs_finalizer() const {
+    return spec.cause() == v1::CAUSE_DELETE && !spec.optional();
+  }
+  absl::Duration backoff() const;
+};
+
+// Checks a spec on its own (not against the registry): the reason it cannot
+// be accepted, or OK.
+absl::Status ValidateSpec(const v1::HandlerSpec& spec);
+
+// True when the object's labels and annotations pass the handler's filters.
+bool MatchesMeta(const Handler& h, const nlohmann::json& body);
+
+// For handlers limited to a field: true when the field changed between the
+// two essences and the value filters pass. Handlers without a field: true.
+bool MatchesField(const Handler& h, const nlohmann::json& old_essence,
+                  const nlohmann::json& new_essence);
+
+// Not thread-safe: owned by the engine loop.
+class Registry {
+ public:
+  // Adds a handler whose resource is already resolved. Fails when the id is
+  // registered with a different spec.
+  absl::Status Add(const v1::HandlerSpec& spec,
+                   const kube::ResourceInfo& resource);
+  const Handler* Find(const std::string& id) const;
+  // Handlers of a resource (by ResourceInfo::FullName()).
+  std::vector<const Handler*> ForResource(const std::string& full_name) const;
+  std::vector<const Handler*> All() const;
+
+ private:
+  std::map<std::string, std::unique_ptr<Handler>> handlers_;
+};
+
+}  // namespace herald::engine
+
+#endif  // HERALD_SERVER_ENGINE_REGISTRY_H_

@@ -1,0 +1,104 @@
+#include "server/engine/registry.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace herald::engine {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+kube::ResourceInfo Kex() {
+  kube::ResourceInfo r;
+  r.group = "kopf.dev";
+  r.version = "v1";
+  r.plural = "kopfexamples";
+  r.namespaced = true;
+  return r;
+}
+
+v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
+  v1::HandlerSpec s;
+  s.set_id(id);
+  s.set_resource("kopfexamples");
+  s.set_cause(cause);
+  return s;
+}
+
+TEST(RegistryTest, ValidatesSpecs) {
+  EXPECT_TRUE(ValidateSpec(Spec("a", v1::CAUSE_CREATE)).ok());
+  EXPECT_THAT(ValidateSpec(Spec("", v1::CAUSE_CREATE)).message(),
+              HasSubstr("id"));
+  EXPECT_THAT(ValidateSpec(Spec("a", v1::CAUSE_UNSPECIFIED)).message(),
+              HasSubstr("cause is unspecified"));
+  EXPECT_THAT(ValidateSpec(Spec("a", v1::CAUSE_FIELD)).message(),
+              HasSubstr("needs a field"));
+  auto s = Spec("a", v1::CAUSE_CREATE);
+  (*s.mutable_labels())["x"];  // match left unspecified
+  EXPECT_THAT(ValidateSpec(s).message(), HasSubstr("label filter 'x'"));
+  auto v = Spec("a", v1::CAUSE_FIELD);
+  v.set_field("spec.x");
+  v.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+  v.mutable_value_filter()->set_value_json("{nope");
+  EXPECT_THAT(ValidateSpec(v).message(), HasSubstr("value_json is not JSON"));
+}
+
+TEST(RegistryTest, SameIdSameSpecIsFineDifferentSpecIsRejected) {
+  Registry r;
+  ASSERT_TRUE(r.Add(Spec("a", v1::CAUSE_CREATE), Kex()).ok());
+  EXPECT_TRUE(r.Add(Spec("a", v1::CAUSE_CREATE), Kex()).ok());
+  auto st = r.Add(Spec("a", v1::CAUSE_UPDATE), Kex());
+  EXPECT_THAT(st.message(),
+              HasSubstr("already registered with a different spec"));
+  EXPECT_EQ(r.ForResource("kopfexamples.v1.kopf.dev").size(), 1u);
+}
+
+TEST(RegistryTest, MetaFilters) {
+  Registry r;
+  auto s = Spec("a", v1::CAUSE_CREATE);
+  (*s.mutable_labels())["app"].set_match(v1::META_MATCH_EQUALS);
+  (*s.mutable_labels())["app"].set_value("web");
+  (*s.mutable_annotations())["skip"].set_match(v1::META_MATCH_ABSENT);
+  (*s.mutable_annotations())["owner"].set_match(v1::META_MATCH_PRESENT);
+  ASSERT_TRUE(r.Add(s, Kex()).ok());
+  const Handler& h = *r.Find("a");
+  EXPECT_TRUE(MatchesMeta(
+      h,
+      json::parse(
+          R"({"metadata":{"labels":{"app":"web"},"annotations":{"owner":"me"}}})")));
+  EXPECT_FALSE(MatchesMeta(
+      h,
+      json::parse(
+          R"({"metadata":{"labels":{"app":"db"},"annotations":{"owner":"me"}}})")));
+  EXPECT_FALSE(MatchesMeta(
+      h,
+      json::parse(
+          R"({"metadata":{"labels":{"app":"web"},"annotations":{"owner":"me","skip":"1"}}})")));
+  EXPECT_FALSE(
+      MatchesMeta(h, json::parse(R"({"metadata":{"labels":{"app":"web"}}})")));
+}
+
+TEST(RegistryTest, FieldFilters) {
+  Registry r;
+  auto s = Spec("f", v1::CAUSE_FIELD);
+  s.set_field("spec.size");
+  s.mutable_new_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+  s.mutable_new_filter()->set_value_json("3");
+  ASSERT_TRUE(r.Add(s, Kex()).ok());
+  const Handler& h = *r.Find("f");
+  auto e = [](int v) { return json{{"spec", {{"size", v}}}}; };
+  EXPECT_TRUE(MatchesField(h, e(1), e(3)));
+  EXPECT_FALSE(MatchesField(h, e(1), e(2)));
+  EXPECT_FALSE(MatchesField(h, e(3), e(3)));  // Unchanged.
+  auto any = Spec("g", v1::CAUSE_FIELD);
+  any.set_field("spec.size");
+  any.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+  any.mutable_value_filter()->set_value_json("1");
+  ASSERT_TRUE(r.Add(any, Kex()).ok());
+  EXPECT_TRUE(MatchesField(*r.Find("g"), e(1), e(2)));  // Old matches.
+  EXPECT_FALSE(MatchesField(*r.Find("g"), e(2), e(5)));
+}
+
+}  // namespace
+}  // namespace herald::engine

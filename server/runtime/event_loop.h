@@ -1,0 +1,64 @@
+// One thread that runs posted tasks in order, and timers when due. State
+// owned by a component that runs on a loop needs no locks: other threads
+// Post() to it.
+#ifndef HERALD_SERVER_RUNTIME_EVENT_LOOP_H_
+#define HERALD_SERVER_RUNTIME_EVENT_LOOP_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/runtime/clock.h"
+
+namespace herald::runtime {
+
+// Thread-safe: Post, PostAt, Cancel and Stop may be called from any thread.
+class EventLoop {
+ public:
+  using Task = std::function<void()>;
+  using TimerId = uint64_t;
+
+  explicit EventLoop(Clock* clock = Clock::Real()) : clock_(clock) {}
+
+  void Post(Task task);
+  // Runs `task` on the loop at `when` or as soon after as the loop is free.
+  TimerId PostAt(absl::Time when, Task task);
+  // A timer that has not run yet does not run. Unknown ids are ignored.
+  void Cancel(TimerId id);
+
+  // Runs tasks until Stop(). Call from the thread that owns the loop.
+  void Run();
+  void Stop();
+
+  // For tests with a FakeClock: runs every task posted and every timer due
+  // at the clock's current time, until none is left. Returns how many ran.
+  size_t RunUntilIdle();
+
+  bool InLoopThread() const { return std::this_thread::get_id() == owner_; }
+  Clock* clock() const { return clock_; }
+  // The time of the earliest pending timer, or InfiniteFuture.
+  absl::Time NextTimer();
+
+ private:
+  // Takes the next task that is ready at `now`; false when none.
+  bool TakeReady(absl::Time now, Task* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Clock* clock_;
+  absl::Mutex mu_;
+  std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  // (when, id) to task: ordered by time, then by posting order.
+  std::map<std::pair<absl::Time, TimerId>, Task> timers_ ABSL_GUARDED_BY(mu_);
+  std::map<TimerId, absl::Time> timer_times_ ABSL_GUARDED_BY(mu_);
+  TimerId next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread::id owner_;
+};
+
+}  // namespace herald::runtime
+
+#endif  // HERALD_SERVER_RUNTIME_EVENT_LOOP_H_
