@@ -1,5 +1,7 @@
 #include "server/engine/registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/engine/essence.h"
@@ -168,6 +170,7 @@ absl::Status Registry::Add(const v1::HandlerSpec& spec,
   h->value_equals = ParseEquals(spec.value_filter());
   h->old_equals = ParseEquals(spec.old_filter());
   h->new_equals = ParseEquals(spec.new_filter());
+  h->order = next_order_++;
   handlers_.emplace(spec.id(), std::move(h));
   return absl::OkStatus();
 }
@@ -183,6 +186,9 @@ std::vector<const Handler*> Registry::ForResource(
   for (const auto& [id, h] : handlers_) {
     if (h->resource.FullName() == full_name) out.push_back(h.get());
   }
+  std::sort(out.begin(), out.end(), [](const Handler* a, const Handler* b) {
+    return a->order < b->order;
+  });
   return out;
 }
 

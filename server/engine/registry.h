@@ -23,6 +23,8 @@ struct Handler {
   std::vector<std::string> field;  // Parsed spec.field.
   // spec.value_filter etc. parsed; null when there is no EQUALS value.
   nlohmann::json value_equals, old_equals, new_equals;
+  // Registration order: handlers of one cause run in it, as in Kopf.
+  uint64_t order = 0;
 
   const std::string& id() const { return spec.id(); }
   v1::Cause cause() const { return spec.cause(); }
@@ -59,6 +61,7 @@ class Registry {
 
  private:
   std::map<std::string, std::unique_ptr<Handler>> handlers_;
+  uint64_t next_order_ = 0;
 };
 
 }  // namespace herald::engine

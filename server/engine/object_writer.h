@@ -1,0 +1,65 @@
+// Writes to the API server on behalf of the engine, off the engine loop:
+// requests run on a small pool of threads and their results come back as
+// tasks posted to the loop.
+#ifndef HERALD_SERVER_ENGINE_OBJECT_WRITER_H_
+#define HERALD_SERVER_ENGINE_OBJECT_WRITER_H_
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/cache/object_store.h"
+#include "server/kube/api_client.h"
+#include "server/kube/discovery.h"
+#include "server/kube/events.h"
+#include "server/runtime/event_loop.h"
+
+namespace herald::engine {
+
+using WriteDone = std::function<void(absl::StatusOr<std::string> body)>;
+
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  // PATCHes the object (or its status subresource); `done` runs on the loop
+  // with the object as the server returned it.
+  virtual void Patch(const kube::ResourceInfo& resource,
+                     const cache::ObjectKey& key, kube::PatchType type,
+                     std::string patch, bool status_subresource,
+                     WriteDone done) = 0;
+  // Posts an Event; failures are logged, never retried past the API client.
+  virtual void PostEvent(kube::InvolvedObject object, kube::EventKind kind,
+                         std::string reason, std::string message) = 0;
+};
+
+// The real writer over an ApiClient. Thread-safe.
+class ApiObjectWriter : public ObjectWriter {
+ public:
+  ApiObjectWriter(kube::ApiClient* api, runtime::EventLoop* loop,
+                  int threads = 4);
+  ~ApiObjectWriter() override;
+
+  void Patch(const kube::ResourceInfo& resource, const cache::ObjectKey& key,
+             kube::PatchType type, std::string patch, bool status_subresource,
+             WriteDone done) override;
+  void PostEvent(kube::InvolvedObject object, kube::EventKind kind,
+                 std::string reason, std::string message) override;
+
+ private:
+  void Enqueue(std::function<void()> job);
+  void Work();
+
+  kube::ApiClient* api_;
+  runtime::EventLoop* loop_;
+  absl::Mutex mu_;
+  std::vector<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace herald::engine
+
+#endif  // HERALD_SERVER_ENGINE_OBJECT_WRITER_H_

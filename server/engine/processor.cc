@@ -1,0 +1,854 @@
+#include "server/engine/processor.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/runtime/logging.h"
+
+namespace herald::engine {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kDiffBaseKey[] = "last-handled-configuration";
+// Kopf's throttle after unexpected errors: 1, 1, 2, 3, 5, 8, ... up to 610 s.
+constexpr int kThrottle[] = {1,  1,  2,  3,   5,   8,   13, 21,
+                             34, 55, 89, 144, 233, 377, 610};
+
+const char* PurposeOf(v1::Cause cause) {
+  switch (cause) {
+    case v1::CAUSE_CREATE:
+      return "create";
+    case v1::CAUSE_UPDATE:
+      return "update";
+    case v1::CAUSE_DELETE:
+      return "delete";
+    case v1::CAUSE_RESUME:
+      return "resume";
+    default:
+      return "";
+  }
+}
+
+// Newer by resourceVersion, where both are numbers (as etcd's are);
+// otherwise the later arrival wins.
+bool IsNewer(const std::string& candidate, const std::string& current) {
+  uint64_t a = 0, b = 0;
+  if (absl::SimpleAtoi(candidate, &a) && absl::SimpleAtoi(current, &b)) {
+    return a > b;
+  }
+  return true;
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp out;
+  const int64_t ns = absl::ToUnixNanos(t);
+  out.set_seconds(ns / 1000000000);
+  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return out;
+}
+
+// Parses a `_json` field that must hold a JSON object (or be empty).
+absl::StatusOr<json> ParseObjectField(const std::string& text,
+                                      const char* field) {
+  if (text.empty()) return json::object();
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a JSON object: ", text.substr(0, 200)));
+  }
+  return j;
+}
+
+const json& Meta(const json& body) {
+  static const json* empty = new json(json::object());
+  auto it = body.find("metadata");
+  return it != body.end() && it->is_object() ? *it : *empty;
+}
+
+}  // namespace
+
+Processor::Processor(runtime::EventLoop* loop, Registry* registry,
+                     Dispatcher* dispatcher, ObjectWriter* writer,
+                     EngineOptions options)
+    : loop_(loop),
+      registry_(registry),
+      dispatcher_(dispatcher),
+      writer_(writer),
+      options_(options),
+      keys_(options.prefix, options.v1_keys) {
+  finalizer_ = options_.finalizer;
+  if (finalizer_.empty()) {
+    finalizer_ = options_.prefix == kKopfPrefix
+                     ? "kopf.zalando.org/KopfFinalizerMarker"
+                     : absl::StrCat(options_.prefix, "/finalizer");
+  }
+}
+
+Processor::Id Processor::MakeId(const std::string& resource,
+                                const cache::ObjectKey& key) {
+  return absl::StrCat(resource, "|", key.ns, "|", key.name);
+}
+
+void Processor::OnEvent(const kube::ResourceInfo& resource,
+                        const kube::WatchEvent& event) {
+  std::string type = event.type == kube::WatchEvent::Type::kAdded ? "ADDED"
+                     : event.type == kube::WatchEvent::Type::kModified
+                         ? "MODIFIED"
+                         : "DELETED";
+  const bool gone = event.type == kube::WatchEvent::Type::kDeleted;
+  loop_->Post([this, resource, type, object = event.object, gone]() {
+    HandleEvent(resource, type, object, gone);
+  });
+}
+
+void Processor::HandleEvent(const kube::ResourceInfo& resource,
+                            const std::string& type,
+                            std::shared_ptr<const cache::CachedObject> object,
+                            bool gone) {
+  const Id id = MakeId(resource.FullName(), object->key);
+  bool has_event_handlers = false;
+  for (const Handler* h : registry_->ForResource(resource.FullName())) {
+    has_event_handlers |= h->cause() == v1::CAUSE_EVENT;
+  }
+  auto it = objects_.find(id);
+  if (gone) {
+    if (it == objects_.end()) return;
+    if (has_event_handlers) {
+      // Raw-event handlers still hear about the deletion; the state goes
+      // after that.
+      it->second.raw_events.push_back({type, object->json});
+      it->second.text.clear();
+      Process(id);
+      return;
+    }
+    if (it->second.wake) loop_->Cancel(it->second.wake);
+    objects_.erase(it);
+    return;
+  }
+  ObjectState& st = objects_[id];
+  st.resource = resource;
+  st.key = object->key;
+  if (st.rv.empty() || IsNewer(object->resource_version, st.rv)) {
+    st.text = object->json;
+    st.uid = object->uid;
+    st.rv = object->resource_version;
+  }
+  if (has_event_handlers) st.raw_events.push_back({type, object->json});
+  Process(id);
+}
+
+void Processor::Reprocess(const std::string& resource_full_name) {
+  for (auto& [id, st] : objects_) {
+    if (st.resource.FullName() == resource_full_name) Process(id);
+  }
+}
+
+void Processor::Schedule(const Id& id, ObjectState& st, absl::Time when) {
+  if (st.wake && st.wake_at <= when) return;
+  if (st.wake) loop_->Cancel(st.wake);
+  st.wake_at = when;
+  st.wake = loop_->PostAt(when, [this, id] {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    it->second.wake = 0;
+    it->second.wake_at = absl::InfiniteFuture();
+    Process(id);
+  });
+}
+
+absl::optional<std::string> Processor::Annotation(
+    const json& body, const std::string& key) const {
+  const json& ann = Resolve(Meta(body), {"annotations"});
+  if (!ann.is_object()) return absl::nullopt;
+  for (const auto& full : keys_.Keys(key, body)) {
+    auto it = ann.find(full);
+    if (it != ann.end() && it->is_string()) return it->get<std::string>();
+  }
+  return absl::nullopt;
+}
+
+bool Processor::HasFinalizer(const json& body) const {
+  const json& f = Resolve(Meta(body), {"finalizers"});
+  if (!f.is_array()) return false;
+  return std::find(f.begin(), f.end(), json(finalizer_)) != f.end();
+}
+
+void Processor::Process(const Id& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  if (st.busy) {
+    st.dirty = true;
+    return;
+  }
+  st.dirty = false;
+  const auto handlers = registry_->ForResource(st.resource.FullName());
+  if (handlers.empty()) {
+    st.raw_events.clear();
+    return;
+  }
+  if (!st.raw_events.empty()) {
+    RunRawEvents(id, st, handlers);
+    return;
+  }
+  if (st.text.empty()) {
+    // Only a DELETED event remained: the object is gone.
+    if (st.wake) loop_->Cancel(st.wake);
+    objects_.erase(it);
+    return;
+  }
+  st.body = json::parse(st.text, nullptr, false);
+  if (!st.body.is_object()) {
+    st.body = nullptr;
+    return;
+  }
+  if (!StartCycle(id, st, handlers)) st.body = nullptr;
+}
+
+void Processor::RunRawEvents(const Id& id, ObjectState& st,
+                             const std::vector<const Handler*>& handlers) {
+  RawEvent ev = std::move(st.raw_events.front());
+  st.raw_events.pop_front();
+  json parsed = json::parse(ev.text, nullptr, false);
+  std::vector<const Handler*> matching;
+  for (const Handler* h : handlers) {
+    if (h->cause() == v1::CAUSE_EVENT && MatchesMeta(*h, parsed)) {
+      matching.push_back(h);
+    }
+  }
+  if (matching.empty()) {
+    Process(id);
+    return;
+  }
+  // One delivery at a time, in order; errors are not retried.
+  st.busy = true;
+  auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
+  auto body = std::make_shared<json>(std::move(parsed));
+  auto text = std::make_shared<std::string>(std::move(ev.text));
+  auto type = ev.type;
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, id, remaining, body, text, type, step]() {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    ObjectState& s = it->second;
+    if (remaining->empty()) {
+      s.busy = false;
+      Process(id);
+      return;
+    }
+    const Handler* h = remaining->front();
+    remaining->erase(remaining->begin());
+    v1::Delivery d;
+    d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
+    d.set_handler_id(h->id());
+    d.set_cause(v1::CAUSE_EVENT);
+    d.set_event_type(type);
+    auto* r = d.mutable_resource();
+    r->set_group(s.resource.group);
+    r->set_version(s.resource.version);
+    r->set_plural(s.resource.plural);
+    r->set_kind(s.resource.kind);
+    r->set_namespaced(s.resource.namespaced);
+    auto* o = d.mutable_object();
+    o->set_namespace_(s.key.ns);
+    o->set_name(s.key.name);
+    o->set_uid(Meta(*body).value("uid", ""));
+    o->set_resource_version(Meta(*body).value("resourceVersion", ""));
+    d.set_body_json(*text);
+    d.set_memo_json(s.memo.dump());
+    stats_[h->id()].deliveries++;
+    dispatcher_->Submit(
+        std::move(d),
+        [this, id, h, step](const v1::Outcome& outcome,
+                            const std::string&) -> absl::Status {
+          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+            stats_[h->id()].successes++;
+          }
+          auto it2 = objects_.find(id);
+          if (it2 != objects_.end() && outcome.has_changes() &&
+              !outcome.changes().memo_patch_json().empty()) {
+            auto memo = ParseObjectField(outcome.changes().memo_patch_json(),
+                                         "memo_patch_json");
+            if (!memo.ok()) {
+              loop_->Post([step] { (*step)(); });
+              return memo.status();
+            }
+            it2->second.memo.merge_patch(*memo);
+          }
+          loop_->Post([step] { (*step)(); });
+          return absl::OkStatus();
+        });
+  };
+  (*step)();
+}
+
+bool Processor::StartCycle(const Id& id, ObjectState& st,
+                           const std::vector<const Handler*>& handlers) {
+  const json& body = st.body;
+  const absl::Time now = loop_->clock()->Now();
+  const bool first_sight = !st.seen;
+  st.seen = true;
+
+  bool any_match = false;
+  bool needs_finalizer = false;
+  for (const Handler* h : handlers) {
+    if (!MatchesMeta(*h, body)) continue;
+    any_match = true;
+    needs_finalizer |= h->needs_finalizer();
+  }
+  if (!any_match) return false;  // Stealth: no annotations at all.
+
+  const bool deleting = Meta(body).contains("deletionTimestamp") &&
+                        !Meta(body)["deletionTimestamp"].is_null();
+  const bool has_finalizer = HasFinalizer(body);
+  if (!deleting && needs_finalizer && !has_finalizer) {
+    PatchFinalizer(id, /*add=*/true);
+    return true;
+  }
+  if (!deleting && !needs_finalizer && has_finalizer) {
+    PatchFinalizer(id, /*add=*/false);
+    return true;
+  }
+
+  Cycle c;
+  json essence = Essence(body, options_.prefix);
+  if (deleting) {
+    if (!has_finalizer) return false;  // Free: nothing holds the object.
+    c.cause = v1::CAUSE_DELETE;
+  } else {
+    auto base = Annotation(body, kDiffBaseKey);
+    json old = nullptr;
+    if (base) old = json::parse(*base, nullptr, false);
+    if (!base || old.is_discarded()) {
+      c.cause = v1::CAUSE_CREATE;
+      old = nullptr;
+    } else if (old != essence) {
+      c.cause = v1::CAUSE_UPDATE;
+    } else if (first_sight) {
+      c.cause = v1::CAUSE_RESUME;
+    } else {
+      return false;  // Nothing changed that matters.
+    }
+    c.old_essence = old;
+    c.new_essence = essence;
+    c.diff = ComputeDiff(old, essence);
+  }
+  c.purpose = PurposeOf(c.cause);
+
+  for (const Handler* h : handlers) {
+    if (!MatchesMeta(*h, body)) continue;
+    bool in = false;
+    switch (h->cause()) {
+      case v1::CAUSE_CREATE:
+        in = c.cause == v1::CAUSE_CREATE;
+        break;
+      case v1::CAUSE_UPDATE:
+        in = c.cause == v1::CAUSE_UPDATE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
+        break;
+      case v1::CAUSE_FIELD:
+        in = (c.cause == v1::CAUSE_UPDATE || c.cause == v1::CAUSE_CREATE) &&
+             MatchesField(*h, c.old_essence, c.new_essence);
+        break;
+      case v1::CAUSE_DELETE:
+        in = c.cause == v1::CAUSE_DELETE;
+        break;
+      case v1::CAUSE_RESUME:
+        // Resume handlers join the first cycle after start, unless that
+        // cycle is a creation.
+        in = first_sight && c.cause != v1::CAUSE_CREATE &&
+             c.cause != v1::CAUSE_DELETE;
+        break;
+      default:
+        break;
+    }
+    if (in) c.handlers.push_back(h);
+  }
+
+  // Progress so far, and who is due now.
+  absl::Time wake = absl::InfiniteFuture();
+  for (const Handler* h : c.handlers) {
+    ProgressRecord rec;
+    if (auto stored = Annotation(body, h->id())) {
+      auto parsed = DecodeProgress(*stored);
+      if (parsed.ok()) rec = *parsed;
+    }
+    if (rec.purpose.empty()) rec.purpose = c.purpose;
+    if (!rec.finished()) {
+      if (rec.delayed && *rec.delayed > now) {
+        wake = std::min(wake, *rec.delayed);
+      } else {
+        c.due.push_back(h);
+      }
+    }
+    c.records[h->id()] = rec;
+  }
+  if (c.due.empty() && wake != absl::InfiniteFuture()) {
+    Schedule(id, st, wake);
+    return false;
+  }
+  st.cycle = std::move(c);
+  st.busy = true;
+  if (st.cycle.due.empty()) {
+    FinishCycle(id);  // All done already (or no handlers): store the result.
+  } else {
+    DeliverNext(id);
+  }
+  return true;
+}
+
+v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
+                                     const ProgressRecord& rec) {
+  const Cycle& c = st.cycle;
+  v1::Delivery d;
+  d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
+  d.set_handler_id(h.id());
+  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
+  auto* r = d.mutable_resource();
+  r->set_group(st.resource.group);
+  r->set_version(st.resource.version);
+  r->set_plural(st.resource.plural);
+  r->set_kind(st.resource.kind);
+  r->set_namespaced(st.resource.namespaced);
+  auto* o = d.mutable_object();
+  o->set_namespace_(st.key.ns);
+  o->set_name(st.key.name);
+  o->set_uid(st.uid);
+  o->set_resource_version(st.rv);
+  d.set_body_json(st.text);
+  if (c.cause == v1::CAUSE_UPDATE || h.cause() == v1::CAUSE_FIELD) {
+    if (!h.field.empty()) {
+      d.set_old_json(Resolve(c.old_essence, h.field).dump());
+      d.set_new_json(Resolve(c.new_essence, h.field).dump());
+      d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
+    } else {
+      d.set_old_json(c.old_essence.dump());
+      d.set_new_json(c.new_essence.dump());
+      d.set_diff_json(DiffToJson(c.diff).dump());
+    }
+  }
+  d.set_retry(rec.retries);
+  if (rec.started) *d.mutable_started() = ToProto(*rec.started);
+  d.set_memo_json(st.memo.dump());
+  return d;
+}
+
+void Processor::DeliverNext(const Id& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  Cycle& c = st.cycle;
+  const absl::Time now = loop_->clock()->Now();
+  while (c.next < c.due.size()) {
+    const Handler* h = c.due[c.next];
+    ProgressRecord& rec = c.records[h->id()];
+    if (!rec.started) rec.started = now;
+    // Limits are checked before an attempt that would exceed them.
+    if (h->spec.has_retries() &&
+        rec.retries >= static_cast<int>(h->spec.retries())) {
+      rec.failure = true;
+      rec.stopped = now;
+      rec.message =
+          absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")");
+      stats_[h->id()].permanent_failures++;
+      ++c.next;
+      continue;
+    }
+    if (h->spec.has_timeout() &&
+        now - *rec.started >= FromProto(h->spec.timeout())) {
+      rec.failure = true;
+      rec.stopped = now;
+      rec.message =
+          absl::StrCat("timed out after ",
+                       absl::FormatDuration(FromProto(h->spec.timeout())));
+      stats_[h->id()].permanent_failures++;
+      ++c.next;
+      continue;
+    }
+    v1::Delivery d = MakeDelivery(st, *h, rec);
+    const std::string delivery_id = d.delivery_id();
+    stats_[h->id()].deliveries++;
+    dispatcher_->Submit(
+        std::move(d), [this, id, h, delivery_id](const v1::Outcome& outcome,
+                                                 const std::string& stream_id) {
+          return OnOutcome(id, h, delivery_id, outcome, stream_id);
+        });
+    return;
+  }
+  FinishCycle(id);
+}
+
+absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
+                                  const std::string& delivery_id,
+                                  const v1::Outcome& outcome,
+                                  const std::string& stream_id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return absl::OkStatus();
+  ObjectState& st = it->second;
+  Cycle& c = st.cycle;
+  ProgressRecord& rec = c.records[h->id()];
+  const absl::Time now = loop_->clock()->Now();
+  HandlerStats& stats = stats_[h->id()];
+
+  // Validate everything before taking anything.
+  absl::Status bad;
+  json patch = json::object(), status_patch = json::object(),
+       memo_patch = json::object(), result = nullptr;
+  if (outcome.has_changes()) {
+    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
+    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
+                               "status_patch_json");
+    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
+                               "memo_patch_json");
+    if (!p.ok()) bad = p.status();
+    if (bad.ok() && !sp.ok()) bad = sp.status();
+    if (bad.ok() && !mp.ok()) bad = mp.status();
+    if (bad.ok()) {
+      patch = std::move(*p);
+      status_patch = std::move(*sp);
+      memo_patch = std::move(*mp);
+    }
+  }
+  if (bad.ok() && !outcome.result_json().empty()) {
+    result = json::parse(outcome.result_json(), nullptr, false);
+    if (result.is_discarded()) {
+      bad = absl::InvalidArgumentError(absl::StrCat(
+          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
+    }
+  }
+
+  rec.retries += 1;
+  v1::OutcomeStatus status = outcome.status();
+  std::string message = outcome.message();
+  if (!bad.ok()) {
+    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+    message = absl::StrCat("malformed outcome: ", bad.message());
+    HERALD_LOG(WARNING, "engine")
+        << "delivery " << delivery_id << " of " << h->id() << ": " << message;
+  } else if (status == v1::OUTCOME_STATUS_UNSPECIFIED) {
+    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+    if (message.empty()) message = "the outcome's status is unspecified";
+  }
+  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
+    switch (h->spec.errors()) {
+      case v1::ERRORS_MODE_PERMANENT:
+        status = v1::OUTCOME_STATUS_PERMANENT_ERROR;
+        break;
+      case v1::ERRORS_MODE_IGNORED:
+        status = v1::OUTCOME_STATUS_SUCCESS;
+        result = nullptr;
+        break;
+      default:
+        status = v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+        break;
+    }
+  }
+  switch (status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+    case v1::OUTCOME_STATUS_SKIPPED:
+      rec.success = true;
+      rec.stopped = now;
+      rec.delayed.reset();
+      rec.message.reset();
+      stats.successes++;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      rec.failure = true;
+      rec.stopped = now;
+      rec.delayed.reset();
+      rec.message = message;
+      stats.permanent_failures++;
+      break;
+    default: {
+      absl::Duration delay =
+          outcome.has_delay() ? FromProto(outcome.delay()) : h->backoff();
+      rec.delayed = now + delay;
+      rec.message = message;
+      stats.temporary_failures++;
+      break;
+    }
+  }
+  if (bad.ok()) {
+    if (!patch.empty()) {
+      c.patch.merge_patch(patch);
+      c.patched_by[h->id()] = stream_id;
+    }
+    if (!status_patch.empty()) {
+      c.status_patch.merge_patch(status_patch);
+      c.patched_by[h->id()] = stream_id;
+    }
+    if (status == v1::OUTCOME_STATUS_SUCCESS && !result.is_null()) {
+      c.status_patch.merge_patch(json{{h->id(), result}});
+    }
+    if (!memo_patch.empty()) st.memo.merge_patch(memo_patch);
+    if (outcome.has_changes()) {
+      for (const auto& e : outcome.changes().events()) c.events.push_back(e);
+    }
+  }
+  ++c.next;
+  loop_->Post([this, id] { DeliverNext(id); });
+  return bad;
+}
+
+void Processor::FinishCycle(const Id& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  Cycle& c = st.cycle;
+  bool all_done = true;
+  for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
+  json annotations = json::object();
+  const json& current = Resolve(Meta(st.body), {"annotations"});
+  for (const auto& [hid, rec] : c.records) {
+    for (const auto& key : keys_.Keys(hid, st.body)) {
+      if (all_done) {
+        if (current.is_object() && current.contains(key))
+          annotations[key] = nullptr;
+      } else {
+        annotations[key] = EncodeProgress(rec);
+      }
+    }
+  }
+  if (all_done && c.cause != v1::CAUSE_DELETE) {
+    std::string base = c.new_essence.dump() + "\n";
+    if (base.size() > options_.max_diffbase_bytes) {
+      HERALD_LOG(WARNING, "engine")
+          << st.resource.FullName() << " " << st.key.ns << "/" << st.key.name
+          << ": the diff-base (" << base.size()
+          << " bytes) would exceed the annotation size limit; not storing it, "
+             "so every change will look like a creation to create handlers "
+             "until the object is smaller";
+    } else {
+      for (const auto& key : keys_.Keys(kDiffBaseKey, st.body)) {
+        auto cur = current.is_object() && current.contains(key) ? current[key]
+                                                                : json(nullptr);
+        if (cur != base) annotations[key] = base;
+      }
+    }
+  }
+  const std::string marker = keys_.MarkerKey();
+  if (!annotations.empty() && !marker.empty() &&
+      !(current.is_object() && current.contains(marker))) {
+    annotations[marker] = "yes";
+  }
+  json patch = std::move(c.patch);
+  // Assigned key by key: nulls must reach the server to delete keys.
+  for (const auto& [k, v] : annotations.items()) {
+    patch["metadata"]["annotations"][k] = v;
+  }
+  ApplyWrites(id, std::move(patch), std::move(c.status_patch),
+              all_done && c.cause == v1::CAUSE_DELETE, std::move(c.events),
+              std::move(c.patched_by));
+}
+
+void Processor::TakeBody(ObjectState& st, const std::string& response) {
+  auto object = kube::IngestObject(response, /*strip_managed_fields=*/true);
+  if (!object.ok()) return;
+  if (st.rv.empty() || IsNewer(object->resource_version, st.rv)) {
+    st.text = std::move(object->json);
+    st.uid = object->uid;
+    st.rv = object->resource_version;
+    if (st.body.is_object()) st.body = json::parse(st.text, nullptr, false);
+  }
+}
+
+void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
+                            bool remove_finalizer,
+                            std::vector<v1::EventRecord> events,
+                            std::map<std::string, std::string> patched_by) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  // Events go out whatever happens to the patch.
+  for (const auto& e : events) {
+    writer_->PostEvent(
+        kube::InvolvedObject{st.resource.ApiVersion(), st.resource.kind,
+                             st.key.ns, st.key.name, st.uid, st.rv},
+        e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
+                                           : kube::EventKind::kNormal,
+        e.reason(), e.message());
+  }
+  if (!status_patch.empty() && !st.resource.has_status) {
+    for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
+    status_patch = json::object();
+  }
+  // The steps run one after another: main patch, status patch, finalizer.
+  auto after_status = [this, id, remove_finalizer]() {
+    auto it2 = objects_.find(id);
+    if (it2 == objects_.end()) return;
+    if (remove_finalizer) {
+      PatchFinalizer(id, /*add=*/false);
+      return;
+    }
+    // Wake for the earliest delayed handler.
+    absl::Time wake = absl::InfiniteFuture();
+    for (const auto& [hid, rec] : it2->second.cycle.records) {
+      if (!rec.finished() && rec.delayed) wake = std::min(wake, *rec.delayed);
+    }
+    EndCycle(id, wake);
+  };
+  auto do_status = [this, id, status_patch, after_status]() {
+    if (status_patch.empty()) {
+      after_status();
+      return;
+    }
+    auto it2 = objects_.find(id);
+    if (it2 == objects_.end()) return;
+    writer_->Patch(it2->second.resource, it2->second.key,
+                   kube::PatchType::kMerge,
+                   json{{"status", status_patch}}.dump(),
+                   /*status_subresource=*/true,
+                   [this, id, after_status](absl::StatusOr<std::string> r) {
+                     auto it3 = objects_.find(id);
+                     if (it3 == objects_.end()) return;
+                     if (r.ok()) {
+                       TakeBody(it3->second, *r);
+                     } else {
+                       HERALD_LOG(WARNING, "engine")
+                           << it3->second.key.ns << "/" << it3->second.key.name
+                           << ": status patch failed: " << r.status();
+                     }
+                     after_status();
+                   });
+  };
+  if (patch.empty()) {
+    do_status();
+    return;
+  }
+  const std::string text = patch.dump();
+  writer_->Patch(
+      st.resource, st.key, kube::PatchType::kMerge, text, false,
+      [this, id, do_status, patched_by](absl::StatusOr<std::string> r) {
+        auto it2 = objects_.find(id);
+        if (it2 == objects_.end()) return;
+        ObjectState& s = it2->second;
+        if (r.ok()) {
+          TakeBody(s, *r);
+          s.throttle = 0;
+          do_status();
+          return;
+        }
+        const int http = kube::HttpStatusOf(r.status());
+        if (http == 404) {
+          EndCycle(id, absl::InfiniteFuture());
+          return;
+        }
+        if ((http == 400 || http == 422) && !patched_by.empty()) {
+          // A handler's patch does not apply: tell its process, record the
+          // failure in progress, and write our own part alone.
+          const absl::Time now = loop_->clock()->Now();
+          for (const auto& [hid, stream] : patched_by) {
+            v1::ConnectResponse msg;
+            auto* pe = msg.mutable_protocol_error();
+            pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+            pe->set_message(
+                absl::StrCat("the patch of handler '", hid,
+                             "' was rejected: ", r.status().message()));
+            dispatcher_->SendTo(stream, msg);
+            ProgressRecord& rec = s.cycle.records[hid];
+            const Handler* h = registry_->Find(hid);
+            rec.success = false;
+            rec.stopped.reset();
+            rec.delayed = now + (h ? h->backoff() : absl::Seconds(60));
+            rec.message =
+                absl::StrCat("patch rejected: ", r.status().message());
+            stats_[hid].temporary_failures++;
+          }
+          s.cycle.patch = json::object();
+          s.cycle.status_patch = json::object();
+          s.cycle.patched_by.clear();
+          s.cycle.events.clear();
+          FinishCycle(id);
+          return;
+        }
+        Throttle(id, r.status());
+      });
+}
+
+void Processor::EndCycle(const Id& id, absl::Time wake_at) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  st.busy = false;
+  st.cycle = Cycle();
+  st.body = nullptr;
+  if (wake_at != absl::InfiniteFuture()) Schedule(id, st, wake_at);
+  if (st.dirty) Process(id);
+}
+
+void Processor::Throttle(const Id& id, const absl::Status& why) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  const int n = static_cast<int>(sizeof(kThrottle) / sizeof(kThrottle[0]));
+  absl::Duration delay = absl::Seconds(kThrottle[std::min(st.throttle, n - 1)]);
+  st.throttle++;
+  HERALD_LOG(WARNING, "engine")
+      << st.resource.FullName() << " " << st.key.ns << "/" << st.key.name
+      << ": " << why << "; trying again in " << absl::FormatDuration(delay);
+  EndCycle(id, loop_->clock()->Now() + delay);
+}
+
+void Processor::PatchFinalizer(const Id& id, bool add) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  st.busy = true;
+  json ops = json::array();
+  ops.push_back({{"op", "test"},
+                 {"path", "/metadata/resourceVersion"},
+                 {"value", st.rv}});
+  const json& f = Resolve(Meta(st.body), {"finalizers"});
+  if (add) {
+    if (f.is_array()) {
+      ops.push_back({{"op", "add"},
+                     {"path", "/metadata/finalizers/-"},
+                     {"value", finalizer_}});
+    } else {
+      ops.push_back({{"op", "add"},
+                     {"path", "/metadata/finalizers"},
+                     {"value", json::array({finalizer_})}});
+    }
+  } else {
+    size_t index = 0;
+    for (; f.is_array() && index < f.size(); ++index) {
+      if (f[index] == finalizer_) break;
+    }
+    if (!f.is_array() || index == f.size()) {
+      EndCycle(id, absl::InfiniteFuture());
+      return;
+    }
+    const std::string path = absl::StrCat("/metadata/finalizers/", index);
+    ops.push_back({{"op", "test"}, {"path", path}, {"value", finalizer_}});
+    ops.push_back({{"op", "remove"}, {"path", path}});
+  }
+  writer_->Patch(st.resource, st.key, kube::PatchType::kJson, ops.dump(), false,
+                 [this, id](absl::StatusOr<std::string> r) {
+                   auto it2 = objects_.find(id);
+                   if (it2 == objects_.end()) return;
+                   if (r.ok()) {
+                     TakeBody(it2->second, *r);
+                     it2->second.dirty = true;  // Go on from the new state.
+                     EndCycle(id, absl::InfiniteFuture());
+                     return;
+                   }
+                   const int http = kube::HttpStatusOf(r.status());
+                   if (http == 404) {
+                     EndCycle(id, absl::InfiniteFuture());
+                   } else if (http == 409 || http == 422) {
+                     // The object changed meanwhile; its watch event brings
+                     // the new state and another cycle.
+                     EndCycle(id, absl::InfiniteFuture());
+                   } else {
+                     Throttle(id, r.status());
+                   }
+                 });
+}
+
+}  // namespace herald::engine

@@ -1,0 +1,171 @@
+// The engine: turns watch events into handler deliveries and their outcomes
+// into patches, with Kopf's semantics (see docs/architecture.md).
+//
+// Per object, one cycle at a time: the cycle finds the cause (create, update,
+// delete, resume) by comparing the object's essence with the diff-base stored
+// in its annotations, delivers each due handler of that cause in turn (never
+// two deliveries for one object at once), then writes progress, results, the
+// handlers' patches and, when the cause is done, the new diff-base, in one
+// PATCH (plus one to the status subresource where the resource has one).
+// Events that arrive meanwhile are merged into the next cycle, which starts
+// from the latest state.
+#ifndef HERALD_SERVER_ENGINE_PROCESSOR_H_
+#define HERALD_SERVER_ENGINE_PROCESSOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "server/engine/annotation_keys.h"
+#include "server/engine/dispatcher.h"
+#include "server/engine/essence.h"
+#include "server/engine/object_writer.h"
+#include "server/engine/progress.h"
+#include "server/engine/registry.h"
+#include "server/kube/watcher.h"
+#include "server/runtime/event_loop.h"
+
+namespace herald::engine {
+
+struct EngineOptions {
+  // The prefix of progress and diff-base annotations. "kopf.zalando.org"
+  // makes Herald read and write what a Kopf operator does.
+  std::string prefix = "herald.dev";
+  // The finalizer; empty means "<prefix>/finalizer", or Kopf's own
+  // "kopf.zalando.org/KopfFinalizerMarker" with Kopf's prefix.
+  std::string finalizer;
+  // Also read and write Kopf's v1 annotation keys.
+  bool v1_keys = true;
+  // Larger diff-bases are not stored in the annotation (the API server
+  // limits all annotations together to 256 KiB); see docs.
+  size_t max_diffbase_bytes = 128 * 1024;
+};
+
+// Counters per handler, for inspection.
+struct HandlerStats {
+  uint64_t deliveries = 0;
+  uint64_t successes = 0;
+  uint64_t temporary_failures = 0;
+  uint64_t permanent_failures = 0;
+};
+
+// Runs on the engine loop. OnEvent may be called from any thread.
+class Processor : public kube::WatchHandler {
+ public:
+  Processor(runtime::EventLoop* loop, Registry* registry,
+            Dispatcher* dispatcher, ObjectWriter* writer,
+            EngineOptions options = EngineOptions());
+
+  const std::string& finalizer() const { return finalizer_; }
+
+  // kube::WatchHandler: posts to the loop.
+  void OnEvent(const kube::ResourceInfo& resource,
+               const kube::WatchEvent& event) override;
+
+  // On the loop: look at every known object of the resource again (new
+  // handlers were registered for it).
+  void Reprocess(const std::string& resource_full_name);
+
+  // On the loop, for inspection.
+  const std::map<std::string, HandlerStats>& stats() const { return stats_; }
+  size_t objects() const { return objects_.size(); }
+
+ private:
+  struct Cycle {
+    v1::Cause cause = v1::CAUSE_UNSPECIFIED;
+    std::string purpose;
+    nlohmann::json old_essence;
+    nlohmann::json new_essence;
+    Diff diff;
+    std::vector<const Handler*> handlers;
+    std::map<std::string, ProgressRecord> records;
+    std::vector<const Handler*> due;
+    size_t next = 0;
+    nlohmann::json patch = nlohmann::json::object();
+    nlohmann::json status_patch = nlohmann::json::object();
+    std::vector<v1::EventRecord> events;
+    // Handlers whose own patches are in `patch`, with the streams that sent
+    // them (to report a rejected patch).
+    std::map<std::string, std::string> patched_by;
+  };
+
+  struct RawEvent {
+    std::string type;
+    std::string text;
+  };
+
+  struct ObjectState {
+    kube::ResourceInfo resource;
+    cache::ObjectKey key;
+    // The latest known state as minified JSON; empty once deleted.
+    std::string text;
+    std::string uid;
+    std::string rv;
+    // Parsed from `text` while a cycle runs; null at rest, so that idle
+    // objects cost their text only.
+    nlohmann::json body;
+    bool seen = false;
+    bool busy = false;
+    bool dirty = false;
+    std::deque<RawEvent> raw_events;
+    runtime::EventLoop::TimerId wake = 0;
+    absl::Time wake_at = absl::InfiniteFuture();
+    nlohmann::json memo = nlohmann::json::object();
+    int throttle = 0;
+    Cycle cycle;
+  };
+
+  using Id = std::string;
+  static Id MakeId(const std::string& resource, const cache::ObjectKey& key);
+
+  void HandleEvent(const kube::ResourceInfo& resource, const std::string& type,
+                   std::shared_ptr<const cache::CachedObject> object,
+                   bool gone);
+  void Process(const Id& id);
+  void RunRawEvents(const Id& id, ObjectState& st,
+                    const std::vector<const Handler*>& handlers);
+  bool StartCycle(const Id& id, ObjectState& st,
+                  const std::vector<const Handler*>& handlers);
+  void DeliverNext(const Id& id);
+  absl::Status OnOutcome(const Id& id, const Handler* h,
+                         const std::string& delivery_id,
+                         const v1::Outcome& outcome,
+                         const std::string& stream_id);
+  void FinishCycle(const Id& id);
+  void ApplyWrites(const Id& id, nlohmann::json patch,
+                   nlohmann::json status_patch, bool remove_finalizer,
+                   std::vector<v1::EventRecord> events,
+                   std::map<std::string, std::string> patched_by);
+  void EndCycle(const Id& id, absl::Time wake_at);
+  void Throttle(const Id& id, const absl::Status& why);
+  void PatchFinalizer(const Id& id, bool add);
+  void Schedule(const Id& id, ObjectState& st, absl::Time when);
+  void TakeBody(ObjectState& st, const std::string& response);
+  v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
+                            const ProgressRecord& rec);
+
+  absl::optional<std::string> Annotation(const nlohmann::json& body,
+                                         const std::string& key) const;
+  bool HasFinalizer(const nlohmann::json& body) const;
+
+  runtime::EventLoop* loop_;
+  Registry* registry_;
+  Dispatcher* dispatcher_;
+  ObjectWriter* writer_;
+  const EngineOptions options_;
+  const AnnotationKeys keys_;
+  std::string finalizer_;
+  std::map<Id, ObjectState> objects_;
+  std::map<std::string, HandlerStats> stats_;
+  uint64_t next_delivery_ = 1;
+};
+
+}  // namespace herald::engine
+
+#endif  // HERALD_SERVER_ENGINE_PROCESSOR_H_

@@ -1,0 +1,462 @@
+#include "server/engine/processor.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace herald::engine {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+// A tiny in-memory API server: applies patches like the real one (merge
+// patch, JSON patch with test), bumps resourceVersion, and feeds the change
+// back as a watch event.
+class FakeApi : public ObjectWriter {
+ public:
+  FakeApi(runtime::EventLoop* loop) : loop_(loop) {}
+  void Patch(const kube::ResourceInfo& r, const cache::ObjectKey& key,
+             kube::PatchType type, std::string patch, bool status,
+             WriteDone done) override {
+    patches.push_back({type, patch, status});
+    json& obj = objects[key.name];
+    absl::StatusOr<std::string> result;
+    if (fail_next_with != 0) {
+      result = kube::StatusFromResponse(
+          kube::HttpResponse{fail_next_with,
+                             R"({"kind":"Status","message":"nope"})", ""},
+          "PATCH");
+      fail_next_with = 0;
+    } else {
+      json p = json::parse(patch);
+      try {
+        json next = obj;
+        if (type == kube::PatchType::kJson) {
+          next = obj.patch(p);
+        } else if (status) {
+          next["status"].merge_patch(p["status"]);
+        } else {
+          json body = p;
+          if (r.has_status) body.erase("status");
+          next.merge_patch(body);
+        }
+        next["metadata"]["resourceVersion"] = std::to_string(++rv);
+        obj = next;
+        result = obj.dump();
+        Emit(r, "MODIFIED", obj);
+      } catch (const json::exception& e) {
+        result = kube::StatusFromResponse(
+            kube::HttpResponse{
+                422, json{{"kind", "Status"}, {"message", e.what()}}.dump(),
+                ""},
+            "PATCH");
+      }
+    }
+    loop_->Post([done = std::move(done), result]() mutable { done(result); });
+  }
+  void PostEvent(kube::InvolvedObject o, kube::EventKind kind,
+                 std::string reason, std::string message) override {
+    events.push_back(absl::StrCat(o.name, ":", reason, ":", message));
+  }
+  void Emit(const kube::ResourceInfo& r, const std::string& type,
+            const json& obj) {
+    if (!processor) return;
+    cache::CachedObject c;
+    c.key = {obj["metadata"].value("namespace", ""), obj["metadata"]["name"]};
+    c.uid = obj["metadata"].value("uid", "");
+    c.resource_version = obj["metadata"].value("resourceVersion", "");
+    c.json = obj.dump();
+    kube::WatchEvent e{type == "ADDED"     ? kube::WatchEvent::Type::kAdded
+                       : type == "DELETED" ? kube::WatchEvent::Type::kDeleted
+                                           : kube::WatchEvent::Type::kModified,
+                       std::make_shared<const cache::CachedObject>(c), false};
+    processor->OnEvent(r, e);
+  }
+
+  struct Call {
+    kube::PatchType type;
+    std::string body;
+    bool status;
+  };
+  runtime::EventLoop* loop_;
+  Processor* processor = nullptr;
+  std::map<std::string, json> objects;
+  std::vector<Call> patches;
+  std::vector<std::string> events;
+  int rv = 100;
+  int fail_next_with = 0;
+};
+
+class Stream : public StreamSink {
+ public:
+  void Send(const v1::ConnectResponse& m) override {
+    if (m.has_delivery()) deliveries.push_back(m.delivery());
+    if (m.has_protocol_error()) errors.push_back(m.protocol_error());
+  }
+  std::vector<v1::Delivery> deliveries;
+  std::vector<v1::ProtocolError> errors;
+};
+
+kube::ResourceInfo Kex() {
+  kube::ResourceInfo r;
+  r.group = "kopf.dev";
+  r.version = "v1";
+  r.plural = "kopfexamples";
+  r.kind = "KopfExample";
+  r.namespaced = true;
+  r.has_status = true;
+  return r;
+}
+
+class ProcessorTest : public ::testing::Test {
+ protected:
+  ProcessorTest()
+      : loop_(&clock_),
+        api_(&loop_),
+        processor_(&loop_, &registry_, &dispatcher_, &api_, Options()) {
+    api_.processor = &processor_;
+  }
+  static EngineOptions Options() {
+    EngineOptions o;
+    o.prefix = "herald.dev";
+    return o;
+  }
+  void AddHandler(const std::string& id, v1::Cause cause,
+                  std::function<void(v1::HandlerSpec&)> edit = nullptr) {
+    v1::HandlerSpec s;
+    s.set_id(id);
+    s.set_resource("kopfexamples");
+    s.set_cause(cause);
+    if (edit) edit(s);
+    ASSERT_TRUE(registry_.Add(s, Kex()).ok());
+    handler_ids_.push_back(id);
+  }
+  void Connect() {
+    StreamInfo info;
+    info.stream_id = "s1";
+    info.credits = 10;
+    info.handler_ids = handler_ids_;
+    dispatcher_.AddStream(info, &stream_);
+  }
+  void Create(json obj) {
+    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    obj["metadata"]["uid"] =
+        "uid-" + obj["metadata"]["name"].get<std::string>();
+    api_.objects[obj["metadata"]["name"]] = obj;
+    api_.Emit(Kex(), "ADDED", obj);
+    loop_.RunUntilIdle();
+  }
+  json Obj(const std::string& name) { return api_.objects[name]; }
+  // Answers the last delivery.
+  void Answer(v1::OutcomeStatus status,
+              std::function<void(v1::Outcome&)> edit = nullptr) {
+    ASSERT_FALSE(stream_.deliveries.empty());
+    v1::Outcome o;
+    o.set_delivery_id(stream_.deliveries.back().delivery_id());
+    o.set_status(status);
+    if (edit) edit(o);
+    v1::ProtocolErrorCode code;
+    last_answer_ = dispatcher_.OnOutcome("s1", o, &code);
+    last_code_ = code;
+    loop_.RunUntilIdle();
+  }
+  std::vector<std::string> Delivered() {
+    std::vector<std::string> out;
+    for (const auto& d : stream_.deliveries) {
+      out.push_back(
+          absl::StrCat(d.handler_id(), "/", v1::Cause_Name(d.cause())));
+    }
+    return out;
+  }
+  json Ann(const std::string& name, const std::string& key) {
+    const json obj = Obj(name);
+    const json& a = Resolve(obj, {"metadata", "annotations"});
+    return a.is_object() && a.contains(key) ? a[key] : json(nullptr);
+  }
+
+  runtime::FakeClock clock_;
+  runtime::EventLoop loop_;
+  Registry registry_;
+  Dispatcher dispatcher_;
+  FakeApi api_;
+  Processor processor_;
+  Stream stream_;
+  std::vector<std::string> handler_ids_;
+  absl::Status last_answer_;
+  v1::ProtocolErrorCode last_code_ = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+};
+
+json Example(const std::string& name) {
+  return json{{"apiVersion", "kopf.dev/v1"},
+              {"kind", "KopfExample"},
+              {"metadata", {{"name", name}, {"namespace", "ns"}}},
+              {"spec", {{"field", "value"}}}};
+}
+
+TEST_F(ProcessorTest, CreateRunsOnceStoresResultAndDiffBase) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("a"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE"));
+  EXPECT_EQ(stream_.deliveries[0].retry(), 0u);
+  EXPECT_EQ(json::parse(stream_.deliveries[0].body_json())["spec"]["field"],
+            "value");
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.set_result_json(R"({"message":"hello"})");
+    o.mutable_changes()->set_patch_json(
+        R"({"metadata":{"labels":{"done":"yes"}}})");
+    auto* e = o.mutable_changes()->add_events();
+    e->set_reason("Created");
+    e->set_message("made it");
+  });
+  EXPECT_EQ(Obj("a")["status"]["create_fn"]["message"], "hello");
+  EXPECT_EQ(Obj("a")["metadata"]["labels"]["done"], "yes");
+  // The first write carried the diff-base of what the handler saw.
+  auto first = json::parse(api_.patches[0].body);
+  EXPECT_EQ(
+      first["metadata"]["annotations"]["herald.dev/last-handled-configuration"],
+      R"({"spec":{"field":"value"}})"
+      "\n");
+  EXPECT_EQ(Ann("a", "herald.dev/kopf-managed"), "yes");
+  EXPECT_TRUE(Ann("a", "herald.dev/create_fn").is_null());
+  EXPECT_THAT(api_.events, ::testing::ElementsAre("a:Created:made it"));
+  // The label added by the handler changes the essence: an update, for
+  // which no handler is registered; only the diff-base moves.
+  EXPECT_EQ(Delivered().size(), 1u);
+  EXPECT_EQ(Ann("a", "herald.dev/last-handled-configuration"),
+            R"({"metadata":{"labels":{"done":"yes"}},"spec":{"field":"value"}})"
+            "\n");
+  // One merge patch (progress, diff-base, handler patch), one status patch,
+  // then the diff-base after the label change; nothing else.
+  EXPECT_EQ(api_.patches.size(), 3u);
+}
+
+TEST_F(ProcessorTest, NoMatchingHandlerMeansNoWritesAtAll) {
+  AddHandler("create_fn", v1::CAUSE_CREATE, [](v1::HandlerSpec& s) {
+    (*s.mutable_labels())["app"].set_match(v1::META_MATCH_PRESENT);
+  });
+  Connect();
+  Create(Example("a"));
+  EXPECT_TRUE(stream_.deliveries.empty());
+  EXPECT_TRUE(api_.patches.empty());
+}
+
+TEST_F(ProcessorTest,
+       TemporaryErrorsAreRetriedAfterTheirDelayAndSurviveInAnnotations) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("a"));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR, [](v1::Outcome& o) {
+    o.set_message("not yet");
+    o.mutable_delay()->set_seconds(30);
+  });
+  auto rec =
+      DecodeProgress(Ann("a", "herald.dev/create_fn").get<std::string>());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->retries, 1);
+  EXPECT_EQ(*rec->message, "not yet");
+  EXPECT_EQ(*rec->delayed, clock_.Now() + absl::Seconds(30));
+  EXPECT_EQ(rec->purpose, "create");
+  EXPECT_EQ(stream_.deliveries.size(), 1u);  // Our own write woke nothing.
+  clock_.Advance(absl::Seconds(29));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_TRUE(Ann("a", "herald.dev/create_fn").is_null());
+  EXPECT_FALSE(Ann("a", "herald.dev/last-handled-configuration").is_null());
+}
+
+TEST_F(ProcessorTest, RetriesLimitFailsPermanentlyBeforeTheExtraAttempt) {
+  AddHandler("create_fn", v1::CAUSE_CREATE, [](v1::HandlerSpec& s) {
+    s.set_retries(2);
+    s.mutable_backoff()->set_seconds(1);
+  });
+  Connect();
+  Create(Example("a"));
+  Answer(v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  // Done (failed): progress purged, diff-base stored.
+  EXPECT_TRUE(Ann("a", "herald.dev/create_fn").is_null());
+  EXPECT_FALSE(Ann("a", "herald.dev/last-handled-configuration").is_null());
+  EXPECT_EQ(processor_.stats().at("create_fn").permanent_failures, 1u);
+}
+
+TEST_F(ProcessorTest, StoredSuccessIsNotRunAgain) {
+  AddHandler("a_fn", v1::CAUSE_CREATE);
+  AddHandler("b_fn", v1::CAUSE_CREATE);
+  Connect();
+  json obj = Example("x");
+  ProgressRecord done;
+  done.started = clock_.Now();
+  done.stopped = clock_.Now();
+  done.retries = 1;
+  done.success = true;
+  done.purpose = "create";
+  obj["metadata"]["annotations"]["herald.dev/a_fn"] = EncodeProgress(done);
+  Create(obj);
+  EXPECT_THAT(Delivered(), ::testing::ElementsAre("b_fn/CAUSE_CREATE"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_TRUE(Ann("x", "herald.dev/a_fn").is_null());
+  EXPECT_TRUE(Ann("x", "herald.dev/b_fn").is_null());
+}
+
+TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
+  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  AddHandler("field_fn", v1::CAUSE_FIELD,
+             [](v1::HandlerSpec& s) { s.set_field("spec.field"); });
+  AddHandler("other_field_fn", v1::CAUSE_FIELD,
+             [](v1::HandlerSpec& s) { s.set_field("spec.other"); });
+  Connect();
+  json obj = Example("u");
+  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      R"({"spec":{"field":"old"}})";
+  Create(obj);
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("update_fn/CAUSE_UPDATE"));
+  const auto& d = stream_.deliveries[0];
+  EXPECT_EQ(d.diff_json(), R"([["change",["spec","field"],"old","value"]])");
+  EXPECT_EQ(d.old_json(), R"({"spec":{"field":"old"}})");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("update_fn/CAUSE_UPDATE",
+                                                  "field_fn/CAUSE_FIELD"));
+  EXPECT_EQ(stream_.deliveries[1].old_json(), R"("old")");
+  EXPECT_EQ(stream_.deliveries[1].new_json(), R"("value")");
+  EXPECT_EQ(stream_.deliveries[1].diff_json(),
+            R"([["change",[],"old","value"]])");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
+TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
+  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  Connect();
+  Create(Example("d"));
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  EXPECT_EQ(api_.patches[0].type, kube::PatchType::kJson);
+  EXPECT_THAT(api_.patches[0].body,
+              HasSubstr(R"("op":"test","path":"/metadata/resourceVersion")"));
+  EXPECT_TRUE(stream_.deliveries.empty());
+  // kubectl delete: the API server sets deletionTimestamp.
+  json obj = Obj("d");
+  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
+  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["d"] = obj;
+  api_.Emit(Kex(), "MODIFIED", obj);
+  loop_.RunUntilIdle();
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("delete_fn/CAUSE_DELETE"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, FinalizerRemovedWhenNoHandlerNeedsIt) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  json obj = Example("f");
+  obj["metadata"]["finalizers"] =
+      json::array({"other/keep", "herald.dev/finalizer"});
+  Create(obj);
+  EXPECT_EQ(Obj("f")["metadata"]["finalizers"], json::array({"other/keep"}));
+}
+
+TEST_F(ProcessorTest,
+       MalformedOutcomeIsAnErrorTheObjectIsUntouchedAndProgressRecordsIt) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("m"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json("{not json");
+  });
+  EXPECT_FALSE(last_answer_.ok());
+  EXPECT_EQ(last_code_, v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON);
+  EXPECT_THAT(last_answer_.message(),
+              HasSubstr("patch_json is not a JSON object"));
+  auto rec =
+      DecodeProgress(Ann("m", "herald.dev/create_fn").get<std::string>());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_FALSE(rec->success);
+  EXPECT_THAT(*rec->message, HasSubstr("malformed outcome"));
+  EXPECT_FALSE(Obj("m")["metadata"].contains("labels"));
+}
+
+TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("r"));
+  api_.fail_next_with = 422;
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
+  });
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  auto rec =
+      DecodeProgress(Ann("r", "herald.dev/create_fn").get<std::string>());
+  ASSERT_TRUE(rec.ok());
+  EXPECT_THAT(*rec->message, HasSubstr("patch rejected"));
+  EXPECT_EQ(Obj("r")["spec"]["field"], "value");
+}
+
+TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
+  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  Connect();
+  json obj = Example("e");
+  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      R"({"spec":{"field":"v0"}})";
+  Create(obj);
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  // Two changes while the handler works.
+  for (const char* v : {"v2", "v3"}) {
+    json o = Obj("e");
+    o["spec"]["field"] = v;
+    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    api_.objects["e"] = o;
+    api_.Emit(Kex(), "MODIFIED", o);
+  }
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);  // Never two at once.
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(json::parse(stream_.deliveries[1].new_json())["spec"]["field"],
+            "v3");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
+TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
+  registry_ = Registry();
+  EngineOptions o;
+  o.prefix = "kopf.zalando.org";
+  Processor kopf(&loop_, &registry_, &dispatcher_, &api_, o);
+  api_.processor = &kopf;
+  EXPECT_EQ(kopf.finalizer(), "kopf.zalando.org/KopfFinalizerMarker");
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  Connect();
+  // An object a Kopf operator already handled: nothing to do.
+  json obj = Example("k");
+  obj["metadata"]["annotations"]
+     ["kopf.zalando.org/last-handled-configuration"] =
+         R"({"spec":{"field":"value"}})"
+         "\n";
+  Create(obj);
+  EXPECT_TRUE(stream_.deliveries.empty());
+  EXPECT_TRUE(api_.patches.empty());
+}
+
+}  // namespace
+}  // namespace herald::engine
