@@ -1,10 +1,16 @@
 // The Herald sidecar. main only parses flags and wires components; each
 // component lives in its own package under server/.
 //
-//   herald --resource=kopfexamples --namespaces='team-*,!team-x'
+//   herald --socket=/run/herald/herald.sock --namespaces='team-*,!team-x'
+//
+// Handler processes connect to the socket (or --listen), register handlers,
+// and the resources they name are watched from then on.
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,12 +22,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/engine/engine.h"
 #include "server/kube/api_client.h"
 #include "server/kube/beast_http_client.h"
 #include "server/kube/cluster_config.h"
 #include "server/kube/discovery.h"
 #include "server/kube/namespace_scope.h"
 #include "server/kube/resource_watch.h"
+#include "server/rpc/handler_service.h"
 #include "server/runtime/logging.h"
 
 ABSL_FLAG(
@@ -29,9 +41,25 @@ ABSL_FLAG(
     "Path to a kubeconfig file; default: $KUBECONFIG, then the in-cluster "
     "service account, then ~/.kube/config.");
 ABSL_FLAG(std::string, context, "", "Kubeconfig context; default: current.");
+ABSL_FLAG(std::string, socket, "/tmp/herald.sock",
+          "Unix socket for handler processes; empty for none.");
+ABSL_FLAG(std::string, listen, "",
+          "Also listen on this TCP address (e.g. 127.0.0.1:50051); empty for "
+          "none.");
 ABSL_FLAG(std::vector<std::string>, resource, {},
-          "Resources to watch, comma-separated, as kubectl names them "
-          "(kopfexamples, KopfExample.kopf.dev, deployments.v1.apps).");
+          "Resources to watch from the start, comma-separated, as kubectl "
+          "names them (kopfexamples, KopfExample.kopf.dev, "
+          "deployments.v1.apps). Resources that handlers register for are "
+          "watched anyway.");
+ABSL_FLAG(std::string, annotation_prefix, "herald.dev",
+          "Prefix of the progress and diff-base annotations; "
+          "kopf.zalando.org takes over from a Kopf operator.");
+ABSL_FLAG(std::string, finalizer, "",
+          "Finalizer name; default <prefix>/finalizer, or Kopf's with Kopf's "
+          "prefix.");
+ABSL_FLAG(uint64_t, max_message_bytes, 16 << 20,
+          "Largest message accepted from or sent to a handler process.");
+ABSL_FLAG(bool, log_events, false, "Log every watch event at INFO.");
 ABSL_FLAG(std::string, namespaces, "",
           "Namespace scope: empty for cluster-wide, names, globs and "
           "negations ('team-*,!team-x').");
@@ -88,7 +116,6 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--log_level: unknown level '", level, "'"));
   }
   const auto resources = absl::GetFlag(FLAGS_resource);
-  if (resources.empty()) return Fail("--resource: name at least one resource");
   auto scope =
       herald::kube::NamespaceScope::Parse(absl::GetFlag(FLAGS_namespaces));
   if (!scope.ok())
@@ -120,19 +147,66 @@ int main(int argc, char** argv) {
   watch_options.idle_timeout = absl::GetFlag(FLAGS_watch_idle_timeout);
   LogEvents log_events;
 
-  std::vector<std::unique_ptr<herald::kube::ResourceWatch>> watches;
-  for (const auto& name : resources) {
-    watches.push_back(std::make_unique<herald::kube::ResourceWatch>(
-        &api, &discovery, name, *scope, &log_events, watch_options));
-    watches.back()->Start();
+  herald::engine::Engine::Options engine_options;
+  engine_options.engine.prefix = absl::GetFlag(FLAGS_annotation_prefix);
+  engine_options.engine.finalizer = absl::GetFlag(FLAGS_finalizer);
+  engine_options.scope = *scope;
+  engine_options.watch = watch_options;
+  engine_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (absl::GetFlag(FLAGS_log_events)) engine_options.observer = &log_events;
+  herald::engine::Engine engine(&api, &discovery, engine_options);
+  engine.Start();
+  for (const auto& name : resources) engine.Watch(name);
+
+  herald::rpc::HandlerService handler_service(&engine);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string socket = absl::GetFlag(FLAGS_socket);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (socket.empty() && listen.empty()) {
+    return Fail("--socket and --listen are both empty: nowhere to listen");
   }
+  if (!socket.empty()) {
+    ::unlink(socket.c_str());  // A stale socket from a previous run.
+    builder.AddListeningPort("unix:" + socket,
+                             grpc::InsecureServerCredentials());
+  }
+  int tcp_port = 0;
+  if (!listen.empty()) {
+    builder.AddListeningPort(listen, grpc::InsecureServerCredentials(),
+                             &tcp_port);
+  }
+  // gRPC's own limit sits above ours, so that a message a little over ours
+  // still arrives and gets a clear protocol error instead of a broken stream.
+  const uint64_t limit = engine_options.max_message_bytes;
+  const int grpc_limit =
+      static_cast<int>(std::min<uint64_t>(limit * 2 + (1 << 20), INT32_MAX));
+  builder.SetMaxReceiveMessageSize(grpc_limit);
+  builder.SetMaxSendMessageSize(grpc_limit);
+  builder.RegisterService(&handler_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    engine.Stop();
+    return Fail(absl::StrCat(
+        "cannot listen on ", socket.empty() ? "" : "unix:" + socket,
+        socket.empty() || listen.empty() ? "" : " and ", listen));
+  }
+  HERALD_LOG(INFO, "main") << "handler stream listening on "
+                           << (socket.empty() ? "" : "unix:" + socket)
+                           << (listen.empty()
+                                   ? ""
+                                   : absl::StrCat(" ", listen, " (port ",
+                                                  tcp_port, ")"));
 
   int sig = 0;
   sigwait(&signals, &sig);
   HERALD_LOG(INFO, "main") << "received "
                            << (sig == SIGINT ? "SIGINT" : "SIGTERM")
                            << "; stopping";
-  for (auto& w : watches) w->Stop();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  engine.Stop();
+  if (!socket.empty()) ::unlink(socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";
   return 0;
 }

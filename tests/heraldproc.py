@@ -87,7 +87,11 @@ class Proc:
 
 
 def herald(cluster, *args: str, env: dict | None = None) -> Proc:
-    return Proc([str(BAZEL_BIN / "server" / "herald"), *args],
+    """The sidecar, logging every watch event; its own socket unless given."""
+    import tempfile
+    if not any(a.startswith("--socket") for a in args):
+        args = (f"--socket={tempfile.mkdtemp(prefix='herald-')}/herald.sock", *args)
+    return Proc([str(BAZEL_BIN / "server" / "herald"), "--log_events", *args],
                 env=env or cluster.env())
 
 
@@ -133,3 +137,49 @@ def apply_object(cluster, group: str, kind: str, name: str, namespace: str = "de
     obj = {"apiVersion": f"{group}/v1", "kind": kind,
            "metadata": {"name": name, "namespace": namespace}, "spec": spec or {}}
     kubectl(cluster, "apply", "-f", "-", input=json.dumps(obj))
+
+
+def sidecar(cluster, socket_path, *args: str) -> Proc:
+    """The sidecar serving handler processes on a Unix socket."""
+    return herald(cluster, f"--socket={socket_path}", *args)
+
+
+class HandlerProcess(Proc):
+    """tests/handlerclient.py running a script; its lines are JSON."""
+
+    def __init__(self, socket_path, script: dict, tmp_path):
+        import sys
+        path = tmp_path / f"script-{time.monotonic_ns()}.json"
+        path.write_text(json.dumps(script))
+        super().__init__([sys.executable, str(ROOT / "tests" / "handlerclient.py"),
+                          "--target", f"unix:{socket_path}", "--script", str(path)],
+                         env=dict(os.environ))
+
+    def records(self, event: str | None = None) -> list[dict]:
+        out = []
+        with self._cond:
+            lines = list(self.lines)
+        for line in lines:
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if event is None or r.get("event") == event:
+                out.append(r)
+        return out
+
+    def wait_record(self, timeout: float = 30.0, **match) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for r in self.records():
+                if all(r.get(k) == v for k, v in match.items()):
+                    return r
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no record {match} within {timeout}s; got:\n"
+                             + "\n".join(self.lines[-30:]))
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()

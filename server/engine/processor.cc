@@ -320,6 +320,10 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   json essence = Essence(body, options_.prefix);
   if (deleting) {
     if (!has_finalizer) return false;  // Free: nothing holds the object.
+    if (st.delete_done) {
+      PatchFinalizer(id, /*add=*/false);
+      return true;
+    }
     c.cause = v1::CAUSE_DELETE;
   } else {
     auto base = Annotation(body, kDiffBaseKey);
@@ -647,15 +651,15 @@ void Processor::FinishCycle(const Id& id) {
               std::move(c.patched_by));
 }
 
-void Processor::TakeBody(ObjectState& st, const std::string& response) {
+bool Processor::TakeBody(ObjectState& st, const std::string& response) {
   auto object = kube::IngestObject(response, /*strip_managed_fields=*/true);
-  if (!object.ok()) return;
-  if (st.rv.empty() || IsNewer(object->resource_version, st.rv)) {
-    st.text = std::move(object->json);
-    st.uid = object->uid;
-    st.rv = object->resource_version;
-    if (st.body.is_object()) st.body = json::parse(st.text, nullptr, false);
-  }
+  if (!object.ok()) return false;
+  if (!st.rv.empty() && !IsNewer(object->resource_version, st.rv)) return false;
+  st.text = std::move(object->json);
+  st.uid = object->uid;
+  st.rv = object->resource_version;
+  if (st.body.is_object()) st.body = json::parse(st.text, nullptr, false);
+  return true;
 }
 
 void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
@@ -683,6 +687,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     auto it2 = objects_.find(id);
     if (it2 == objects_.end()) return;
     if (remove_finalizer) {
+      it2->second.delete_done = true;
       PatchFinalizer(id, /*add=*/false);
       return;
     }
@@ -833,8 +838,9 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
                    auto it2 = objects_.find(id);
                    if (it2 == objects_.end()) return;
                    if (r.ok()) {
-                     TakeBody(it2->second, *r);
-                     it2->second.dirty = true;  // Go on from the new state.
+                     // Go on from the new state, if the answer is one (an
+                     // object whose last finalizer went is gone instead).
+                     if (TakeBody(it2->second, *r)) it2->second.dirty = true;
                      EndCycle(id, absl::InfiniteFuture());
                      return;
                    }

@@ -118,6 +118,8 @@ class Processor : public kube::WatchHandler {
     absl::Time wake_at = absl::InfiniteFuture();
     nlohmann::json memo = nlohmann::json::object();
     int throttle = 0;
+    // The delete handlers are done; only the finalizer is left to remove.
+    bool delete_done = false;
     Cycle cycle;
   };
 
@@ -146,7 +148,9 @@ class Processor : public kube::WatchHandler {
   void Throttle(const Id& id, const absl::Status& why);
   void PatchFinalizer(const Id& id, bool add);
   void Schedule(const Id& id, ObjectState& st, absl::Time when);
-  void TakeBody(ObjectState& st, const std::string& response);
+  // Takes the object from a write's response if it is newer than what we
+  // have; false when the response was not a newer object.
+  bool TakeBody(ObjectState& st, const std::string& response);
   v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
                             const ProgressRecord& rec);
 

@@ -27,6 +27,12 @@ class FakeApi : public ObjectWriter {
     patches.push_back({type, patch, status});
     json& obj = objects[key.name];
     absl::StatusOr<std::string> result;
+    if (status_reply_next_json && type == kube::PatchType::kJson) {
+      status_reply_next_json = false;
+      result = std::string(R"({"kind":"Status","status":"Success"})");
+      loop_->Post([done = std::move(done), result]() mutable { done(result); });
+      return;
+    }
     if (fail_next_with != 0) {
       result = kube::StatusFromResponse(
           kube::HttpResponse{fail_next_with,
@@ -91,6 +97,10 @@ class FakeApi : public ObjectWriter {
   std::vector<std::string> events;
   int rv = 100;
   int fail_next_with = 0;
+  // Answer the next JSON patch with a Status instead of the object, as the
+  // API server may when the patch removes a terminating object's last
+  // finalizer.
+  bool status_reply_next_json = false;
 };
 
 class Stream : public StreamSink {
@@ -362,6 +372,30 @@ TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
   EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, DeleteHandlersRunOnceEvenWhenTheReleaseAnswerIsNoObject) {
+  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  Connect();
+  Create(Example("g"));
+  json obj = Obj("g");
+  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
+  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["g"] = obj;
+  api_.status_reply_next_json = true;
+  api_.Emit(Kex(), "MODIFIED", obj);
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // The release was answered with a Status: no second cycle, no re-run.
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  // Another event for the still-present object retries only the release.
+  json again = Obj("g");
+  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["g"] = again;
+  api_.Emit(Kex(), "MODIFIED", again);
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(Obj("g")["metadata"]["finalizers"], json::array());
 }
 
 TEST_F(ProcessorTest, FinalizerRemovedWhenNoHandlerNeedsIt) {

@@ -1,0 +1,189 @@
+#include "server/rpc/handler_service.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "server/runtime/logging.h"
+
+namespace herald::rpc {
+namespace {
+
+class Reactor;
+
+// What the engine holds to send on a stream. Outlives the reactor: after the
+// stream ends, sends are dropped.
+class Channel : public engine::StreamSink {
+ public:
+  void Send(const v1::ConnectResponse& message) override;
+  void Detach();
+  void Attach(Reactor* r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reactor_ = r;
+  }
+
+ private:
+  std::mutex mu_;
+  Reactor* reactor_ = nullptr;
+  friend class Reactor;
+};
+
+class Reactor
+    : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse> {
+ public:
+  Reactor(engine::Engine* engine, grpc::CallbackServerContext* context)
+      : engine_(engine),
+        stream_id_(engine->NewStreamId()),
+        peer_(context->peer()),
+        channel_(std::make_shared<Channel>()) {
+    channel_->Attach(this);
+    StartRead(&request_);
+  }
+
+  // Called by Channel under its lock.
+  void Enqueue(const v1::ConnectResponse& message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    out_.push_back(message);
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&out_.front());
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    out_.pop_front();
+    if (!ok) {
+      out_.clear();
+      writing_ = false;
+      MaybeFinishLocked();
+      return;
+    }
+    if (!out_.empty() && !finished_) {
+      StartWrite(&out_.front());
+    } else {
+      writing_ = false;
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    Handle(request_);
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    reading_done_ = true;
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    channel_->Detach();
+    if (registered_) engine_->Disconnect(stream_id_);
+    delete this;
+  }
+
+ private:
+  void MaybeFinishLocked() {
+    if (reading_done_ && !writing_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  void Error(v1::ProtocolErrorCode code, const std::string& delivery_id,
+             const std::string& message) {
+    HERALD_LOG(WARNING, "rpc")
+        << stream_id_ << " (" << peer_ << "): " << message;
+    v1::ConnectResponse r;
+    auto* e = r.mutable_protocol_error();
+    e->set_code(code);
+    e->set_delivery_id(delivery_id);
+    e->set_message(message);
+    Enqueue(r);
+  }
+
+  void Handle(const v1::ConnectRequest& req) {
+    const size_t size = req.ByteSizeLong();
+    if (size > engine_->max_message_bytes()) {
+      std::string id = req.has_outcome() ? req.outcome().delivery_id() : "";
+      Error(v1::PROTOCOL_ERROR_CODE_MESSAGE_TOO_LARGE, id,
+            absl::StrCat("message of ", size, " bytes exceeds the limit of ",
+                         engine_->max_message_bytes(),
+                         " bytes (--max_message_bytes); it was dropped"));
+      return;
+    }
+    switch (req.message_case()) {
+      case v1::ConnectRequest::kRegister:
+        if (registered_) {
+          Error(v1::PROTOCOL_ERROR_CODE_ALREADY_REGISTERED, "",
+                "register may be sent once per stream");
+          return;
+        }
+        registered_ = true;
+        engine_->Register(stream_id_, req.register_(), peer_, channel_);
+        return;
+      case v1::ConnectRequest::kOutcome:
+        if (!registered_) break;
+        engine_->Outcome(stream_id_, req.outcome());
+        return;
+      case v1::ConnectRequest::kSetCredits:
+        if (!registered_) break;
+        engine_->SetCredits(stream_id_, req.set_credits().credits());
+        return;
+      case v1::ConnectRequest::kInterimChanges:
+        if (!registered_) break;
+        Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT,
+              req.interim_changes().delivery_id(),
+              "interim_changes: not supported by this sidecar yet");
+        return;
+      default:
+        Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
+              "empty message: set one of register, outcome, set_credits");
+        return;
+    }
+    Error(v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED, "",
+          "send register before anything else");
+  }
+
+  engine::Engine* engine_;
+  const std::string stream_id_;
+  const std::string peer_;
+  std::shared_ptr<Channel> channel_;
+  v1::ConnectRequest request_;
+  bool registered_ = false;  // Read side only.
+  std::mutex mu_;
+  std::deque<v1::ConnectResponse> out_;
+  bool writing_ = false;
+  bool reading_done_ = false;
+  bool finished_ = false;
+};
+
+void Channel::Send(const v1::ConnectResponse& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->Enqueue(message);
+}
+
+void Channel::Detach() {
+  std::lock_guard<std::mutex> lock(mu_);
+  reactor_ = nullptr;
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>*
+HandlerService::Connect(grpc::CallbackServerContext* context) {
+  return new Reactor(engine_, context);
+}
+
+}  // namespace herald::rpc

@@ -1,0 +1,256 @@
+"""The engine and the handler stream: real handler processes speaking herald.v1
+to the real sidecar against the real control plane."""
+
+import json
+import time
+
+import pytest
+
+from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar
+
+pytestmark = pytest.mark.usefixtures("binaries")
+GROUP = "engine.herald.dev"
+
+
+def get(cluster, plural, name, ns="default"):
+    return json.loads(kubectl(cluster, "get", f"{plural}.{GROUP}", name, "-n", ns,
+                              "-o", "json").stdout)
+
+
+def wait_for(fn, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
+
+
+def handlers(plural, *specs):
+    out = []
+    for s in specs:
+        s = dict(s)
+        s.setdefault("resource", f"{plural}.{GROUP}")
+        out.append(s)
+    return out
+
+
+@pytest.fixture
+def sock(tmp_path):
+    return tmp_path / "herald.sock"
+
+
+def test_create_update_delete_and_field_flows(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Flow", "flows")
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {
+        "handlers": handlers("flows",
+                             {"id": "create_fn", "cause": "CAUSE_CREATE"},
+                             {"id": "update_fn", "cause": "CAUSE_UPDATE"},
+                             {"id": "field_fn", "cause": "CAUSE_FIELD", "field": "spec.size"},
+                             {"id": "delete_fn", "cause": "CAUSE_DELETE"}),
+        "steps": {
+            "create_fn": [{"result": {"message": "created"},
+                           "patch": {"metadata": {"labels": {"touched": "yes"}}},
+                           "events": [{"reason": "Created", "message": "hello"}]}],
+            "update_fn": [{"result": {"seen": True}}],
+            "field_fn": [{"result": {"size": "changed"}}],
+        },
+    }, tmp_path)
+    try:
+        p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Flow", "f1", spec={"size": 1})
+        obj = wait_for(lambda: (o := get(cluster, "flows", "f1")).get("status", {}).get("create_fn") and o,
+                       what="create_fn result")
+        assert obj["status"]["create_fn"] == {"message": "created"}
+        assert obj["metadata"]["labels"] == {"touched": "yes"}
+        assert obj["metadata"]["finalizers"] == ["herald.dev/finalizer"]
+        base = wait_for(lambda: get(cluster, "flows", "f1")["metadata"]["annotations"].get(
+            "herald.dev/last-handled-configuration"), what="diff-base")
+        assert json.loads(base)["spec"] == {"size": 1}
+        events = json.loads(kubectl(cluster, "get", "events", "-o", "json",
+                                    "--field-selector", "involvedObject.name=f1").stdout)
+        assert [e["message"] for e in events["items"] if e["reason"] == "Created"] == ["hello"]
+
+        kubectl(cluster, "patch", f"flows.{GROUP}", "f1", "--type=merge", "-p", '{"spec":{"size":2}}')
+        wait_for(lambda: get(cluster, "flows", "f1").get("status", {}).get("field_fn"),
+                 what="field_fn result")
+        # As Kopf's on.field: at creation (the field appears) and on change.
+        create, upd = [r for r in p.records("delivery") if r["handler"] == "field_fn"]
+        assert (create["old"], create["new"]) == ("null", "1")
+        assert (upd["old"], upd["new"]) == ("1", "2")
+        assert json.loads(upd["diff"]) == [["change", [], 1, 2]]
+
+        kubectl(cluster, "delete", f"flows.{GROUP}", "f1", "--wait=true", "--timeout=60s")
+        p.wait_record(event="answered", handler="delete_fn")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+    counts = {}
+    for r in p.records("delivery"):
+        counts[r["handler"]] = counts.get(r["handler"], 0) + 1
+    # The label the create handler added is an update too: update_fn runs for
+    # it and for the size change; field_fn at creation and for the size
+    # change; the rest exactly once.
+    assert counts == {"create_fn": 1, "update_fn": 2, "field_fn": 2, "delete_fn": 1}, counts
+    ann = [line for line in h.lines if "protocol" in line.lower()]
+    assert not ann, ann
+
+
+def test_killed_handler_process_is_redelivered_and_succeeds_once(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Crash", "crashes")
+    h = sidecar(cluster, sock)
+    spec = handlers("crashes", {"id": "create_fn", "cause": "CAUSE_CREATE"})
+    first = HandlerProcess(sock, {"handlers": spec, "steps": {"create_fn": [{"hang": True}]}}, tmp_path)
+    try:
+        first.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Crash", "c1")
+        first.wait_record(event="hanging")
+        first.kill()
+        second = HandlerProcess(sock, {"handlers": spec,
+                                       "steps": {"create_fn": [{"result": {"by": "second"}}]}}, tmp_path)
+        try:
+            second.wait_record(event="answered", handler="create_fn")
+            wait_for(lambda: get(cluster, "crashes", "c1").get("status", {}).get("create_fn"),
+                     what="result")
+            time.sleep(1)
+            assert len(second.records("delivery")) == 1
+            assert len(second.records("answered")) == 1
+        finally:
+            second.kill()
+    finally:
+        assert h.stop() == 0
+    assert get(cluster, "crashes", "c1")["status"]["create_fn"] == {"by": "second"}
+
+
+def test_sidecar_killed_before_the_patch_reruns_only_unstored_successes(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Restart", "restarts")
+    p = HandlerProcess(sock, {
+        "handlers": handlers("restarts",
+                             {"id": "a_fn", "cause": "CAUSE_CREATE"},
+                             {"id": "b_fn", "cause": "CAUSE_CREATE"}),
+        "steps": {"a_fn": [{"result": {"a": 1}}],
+                  # 1: hang (sidecar killed), 2: retry later, 3: hang (killed
+                  # again), 4: succeed.
+                  "b_fn": [{"hang": True}, {"status": "TEMPORARY_ERROR", "delay": 1},
+                           {"hang": True}, {"result": {"b": 1}}]},
+    }, tmp_path)
+    h = sidecar(cluster, sock)
+    try:
+        p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Restart", "r1")
+        p.wait_record(event="hanging", handler=None) if False else p.wait_record(event="delivery", handler="b_fn", step=0)
+        # a_fn succeeded, b_fn hangs: nothing is stored yet. Kill.
+        h.proc.kill()
+        h.proc.wait()
+        h = sidecar(cluster, sock)
+        # After the restart a_fn runs exactly once more, b_fn retries later.
+        p.wait_record(event="delivery", handler="b_fn", step=2, timeout=60)
+        ann = get(cluster, "restarts", "r1")["metadata"]["annotations"]
+        assert json.loads(ann["herald.dev/a_fn"])["success"] is True
+        # Stored now: a second kill must not run a_fn again.
+        h.proc.kill()
+        h.proc.wait()
+        h = sidecar(cluster, sock)
+        wait_for(lambda: get(cluster, "restarts", "r1").get("status", {}).get("b_fn"),
+                 timeout=60, what="b_fn result")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+    a_runs = [r for r in p.records("delivery") if r["handler"] == "a_fn"]
+    b_runs = [r for r in p.records("delivery") if r["handler"] == "b_fn"]
+    assert len(a_runs) == 2, a_runs
+    assert len(b_runs) == 4, b_runs
+    obj = get(cluster, "restarts", "r1")
+    assert obj["status"] == {"a_fn": {"a": 1}, "b_fn": {"b": 1}}
+    assert "herald.dev/a_fn" not in obj["metadata"]["annotations"]
+
+
+def test_two_processes_share_the_load_and_keep_per_object_order(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Share", "shares")
+    script = {"credits": 3, "handlers": handlers(
+        "shares", {"id": "create_fn", "cause": "CAUSE_CREATE"},
+        {"id": "update_fn", "cause": "CAUSE_UPDATE"}),
+        "steps": {"create_fn": [{"sleep": 0.2}], "update_fn": [{"sleep": 0.2}]}}
+    h = sidecar(cluster, sock)
+    a = HandlerProcess(sock, dict(script, process_name="a"), tmp_path)
+    b = HandlerProcess(sock, dict(script, process_name="b"), tmp_path)
+    try:
+        a.wait_record(event="registered")
+        b.wait_record(event="registered")
+        names = [f"s{i}" for i in range(12)]
+        for n in names:
+            apply_object(cluster, GROUP, "Share", n, spec={"v": 1})
+        for n in names:
+            kubectl(cluster, "patch", f"shares.{GROUP}", n, "--type=merge", "-p", '{"spec":{"v":2}}')
+        def all_done():
+            done = {(r["handler"], r["object"]) for r in a.records("answered") + b.records("answered")}
+            return all(("update_fn", f"default/{n}") in done for n in names)
+        wait_for(all_done, timeout=90, what="every update handled")
+    finally:
+        a.kill()
+        b.kill()
+        assert h.stop() == 0
+    assert a.records("delivery") and b.records("delivery"), "one process got nothing"
+    # Per object: never two deliveries at once, and create before update.
+    spans = {}
+    for proc in (a, b):
+        starts = {r["delivery_id"]: r for r in proc.records("delivery")}
+        for r in proc.records("answered"):
+            s = starts[r["delivery_id"]]
+            spans.setdefault(s["object"], []).append((s["t"], r["t"], s["handler"]))
+    for obj, items in spans.items():
+        items.sort()
+        for (s1, e1, _), (s2, _, _) in zip(items, items[1:]):
+            assert s2 >= e1, f"{obj}: overlapping deliveries {items}"
+        assert [i[2] for i in items][0] == "create_fn", items
+
+
+def test_protocol_errors_are_answered_and_other_objects_keep_flowing(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Mixed", "mixeds")
+    h = sidecar(cluster, sock, "--max_message_bytes=100000")
+    p = HandlerProcess(sock, {
+        "handlers": handlers(
+            "mixeds",
+            {"id": "bad_json", "cause": "CAUSE_CREATE", "labels": {"kind": {"match": "META_MATCH_EQUALS", "value": "json"}}},
+            {"id": "bad_id", "cause": "CAUSE_CREATE", "labels": {"kind": {"match": "META_MATCH_EQUALS", "value": "id"}}},
+            {"id": "too_big", "cause": "CAUSE_CREATE", "labels": {"kind": {"match": "META_MATCH_EQUALS", "value": "big"}}},
+            {"id": "good", "cause": "CAUSE_CREATE", "labels": {"kind": {"match": "META_MATCH_EQUALS", "value": "good"}}},
+            {"id": "unknown_resource", "resource": "nosuchthings", "cause": "CAUSE_CREATE"}),
+        "steps": {"bad_json": [{"raw_patch_json": "{not json"}, {"result": {"fixed": True}}],
+                  "bad_id": [{"delivery_id": "d-does-not-exist"}, {"result": {"fixed": True}}],
+                  "too_big": [{"result_size": 200000}, {"result": {"fixed": True}}],
+                  "good": [{"result": {"ok": True}}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert "unknown resource 'nosuchthings'" in reg["rejected"]["unknown_resource"]
+        for kind in ("json", "id", "big", "good"):
+            obj = {"apiVersion": f"{GROUP}/v1", "kind": "Mixed",
+                   "metadata": {"name": f"m-{kind}", "labels": {"kind": kind}}, "spec": {}}
+            kubectl(cluster, "apply", "-f", "-", input=json.dumps(obj))
+        e1 = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_MALFORMED_JSON")
+        assert "patch_json is not a JSON object" in e1["message"]
+        p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY",
+                      delivery_id="d-does-not-exist")
+        e3 = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_MESSAGE_TOO_LARGE")
+        assert "exceeds the limit of 100000 bytes" in e3["message"]
+        wait_for(lambda: get(cluster, "mixeds", "m-good").get("status", {}).get("good"),
+                 what="the good object handled")
+        # The malformed outcome is recorded in the object's progress.
+        ann = wait_for(lambda: get(cluster, "mixeds", "m-json")["metadata"]["annotations"].get("herald.dev/bad_json"),
+                       what="progress of bad_json")
+        assert "malformed outcome" in json.loads(ann)["message"]
+        # The stream stayed up: the retries arrive on it and succeed. Unknown
+        # and oversized answers left their deliveries in flight, so those
+        # objects wait; the malformed one is retried after its backoff.
+        assert not p.records("disconnected")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+    assert "m-json" not in json.dumps(get(cluster, "mixeds", "m-json").get("status", {}))
