@@ -1,5 +1,7 @@
 #include "server/engine/processor.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 
 #include "absl/strings/numbers.h"
@@ -12,6 +14,19 @@ namespace {
 using nlohmann::json;
 
 constexpr char kDiffBaseKey[] = "last-handled-configuration";
+constexpr char kDigestKey[] = "last-handled-digest";
+
+std::string Digest(const std::string& text) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned char c : md) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
 // Kopf's throttle after unexpected errors: 1, 1, 2, 3, 5, 8, ... up to 610 s.
 constexpr int kThrottle[] = {1,  1,  2,  3,   5,   8,   13, 21,
                              34, 55, 89, 144, 233, 377, 610};
@@ -298,7 +313,8 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   bool any_match = false;
   bool needs_finalizer = false;
   for (const Handler* h : handlers) {
-    if (!MatchesMeta(*h, body)) continue;
+    // Raw-event handlers keep no state on the object.
+    if (h->cause() == v1::CAUSE_EVENT || !MatchesMeta(*h, body)) continue;
     any_match = true;
     needs_finalizer |= h->needs_finalizer();
   }
@@ -327,8 +343,21 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     c.cause = v1::CAUSE_DELETE;
   } else {
     auto base = Annotation(body, kDiffBaseKey);
+    auto digest = Annotation(body, kDigestKey);
     json old = nullptr;
     if (base) old = json::parse(*base, nullptr, false);
+    if (!base && digest) {
+      // A large object: the digest says whether anything changed; the old
+      // essence is known if this sidecar handled it before (else null).
+      const std::string now_digest = Digest(essence.dump() + "\n");
+      if (*digest == now_digest) {
+        old = essence;
+      } else if (st.large_base &&
+                 Digest(st.large_base->dump() + "\n") == *digest) {
+        old = *st.large_base;
+      }
+      base = "";
+    }
     if (!base || old.is_discarded()) {
       c.cause = v1::CAUSE_CREATE;
       old = nullptr;
@@ -621,19 +650,28 @@ void Processor::FinishCycle(const Id& id) {
   }
   if (all_done && c.cause != v1::CAUSE_DELETE) {
     std::string base = c.new_essence.dump() + "\n";
+    auto set = [&](const std::string& name, const json& value) {
+      for (const auto& key : keys_.Keys(name, st.body)) {
+        const json cur = current.is_object() && current.contains(key)
+                             ? current[key]
+                             : json(nullptr);
+        if (cur != value) annotations[key] = value;
+      }
+    };
     if (base.size() > options_.max_diffbase_bytes) {
       HERALD_LOG(WARNING, "engine")
           << st.resource.FullName() << " " << st.key.ns << "/" << st.key.name
-          << ": the diff-base (" << base.size()
-          << " bytes) would exceed the annotation size limit; not storing it, "
-             "so every change will look like a creation to create handlers "
-             "until the object is smaller";
+          << ": the diff-base (" << base.size() << " bytes) is over "
+          << options_.max_diffbase_bytes << " bytes; storing its digest in "
+          << options_.prefix << "/" << kDigestKey
+          << " and the essence in memory";
+      set(kDigestKey, Digest(base));
+      set(kDiffBaseKey, nullptr);
+      st.large_base = std::make_shared<const json>(c.new_essence);
     } else {
-      for (const auto& key : keys_.Keys(kDiffBaseKey, st.body)) {
-        auto cur = current.is_object() && current.contains(key) ? current[key]
-                                                                : json(nullptr);
-        if (cur != base) annotations[key] = base;
-      }
+      set(kDiffBaseKey, base);
+      set(kDigestKey, nullptr);
+      st.large_base.reset();
     }
   }
   const std::string marker = keys_.MarkerKey();

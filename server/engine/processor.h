@@ -42,8 +42,10 @@ struct EngineOptions {
   std::string finalizer;
   // Also read and write Kopf's v1 annotation keys.
   bool v1_keys = true;
-  // Larger diff-bases are not stored in the annotation (the API server
-  // limits all annotations together to 256 KiB); see docs.
+  // A diff-base larger than this is not stored in the annotation (the API
+  // server limits all annotations of an object together to 256 KiB): a
+  // SHA-256 digest of it is, under "<prefix>/last-handled-digest", and the
+  // essence itself is kept in memory for diffs.
   size_t max_diffbase_bytes = 128 * 1024;
 };
 
@@ -120,6 +122,9 @@ class Processor : public kube::WatchHandler {
     int throttle = 0;
     // The delete handlers are done; only the finalizer is left to remove.
     bool delete_done = false;
+    // For objects whose diff-base is too large for an annotation: the last
+    // handled essence (its digest is in the annotation).
+    std::shared_ptr<const nlohmann::json> large_base;
     Cycle cycle;
   };
 

@@ -471,6 +471,102 @@ TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
   EXPECT_EQ(stream_.deliveries.size(), 2u);
 }
 
+TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
+  registry_ = Registry();
+  EngineOptions o;
+  o.max_diffbase_bytes = 200;
+  Processor small(&loop_, &registry_, &dispatcher_, &api_, o);
+  api_.processor = &small;
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  Connect();
+  json obj = Example("big");
+  obj["spec"]["blob"] = std::string(500, 'x');
+  Create(obj);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_TRUE(Ann("big", "herald.dev/last-handled-configuration").is_null());
+  EXPECT_THAT(Ann("big", "herald.dev/last-handled-digest").get<std::string>(),
+              ::testing::StartsWith("sha256:"));
+  // Our own writes change nothing: no second delivery.
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  json changed = Obj("big");
+  changed["spec"]["field"] = "other";
+  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["big"] = changed;
+  api_.Emit(Kex(), "MODIFIED", changed);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].handler_id(), "update_fn");
+  // The old essence was in memory, so the diff is exact.
+  EXPECT_EQ(stream_.deliveries[1].diff_json(),
+            R"([["change",["spec","field"],"value","other"]])");
+}
+
+TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
+  AddHandler("resume_fn", v1::CAUSE_RESUME);
+  Connect();
+  json obj = Example("old");
+  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      R"({"spec":{"field":"value"}})";
+  Create(obj);
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Seen now: later events with no change resume nothing.
+  json again = Obj("old");
+  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["old"] = again;
+  api_.Emit(Kex(), "MODIFIED", again);
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("ev"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(stream_.deliveries[0].event_type(), "ADDED");
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR);  // Errors are not retried.
+  api_.Emit(Kex(), "DELETED", Obj("ev"));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "DELETED");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(processor_.objects(), 0u);
+  for (const auto& p : api_.patches) {
+    EXPECT_THAT(p.body, ::testing::Not(HasSubstr("event_fn")));
+  }
+}
+
+TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
+  AddHandler("create_fn", v1::CAUSE_CREATE,
+             [](v1::HandlerSpec& s) { s.mutable_timeout()->set_seconds(10); });
+  Connect();
+  Create(Example("t"));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(20); });
+  clock_.Advance(absl::Seconds(20));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(processor_.stats().at("create_fn").permanent_failures, 1u);
+  EXPECT_FALSE(Ann("t", "herald.dev/last-handled-configuration").is_null());
+}
+
+TEST_F(ProcessorTest, ServerErrorsOnWritesAreThrottledThenRetried) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("s"));
+  api_.fail_next_with = 503;
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_TRUE(Ann("s", "herald.dev/last-handled-configuration").is_null());
+  // The success was not stored, so it runs again after the throttle delay.
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_FALSE(Ann("s", "herald.dev/last-handled-configuration").is_null());
+}
+
 TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   registry_ = Registry();
   EngineOptions o;
