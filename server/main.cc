@@ -23,7 +23,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/engine/engine.h"
@@ -34,6 +33,7 @@
 #include "server/kube/namespace_scope.h"
 #include "server/kube/resource_watch.h"
 #include "server/rpc/handler_service.h"
+#include "server/rpc/health_service.h"
 #include "server/runtime/logging.h"
 
 ABSL_FLAG(
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   for (const auto& name : resources) engine.Watch(name);
 
   herald::rpc::HandlerService handler_service(&engine);
-  grpc::EnableDefaultHealthCheckService(true);
+  herald::rpc::HealthService health_service;
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string socket = absl::GetFlag(FLAGS_socket);
@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(grpc_limit);
   builder.SetMaxSendMessageSize(grpc_limit);
   builder.RegisterService(&handler_service);
+  builder.RegisterService(&health_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     engine.Stop();

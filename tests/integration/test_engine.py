@@ -254,3 +254,35 @@ def test_protocol_errors_are_answered_and_other_objects_keep_flowing(cluster, so
         p.kill()
         assert h.stop() == 0
     assert "m-json" not in json.dumps(get(cluster, "mixeds", "m-json").get("status", {}))
+
+
+def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path):
+    import subprocess
+    apply_crd(cluster, GROUP, "Probe", "probes")
+    # The handler process first: it waits for the sidecar.
+    p = HandlerProcess(sock, {"handlers": handlers("probes", {"id": "create_fn", "cause": "CAUSE_CREATE"})},
+                       tmp_path)
+    try:
+        p.wait_record(event="disconnected")
+        h = sidecar(cluster, sock)
+        try:
+            p.wait_record(event="registered", timeout=30)
+            grpcurl = ["grpcurl", "-plaintext", f"unix://{sock}"]
+            out = subprocess.run(grpcurl + ["list"], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            services = out.stdout.split()
+            assert "herald.v1.HandlerService" in services
+            assert "grpc.health.v1.Health" in services
+            desc = subprocess.run(grpcurl + ["describe", "herald.v1.Outcome"],
+                                  capture_output=True, text=True, timeout=30)
+            assert "OUTCOME_STATUS" in desc.stdout or "OutcomeStatus" in desc.stdout, desc.stdout
+            health = subprocess.run(grpcurl + ["grpc.health.v1.Health/Check"],
+                                    capture_output=True, text=True, timeout=30)
+            assert health.returncode == 0, health.stderr
+            assert json.loads(health.stdout)["status"] == "SERVING", health.stdout
+            apply_object(cluster, GROUP, "Probe", "p1")
+            p.wait_record(event="answered", handler="create_fn")
+        finally:
+            assert h.stop() == 0
+    finally:
+        p.kill()
