@@ -42,14 +42,14 @@ void Engine::Start() {
 }
 
 void Engine::Stop() {
-  std::vector<std::thread> registrations;
+  std::vector<Registration> registrations;
   {
     absl::MutexLock lock(&watch_mu_);
     if (stopping_) return;
     stopping_ = true;
     registrations.swap(registrations_);
   }
-  for (auto& t : registrations) t.join();
+  for (auto& r : registrations) r.thread.join();
   {
     absl::MutexLock lock(&watch_mu_);
     for (auto& w : watches_) w->Stop();
@@ -113,7 +113,16 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
   // not on the loop.
   absl::MutexLock lock(&watch_mu_);
   if (stopping_) return;
-  registrations_.emplace_back([this, stream_id, request, peer, sink] {
+  for (auto it = registrations_.begin(); it != registrations_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = registrations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, stream_id, request, peer, sink, done] {
     struct Resolved {
       v1::HandlerSpec spec;
       kube::ResourceInfo resource;
@@ -181,7 +190,9 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
           if (stopping_) return;
           for (const auto& r : resources) StartWatchLocked(r);
         });
+    done->store(true);
   });
+  registrations_.push_back({std::move(thread), std::move(done)});
 }
 
 void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {

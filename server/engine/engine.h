@@ -84,7 +84,13 @@ class Engine {
   std::vector<std::unique_ptr<kube::ResourceWatch>> watches_
       ABSL_GUARDED_BY(watch_mu_);
   std::vector<std::string> watched_names_ ABSL_GUARDED_BY(watch_mu_);
-  std::vector<std::thread> registrations_ ABSL_GUARDED_BY(watch_mu_);
+  // Registration threads, with a flag each sets when it is done; finished
+  // ones are joined at the next registration.
+  struct Registration {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Registration> registrations_ ABSL_GUARDED_BY(watch_mu_);
   bool stopping_ ABSL_GUARDED_BY(watch_mu_) = false;
 };
 
