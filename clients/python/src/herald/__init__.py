@@ -1,0 +1,26 @@
+"""Herald's Python client: Kubernetes handlers in the style of Kopf, served by
+the Herald sidecar over its handler stream.
+
+    import herald
+
+    @herald.on.create('kopfexamples')
+    def create_fn(spec, name, logger, **_):
+        logger.info(f"created {name}")
+        return {'message': 'hello'}
+
+Run with ``herald run handlers.py`` (or ``python -m herald run``).
+"""
+
+from herald import on
+from herald.errors import HandlerError, PermanentError, TemporaryError
+from herald.registry import Handler, Registry, get_default_registry, set_default_registry
+from herald.runtime import Operator, get_executor, operator, run_in_executor
+from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource
+
+__all__ = [
+    "ABSENT", "ErrorsMode", "Handler", "HandlerError", "Memo", "Operator", "PRESENT",
+    "Patch", "PermanentError", "Registry", "Resource", "TemporaryError",
+    "get_default_registry", "get_executor", "on", "operator", "run_in_executor",
+    "set_default_registry",
+]
+__version__ = "0.1.0"

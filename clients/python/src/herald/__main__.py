@@ -1,0 +1,3 @@
+from herald._cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""``herald run``: load handlers and serve them until SIGINT or SIGTERM.
+
+    herald run handlers.py [more.py ...] [-m package.module]
+    herald run package.module:function --cause create --resource kopfexamples
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from herald import on
+from herald.runtime import DEFAULT_TARGET, Operator
+
+
+def _load(spec: str, cause: str | None, resource: str | None) -> None:
+    if spec.endswith(".py") or Path(spec).is_file():
+        path = Path(spec).resolve()
+        sys.path.insert(0, str(path.parent))
+        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[path.stem] = module
+        mod_spec.loader.exec_module(module)
+        return
+    module_name, _, function = spec.partition(":")
+    sys.path.insert(0, str(Path.cwd()))
+    module = importlib.import_module(module_name)
+    if not function:
+        return
+    fn = getattr(module, function)
+    if cause is None or resource is None:
+        from herald.registry import get_default_registry
+        if any(h.fn is fn for h in get_default_registry().handlers):
+            return  # Already decorated in its module.
+        raise SystemExit(f"herald: {spec} is a plain function: give --cause and --resource")
+    getattr(on, cause)(resource)(fn)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="herald", description="Herald's Python handlers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve handlers until SIGINT or SIGTERM")
+    run.add_argument("paths", nargs="*", help="handler files, or module[:function]")
+    run.add_argument("-m", "--module", action="append", default=[], help="a module to import")
+    run.add_argument("--target", default=None,
+                     help=f"the sidecar's address (default $HERALD_TARGET or {DEFAULT_TARGET})")
+    run.add_argument("--credits", type=int, default=None,
+                     help="deliveries held at once (default cores x 4)")
+    run.add_argument("--stop-wait", type=float, default=10.0,
+                     help="seconds running handlers get to finish on SIGINT/SIGTERM")
+    run.add_argument("--cause", choices=["create", "update", "delete", "resume", "event"],
+                     help="for a plain module:function, its cause")
+    run.add_argument("--resource", help="for a plain module:function, its resource")
+    run.add_argument("--verbose", "-v", action="store_true")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    for spec in args.paths:
+        _load(spec, args.cause, args.resource)
+    for module in args.module:
+        importlib.import_module(module)
+
+    try:
+        import uvloop  # type: ignore
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def serve() -> None:
+        op = Operator(target=args.target, credits=args.credits, stop_wait=args.stop_wait)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, op.stop)
+        await op.run()
+        logging.getLogger("herald").info("stopped")
+
+    try:
+        asyncio.run(serve())
+    except RuntimeError as e:
+        raise SystemExit(f"herald: {e}") from None

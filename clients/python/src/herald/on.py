@@ -1,0 +1,129 @@
+"""Decorators that register handlers, with Kopf's names and options:
+
+    @herald.on.create('kopfexamples')
+    def create_fn(spec, name, logger, **_):
+        return {'message': f'hello {name}'}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from herald.registry import Handler, Registry, get_default_registry
+
+_UNSET = object()
+
+
+def _resource(args: tuple) -> str:
+    """("kopfexamples",), ("kopf.dev", "v1", "kopfexamples"), ("kopf.dev", "kopfexamples")."""
+    if len(args) == 1:
+        return args[0]
+    if len(args) == 2:
+        return f"{args[1]}.{args[0]}"
+    if len(args) == 3:
+        group, version, plural = args
+        return f"{plural}.{version}.{group}" if group else f"{plural}.{version}"
+    raise TypeError("name the resource as 'plural', 'Kind.group', "
+                    "('group', 'plural') or ('group', 'version', 'plural')")
+
+
+def _callable_id(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+
+
+def _register(cause: str, args: tuple, *, id: Optional[str] = None,
+              registry: Optional[Registry] = None, field: Any = None,
+              **options: Any) -> Callable:
+    resource = _resource(args)
+    if isinstance(field, (list, tuple)):
+        field = ".".join(field)
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        real_id = id or _callable_id(fn)
+        if field:
+            real_id = f"{real_id}/{field}"
+        unset = tuple(k for k in ("value", "old", "new") if options.get(k, _UNSET) is _UNSET)
+        opts = {k: (None if v is _UNSET else v) for k, v in options.items()}
+        (registry or get_default_registry()).append(Handler(
+            fn=fn, id=real_id, resource=resource, cause=cause, field=field or "",
+            _unset=unset, **opts))
+        return fn
+
+    return decorator
+
+
+def create(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+           annotations: Optional[dict] = None, field: Any = None, value: Any = _UNSET,
+           when: Optional[Callable[..., bool]] = None, retries: Optional[int] = None,
+           timeout: Optional[float] = None, backoff: Optional[float] = None,
+           errors: Any = None, after: Optional[Callable[..., Any]] = None,
+           registry: Optional[Registry] = None) -> Callable:
+    """Called once when an object is created (or first seen without a diff-base)."""
+    return _register("CAUSE_CREATE", resource, id=id, registry=registry, field=field,
+                     labels=labels or {}, annotations=annotations or {}, value=value,
+                     when=when, retries=retries, timeout=timeout, backoff=backoff,
+                     errors=errors, after=after)
+
+
+def update(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+           annotations: Optional[dict] = None, field: Any = None, value: Any = _UNSET,
+           old: Any = _UNSET, new: Any = _UNSET,
+           when: Optional[Callable[..., bool]] = None, retries: Optional[int] = None,
+           timeout: Optional[float] = None, backoff: Optional[float] = None,
+           errors: Any = None, after: Optional[Callable[..., Any]] = None,
+           registry: Optional[Registry] = None) -> Callable:
+    """Called when the object's essence changes; gets old, new and diff."""
+    return _register("CAUSE_UPDATE", resource, id=id, registry=registry, field=field,
+                     labels=labels or {}, annotations=annotations or {}, value=value,
+                     old=old, new=new, when=when, retries=retries, timeout=timeout,
+                     backoff=backoff, errors=errors, after=after)
+
+
+def delete(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+           annotations: Optional[dict] = None, optional: bool = False,
+           when: Optional[Callable[..., bool]] = None, retries: Optional[int] = None,
+           timeout: Optional[float] = None, backoff: Optional[float] = None,
+           errors: Any = None, after: Optional[Callable[..., Any]] = None,
+           registry: Optional[Registry] = None) -> Callable:
+    """Called when the object is being deleted; holds a finalizer unless optional."""
+    return _register("CAUSE_DELETE", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, optional=optional,
+                     when=when, retries=retries, timeout=timeout, backoff=backoff,
+                     errors=errors, after=after)
+
+
+def resume(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+           annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+           retries: Optional[int] = None, timeout: Optional[float] = None,
+           backoff: Optional[float] = None, errors: Any = None,
+           after: Optional[Callable[..., Any]] = None,
+           registry: Optional[Registry] = None) -> Callable:
+    """Called for objects that existed before the sidecar started."""
+    return _register("CAUSE_RESUME", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, when=when,
+                     retries=retries, timeout=timeout, backoff=backoff, errors=errors,
+                     after=after)
+
+
+def field(*resource: str, field: Any, id: Optional[str] = None,
+          labels: Optional[dict] = None, annotations: Optional[dict] = None,
+          value: Any = _UNSET, old: Any = _UNSET, new: Any = _UNSET,
+          when: Optional[Callable[..., bool]] = None, retries: Optional[int] = None,
+          timeout: Optional[float] = None, backoff: Optional[float] = None,
+          errors: Any = None, after: Optional[Callable[..., Any]] = None,
+          registry: Optional[Registry] = None) -> Callable:
+    """Called when one field changes (also when it appears at creation)."""
+    return _register("CAUSE_FIELD", resource, id=id, registry=registry, field=field,
+                     labels=labels or {}, annotations=annotations or {}, value=value,
+                     old=old, new=new, when=when, retries=retries, timeout=timeout,
+                     backoff=backoff, errors=errors, after=after)
+
+
+def event(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+          annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+          after: Optional[Callable[..., Any]] = None,
+          registry: Optional[Registry] = None) -> Callable:
+    """Called for every raw watch event; nothing is stored, errors are not retried."""
+    return _register("CAUSE_EVENT", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, when=when,
+                     after=after)

@@ -1,0 +1,399 @@
+"""Serving a registry of handlers over the Herald sidecar's handler stream.
+
+``operator()`` is a coroutine that runs in any asyncio-compatible loop, in
+the main thread (``herald run``) or in a thread of an application; several
+operators with separate registries can run in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import datetime
+import functools
+import inspect
+import json
+import logging
+import os
+import socket
+from typing import Any, Callable, Optional
+
+import grpc
+
+from herald import errors as herald_errors
+from herald.registry import Handler, Registry, get_default_registry
+from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource, merge_patch_between
+from herald.v1 import handler_pb2 as pb
+from herald.v1 import handler_pb2_grpc as pb_grpc
+from herald.v1 import resource_pb2
+
+logger = logging.getLogger("herald")
+
+DEFAULT_TARGET = "unix:/tmp/herald.sock"
+_REASONS = {"CAUSE_CREATE": "create", "CAUSE_UPDATE": "update", "CAUSE_DELETE": "delete",
+            "CAUSE_RESUME": "resume", "CAUSE_FIELD": "update", "CAUSE_EVENT": "event"}
+
+_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def get_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The pool that sync handlers run in (cores x 4 threads by default)."""
+    global _executor
+    if _executor is None:
+        workers = int(os.environ.get("HERALD_EXECUTOR_WORKERS", 0)) or (os.cpu_count() or 1) * 4
+        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                                          thread_name_prefix="herald-sync")
+    return _executor
+
+
+async def run_in_executor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Runs CPU-bound or blocking work in the handlers' pool and waits for it."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(get_executor(), functools.partial(fn, *args, **kwargs))
+
+
+def _duration(seconds: Optional[float]):
+    from google.protobuf import duration_pb2
+    d = duration_pb2.Duration()
+    d.FromMilliseconds(int(seconds * 1000))
+    return d
+
+
+def _meta_filters(filters: dict, target) -> None:
+    for key, want in filters.items():
+        f = target[key]
+        if want is PRESENT:
+            f.match = pb.META_MATCH_PRESENT
+        elif want is ABSENT:
+            f.match = pb.META_MATCH_ABSENT
+        else:
+            f.match = pb.META_MATCH_EQUALS
+            f.value = str(want)
+
+
+def _value_filter(value: Any, target) -> None:
+    if value is PRESENT:
+        target.match = pb.VALUE_MATCH_PRESENT
+    elif value is ABSENT:
+        target.match = pb.VALUE_MATCH_ABSENT
+    else:
+        target.match = pb.VALUE_MATCH_EQUALS
+        target.value_json = json.dumps(value)
+
+
+def handler_spec(h: Handler) -> pb.HandlerSpec:
+    """The wire form of a registered handler."""
+    s = pb.HandlerSpec(id=h.id, resource=h.resource,
+                       cause=resource_pb2.Cause.Value(h.cause), field=h.field,
+                       optional=h.optional, has_when=h.when is not None)
+    _meta_filters(h.labels, s.labels)
+    _meta_filters(h.annotations, s.annotations)
+    for name, target in (("value", s.value_filter), ("old", s.old_filter), ("new", s.new_filter)):
+        if name not in h._unset and h.cause in ("CAUSE_UPDATE", "CAUSE_FIELD", "CAUSE_CREATE"):
+            _value_filter(getattr(h, name), target)
+    if h.retries is not None:
+        s.retries = h.retries
+    if h.timeout is not None:
+        s.timeout.CopyFrom(_duration(h.timeout))
+    if h.backoff is not None:
+        s.backoff.CopyFrom(_duration(h.backoff))
+    if h.errors is not None:
+        mode = h.errors.value if isinstance(h.errors, ErrorsMode) else str(h.errors)
+        s.errors = pb.ErrorsMode.Value(mode)
+    return s
+
+
+class _ObjectLogger(logging.LoggerAdapter):
+    """Prefixes messages with the object's namespace/name; collects records to
+    post as Kubernetes Events."""
+
+    def __init__(self, base: logging.Logger, key: str, posting_level: Optional[int]):
+        super().__init__(base, {})
+        self.key = key
+        self.posting_level = posting_level
+        self.events: list[tuple[str, str, str]] = []
+
+    def log(self, level, msg, *args, **kwargs):  # noqa: D401 - logging API
+        if self.posting_level is not None and level >= self.posting_level:
+            text = msg % args if args else str(msg)
+            self.events.append(("WARNING" if level >= logging.WARNING else "NORMAL",
+                                logging.getLevelName(level).capitalize() or "Logging", text))
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg, kwargs):
+        return f"[{self.key}] {msg}", kwargs
+
+
+class Operator:
+    """One operator: a registry served over one stream at a time.
+
+    Not thread-safe: use it from the event loop it runs in; stop it from
+    elsewhere with ``stop_flag`` (an asyncio.Event, threading.Event or
+    concurrent.futures.Future).
+    """
+
+    def __init__(self, *, registry: Optional[Registry] = None, target: Optional[str] = None,
+                 credits: Optional[int] = None, memo: Optional[Any] = None,
+                 memo_factory: Optional[Callable[[], Any]] = None,
+                 stop_wait: float = 10.0, posting_level: Optional[int] = logging.INFO,
+                 process_name: Optional[str] = None):
+        self.registry = registry or get_default_registry()
+        self.target = target or os.environ.get("HERALD_TARGET", DEFAULT_TARGET)
+        self.credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or (os.cpu_count() or 1) * 4
+        self.memo = memo if memo is not None else Memo()
+        self.memo_factory = memo_factory
+        self.stop_wait = stop_wait
+        self.posting_level = posting_level
+        self.process_name = process_name or f"{socket.gethostname()}/{os.getpid()}"
+        self.memos: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = asyncio.Event()
+
+    # --- memos ---------------------------------------------------------------
+
+    def _local_memo(self, uid: str) -> Any:
+        memo = self.memos.get(uid)
+        if memo is None:
+            # A shallow copy of the operator memo, as in Kopf; into an
+            # instance of the custom class when there is one.
+            if self.memo_factory is None:
+                memo = copy.copy(self.memo)
+            else:
+                memo = self.memo_factory()
+                items = self.memo.items() if isinstance(self.memo, dict) else vars(self.memo).items()
+                for k, v in items:
+                    if isinstance(memo, dict):
+                        memo[k] = v
+                    else:
+                        setattr(memo, k, v)
+            self.memos[uid] = memo
+        return memo
+
+    # --- the stream ----------------------------------------------------------
+
+    async def run(self, stop_flag: Any = None, ready_flag: Any = None) -> None:
+        """Serves until stopped; reconnects with backoff meanwhile."""
+        if not self.registry.handlers:
+            raise RuntimeError("no handlers are registered: nothing to serve")
+        stopper = asyncio.ensure_future(self._wait_for(stop_flag)) if stop_flag is not None else None
+        backoff, waited_logged = 0.5, False
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self._serve_once(ready_flag)
+                    backoff, waited_logged = 0.5, False
+                    if not self._stopping.is_set():
+                        logger.warning("the Herald sidecar ended the stream; reconnecting")
+                except grpc.aio.AioRpcError as e:
+                    if self._stopping.is_set():
+                        break
+                    if e.code() == grpc.StatusCode.UNAVAILABLE:
+                        if not waited_logged:
+                            logger.warning("waiting for the Herald sidecar at %s (%s)",
+                                           self.target, e.details())
+                            waited_logged = True
+                    else:
+                        logger.error("handler stream failed: %s: %s", e.code(), e.details())
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 5.0)
+        finally:
+            if stopper:
+                stopper.cancel()
+
+    async def _wait_for(self, flag: Any) -> None:
+        if isinstance(flag, asyncio.Event):
+            await flag.wait()
+        elif isinstance(flag, (asyncio.Future, concurrent.futures.Future)):
+            await asyncio.wrap_future(flag) if isinstance(flag, concurrent.futures.Future) else await flag
+        else:  # threading.Event and alike.
+            while not flag.is_set():
+                await asyncio.sleep(0.1)
+        self.stop()
+
+    def stop(self) -> None:
+        """Stops taking deliveries; running handlers get stop_wait seconds."""
+        self._stopping.set()
+
+    async def _serve_once(self, ready_flag: Any) -> None:
+        outbox: asyncio.Queue = asyncio.Queue()
+        specs = [handler_spec(h) for h in self.registry.handlers]
+        await outbox.put(pb.ConnectRequest(register=pb.Register(
+            process_name=self.process_name, client="herald-python/0.1.0",
+            credits=self.credits, handlers=specs)))
+
+        async def requests():
+            while True:
+                msg = await outbox.get()
+                if msg is None:
+                    return
+                yield msg
+
+        options = [("grpc.max_receive_message_length", 64 << 20),
+                   ("grpc.max_send_message_length", 64 << 20)]
+        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
+            call = pb_grpc.HandlerServiceStub(channel).Connect(requests())
+            stop_task = asyncio.ensure_future(self._stopping.wait())
+            try:
+                reader = asyncio.ensure_future(self._read(call, outbox, ready_flag))
+                done, _ = await asyncio.wait({reader, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    reader.result()
+                    return
+                # Stopping: running handlers get stop_wait to finish and answer.
+                if self._tasks:
+                    logger.info("stopping: waiting up to %.0fs for %d handler(s)",
+                                self.stop_wait, len(self._tasks))
+                    await asyncio.wait(set(self._tasks), timeout=self.stop_wait)
+                for t in list(self._tasks):
+                    t.cancel()
+                await asyncio.sleep(0.1)  # Let the last outcomes go out.
+                await outbox.put(None)
+                reader.cancel()
+                call.cancel()
+            finally:
+                stop_task.cancel()
+
+    async def _read(self, call, outbox: asyncio.Queue, ready_flag: Any) -> None:
+        async for resp in call:
+            kind = resp.WhichOneof("message")
+            if kind == "registered":
+                r = resp.registered
+                logger.info("registered %d handler(s) with the Herald sidecar (%s)",
+                            len(r.accepted_handler_ids), r.stream_id)
+                for rej in r.rejections:
+                    logger.error("handler %r was rejected: %s", rej.handler_id, rej.reason)
+                if ready_flag is not None:
+                    ready_flag.set()
+            elif kind == "delivery":
+                if self._stopping.is_set():
+                    continue  # Redelivered to another process when the stream ends.
+                task = asyncio.ensure_future(self._handle(resp.delivery, outbox))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif kind == "protocol_error":
+                e = resp.protocol_error
+                logger.error("the sidecar says %s%s: %s", pb.ProtocolErrorCode.Name(e.code),
+                             f" (delivery {e.delivery_id})" if e.delivery_id else "", e.message)
+
+    # --- one delivery --------------------------------------------------------
+
+    def _kwargs(self, d, h: Handler, log: _ObjectLogger, patch: Patch, shared: dict) -> dict:
+        body = json.loads(d.body_json) if d.body_json else {}
+        meta = body.get("metadata", {})
+        started = (d.started.ToDatetime(tzinfo=datetime.timezone.utc)
+                   if d.HasField("started") else datetime.datetime.now(datetime.timezone.utc))
+        old = json.loads(d.old_json) if d.old_json else None
+        new = json.loads(d.new_json) if d.new_json else None
+        diff = tuple((op, tuple(path), o, n) for op, path, o, n in
+                     (json.loads(d.diff_json) if d.diff_json else []))
+        r = d.resource
+        kwargs = dict(
+            body=body, spec=body.get("spec", {}), meta=meta, metadata=meta,
+            status=body.get("status", {}), name=meta.get("name"),
+            namespace=meta.get("namespace"), labels=meta.get("labels", {}),
+            annotations=meta.get("annotations", {}), uid=meta.get("uid"),
+            patch=patch, memo=self._local_memo(d.object.uid or f"{d.object.namespace}/{d.object.name}"),
+            shared_memo=shared, logger=log, retry=d.retry, started=started,
+            runtime=datetime.datetime.now(datetime.timezone.utc) - started,
+            old=old, new=new, diff=diff, reason=_REASONS.get(resource_pb2.Cause.Name(d.cause), ""),
+            resource=Resource(r.group, r.version, r.plural, r.kind, r.namespaced),
+            executor=run_in_executor,
+        )
+        if d.cause == resource_pb2.CAUSE_EVENT:
+            kwargs["type"] = d.event_type
+            kwargs["event"] = {"type": d.event_type, "object": body}
+        return kwargs
+
+    async def _call(self, fn: Callable[..., Any], kwargs: dict) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(get_executor(), functools.partial(fn, **kwargs))
+
+    async def _handle(self, d, outbox: asyncio.Queue) -> None:
+        h = self.registry.get(d.handler_id)
+        key = f"{d.object.namespace}/{d.object.name}" if d.object.namespace else d.object.name
+        log = _ObjectLogger(logging.getLogger(f"herald.handlers.{d.handler_id}"), key,
+                            self.posting_level)
+        outcome = pb.Outcome(delivery_id=d.delivery_id)
+        if h is None:
+            outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
+            outcome.message = f"this process has no handler {d.handler_id!r}"
+            await outbox.put(pb.ConnectRequest(outcome=outcome))
+            return
+        patch = Patch()
+        shared = json.loads(d.memo_json) if d.memo_json else {}
+        shared_before = copy.deepcopy(shared)
+        kwargs = self._kwargs(d, h, log, patch, shared)
+        result = None
+        try:
+            if h.when is not None and not await self._call(h.when, kwargs):
+                outcome.status = pb.OUTCOME_STATUS_SKIPPED
+            else:
+                result = await self._call(h.fn, kwargs)
+                outcome.status = pb.OUTCOME_STATUS_SUCCESS
+                if result is not None:
+                    outcome.result_json = json.dumps(result)
+        except herald_errors.TemporaryError as e:
+            outcome.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
+            outcome.message = str(e)
+            if e.delay is not None:
+                outcome.delay.CopyFrom(_duration(e.delay))
+            log.error("handler %s failed temporarily: %s", h.id, e)
+        except herald_errors.PermanentError as e:
+            outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
+            outcome.message = str(e)
+            log.error("handler %s failed permanently: %s", h.id, e)
+        except asyncio.CancelledError:
+            raise  # Stopping: no outcome; the sidecar redelivers.
+        except Exception as e:  # noqa: BLE001 - any error is an outcome
+            outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+            outcome.message = f"{type(e).__name__}: {e}"
+            log.exception("handler %s failed with an unexpected error", h.id)
+        else:
+            if outcome.status == pb.OUTCOME_STATUS_SUCCESS:
+                log.info("handler %s succeeded", h.id)
+        body_patch = dict(patch)
+        status_patch = body_patch.pop("status", None)
+        if body_patch:
+            outcome.changes.patch_json = json.dumps(body_patch)
+        if status_patch:
+            outcome.changes.status_patch_json = json.dumps(status_patch)
+        memo_patch = merge_patch_between(shared_before, shared)
+        if memo_patch:
+            outcome.changes.memo_patch_json = json.dumps(memo_patch)
+        for etype, reason, message in log.events:
+            outcome.changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
+                                       reason=reason, message=message)
+        await outbox.put(pb.ConnectRequest(outcome=outcome))
+        gone = (d.cause == resource_pb2.CAUSE_DELETE and outcome.status == pb.OUTCOME_STATUS_SUCCESS) or \
+            (d.cause == resource_pb2.CAUSE_EVENT and d.event_type == "DELETED")
+        if gone:  # The object's local memo goes with the object.
+            self.memos.pop(d.object.uid or f"{d.object.namespace}/{d.object.name}", None)
+        if h.after is not None:
+            try:
+                await self._call(h.after, dict(kwargs, outcome=pb.OutcomeStatus.Name(outcome.status),
+                                               result=result))
+            except Exception:  # noqa: BLE001 - a callback never breaks the stream
+                log.exception("the after-callback of %s failed", h.id)
+
+
+async def operator(*, registry: Optional[Registry] = None, target: Optional[str] = None,
+                   credits: Optional[int] = None, memo: Optional[Any] = None,
+                   memo_factory: Optional[Callable[[], Any]] = None,
+                   stop_flag: Any = None, ready_flag: Any = None, stop_wait: float = 10.0,
+                   posting_level: Optional[int] = logging.INFO) -> None:
+    """Serves `registry` (default: the decorators' registry) until stop_flag.
+
+    Runs in any asyncio-compatible loop, in any thread. `memo` is the
+    operator memo, shallow-copied into each object's local memo on first
+    sight; `memo_factory` makes the local memos (a custom class).
+    """
+    op = Operator(registry=registry, target=target, credits=credits, memo=memo,
+                  memo_factory=memo_factory, stop_wait=stop_wait,
+                  posting_level=posting_level)
+    await op.run(stop_flag=stop_flag, ready_flag=ready_flag)

@@ -1,0 +1,122 @@
+"""Small containers handlers work with: memos, patches, filter markers."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, NamedTuple
+
+
+class _Marker:
+    def __init__(self, name: str):
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"herald.{self._name}"
+
+
+PRESENT = _Marker("PRESENT")
+"""A label or annotation filter: the key is there, with any value."""
+ABSENT = _Marker("ABSENT")
+"""A label or annotation filter: the key is not there."""
+
+
+class ErrorsMode(enum.Enum):
+    """What an unexpected error in a handler means (Kopf's ``errors=``)."""
+
+    TEMPORARY = "ERRORS_MODE_TEMPORARY"
+    PERMANENT = "ERRORS_MODE_PERMANENT"
+    IGNORED = "ERRORS_MODE_IGNORED"
+
+
+class Memo(dict):
+    """A dict whose keys are also attributes: ``memo.counter`` is ``memo['counter']``.
+
+    In-process only: it may hold anything (locks, queues, tasks). Each object
+    gets its own on first sight, a shallow copy of the operator's memo.
+    """
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        try:
+            del self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __copy__(self) -> "Memo":
+        return type(self)(self)
+
+
+class Patch(dict):
+    """The changes a handler asks for, as a JSON merge patch.
+
+    ``patch.spec``, ``patch.status``, ``patch.metadata`` (and its ``labels``
+    and ``annotations``) create their sub-dicts on first use. Setting a value
+    to None removes the field.
+    """
+
+    def _section(self, key: str) -> "Patch":
+        if key not in self or not isinstance(self[key], dict):
+            self[key] = Patch()
+        elif not isinstance(self[key], Patch):
+            self[key] = Patch(self[key])
+        return self[key]
+
+    @property
+    def spec(self) -> "Patch":
+        return self._section("spec")
+
+    @property
+    def status(self) -> "Patch":
+        return self._section("status")
+
+    @property
+    def metadata(self) -> "Patch":
+        return self._section("metadata")
+
+    meta = metadata
+
+    @property
+    def labels(self) -> "Patch":
+        return self._section("labels")
+
+    @property
+    def annotations(self) -> "Patch":
+        return self._section("annotations")
+
+
+class Resource(NamedTuple):
+    """The resource of the object a handler is called for."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+def merge_patch_between(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    out: dict = {}
+    for k in old:
+        if k not in new:
+            out[k] = None
+    for k, v in new.items():
+        if k not in old:
+            out[k] = v
+        elif old[k] != v:
+            out[k] = merge_patch_between(old[k], v)
+    return out

@@ -1,0 +1,242 @@
+"""Every Python example against the real local control plane, through the real
+sidecar and the real `herald` client."""
+
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heraldproc import ROOT, Proc, kubectl, sidecar
+
+pytestmark = pytest.mark.usefixtures("binaries")
+EXAMPLES = ROOT / "clients" / "python" / "examples"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def crd(cluster):
+    kubectl(cluster, "apply", "-f", str(ROOT / "k8s" / "crd.yaml"))
+    kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/kopfexamples.kopf.dev")
+    return cluster
+
+
+class Setup:
+    """A namespace of its own, a sidecar scoped to it, and the example running."""
+
+    def __init__(self, cluster, tmp_path, name):
+        self.cluster = cluster
+        self.ns = "ex-" + name.lower().replace("_", "-")[:40]
+        kubectl(cluster, "create", "namespace", self.ns, check=False)
+        self.sock = tmp_path / "herald.sock"
+        self.sidecar = None
+        self.client = None
+        self.start_sidecar()
+
+    def start_sidecar(self):
+        self.sidecar = sidecar(self.cluster, self.sock, f"--namespaces={self.ns}")
+
+    def restart_sidecar(self):
+        assert self.sidecar.stop() == 0
+        self.start_sidecar()
+
+    def run(self, example, *extra):
+        path = EXAMPLES / example
+        target = f"unix:{self.sock}"
+        if (path / "handlers.py").exists():
+            args = [str(VENV_BIN / "herald"), "run", str(path / "handlers.py"),
+                    "--target", target, "--stop-wait", "5", *extra]
+        else:
+            args = [str(VENV_BIN / "python"), str(path / "app.py")]
+        env = dict(os.environ, HERALD_TARGET=target, PYTHONUNBUFFERED="1")
+        self.client = Proc(args, env=env)
+        self.client.wait_for(r"registered \d+ handler\(s\)|the operator is ready", timeout=60)
+        return self.client
+
+    def apply(self, name="kopf-example-1", spec=None, labels=None, annotations=None):
+        obj = {"apiVersion": "kopf.dev/v1", "kind": "KopfExample",
+               "metadata": {"name": name, "namespace": self.ns,
+                            "labels": labels or {}, "annotations": annotations or {}},
+               "spec": spec if spec is not None else {"field": "value", "duration": "1m"}}
+        kubectl(self.cluster, "apply", "-f", "-", input=json.dumps(obj))
+
+    def patch(self, name, patch):
+        kubectl(self.cluster, "patch", "kopfexample", name, "-n", self.ns, "--type=merge",
+                "-p", json.dumps(patch))
+
+    def get(self, name="kopf-example-1"):
+        return json.loads(kubectl(self.cluster, "get", "kopfexample", name, "-n", self.ns,
+                                  "-o", "json").stdout)
+
+    def wait(self, fn, timeout=60, what="condition"):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = fn()
+                if last:
+                    return last
+            except Exception as e:  # noqa: BLE001 - retried until the deadline
+                last = e
+            time.sleep(0.2)
+        raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})\n"
+                             f"client:\n" + "\n".join(self.client.lines[-30:]) +
+                             "\nsidecar:\n" + "\n".join(self.sidecar.lines[-30:]))
+
+    def status(self, key, name="kopf-example-1", timeout=60):
+        return self.wait(lambda: self.get(name).get("status", {}).get(key),
+                         timeout=timeout, what=f"status.{key} of {name}")
+
+    def successes(self):
+        out = collections.Counter()
+        for line in self.client.lines:
+            m = re.search(r"\[(\S+)\] handler (\S+) succeeded", line)
+            if m:
+                out[(m[1], m[2])] += 1
+        return out
+
+    def herald_annotations(self, name="kopf-example-1"):
+        ann = self.get(name)["metadata"].get("annotations", {})
+        return {k: v for k, v in ann.items() if k.startswith("herald.dev/")}
+
+    def close(self):
+        if self.client and self.client.proc.poll() is None:
+            self.client.proc.send_signal(signal.SIGINT)
+            try:
+                self.client.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.client.proc.kill()
+        if self.sidecar:
+            self.sidecar.stop()
+
+
+@pytest.fixture
+def ex(crd, tmp_path, request):
+    s = Setup(crd, tmp_path, request.node.name.replace("test_", ""))
+    yield s
+    s.close()
+
+
+def test_01_minimal(ex):
+    c = ex.run("01-minimal")
+    ex.apply()
+    assert ex.status("create_fn") == {"message": f"hello {ex.ns}/kopf-example-1"}
+    c.wait_for(rf"\[{ex.ns}/kopf-example-1\] A handler is called with body")
+    obj = ex.get()
+    assert "finalizers" not in obj["metadata"]
+    ann = ex.wait(lambda: ex.herald_annotations() if "herald.dev/last-handled-configuration"
+                  in ex.herald_annotations() else None, what="diff-base")
+    assert set(ann) == {"herald.dev/last-handled-configuration", "herald.dev/kopf-managed"}
+    events = json.loads(kubectl(ex.cluster, "get", "events", "-n", ex.ns, "-o", "json").stdout)
+    assert any("A handler is called with body" in e["message"] for e in events["items"])
+    assert ex.successes() == {(f"{ex.ns}/kopf-example-1", "create_fn"): 1}
+
+
+def test_02_errors(ex):
+    c = ex.run("02-errors")
+    ex.apply()
+    assert ex.status("eventually") == {"attempts": 3}
+    ex.wait(lambda: "herald.dev/last-handled-configuration" in ex.herald_annotations(),
+            what="the cause done")
+    assert set(ex.herald_annotations()) == {"herald.dev/last-handled-configuration",
+                                            "herald.dev/kopf-managed"}
+    assert "never" not in ex.get().get("status", {})
+    assert len([l for l in c.lines if "failed temporarily" in l]) == 2
+    assert len([l for l in c.lines if "handler never failed permanently" in l]) == 1
+
+
+def test_03_events(ex):
+    c = ex.run("03-events")
+    ex.apply()
+    c.wait_for(r"ADDED kopf-example-1: event #1")
+    ex.patch("kopf-example-1", {"spec": {"field": "changed"}})
+    c.wait_for(r"MODIFIED kopf-example-1: event #2")
+    kubectl(ex.cluster, "delete", "kopfexample", "kopf-example-1", "-n", ex.ns)
+    c.wait_for(r"DELETED kopf-example-1: event #3")
+
+
+def test_04_all_causes_with_restarts(ex):
+    c = ex.run("04-all-causes")
+    ex.apply()
+    assert ex.status("create_fn") == {"created": True}
+    assert ex.get()["metadata"]["finalizers"] == ["herald.dev/finalizer"]
+    # The handler process restarts mid-flow.
+    c.proc.send_signal(signal.SIGTERM)
+    assert c.proc.wait(timeout=20) == 0
+    ex.patch("kopf-example-1", {"spec": {"field": "changed"}})
+    c2 = ex.run("04-all-causes")
+    assert ex.status("update_fn") == {"changes": 1}
+    # The sidecar restarts mid-flow: the object existed before, so resume.
+    ex.restart_sidecar()
+    c2.wait_for(r"resuming kopf-example-1", timeout=60)
+    kubectl(ex.cluster, "delete", "kopfexample", "kopf-example-1", "-n", ex.ns,
+            "--wait=true", "--timeout=60s")
+    c2.wait_for(r"deleted kopf-example-1")
+    key = f"{ex.ns}/kopf-example-1"
+    total = collections.Counter()
+    for proc in (c, c2):
+        for line in proc.lines:
+            m = re.search(r"\[(\S+)\] handler (\S+) succeeded", line)
+            if m:
+                total[(m[1], m[2])] += 1
+    assert total == {(key, "create_fn"): 1, (key, "update_fn"): 1, (key, "resume_fn"): 1,
+                     (key, "delete_fn"): 1}, total
+
+
+def test_05_field_filters(ex):
+    ex.run("05-field-filters")
+    ex.apply(spec={"field": "value", "items": ["a"]})
+    # Results are merged into status: a None is an absent field there.
+    assert ex.status("field_changed/spec.field") == {"new": "value"}
+    ex.patch("kopf-example-1", {"spec": {"mode": "fast"}})
+    assert ex.status("became_fast/spec.mode") == "now fast"
+    ex.patch("kopf-example-1", {"spec": {"items": ["a", "b"]}})
+    assert ex.status("items_changed/spec.items") == {"count": 2}
+
+
+def test_06_label_filters(ex):
+    ex.run("06-label-filters")
+    ex.apply("matching", labels={"somelabel": "somevalue", "team": "blue"})
+    ex.apply("plain", spec={"duration": "5m"})
+    assert ex.status("labelled", "matching") == "matched somelabel=somevalue"
+    assert ex.status("team_objects", "matching") == "team blue"
+    assert ex.status("one_minute", "matching") == "duration is 1m"
+    time.sleep(2)
+    plain = ex.get("plain")
+    # `one_minute` is registered for every object; its when= said no.
+    assert "status" not in plain or not plain["status"]
+    assert "finalizers" not in plain["metadata"]
+
+
+def test_07_embedded(ex):
+    app = ex.run("07-embedded")
+    ex.apply()
+    assert ex.status("create_fn") == {"embedded": True}
+    app.wait_for(r"app: objects seen so far: \['kopf-example-1'\]")
+    app.proc.send_signal(signal.SIGINT)
+    assert app.proc.wait(timeout=20) == 0
+    assert any("app: stopped" in line for line in app.lines)
+
+
+def test_08_memos(ex):
+    ex.run("08-memos")
+    ex.apply()
+    assert ex.status("create_fn") == "memos set"
+    ex.patch("kopf-example-1", {"spec": {"field": "changed"}})
+    assert ex.status("update_fn") == {"generation": 2}
+
+
+def test_09_sync_executor(ex):
+    c = ex.run("09-sync-executor")
+    ex.apply()
+    assert len(ex.status("sync_fn")["checksum"]) == 16
+    ex.patch("kopf-example-1", {"spec": {"field": "changed"}})
+    assert len(ex.status("async_fn")["checksum"]) == 16
+    c.wait_for(r"answered for kopf-example-1: OUTCOME_STATUS_SUCCESS")
