@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 from herald.registry import Handler, Registry, get_default_registry
@@ -28,7 +29,14 @@ def _resource(args: tuple) -> str:
 
 
 def _callable_id(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+    """Kopf's default handler id, so that progress stored by Kopf matches."""
+    if isinstance(fn, functools.partial):
+        return _callable_id(fn.func)
+    if hasattr(fn, "__wrapped__"):
+        return _callable_id(fn.__wrapped__)
+    if getattr(fn, "__name__", None) == "<lambda>":
+        return f"lambda:{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+    return str(getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn))))
 
 
 def _register(cause: str, args: tuple, *, id: Optional[str] = None,

@@ -1,0 +1,144 @@
+"""Unit tests of the Python client's own logic (no sidecar)."""
+
+import asyncio
+import json
+
+import pytest
+
+import herald
+from herald.runtime import Operator, handler_spec
+from herald.structs import merge_patch_between
+from herald.v1 import handler_pb2 as pb
+from herald.v1 import resource_pb2
+
+
+def test_ids_resources_and_filters_as_kopf():
+    reg = herald.Registry()
+
+    @herald.on.field("kopf.dev", "v1", "kopfexamples", field="spec.size", new=3,
+                     labels={"app": "web", "skip": herald.ABSENT}, registry=reg)
+    def sized(**_):
+        pass
+
+    @herald.on.delete("KopfExample.kopf.dev", optional=True, retries=3, timeout=30,
+                      backoff=5, errors=herald.ErrorsMode.PERMANENT, registry=reg)
+    def gone(**_):
+        pass
+
+    assert reg.get(f"{sized.__qualname__}/spec.size") is not None  # Kopf's ids.
+    s = handler_spec(reg.get(f"{sized.__qualname__}/spec.size"))
+    assert s.resource == "kopfexamples.v1.kopf.dev"
+    assert s.cause == resource_pb2.CAUSE_FIELD
+    assert s.field == "spec.size"
+    assert s.new_filter.match == pb.VALUE_MATCH_EQUALS and json.loads(s.new_filter.value_json) == 3
+    assert s.value_filter.match == pb.VALUE_MATCH_UNSPECIFIED
+    assert s.labels["app"].match == pb.META_MATCH_EQUALS and s.labels["app"].value == "web"
+    assert s.labels["skip"].match == pb.META_MATCH_ABSENT
+    d = handler_spec(reg.get(gone.__qualname__))
+    assert d.resource == "KopfExample.kopf.dev" and d.optional
+    assert d.retries == 3 and d.timeout.seconds == 30 and d.backoff.seconds == 5
+    assert d.errors == pb.ERRORS_MODE_PERMANENT
+    with pytest.raises(ValueError, match="already registered"):
+        herald.on.delete("kopfexamples", registry=reg)(gone)
+
+
+def test_patch_and_memo_containers():
+    p = herald.Patch()
+    p.spec["x"] = 1
+    p.status["phase"] = "done"
+    p.metadata.labels["a"] = "b"
+    assert p == {"spec": {"x": 1}, "status": {"phase": "done"}, "metadata": {"labels": {"a": "b"}}}
+    m = herald.Memo(a=1)
+    m.b = 2
+    assert m["b"] == 2 and m.a == 1
+    with pytest.raises(AttributeError):
+        m.missing
+    assert merge_patch_between({"a": 1, "b": {"c": 1, "d": 2}}, {"a": 1, "b": {"c": 2}, "e": 3}) == \
+        {"b": {"c": 2, "d": None}, "e": 3}
+
+
+def _delivery(handler_id, cause="CAUSE_CREATE", **kw):
+    d = pb.Delivery(delivery_id="d-1", handler_id=handler_id,
+                    cause=resource_pb2.Cause.Value(cause),
+                    body_json=json.dumps({"metadata": {"name": "x", "namespace": "ns", "uid": "u1"},
+                                          "spec": {"a": 1}}), **kw)
+    d.object.namespace, d.object.name, d.object.uid = "ns", "x", "u1"
+    return d
+
+
+def _run(op, d):
+    async def go():
+        outbox = asyncio.Queue()
+        await op._handle(d, outbox)
+        return (await outbox.get()).outcome
+    return asyncio.run(go())
+
+
+def test_outcomes_for_results_errors_patches_and_memos():
+    reg = herald.Registry()
+
+    @herald.on.create("kopfexamples", id="ok", registry=reg)
+    def ok(spec, patch, memo, shared_memo, logger, **_):
+        patch.status["seen"] = spec["a"]
+        patch.metadata.labels["l"] = "v"
+        memo.count = memo.get("count", 0) + 1
+        shared_memo["n"] = 1
+        logger.warning("careful")
+        return {"done": True}
+
+    @herald.on.create("kopfexamples", id="temp", registry=reg)
+    async def temp(**_):
+        raise herald.TemporaryError("later", delay=7)
+
+    @herald.on.create("kopfexamples", id="perm", registry=reg)
+    def perm(**_):
+        raise herald.PermanentError("never")
+
+    @herald.on.create("kopfexamples", id="boom", registry=reg)
+    def boom(**_):
+        raise KeyError("k")
+
+    @herald.on.create("kopfexamples", id="skipped", when=lambda spec, **_: False, registry=reg)
+    def skipped(**_):
+        raise AssertionError("not called")
+
+    op = Operator(registry=reg, memo=herald.Memo(shared="op"))
+    o = _run(op, _delivery("ok"))
+    assert o.status == pb.OUTCOME_STATUS_SUCCESS
+    assert json.loads(o.result_json) == {"done": True}
+    assert json.loads(o.changes.patch_json) == {"metadata": {"labels": {"l": "v"}}}
+    assert json.loads(o.changes.status_patch_json) == {"seen": 1}
+    assert json.loads(o.changes.memo_patch_json) == {"n": 1}
+    assert [(e.type, e.message) for e in o.changes.events][0] == (pb.EVENT_TYPE_WARNING, "careful")
+    # The local memo is per object and starts as a copy of the operator memo.
+    assert op.memos["u1"] == {"shared": "op", "count": 1}
+    assert op.memo == {"shared": "op"}
+    o = _run(op, _delivery("temp"))
+    assert o.status == pb.OUTCOME_STATUS_TEMPORARY_ERROR and o.delay.seconds == 7 and o.message == "later"
+    assert _run(op, _delivery("perm")).status == pb.OUTCOME_STATUS_PERMANENT_ERROR
+    o = _run(op, _delivery("boom"))
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR and "KeyError" in o.message
+    assert _run(op, _delivery("skipped")).status == pb.OUTCOME_STATUS_SKIPPED
+    assert _run(op, _delivery("unknown")).status == pb.OUTCOME_STATUS_PERMANENT_ERROR
+
+
+def test_update_kwargs_and_custom_memo_class():
+    reg = herald.Registry()
+    seen = {}
+
+    class MyMemo:
+        pass
+
+    @herald.on.update("kopfexamples", id="upd", registry=reg)
+    def upd(old, new, diff, reason, retry, memo, resource, **_):
+        seen.update(old=old, new=new, diff=diff, reason=reason, retry=retry,
+                    memo=type(memo).__name__, flag=memo.flag, plural=resource.plural)
+
+    op = Operator(registry=reg, memo=herald.Memo(flag=True), memo_factory=MyMemo)
+    d = _delivery("upd", cause="CAUSE_UPDATE", old_json='{"spec":{"a":0}}', new_json='{"spec":{"a":1}}',
+                  diff_json='[["change",["spec","a"],0,1]]', retry=2)
+    d.resource.plural = "kopfexamples"
+    _run(op, d)
+    assert seen == {"old": {"spec": {"a": 0}}, "new": {"spec": {"a": 1}},
+                    "diff": (("change", ("spec", "a"), 0, 1),), "reason": "update", "retry": 2,
+                    "memo": "MyMemo", "flag": True, "plural": "kopfexamples"}
