@@ -33,7 +33,7 @@ class Setup:
 
     def __init__(self, cluster, tmp_path, name):
         self.cluster = cluster
-        self.ns = "ex-" + name.lower().replace("_", "-")[:40]
+        self.ns = ("ex-" + name.lower().replace("_", "-")[:40]).rstrip("-")
         kubectl(cluster, "create", "namespace", self.ns, check=False)
         self.sock = tmp_path / "herald.sock"
         self.sidecar = None
@@ -55,7 +55,7 @@ class Setup:
                     "--target", target, "--stop-wait", "5", *extra]
         else:
             args = [str(VENV_BIN / "python"), str(path / "app.py")]
-        env = dict(os.environ, HERALD_TARGET=target, PYTHONUNBUFFERED="1")
+        env = dict(self.cluster.env(), HERALD_TARGET=target, PYTHONUNBUFFERED="1")
         self.client = Proc(args, env=env)
         self.client.wait_for(r"registered \d+ handler\(s\)|the operator is ready", timeout=60)
         return self.client
@@ -240,3 +240,17 @@ def test_09_sync_executor(ex):
     ex.patch("kopf-example-1", {"spec": {"field": "changed"}})
     assert len(ex.status("async_fn")["checksum"]) == 16
     c.wait_for(r"answered for kopf-example-1: OUTCOME_STATUS_SUCCESS")
+
+
+def test_10_children(ex):
+    ex.run("10-children")
+    ex.apply()
+    names = ex.status("create_fn")["children"]
+    assert len(names) == 1
+    cm = json.loads(kubectl(ex.cluster, "get", "configmap", names[0], "-n", ex.ns,
+                            "-o", "json").stdout)
+    owner = ex.get()
+    ref = cm["metadata"]["ownerReferences"][0]
+    assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
+        ("KopfExample", "kopf-example-1", owner["metadata"]["uid"], True)
+    assert cm["data"] == {"field": "value"}

@@ -142,3 +142,34 @@ def test_update_kwargs_and_custom_memo_class():
     assert seen == {"old": {"spec": {"a": 0}}, "new": {"spec": {"a": 1}},
                     "diff": (("change", ("spec", "a"), 0, 1),), "reason": "update", "retry": 2,
                     "memo": "MyMemo", "flag": True, "plural": "kopfexamples"}
+
+
+def test_adopt_sets_owner_namespace_and_name():
+    owner = {"apiVersion": "kopf.dev/v1", "kind": "KopfExample",
+             "metadata": {"name": "ex", "namespace": "ns", "uid": "u1"}}
+    child = herald.adopt({"kind": "Pod", "spec": {"template": {}}}, owner, nested=("spec.template",))
+    assert child["metadata"]["ownerReferences"] == [
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfExample", "name": "ex", "uid": "u1",
+         "controller": True, "blockOwnerDeletion": True}]
+    assert child["metadata"]["namespace"] == "ns"
+    assert child["metadata"]["generateName"] == "ex-"
+    assert child["spec"]["template"]["metadata"]["namespace"] == "ns"
+    herald.adopt(child, owner)
+    assert len(child["metadata"]["ownerReferences"]) == 1
+
+
+def test_run_loads_files_and_plain_module_functions(tmp_path, monkeypatch):
+    from herald import _cli
+    reg = herald.Registry()
+    monkeypatch.setattr(herald.registry, "_default", reg)
+    (tmp_path / "plainmod.py").write_text("def handle(**_):\n    return 'plain'\n")
+    (tmp_path / "decorated.py").write_text(
+        "import herald\n\n@herald.on.update('kopfexamples')\ndef changed(**_):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    _cli._load("plainmod:handle", "create", "kopfexamples")
+    _cli._load(str(tmp_path / "decorated.py"), None, None)
+    ids = {h.id: (h.cause, h.resource) for h in reg.handlers}
+    assert ids == {"handle": ("CAUSE_CREATE", "kopfexamples"),
+                   "changed": ("CAUSE_UPDATE", "kopfexamples")}
+    with pytest.raises(SystemExit, match="plain function"):
+        _cli._load("plainmod:handle", None, None)

@@ -15,12 +15,12 @@ from herald import on
 from herald.errors import HandlerError, PermanentError, TemporaryError
 from herald.registry import Handler, Registry, get_default_registry, set_default_registry
 from herald.runtime import Operator, get_executor, operator, run_in_executor
-from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource
+from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource, adopt
 
 __all__ = [
     "ABSENT", "ErrorsMode", "Handler", "HandlerError", "Memo", "Operator", "PRESENT",
     "Patch", "PermanentError", "Registry", "Resource", "TemporaryError",
     "get_default_registry", "get_executor", "on", "operator", "run_in_executor",
-    "set_default_registry",
+    "set_default_registry", "adopt",
 ]
 __version__ = "0.1.0"

@@ -120,3 +120,33 @@ def merge_patch_between(old: Any, new: Any) -> Any:
         elif old[k] != v:
             out[k] = merge_patch_between(old[k], v)
     return out
+
+
+def adopt(obj: dict, owner: dict, *, nested: tuple = ()) -> dict:
+    """Makes `obj` a child of `owner`, as Kopf's ``adopt``: an owner reference
+    (controller, blocking deletion), the owner's namespace, and a name
+    derived from the owner's when the child has none. Returns `obj`.
+
+    The child is then deleted with its owner by Kubernetes' garbage
+    collector. `nested` names further dicts inside `obj` (for example
+    ``("spec.template",)``) that get the same namespace.
+    """
+    ometa = owner.get("metadata", {})
+    meta = obj.setdefault("metadata", {})
+    refs = meta.setdefault("ownerReferences", [])
+    ref = {"apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
+           "name": ometa.get("name"), "uid": ometa.get("uid"),
+           "controller": True, "blockOwnerDeletion": True}
+    if not any(r.get("uid") == ref["uid"] for r in refs):
+        refs.append(ref)
+    if ometa.get("namespace") and not meta.get("namespace"):
+        meta["namespace"] = ometa["namespace"]
+    if not meta.get("name") and not meta.get("generateName"):
+        meta["generateName"] = f"{ometa.get('name')}-"
+    for path in nested:
+        target = obj
+        for part in path.split("."):
+            target = target.setdefault(part, {})
+        if ometa.get("namespace"):
+            target.setdefault("metadata", {}).setdefault("namespace", ometa["namespace"])
+    return obj

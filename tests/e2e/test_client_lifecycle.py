@@ -1,0 +1,61 @@
+"""herald run's graceful stop against the real sidecar."""
+
+import signal
+import time
+
+from .test_examples import Setup, crd, ex  # noqa: F401 - fixtures
+
+SLOW = '''
+import asyncio
+import os
+import herald
+
+@herald.on.create('kopfexamples')
+async def create_fn(spec, logger, **_):
+    logger.info("started")
+    if os.environ.get('HERALD_TEST_SLOW'):
+        await asyncio.sleep(spec.get('sleep', 0))
+    return {'slept': spec.get('sleep', 0), 'pid': os.getpid()}
+'''
+
+
+def run_file(ex, tmp_path, stop_wait, slow=True):
+    path = tmp_path / f"slow-{time.monotonic_ns()}.py"
+    path.write_text(SLOW)
+    import os
+    import sys
+    from pathlib import Path
+    from heraldproc import Proc
+    env = dict(ex.cluster.env(), PYTHONUNBUFFERED="1")
+    if slow:
+        env["HERALD_TEST_SLOW"] = "1"
+    p = Proc([str(Path(sys.executable).parent / "herald"), "run", str(path), "--target",
+              f"unix:{ex.sock}", "--stop-wait", str(stop_wait)], env=env)
+    p.wait_for(r"registered 1 handler", timeout=60)
+    ex.client = p
+    return p
+
+
+def test_running_handlers_finish_within_the_stop_wait(ex, tmp_path):
+    p = run_file(ex, tmp_path, stop_wait=15)
+    ex.apply(spec={"sleep": 3})
+    p.wait_for(r"\] started")
+    p.proc.send_signal(signal.SIGTERM)
+    assert p.proc.wait(timeout=30) == 0
+    assert ex.status("create_fn") == {"slept": 3, "pid": p.proc.pid}
+    assert any("waiting up to 15s for 1 handler" in line for line in p.lines)
+
+
+def test_handlers_past_the_stop_wait_are_cancelled_and_redelivered(ex, tmp_path):
+    p = run_file(ex, tmp_path, stop_wait=1)
+    ex.apply(spec={"sleep": 30})
+    p.wait_for(r"\] started")
+    t0 = time.monotonic()
+    p.proc.send_signal(signal.SIGINT)
+    assert p.proc.wait(timeout=30) == 0
+    assert time.monotonic() - t0 < 10
+    assert "create_fn" not in ex.get().get("status", {})
+    # The cancelled delivery goes to the next process, which answers at once.
+    q = run_file(ex, tmp_path, stop_wait=5, slow=False)
+    assert ex.status("create_fn") == {"slept": 30, "pid": q.proc.pid}
+    assert len([l for l in q.lines if "] started" in l]) == 1
