@@ -162,7 +162,8 @@ def test_run_loads_files_and_plain_module_functions(tmp_path, monkeypatch):
     from herald import _cli
     reg = herald.Registry()
     monkeypatch.setattr(herald.registry, "_default", reg)
-    (tmp_path / "plainmod.py").write_text("def handle(**_):\n    return 'plain'\n")
+    (tmp_path / "plainmod.py").write_text(
+        "def handle(**_):\n    return 'plain'\n\ndef other(**_):\n    pass\n")
     (tmp_path / "decorated.py").write_text(
         "import herald\n\n@herald.on.update('kopfexamples')\ndef changed(**_):\n    pass\n")
     monkeypatch.chdir(tmp_path)
@@ -172,4 +173,4 @@ def test_run_loads_files_and_plain_module_functions(tmp_path, monkeypatch):
     assert ids == {"handle": ("CAUSE_CREATE", "kopfexamples"),
                    "changed": ("CAUSE_UPDATE", "kopfexamples")}
     with pytest.raises(SystemExit, match="plain function"):
-        _cli._load("plainmod:handle", None, None)
+        _cli._load("plainmod:other", None, None)
