@@ -59,3 +59,56 @@ def test_handlers_past_the_stop_wait_are_cancelled_and_redelivered(ex, tmp_path)
     q = run_file(ex, tmp_path, stop_wait=5, slow=False)
     assert ex.status("create_fn") == {"slept": 30, "pid": q.proc.pid}
     assert len([l for l in q.lines if "] started" in l]) == 1
+
+
+TWO = '''
+import asyncio, os, threading, herald
+
+first, second = herald.Registry(), herald.Registry()
+
+@herald.on.create('kopfexamples', id='from_first', registry=first)
+def a(memo, **_):
+    return memo.who
+
+@herald.on.create('kopfexamples', id='from_second', registry=second)
+async def b(memo, **_):
+    return memo.who
+
+stops = []
+def serve(registry, who):
+    stop = threading.Event()
+    stops.append(stop)
+    asyncio.run(herald.operator(registry=registry, memo=herald.Memo(who=who), stop_flag=stop,
+                                target=os.environ['HERALD_TARGET']))
+
+threads = [threading.Thread(target=serve, args=(r, w)) for r, w in ((first, 'one'), (second, 'two'))]
+for t in threads:
+    t.start()
+try:
+    threading.Event().wait()
+except KeyboardInterrupt:
+    for s in stops:
+        s.set()
+    for t in threads:
+        t.join()
+    print('both stopped', flush=True)
+'''
+
+
+def test_two_isolated_operators_in_one_process(ex, tmp_path):
+    import sys
+    from pathlib import Path
+    from heraldproc import Proc
+    path = tmp_path / "two.py"
+    path.write_text(TWO)
+    env = dict(ex.cluster.env(), PYTHONUNBUFFERED="1", HERALD_TARGET=f"unix:{ex.sock}")
+    p = Proc([sys.executable, str(path)], env=env)
+    ex.client = p
+    ex.wait(lambda: len([l for l in ex.sidecar.lines if "registered 1 handler(s)" in l]) == 2,
+            what="two registrations")
+    ex.apply()
+    assert ex.status("from_first") == "one"
+    assert ex.status("from_second") == "two"
+    p.proc.send_signal(signal.SIGINT)
+    assert p.proc.wait(timeout=30) == 0
+    assert "both stopped" in p.lines
