@@ -173,12 +173,13 @@ class LocalCluster:
         self._apiserver = self._spawn("kube-apiserver", args)
         self._wait_ready()
 
-    def set_tokens(self, tokens: dict[str, str]) -> None:
-        """Static bearer tokens (token to user name, all in system:masters).
+    def set_tokens(self, tokens: dict[str, str], groups: str = "system:masters") -> None:
+        """Static bearer tokens (token to user name), all in `groups`
+        (comma-separated).
 
         Read by kube-apiserver at start: restart it for a change to count.
         """
-        lines = [f'{token},{user},{user},"system:masters"' for token, user in tokens.items()]
+        lines = [f'{token},{user},{user},"{groups}"' for token, user in tokens.items()]
         (self.dir / "tokens.csv").write_text("\n".join(lines) + "\n")
 
     def stop_apiserver(self) -> None:

@@ -157,3 +157,13 @@ def test_servers_die_with_their_parent(tmp_path):
         time.sleep(0.1)
     alive = [p for p in pids if running(p)]
     assert not alive, f"still running after the parent was killed: {alive}"
+
+
+def test_pod_manifests_are_accepted_by_the_api_server(crd):
+    """k8s/rbac.yaml and k8s/deployment.yaml pass the API server's own
+    validation (a server-side dry run; nothing runs pods here)."""
+    for name in ("rbac.yaml", "deployment.yaml"):
+        out = kubectl(crd, "apply", "--dry-run=server", "-f", str(ROOT / "k8s" / name),
+                      check=False)
+        assert out.returncode == 0, out.stderr
+        assert "(server dry run)" in out.stdout

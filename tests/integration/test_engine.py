@@ -286,3 +286,41 @@ def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path)
             assert h.stop() == 0
     finally:
         p.kill()
+
+
+def test_the_rbac_manifest_is_enough_for_the_sidecar(cluster, sock, tmp_path):
+    """The sidecar as the `herald` service account of k8s/rbac.yaml, without
+    system:masters: watching, patching, status, finalizers and Events work."""
+    from heraldproc import ROOT
+    kubectl(cluster, "apply", "-f", str(ROOT / "k8s" / "crd.yaml"))
+    kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/kopfexamples.kopf.dev")
+    kubectl(cluster, "apply", "-f", str(ROOT / "k8s" / "rbac.yaml"))
+    cluster.set_tokens({"herald-sa-token": "system:serviceaccount:default:herald"},
+                       groups="system:serviceaccounts,system:serviceaccounts:default")
+    cluster.restart_apiserver()
+    cfg = json.loads(cluster.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"token": "herald-sa-token"}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(cfg))
+    h = sidecar(cluster, sock, f"--kubeconfig={path}")
+    p = HandlerProcess(sock, {"handlers": [
+        {"id": "create_fn", "resource": "kopfexamples", "cause": "CAUSE_CREATE"},
+        {"id": "delete_fn", "resource": "kopfexamples", "cause": "CAUSE_DELETE"}],
+        "steps": {"create_fn": [{"result": {"ok": True}, "events": [{"reason": "Made"}]}]}},
+        tmp_path)
+    try:
+        p.wait_record(event="registered")
+        kubectl(cluster, "apply", "-f", str(ROOT / "k8s" / "example-object.yaml"))
+        wait_for(lambda: json.loads(kubectl(cluster, "get", "kopfexample", "kopf-example-1", "-o",
+                                            "json").stdout).get("status", {}).get("create_fn"),
+                 what="create_fn result")
+        kubectl(cluster, "delete", "kopfexample", "kopf-example-1", "--wait=true", "--timeout=60s")
+        p.wait_record(event="answered", handler="delete_fn")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+        cluster.set_tokens({})
+        cluster.restart_apiserver()
+    denied = [line for line in h.lines if "403" in line or "forbidden" in line.lower()]
+    assert not denied, denied
