@@ -18,6 +18,24 @@ EVENT_RE = re.compile(
     r"rv=(?P<rv>\d+)(?P<listing> \(listing\))?")
 
 
+def wait_for(fn, timeout: float = 30.0, what: str = "condition", describe=None):
+    """Calls `fn` until it returns something true (exceptions count as not
+    yet); fails after `timeout` seconds with the last result, plus
+    `describe()` when given."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.1)
+    extra = ("\n" + describe()) if describe else ""
+    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r}){extra}")
+
+
 def build(*targets: str) -> None:
     """Builds Bazel targets (fast when `bazel test //...` already ran)."""
     subprocess.run(["bazel", "build", "--noshow_progress", *targets], cwd=ROOT,

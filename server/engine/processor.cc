@@ -259,22 +259,10 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     }
     const Handler* h = remaining->front();
     remaining->erase(remaining->begin());
-    v1::Delivery d;
-    d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
-    d.set_handler_id(h->id());
+    v1::Delivery d = NewDelivery(s, *h, Meta(*body).value("uid", ""),
+                                 Meta(*body).value("resourceVersion", ""));
     d.set_cause(v1::CAUSE_EVENT);
     d.set_event_type(type);
-    auto* r = d.mutable_resource();
-    r->set_group(s.resource.group);
-    r->set_version(s.resource.version);
-    r->set_plural(s.resource.plural);
-    r->set_kind(s.resource.kind);
-    r->set_namespaced(s.resource.namespaced);
-    auto* o = d.mutable_object();
-    o->set_namespace_(s.key.ns);
-    o->set_name(s.key.name);
-    o->set_uid(Meta(*body).value("uid", ""));
-    o->set_resource_version(Meta(*body).value("resourceVersion", ""));
     d.set_body_json(*text);
     d.set_memo_json(s.memo.dump());
     stats_[h->id()].deliveries++;
@@ -436,13 +424,12 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   return true;
 }
 
-v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
-                                     const ProgressRecord& rec) {
-  const Cycle& c = st.cycle;
+v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
+                                    const std::string& uid,
+                                    const std::string& rv) {
   v1::Delivery d;
   d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
   d.set_handler_id(h.id());
-  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
   auto* r = d.mutable_resource();
   r->set_group(st.resource.group);
   r->set_version(st.resource.version);
@@ -452,8 +439,16 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   auto* o = d.mutable_object();
   o->set_namespace_(st.key.ns);
   o->set_name(st.key.name);
-  o->set_uid(st.uid);
-  o->set_resource_version(st.rv);
+  o->set_uid(uid);
+  o->set_resource_version(rv);
+  return d;
+}
+
+v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
+                                     const ProgressRecord& rec) {
+  const Cycle& c = st.cycle;
+  v1::Delivery d = NewDelivery(st, h, st.uid, st.rv);
+  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
   d.set_body_json(st.text);
   if (c.cause == v1::CAUSE_UPDATE || h.cause() == v1::CAUSE_FIELD) {
     if (!h.field.empty()) {

@@ -156,6 +156,9 @@ class Processor : public kube::WatchHandler {
   // Takes the object from a write's response if it is newer than what we
   // have; false when the response was not a newer object.
   bool TakeBody(ObjectState& st, const std::string& response);
+  // A delivery with a fresh id, the handler, resource and object filled in.
+  v1::Delivery NewDelivery(const ObjectState& st, const Handler& h,
+                           const std::string& uid, const std::string& rv);
   v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
                             const ProgressRecord& rec);
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from heraldproc import ROOT, Proc, kubectl, sidecar
+from heraldproc import ROOT, Proc, kubectl, sidecar, wait_for
 
 pytestmark = pytest.mark.usefixtures("binaries")
 EXAMPLES = ROOT / "clients" / "python" / "examples"
@@ -76,19 +76,9 @@ class Setup:
                                   "-o", "json").stdout)
 
     def wait(self, fn, timeout=60, what="condition"):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                last = fn()
-                if last:
-                    return last
-            except Exception as e:  # noqa: BLE001 - retried until the deadline
-                last = e
-            time.sleep(0.2)
-        raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})\n"
-                             f"client:\n" + "\n".join(self.client.lines[-30:]) +
-                             "\nsidecar:\n" + "\n".join(self.sidecar.lines[-30:]))
+        return wait_for(fn, timeout=timeout, what=what, describe=lambda: (
+            "client:\n" + "\n".join(self.client.lines[-30:]) +
+            "\nsidecar:\n" + "\n".join(self.sidecar.lines[-30:])))
 
     def status(self, key, name="kopf-example-1", timeout=60):
         return self.wait(lambda: self.get(name).get("status", {}).get(key),

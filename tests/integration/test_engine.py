@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar
+from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar, wait_for
 
 pytestmark = pytest.mark.usefixtures("binaries")
 GROUP = "engine.herald.dev"
@@ -15,20 +15,6 @@ GROUP = "engine.herald.dev"
 def get(cluster, plural, name, ns="default"):
     return json.loads(kubectl(cluster, "get", f"{plural}.{GROUP}", name, "-n", ns,
                               "-o", "json").stdout)
-
-
-def wait_for(fn, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
 
 
 def handlers(plural, *specs):
