@@ -88,6 +88,16 @@ const json& Meta(const json& body) {
 
 }  // namespace
 
+const std::string& Processor::UidOf(const ObjectState& st) {
+  static const std::string* empty = new std::string();
+  return st.object ? st.object->uid : *empty;
+}
+
+const std::string& Processor::RvOf(const ObjectState& st) {
+  static const std::string* empty = new std::string();
+  return st.object ? st.object->resource_version : *empty;
+}
+
 Processor::Processor(runtime::EventLoop* loop, Registry* registry,
                      Dispatcher* dispatcher, ObjectWriter* writer,
                      EngineOptions options)
@@ -137,8 +147,8 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     if (has_event_handlers) {
       // Raw-event handlers still hear about the deletion; the state goes
       // after that.
-      it->second.raw_events.push_back({type, object->json});
-      it->second.text.clear();
+      it->second.raw_events.push_back({type, object});
+      it->second.object.reset();
       Process(id);
       return;
     }
@@ -149,12 +159,11 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   ObjectState& st = objects_[id];
   st.resource = resource;
   st.key = object->key;
-  if (st.rv.empty() || IsNewer(object->resource_version, st.rv)) {
-    st.text = object->json;
-    st.uid = object->uid;
-    st.rv = object->resource_version;
+  if (!st.object ||
+      IsNewer(object->resource_version, st.object->resource_version)) {
+    st.object = object;
   }
-  if (has_event_handlers) st.raw_events.push_back({type, object->json});
+  if (has_event_handlers) st.raw_events.push_back({type, object});
   Process(id);
 }
 
@@ -212,13 +221,13 @@ void Processor::Process(const Id& id) {
     RunRawEvents(id, st, handlers);
     return;
   }
-  if (st.text.empty()) {
+  if (!st.object) {
     // Only a DELETED event remained: the object is gone.
     if (st.wake) loop_->Cancel(st.wake);
     objects_.erase(it);
     return;
   }
-  st.body = json::parse(st.text, nullptr, false);
+  st.body = json::parse(st.object->json, nullptr, false);
   if (!st.body.is_object()) {
     st.body = nullptr;
     return;
@@ -230,7 +239,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
                              const std::vector<const Handler*>& handlers) {
   RawEvent ev = std::move(st.raw_events.front());
   st.raw_events.pop_front();
-  json parsed = json::parse(ev.text, nullptr, false);
+  json parsed = json::parse(ev.object->json, nullptr, false);
   std::vector<const Handler*> matching;
   for (const Handler* h : handlers) {
     if (h->cause() == v1::CAUSE_EVENT && MatchesMeta(*h, parsed)) {
@@ -245,7 +254,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   st.busy = true;
   auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
   auto body = std::make_shared<json>(std::move(parsed));
-  auto text = std::make_shared<std::string>(std::move(ev.text));
+  auto text = ev.object;
   auto type = ev.type;
   auto step = std::make_shared<std::function<void()>>();
   *step = [this, id, remaining, body, text, type, step]() {
@@ -263,7 +272,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
                                  Meta(*body).value("resourceVersion", ""));
     d.set_cause(v1::CAUSE_EVENT);
     d.set_event_type(type);
-    d.set_body_json(*text);
+    d.set_body_json(text->json);
     d.set_memo_json(s.memo.dump());
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
@@ -447,9 +456,10 @@ v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
 v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
                                      const ProgressRecord& rec) {
   const Cycle& c = st.cycle;
-  v1::Delivery d = NewDelivery(st, h, st.uid, st.rv);
+  v1::Delivery d =
+      NewDelivery(st, h, st.object->uid, st.object->resource_version);
   d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
-  d.set_body_json(st.text);
+  d.set_body_json(st.object->json);
   if (c.cause == v1::CAUSE_UPDATE || h.cause() == v1::CAUSE_FIELD) {
     if (!h.field.empty()) {
       d.set_old_json(Resolve(c.old_essence, h.field).dump());
@@ -687,11 +697,13 @@ void Processor::FinishCycle(const Id& id) {
 bool Processor::TakeBody(ObjectState& st, const std::string& response) {
   auto object = kube::IngestObject(response, /*strip_managed_fields=*/true);
   if (!object.ok()) return false;
-  if (!st.rv.empty() && !IsNewer(object->resource_version, st.rv)) return false;
-  st.text = std::move(object->json);
-  st.uid = object->uid;
-  st.rv = object->resource_version;
-  if (st.body.is_object()) st.body = json::parse(st.text, nullptr, false);
+  if (st.object &&
+      !IsNewer(object->resource_version, st.object->resource_version)) {
+    return false;
+  }
+  st.object = std::make_shared<const cache::CachedObject>(std::move(*object));
+  if (st.body.is_object())
+    st.body = json::parse(st.object->json, nullptr, false);
   return true;
 }
 
@@ -706,7 +718,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   for (const auto& e : events) {
     writer_->PostEvent(
         kube::InvolvedObject{st.resource.ApiVersion(), st.resource.kind,
-                             st.key.ns, st.key.name, st.uid, st.rv},
+                             st.key.ns, st.key.name, UidOf(st), RvOf(st)},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
         e.reason(), e.message());
@@ -841,7 +853,7 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
   json ops = json::array();
   ops.push_back({{"op", "test"},
                  {"path", "/metadata/resourceVersion"},
-                 {"value", st.rv}});
+                 {"value", RvOf(st)}});
   const json& f = Resolve(Meta(st.body), {"finalizers"});
   if (add) {
     if (f.is_array()) {

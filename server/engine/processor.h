@@ -99,16 +99,15 @@ class Processor : public kube::WatchHandler {
 
   struct RawEvent {
     std::string type;
-    std::string text;
+    std::shared_ptr<const cache::CachedObject> object;
   };
 
   struct ObjectState {
     kube::ResourceInfo resource;
     cache::ObjectKey key;
-    // The latest known state as minified JSON; empty once deleted.
-    std::string text;
-    std::string uid;
-    std::string rv;
+    // The latest known state: the cache's immutable object, shared rather
+    // than copied; null once deleted.
+    std::shared_ptr<const cache::CachedObject> object;
     // Parsed from `text` while a cycle runs; null at rest, so that idle
     // objects cost their text only.
     nlohmann::json body;
@@ -129,6 +128,8 @@ class Processor : public kube::WatchHandler {
   };
 
   using Id = std::string;
+  static const std::string& UidOf(const ObjectState& st);
+  static const std::string& RvOf(const ObjectState& st);
   static Id MakeId(const std::string& resource, const cache::ObjectKey& key);
 
   void HandleEvent(const kube::ResourceInfo& resource, const std::string& type,
