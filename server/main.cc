@@ -34,6 +34,7 @@
 #include "server/kube/resource_watch.h"
 #include "server/rpc/handler_service.h"
 #include "server/rpc/health_service.h"
+#include "server/rpc/inspection_service.h"
 #include "server/runtime/logging.h"
 
 ABSL_FLAG(
@@ -155,11 +156,13 @@ int main(int argc, char** argv) {
   engine_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   if (absl::GetFlag(FLAGS_log_events)) engine_options.observer = &log_events;
   herald::engine::Engine engine(&api, &discovery, engine_options);
+  engine.set_api_server(config->server.ToString());
   engine.Start();
   for (const auto& name : resources) engine.Watch(name);
 
   herald::rpc::HandlerService handler_service(&engine);
   herald::rpc::HealthService health_service;
+  herald::rpc::InspectionService inspection_service(&engine);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string socket = absl::GetFlag(FLAGS_socket);
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
   builder.SetMaxSendMessageSize(grpc_limit);
   builder.RegisterService(&handler_service);
   builder.RegisterService(&health_service);
+  builder.RegisterService(&inspection_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     engine.Stop();

@@ -86,6 +86,19 @@ void Engine::Watch(const std::string& resource_name) {
   watched_names_.push_back(resource_name);
 }
 
+void Engine::Inspect(std::function<void(const View&)> fn) {
+  loop_.Post([this, fn = std::move(fn)] {
+    std::vector<kube::ResourceWatch*> watches;
+    {
+      absl::MutexLock lock(&watch_mu_);
+      for (auto& w : watches_) watches.push_back(w.get());
+    }
+    View view{registry_, dispatcher_, *processor_, std::move(watches),
+              started_,  options_,    api_server_};
+    fn(view);
+  });
+}
+
 std::string Engine::NewStreamId() {
   return absl::StrCat("stream-", next_stream_.fetch_add(1));
 }

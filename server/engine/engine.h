@@ -58,6 +58,20 @@ class Engine {
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
 
+  // What inspection reads, on the loop.
+  struct View {
+    const Registry& registry;
+    const Dispatcher& dispatcher;
+    const Processor& processor;
+    std::vector<kube::ResourceWatch*> watches;
+    absl::Time started;
+    const Options& options;
+    std::string api_server;
+  };
+  // Runs `fn` on the engine loop with a view of the engine's state.
+  void Inspect(std::function<void(const View&)> fn);
+  void set_api_server(std::string s) { api_server_ = std::move(s); }
+
  private:
   class Tee;
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
@@ -77,6 +91,8 @@ class Engine {
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<Tee> tee_;
   std::atomic<uint64_t> next_stream_{1};
+  const absl::Time started_ = absl::Now();
+  std::string api_server_;
   // Loop-owned: the sinks of registered streams.
   std::map<std::string, std::shared_ptr<StreamSink>> sinks_;
 

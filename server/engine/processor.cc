@@ -167,6 +167,12 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   Process(id);
 }
 
+const json* Processor::MemoOf(const std::string& resource_full_name,
+                              const cache::ObjectKey& key) const {
+  auto it = objects_.find(MakeId(resource_full_name, key));
+  return it == objects_.end() ? nullptr : &it->second.memo;
+}
+
 void Processor::Reprocess(const std::string& resource_full_name) {
   for (auto& [id, st] : objects_) {
     if (st.resource.FullName() == resource_full_name) Process(id);

@@ -77,6 +77,10 @@ class Processor : public kube::WatchHandler {
   // On the loop, for inspection.
   const std::map<std::string, HandlerStats>& stats() const { return stats_; }
   size_t objects() const { return objects_.size(); }
+  // The sidecar's memo of an object, or null when it has none.
+  const nlohmann::json* MemoOf(const std::string& resource_full_name,
+                               const cache::ObjectKey& key) const;
+  const AnnotationKeys& keys() const { return keys_; }
 
  private:
   struct Cycle {

@@ -64,7 +64,16 @@ bool ResourceWatch::synced() const {
 
 void ResourceWatch::Forwarder::OnEvent(const ResourceInfo& r,
                                        const WatchEvent& e) {
+  {
+    absl::MutexLock lock(&owner_->mu_);
+    owner_->last_event_ = absl::Now();
+  }
   owner_->handler_->OnEvent(r, e);
+}
+
+absl::Time ResourceWatch::last_event() const {
+  absl::MutexLock lock(&mu_);
+  return last_event_;
 }
 
 void ResourceWatch::Forwarder::OnListed(const ResourceInfo& r,

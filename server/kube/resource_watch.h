@@ -39,6 +39,10 @@ class ResourceWatch {
   cache::ObjectStore& store() { return store_; }
   // True once every namespace in scope has been listed at least once.
   bool synced() const;
+  const std::string& name() const { return name_; }
+  const NamespaceScope& scope() const { return scope_; }
+  // When the last event arrived (InfinitePast before any).
+  absl::Time last_event() const;
 
  private:
   class NamespaceTracker;
@@ -79,6 +83,7 @@ class ResourceWatch {
   ResourceInfo resource_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Running> watchers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, bool> listed_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_event_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // For scopes with globs: the watch on namespaces.
   std::unique_ptr<NamespaceTracker> tracker_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<cache::ObjectStore> namespace_store_ ABSL_GUARDED_BY(mu_);

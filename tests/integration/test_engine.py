@@ -310,3 +310,69 @@ def test_the_rbac_manifest_is_enough_for_the_sidecar(cluster, sock, tmp_path):
         cluster.restart_apiserver()
     denied = [line for line in h.lines if "403" in line or "forbidden" in line.lower()]
     assert not denied, denied
+
+
+def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
+    import subprocess
+    apply_crd(cluster, GROUP, "Seen", "seens")
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {"process_name": "inspected", "credits": 3, "handlers": handlers(
+        "seens", {"id": "create_fn", "cause": "CAUSE_CREATE"}),
+        "steps": {"create_fn": [{"status": "TEMPORARY_ERROR", "message": "not yet", "delay": 600,
+                                 "memo_patch": {"note": "kept by the sidecar"}}]}}, tmp_path)
+
+    def grpcurl(method, body=None):
+        args = ["grpcurl", "-plaintext"]
+        if body is not None:
+            args += ["-d", json.dumps(body)]
+        out = subprocess.run(args + [f"unix://{sock}", f"herald.v1.InspectionService/{method}"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    try:
+        p.wait_record(event="registered")
+        for name, app in (("s1", "a"), ("s2", "b")):
+            obj = {"apiVersion": f"{GROUP}/v1", "kind": "Seen",
+                   "metadata": {"name": name, "labels": {"app": app}}, "spec": {"n": 1}}
+            kubectl(cluster, "apply", "-f", "-", input=json.dumps(obj))
+        wait_for(lambda: len(p.records("answered")) == 2, what="both answered")
+        wait_for(lambda: "herald.dev/create_fn" in get(cluster, "seens", "s1")["metadata"].get(
+            "annotations", {}), what="progress stored")
+
+        status = grpcurl("GetStatus")
+        assert status["ready"] is True and status["annotation_prefix"] == "herald.dev"
+        assert status["api_server"].startswith("https://127.0.0.1:")
+
+        res = grpcurl("ListResources")["resources"]
+        assert [(r["resource"]["plural"], r["state"], r["object_count"]) for r in res] == \
+            [("seens", "WATCH_STATE_WATCHING", "2")]
+
+        listed = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app=a"})
+        assert [o["metadata"]["name"] for o in listed["objects"]] == ["s1"]
+        assert listed["objects"][0]["spec"] == {"n": 1}  # JSON, not base64.
+        page = grpcurl("ListObjects", {"resource": f"Seen.{GROUP}", "page_size": 1})
+        assert len(page["objects"]) == 1 and page["next_page_token"] == "1"
+
+        one = grpcurl("GetObject", {"resource": "seens", "namespace": "default", "name": "s1"})
+        assert one["object"]["metadata"]["name"] == "s1"
+        assert one["memo"] == {"note": "kept by the sidecar"}
+        [progress] = one["progress"]
+        assert progress["handler_id"] == "create_fn" and progress["retries"] == 1
+        assert progress["message"] == "not yet" and progress["purpose"] == "CAUSE_CREATE"
+
+        [handler] = grpcurl("ListHandlers")["handlers"]
+        assert handler["handler_id"] == "create_fn" and handler["process_count"] == 1
+        assert handler["deliveries"] == "2" and handler["temporary_failures"] == "2"
+
+        [proc] = grpcurl("ListProcesses")["processes"]
+        assert proc["process_name"] == "inspected" and proc["credits"] == 3
+        assert proc["handler_ids"] == ["create_fn"]
+
+        missing = subprocess.run(["grpcurl", "-plaintext", "-d", '{"resource": "nope"}',
+                                  f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],
+                                 capture_output=True, text=True, timeout=30)
+        assert missing.returncode != 0 and "is not watched" in missing.stderr
+    finally:
+        p.kill()
+        assert h.stop() == 0

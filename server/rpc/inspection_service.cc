@@ -1,0 +1,312 @@
+#include "server/rpc/inspection_service.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "server/engine/essence.h"
+#include "server/engine/progress.h"
+
+namespace herald::rpc {
+namespace {
+
+using nlohmann::json;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp out;
+  const int64_t ns = absl::ToUnixNanos(t);
+  out.set_seconds(ns / 1000000000);
+  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return out;
+}
+
+void FillRef(const kube::ResourceInfo& r, v1::ResourceRef* out) {
+  out->set_group(r.group);
+  out->set_version(r.version);
+  out->set_plural(r.plural);
+  out->set_kind(r.kind);
+  out->set_namespaced(r.namespaced);
+}
+
+bool ToStruct(const std::string& text, google::protobuf::Struct* out) {
+  return google::protobuf::util::JsonStringToMessage(text, out).ok();
+}
+
+// A resource as users name it, matched against a watched one.
+bool Names(const kube::ResourceInfo& r, const std::string& watch_name,
+           const std::string& name) {
+  if (name.empty()) return false;
+  if (name == watch_name || name == r.FullName()) return true;
+  std::string base = name.substr(0, name.find('.'));
+  std::string rest = name.find('.') == std::string::npos
+                         ? ""
+                         : name.substr(name.find('.') + 1);
+  if (!rest.empty() && rest != r.group &&
+      rest != absl::StrCat(r.version, ".", r.group) && rest != r.version) {
+    return false;
+  }
+  if (absl::EqualsIgnoreCase(base, r.plural) ||
+      absl::EqualsIgnoreCase(base, r.singular) ||
+      absl::EqualsIgnoreCase(base, r.kind)) {
+    return true;
+  }
+  for (const auto& s : r.short_names) {
+    if (absl::EqualsIgnoreCase(base, s)) return true;
+  }
+  return false;
+}
+
+kube::ResourceWatch* FindWatch(const engine::Engine::View& v,
+                               const std::string& name) {
+  for (auto* w : v.watches) {
+    if (w->state() == kube::ResourceWatch::State::kWatching &&
+        Names(w->resource(), w->name(), name)) {
+      return w;
+    }
+  }
+  return nullptr;
+}
+
+// Kubernetes' equality-based label selectors: "a=b", "a==b", "a!=b", "a",
+// "!a", comma-separated (all must match).
+bool SelectorMatches(const std::string& selector, const json& labels) {
+  for (absl::string_view raw :
+       absl::StrSplit(selector, ',', absl::SkipEmpty())) {
+    std::string term(absl::StripAsciiWhitespace(raw));
+    if (term.empty()) continue;
+    auto has = [&](const std::string& k) {
+      return labels.is_object() && labels.contains(k);
+    };
+    auto value = [&](const std::string& k) -> std::string {
+      return has(k) && labels[k].is_string() ? labels[k].get<std::string>()
+                                             : "";
+    };
+    size_t ne = term.find("!=");
+    size_t eq = term.find('=');
+    if (ne != std::string::npos) {
+      std::string k = term.substr(0, ne), v = term.substr(ne + 2);
+      if (has(k) && value(k) == v) return false;
+    } else if (eq != std::string::npos) {
+      std::string k = term.substr(0, eq);
+      std::string v = term.substr(term[eq + 1] == '=' ? eq + 2 : eq + 1);
+      if (!has(k) || value(k) != v) return false;
+    } else if (term[0] == '!') {
+      if (has(term.substr(1))) return false;
+    } else if (!has(term)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+v1::Cause PurposeCause(const std::string& purpose) {
+  if (purpose == "create") return v1::CAUSE_CREATE;
+  if (purpose == "update") return v1::CAUSE_UPDATE;
+  if (purpose == "delete") return v1::CAUSE_DELETE;
+  if (purpose == "resume") return v1::CAUSE_RESUME;
+  return v1::CAUSE_UNSPECIFIED;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* InspectionService::GetStatus(
+    grpc::CallbackServerContext* context, const v1::GetStatusRequest*,
+    v1::GetStatusResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, response](const engine::Engine::View& v) {
+    response->set_version(v.options.version);
+    *response->mutable_started() = ToProto(v.started);
+    bool ready = !v.watches.empty();
+    for (auto* w : v.watches) ready = ready && w->synced();
+    response->set_ready(ready);
+    response->set_api_server(v.api_server);
+    response->set_annotation_prefix(v.options.engine.prefix);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListResources(
+    grpc::CallbackServerContext* context, const v1::ListResourcesRequest*,
+    v1::ListResourcesResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, response](const engine::Engine::View& v) {
+    for (auto* w : v.watches) {
+      auto* r = response->add_resources();
+      const auto state = w->state();
+      if (state == kube::ResourceWatch::State::kWatching) {
+        FillRef(w->resource(), r->mutable_resource());
+        r->set_state(w->synced() ? v1::WATCH_STATE_WATCHING
+                                 : v1::WATCH_STATE_LISTING);
+      } else {
+        r->mutable_resource()->set_plural(w->name());
+        r->set_state(state == kube::ResourceWatch::State::kWaitingForResource
+                         ? v1::WATCH_STATE_WAITING_FOR_RESOURCE
+                         : v1::WATCH_STATE_UNSPECIFIED);
+      }
+      r->set_scope(w->scope().spec());
+      r->set_object_count(w->store().size());
+      if (w->last_event() != absl::InfinitePast()) {
+        *r->mutable_last_event() = ToProto(w->last_event());
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListObjects(
+    grpc::CallbackServerContext* context, const v1::ListObjectsRequest* request,
+    v1::ListObjectsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    kube::ResourceWatch* w = FindWatch(v, request->resource());
+    if (w == nullptr) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::NOT_FOUND,
+                       absl::StrCat("resource '", request->resource(),
+                                    "' is not watched (see ListResources)")));
+      return;
+    }
+    const uint32_t page = request->page_size() ? request->page_size() : 100;
+    size_t skip = 0;
+    if (!request->page_token().empty() &&
+        !absl::SimpleAtoi(request->page_token(), &skip)) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "page_token: not one this service gave"));
+      return;
+    }
+    size_t matched = 0;
+    for (const auto& obj : w->store().List(request->namespace_(),
+                                           request->namespace_().empty())) {
+      if (!request->label_selector().empty()) {
+        json body = json::parse(obj->json, nullptr, false);
+        if (!SelectorMatches(request->label_selector(),
+                             engine::Resolve(body, {"metadata", "labels"}))) {
+          continue;
+        }
+      }
+      if (matched++ < skip) continue;
+      if (static_cast<uint32_t>(response->objects_size()) == page) {
+        response->set_next_page_token(std::to_string(skip + page));
+        break;
+      }
+      ToStruct(obj->json, response->add_objects());
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::GetObject(
+    grpc::CallbackServerContext* context, const v1::GetObjectRequest* request,
+    v1::GetObjectResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    kube::ResourceWatch* w = FindWatch(v, request->resource());
+    if (w == nullptr) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("resource '", request->resource(), "' is not watched")));
+      return;
+    }
+    const kube::ResourceInfo r = w->resource();
+    cache::ObjectKey key{r.namespaced ? request->namespace_() : "",
+                         request->name()};
+    auto obj = w->store().Get(key);
+    if (obj == nullptr) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat(r.FullName(), " ", key.ns, key.ns.empty() ? "" : "/",
+                       key.name, " is not in the cache")));
+      return;
+    }
+    ToStruct(obj->json, response->mutable_object());
+    if (const json* memo = v.processor.MemoOf(r.FullName(), key)) {
+      ToStruct(memo->dump(), response->mutable_memo());
+    }
+    json body = json::parse(obj->json, nullptr, false);
+    const json& ann = engine::Resolve(body, {"metadata", "annotations"});
+    for (const engine::Handler* h : v.registry.ForResource(r.FullName())) {
+      for (const auto& k : v.processor.keys().Keys(h->id(), body)) {
+        if (!ann.is_object() || !ann.contains(k) || !ann[k].is_string())
+          continue;
+        auto rec = engine::DecodeProgress(ann[k].get<std::string>());
+        if (!rec.ok()) break;
+        auto* p = response->add_progress();
+        p->set_handler_id(h->id());
+        p->set_purpose(PurposeCause(rec->purpose));
+        if (rec->started) *p->mutable_started() = ToProto(*rec->started);
+        if (rec->stopped) *p->mutable_stopped() = ToProto(*rec->stopped);
+        if (rec->delayed) *p->mutable_delayed() = ToProto(*rec->delayed);
+        p->set_retries(rec->retries);
+        p->set_success(rec->success);
+        p->set_failure(rec->failure);
+        if (rec->message) p->set_message(*rec->message);
+        break;
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListHandlers(
+    grpc::CallbackServerContext* context, const v1::ListHandlersRequest*,
+    v1::ListHandlersResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, response](const engine::Engine::View& v) {
+    const auto streams = v.dispatcher.Streams();
+    for (const engine::Handler* h : v.registry.All()) {
+      auto* info = response->add_handlers();
+      info->set_handler_id(h->id());
+      FillRef(h->resource, info->mutable_resource());
+      info->set_cause(h->cause());
+      uint32_t processes = 0;
+      for (const auto& s : streams) {
+        processes +=
+            std::count(s.handler_ids.begin(), s.handler_ids.end(), h->id()) > 0;
+      }
+      info->set_process_count(processes);
+      auto it = v.processor.stats().find(h->id());
+      if (it != v.processor.stats().end()) {
+        info->set_deliveries(it->second.deliveries);
+        info->set_successes(it->second.successes);
+        info->set_temporary_failures(it->second.temporary_failures);
+        info->set_permanent_failures(it->second.permanent_failures);
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListProcesses(
+    grpc::CallbackServerContext* context, const v1::ListProcessesRequest*,
+    v1::ListProcessesResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, response](const engine::Engine::View& v) {
+    for (const auto& s : v.dispatcher.Streams()) {
+      auto* p = response->add_processes();
+      p->set_stream_id(s.stream_id);
+      p->set_process_name(s.process_name);
+      p->set_client(s.client);
+      p->set_peer(s.peer);
+      *p->mutable_connected() = ToProto(s.connected);
+      p->set_credits(s.credits);
+      for (const auto& d : s.in_flight) p->add_in_flight_delivery_ids(d);
+      for (const auto& h : s.handler_ids) p->add_handler_ids(h);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace herald::rpc

@@ -1,0 +1,44 @@
+// herald.v1.InspectionService: read-only views of the sidecar's state for
+// grpcurl. Every call reads on the engine loop and answers from there.
+#ifndef HERALD_SERVER_RPC_INSPECTION_SERVICE_H_
+#define HERALD_SERVER_RPC_INSPECTION_SERVICE_H_
+
+#include "herald/v1/inspection.grpc.pb.h"
+#include "server/engine/engine.h"
+
+namespace herald::rpc {
+
+class InspectionService final : public v1::InspectionService::CallbackService {
+ public:
+  explicit InspectionService(engine::Engine* engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const v1::GetStatusRequest* request,
+                                      v1::GetStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ListResources(
+      grpc::CallbackServerContext* context,
+      const v1::ListResourcesRequest* request,
+      v1::ListResourcesResponse* response) override;
+  grpc::ServerUnaryReactor* ListObjects(
+      grpc::CallbackServerContext* context,
+      const v1::ListObjectsRequest* request,
+      v1::ListObjectsResponse* response) override;
+  grpc::ServerUnaryReactor* GetObject(grpc::CallbackServerContext* context,
+                                      const v1::GetObjectRequest* request,
+                                      v1::GetObjectResponse* response) override;
+  grpc::ServerUnaryReactor* ListHandlers(
+      grpc::CallbackServerContext* context,
+      const v1::ListHandlersRequest* request,
+      v1::ListHandlersResponse* response) override;
+  grpc::ServerUnaryReactor* ListProcesses(
+      grpc::CallbackServerContext* context,
+      const v1::ListProcessesRequest* request,
+      v1::ListProcessesResponse* response) override;
+
+ private:
+  engine::Engine* engine_;
+};
+
+}  // namespace herald::rpc
+
+#endif  // HERALD_SERVER_RPC_INSPECTION_SERVICE_H_
