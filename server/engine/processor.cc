@@ -153,6 +153,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
       return;
     }
     if (it->second.wake) loop_->Cancel(it->second.wake);
+    CancelTimers(it->second);
     objects_.erase(it);
     return;
   }
@@ -230,6 +231,7 @@ void Processor::Process(const Id& id) {
   if (!st.object) {
     // Only a DELETED event remained: the object is gone.
     if (st.wake) loop_->Cancel(st.wake);
+    CancelTimers(st);
     objects_.erase(it);
     return;
   }
@@ -238,7 +240,17 @@ void Processor::Process(const Id& id) {
     st.body = nullptr;
     return;
   }
-  if (!StartCycle(id, st, handlers)) st.body = nullptr;
+  SyncTimers(id, st, handlers);
+  if (!StartCycle(id, st, handlers)) {
+    st.body = nullptr;
+    // A timer that came due meanwhile runs now.
+    for (auto& [hid, t] : st.timers) {
+      if (t.pending) {
+        FireTimer(id, hid);
+        break;
+      }
+    }
+  }
 }
 
 void Processor::RunRawEvents(const Id& id, ObjectState& st,
@@ -376,6 +388,10 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     c.diff = ComputeDiff(old, essence);
   }
   c.purpose = PurposeOf(c.cause);
+  if (c.cause == v1::CAUSE_CREATE || c.cause == v1::CAUSE_UPDATE ||
+      first_sight) {
+    st.changed_at = now;
+  }
 
   for (const Handler* h : handlers) {
     if (!MatchesMeta(*h, body)) continue;
@@ -437,6 +453,152 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     DeliverNext(id);
   }
   return true;
+}
+
+void Processor::CancelTimers(ObjectState& st) {
+  for (auto& [hid, t] : st.timers) {
+    if (t.id) loop_->Cancel(t.id);
+  }
+  st.timers.clear();
+}
+
+void Processor::ScheduleTimer(const Id& id, ObjectState& st, const Handler& h,
+                              absl::Time when) {
+  TimerState& t = st.timers[h.id()];
+  if (t.id) loop_->Cancel(t.id);
+  const std::string hid = h.id();
+  t.id = loop_->PostAt(when, [this, id, hid] { FireTimer(id, hid); });
+}
+
+void Processor::SyncTimers(const Id& id, ObjectState& st,
+                           const std::vector<const Handler*>& handlers) {
+  const absl::Time now = loop_->clock()->Now();
+  if (st.first_seen == absl::InfinitePast()) st.first_seen = now;
+  if (st.changed_at == absl::InfinitePast()) st.changed_at = now;
+  const bool deleting = Meta(st.body).contains("deletionTimestamp") &&
+                        !Meta(st.body)["deletionTimestamp"].is_null();
+  for (const Handler* h : handlers) {
+    if (h->cause() != v1::CAUSE_TIMER) continue;
+    const bool match = !deleting && MatchesMeta(*h, st.body);
+    auto t = st.timers.find(h->id());
+    if (match && t == st.timers.end()) {
+      ScheduleTimer(id, st, *h,
+                    now + FromProto(h->spec.timer().initial_delay()));
+    } else if (!match && t != st.timers.end()) {
+      if (t->second.id) loop_->Cancel(t->second.id);
+      st.timers.erase(t);
+    }
+  }
+}
+
+void Processor::FireTimer(const Id& id, const std::string& handler_id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  auto t = st.timers.find(handler_id);
+  const Handler* h = registry_->Find(handler_id);
+  if (t == st.timers.end() || h == nullptr || !st.object) return;
+  t->second.id = 0;
+  if (st.busy) {
+    // Never two deliveries for one object at once: run when it is free.
+    t->second.pending = true;
+    return;
+  }
+  t->second.pending = false;
+  const absl::Time now = loop_->clock()->Now();
+  const auto& opts = h->spec.timer();
+  const absl::Duration idle = FromProto(opts.idle());
+  if (idle > absl::ZeroDuration() && now - st.changed_at < idle) {
+    ScheduleTimer(id, st, *h, st.changed_at + idle);
+    return;
+  }
+  const absl::Duration interval = FromProto(opts.interval());
+  Cycle c;
+  c.cause = v1::CAUSE_TIMER;
+  c.timer_id = handler_id;
+  c.timer_next = interval;
+  c.timer_grid = opts.sharp();
+  st.cycle = std::move(c);
+  st.busy = true;
+  v1::Delivery d =
+      NewDelivery(st, *h, st.object->uid, st.object->resource_version);
+  d.set_cause(v1::CAUSE_TIMER);
+  d.set_body_json(st.object->json);
+  d.set_memo_json(st.memo.dump());
+  stats_[handler_id].deliveries++;
+  dispatcher_->Submit(
+      std::move(d),
+      [this, id, h](const v1::Outcome& outcome, const std::string& stream_id) {
+        return OnTimerOutcome(id, h, outcome, stream_id);
+      });
+}
+
+absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
+                                       const v1::Outcome& outcome,
+                                       const std::string& stream_id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return absl::OkStatus();
+  ObjectState& st = it->second;
+  Cycle& c = st.cycle;
+  HandlerStats& stats = stats_[h->id()];
+  json patch = json::object(), status_patch = json::object(),
+       memo_patch = json::object(), result = nullptr;
+  absl::Status bad;
+  if (outcome.has_changes()) {
+    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
+    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
+                               "status_patch_json");
+    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
+                               "memo_patch_json");
+    bad = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
+    if (bad.ok()) {
+      patch = std::move(*p);
+      status_patch = std::move(*sp);
+      memo_patch = std::move(*mp);
+    }
+  }
+  if (bad.ok() && !outcome.result_json().empty()) {
+    result = json::parse(outcome.result_json(), nullptr, false);
+    if (result.is_discarded()) {
+      bad = absl::InvalidArgumentError("result_json is not JSON");
+    }
+  }
+  if (bad.ok() && outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+    stats.successes++;
+    if (!result.is_null()) c.status_patch.merge_patch(json{{h->id(), result}});
+  } else if (outcome.status() == v1::OUTCOME_STATUS_TEMPORARY_ERROR ||
+             outcome.status() == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+             !bad.ok()) {
+    stats.temporary_failures++;
+    // The next run comes after the error's delay (or the backoff).
+    c.timer_next =
+        outcome.has_delay() ? FromProto(outcome.delay()) : h->backoff();
+    c.timer_grid = false;
+  } else if (outcome.status() == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
+    stats.permanent_failures++;
+  }
+  if (bad.ok()) {
+    if (!patch.empty()) {
+      c.patch.merge_patch(patch);
+      c.patched_by[h->id()] = stream_id;
+    }
+    if (!status_patch.empty()) {
+      c.status_patch.merge_patch(status_patch);
+      c.patched_by[h->id()] = stream_id;
+    }
+    if (!memo_patch.empty()) st.memo.merge_patch(memo_patch);
+    if (outcome.has_changes()) {
+      for (const auto& e : outcome.changes().events()) c.events.push_back(e);
+    }
+  }
+  loop_->Post([this, id] {
+    auto it2 = objects_.find(id);
+    if (it2 == objects_.end()) return;
+    Cycle& cyc = it2->second.cycle;
+    ApplyWrites(id, std::move(cyc.patch), std::move(cyc.status_patch), false,
+                std::move(cyc.events), std::move(cyc.patched_by));
+  });
+  return bad;
 }
 
 v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
@@ -820,6 +982,15 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           s.cycle.status_patch = json::object();
           s.cycle.patched_by.clear();
           s.cycle.events.clear();
+          if (!s.cycle.timer_id.empty()) {
+            // A timer run keeps no progress: it simply runs again later.
+            s.cycle.timer_next = absl::Seconds(60);
+            if (const Handler* h = registry_->Find(s.cycle.timer_id)) {
+              s.cycle.timer_next = h->backoff();
+            }
+            EndCycle(id, absl::InfiniteFuture());
+            return;
+          }
           FinishCycle(id);
           return;
         }
@@ -831,11 +1002,32 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
+  const std::string timer_id = st.cycle.timer_id;
+  absl::Duration timer_next = st.cycle.timer_next;
+  if (st.cycle.timer_grid) {
+    // Aligned to a grid of the interval from the object's first sight.
+    const absl::Duration since = loop_->clock()->Now() - st.first_seen;
+    timer_next = timer_next - (since - absl::Floor(since, st.cycle.timer_next));
+  }
   st.busy = false;
   st.cycle = Cycle();
   st.body = nullptr;
   if (wake_at != absl::InfiniteFuture()) Schedule(id, st, wake_at);
-  if (st.dirty) Process(id);
+  if (!timer_id.empty() && st.timers.count(timer_id)) {
+    if (const Handler* h = registry_->Find(timer_id)) {
+      ScheduleTimer(id, st, *h, loop_->clock()->Now() + timer_next);
+    }
+  }
+  if (st.dirty) {
+    Process(id);
+    return;
+  }
+  for (auto& [hid, t] : st.timers) {
+    if (t.pending) {
+      FireTimer(id, hid);
+      break;
+    }
+  }
 }
 
 void Processor::Throttle(const Id& id, const absl::Status& why) {

@@ -99,11 +99,23 @@ class Processor : public kube::WatchHandler {
     // Handlers whose own patches are in `patch`, with the streams that sent
     // them (to report a rejected patch).
     std::map<std::string, std::string> patched_by;
+    // For a timer's run: its handler, and when it runs next.
+    std::string timer_id;
+    absl::Duration timer_next;
+    // Sharp: the next run is at the next point of the grid, from the end.
+    bool timer_grid = false;
   };
 
   struct RawEvent {
     std::string type;
     std::shared_ptr<const cache::CachedObject> object;
+  };
+
+  // One timer handler on one object.
+  struct TimerState {
+    runtime::EventLoop::TimerId id = 0;
+    // Due while a cycle ran: runs as soon as the object is free.
+    bool pending = false;
   };
 
   struct ObjectState {
@@ -128,6 +140,10 @@ class Processor : public kube::WatchHandler {
     // For objects whose diff-base is too large for an annotation: the last
     // handled essence (its digest is in the annotation).
     std::shared_ptr<const nlohmann::json> large_base;
+    // Timers by handler id, and what they schedule by.
+    std::map<std::string, TimerState> timers;
+    absl::Time first_seen = absl::InfinitePast();
+    absl::Time changed_at = absl::InfinitePast();
     Cycle cycle;
   };
 
@@ -145,6 +161,9 @@ class Processor : public kube::WatchHandler {
   bool StartCycle(const Id& id, ObjectState& st,
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
+  absl::Status OnTimerOutcome(const Id& id, const Handler* h,
+                              const v1::Outcome& outcome,
+                              const std::string& stream_id);
   absl::Status OnOutcome(const Id& id, const Handler* h,
                          const std::string& delivery_id,
                          const v1::Outcome& outcome,
@@ -158,6 +177,13 @@ class Processor : public kube::WatchHandler {
   void Throttle(const Id& id, const absl::Status& why);
   void PatchFinalizer(const Id& id, bool add);
   void Schedule(const Id& id, ObjectState& st, absl::Time when);
+  // Starts the timers of matching timer handlers, stops the others.
+  void SyncTimers(const Id& id, ObjectState& st,
+                  const std::vector<const Handler*>& handlers);
+  void ScheduleTimer(const Id& id, ObjectState& st, const Handler& h,
+                     absl::Time when);
+  void FireTimer(const Id& id, const std::string& handler_id);
+  void CancelTimers(ObjectState& st);
   // Takes the object from a write's response if it is newer than what we
   // have; false when the response was not a newer object.
   bool TakeBody(ObjectState& st, const std::string& response);

@@ -567,6 +567,103 @@ TEST_F(ProcessorTest, ServerErrorsOnWritesAreThrottledThenRetried) {
   EXPECT_FALSE(Ann("s", "herald.dev/last-handled-configuration").is_null());
 }
 
+TEST_F(ProcessorTest, TimersFireOnScheduleNeverOverlapAndStopOnDeletion) {
+  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
+    s.mutable_timer()->mutable_interval()->set_seconds(10);
+    s.mutable_timer()->mutable_initial_delay()->set_seconds(5);
+  });
+  Connect();
+  Create(Example("t"));
+  // A timer holds the finalizer, so that it stops before the object goes.
+  EXPECT_EQ(Obj("t")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  EXPECT_TRUE(stream_.deliveries.empty());
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("tick/CAUSE_TIMER"));
+  // Not answered yet: time passes, no second run.
+  clock_.Advance(absl::Seconds(30));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS,
+         [](v1::Outcome& o) { o.set_result_json("1"); });
+  EXPECT_EQ(Obj("t")["status"]["tick"], 1);
+  // The interval counts from the end of the previous run.
+  clock_.Advance(absl::Seconds(9));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(3); });
+  clock_.Advance(absl::Seconds(3));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 3u);  // After the error's delay.
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Deletion stops the timer and releases the object.
+  json obj = Obj("t");
+  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
+  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["t"] = obj;
+  api_.Emit(Kex(), "MODIFIED", obj);
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("t")["metadata"]["finalizers"], json::array());
+  clock_.Advance(absl::Seconds(100));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 3u);
+  // No progress is ever stored for timers.
+  for (const auto& p : api_.patches) {
+    EXPECT_THAT(p.body, ::testing::Not(HasSubstr("herald.dev/tick")));
+  }
+}
+
+TEST_F(ProcessorTest,
+       IdleTimersWaitForTheObjectToSettleAndSharpOnesKeepTheGrid) {
+  AddHandler("idle", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
+    s.mutable_timer()->mutable_interval()->set_seconds(1);
+    s.mutable_timer()->mutable_idle()->set_seconds(20);
+  });
+  Connect();
+  Create(Example("i"));
+  clock_.Advance(absl::Seconds(10));
+  loop_.RunUntilIdle();
+  EXPECT_TRUE(stream_.deliveries.empty());
+  // A change restarts the idle period.
+  Obj("i");
+  json changed = Obj("i");
+  changed["spec"]["field"] = "changed";
+  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["i"] = changed;
+  api_.Emit(Kex(), "MODIFIED", changed);
+  loop_.RunUntilIdle();
+  clock_.Advance(absl::Seconds(15));
+  loop_.RunUntilIdle();
+  EXPECT_TRUE(stream_.deliveries.empty());
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
+  AddHandler("sharp", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
+    s.mutable_timer()->mutable_interval()->set_seconds(10);
+    s.mutable_timer()->set_sharp(true);
+  });
+  Connect();
+  Create(Example("s"));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 1u);  // At 0.
+  clock_.Advance(absl::Seconds(4));          // The run takes 4 s.
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(1));  // At 10, not at 14.
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
 TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   registry_ = Registry();
   EngineOptions o;

@@ -95,6 +95,12 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
     case v1::CAUSE_EVENT:
       break;
     case v1::CAUSE_TIMER:
+      if (!spec.timer().has_interval() ||
+          (spec.timer().interval().seconds() <= 0 &&
+           spec.timer().interval().nanos() <= 0)) {
+        return absl::InvalidArgumentError("a timer needs a positive interval");
+      }
+      break;
     case v1::CAUSE_DAEMON:
     case v1::CAUSE_INDEX:
       return absl::UnimplementedError(

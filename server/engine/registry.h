@@ -28,9 +28,11 @@ struct Handler {
 
   const std::string& id() const { return spec.id(); }
   v1::Cause cause() const { return spec.cause(); }
-  // Delete handlers hold a finalizer unless optional.
+  // Delete handlers hold a finalizer unless optional; timers always do, so
+  // that they stop before the object goes.
   bool needs_finalizer() const {
-    return spec.cause() == v1::CAUSE_DELETE && !spec.optional();
+    return (spec.cause() == v1::CAUSE_DELETE && !spec.optional()) ||
+           spec.cause() == v1::CAUSE_TIMER;
   }
   absl::Duration backoff() const;
 };

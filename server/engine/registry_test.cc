@@ -34,6 +34,13 @@ TEST(RegistryTest, ValidatesSpecs) {
               HasSubstr("cause is unspecified"));
   EXPECT_THAT(ValidateSpec(Spec("a", v1::CAUSE_FIELD)).message(),
               HasSubstr("needs a field"));
+  EXPECT_THAT(ValidateSpec(Spec("t", v1::CAUSE_TIMER)).message(),
+              HasSubstr("positive interval"));
+  auto timer = Spec("t", v1::CAUSE_TIMER);
+  timer.mutable_timer()->mutable_interval()->set_seconds(5);
+  EXPECT_TRUE(ValidateSpec(timer).ok());
+  EXPECT_THAT(ValidateSpec(Spec("d", v1::CAUSE_DAEMON)).message(),
+              HasSubstr("not supported by this sidecar yet"));
   auto s = Spec("a", v1::CAUSE_CREATE);
   (*s.mutable_labels())["x"];  // match left unspecified
   EXPECT_THAT(ValidateSpec(s).message(), HasSubstr("label filter 'x'"));

@@ -244,3 +244,16 @@ def test_10_children(ex):
     assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
         ("KopfExample", "kopf-example-1", owner["metadata"]["uid"], True)
     assert cm["data"] == {"field": "value"}
+
+
+def test_11_timers(ex):
+    c = ex.run("11-timers")
+    ex.apply()
+    ex.wait(lambda: (ex.get().get("status", {}).get("every_second") or {}).get("ticks", 0) >= 3,
+            timeout=30, what="three ticks")
+    assert ex.get()["metadata"]["finalizers"] == ["herald.dev/finalizer"]
+    kubectl(ex.cluster, "delete", "kopfexample", "kopf-example-1", "-n", ex.ns,
+            "--wait=true", "--timeout=60s")
+    runs = len([l for l in c.lines if "handler every_second succeeded" in l])
+    time.sleep(3)
+    assert len([l for l in c.lines if "handler every_second succeeded" in l]) == runs

@@ -135,3 +135,21 @@ def event(*resource: str, id: Optional[str] = None, labels: Optional[dict] = Non
     return _register("CAUSE_EVENT", resource, id=id, registry=registry,
                      labels=labels or {}, annotations=annotations or {}, when=when,
                      after=after)
+
+
+def timer(*resource: str, interval: float, initial_delay: float = 0, idle: float = 0,
+          sharp: bool = False, id: Optional[str] = None, labels: Optional[dict] = None,
+          annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+          backoff: Optional[float] = None, errors: Any = None,
+          after: Optional[Callable[..., Any]] = None,
+          registry: Optional[Registry] = None) -> Callable:
+    """Called every `interval` seconds while the object exists, never
+    overlapping itself; the sidecar schedules it. `initial_delay` before the
+    first call, `idle`: only after the object has not changed for that long,
+    `sharp`: aligned to a grid of `interval`. The object holds a finalizer
+    while a timer matches, so that the timer stops before it goes."""
+    return _register("CAUSE_TIMER", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, when=when,
+                     backoff=backoff, errors=errors, after=after,
+                     timer={"interval": interval, "initial_delay": initial_delay,
+                            "idle": idle, "sharp": sharp})

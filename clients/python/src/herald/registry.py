@@ -33,6 +33,7 @@ class Handler:
     errors: Any = None
     optional: bool = False
     after: Optional[Callable[..., Any]] = None
+    timer: Optional[dict] = None
     _unset: tuple = ()
 
 

@@ -32,7 +32,8 @@ logger = logging.getLogger("herald")
 
 DEFAULT_TARGET = "unix:/tmp/herald.sock"
 _REASONS = {"CAUSE_CREATE": "create", "CAUSE_UPDATE": "update", "CAUSE_DELETE": "delete",
-            "CAUSE_RESUME": "resume", "CAUSE_FIELD": "update", "CAUSE_EVENT": "event"}
+            "CAUSE_RESUME": "resume", "CAUSE_FIELD": "update", "CAUSE_EVENT": "event",
+            "CAUSE_TIMER": "timer"}
 
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
@@ -98,6 +99,13 @@ def handler_spec(h: Handler) -> pb.HandlerSpec:
         s.timeout.CopyFrom(_duration(h.timeout))
     if h.backoff is not None:
         s.backoff.CopyFrom(_duration(h.backoff))
+    if h.timer is not None:
+        s.timer.interval.CopyFrom(_duration(h.timer["interval"]))
+        if h.timer.get("initial_delay"):
+            s.timer.initial_delay.CopyFrom(_duration(h.timer["initial_delay"]))
+        if h.timer.get("idle"):
+            s.timer.idle.CopyFrom(_duration(h.timer["idle"]))
+        s.timer.sharp = bool(h.timer.get("sharp"))
     if h.errors is not None:
         mode = h.errors.value if isinstance(h.errors, ErrorsMode) else str(h.errors)
         s.errors = pb.ErrorsMode.Value(mode)
