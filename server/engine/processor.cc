@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/runtime/logging.h"
+#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 namespace {
@@ -56,18 +57,6 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
   return true;
 }
 
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp out;
-  const int64_t ns = absl::ToUnixNanos(t);
-  out.set_seconds(ns / 1000000000);
-  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return out;
-}
-
 // Parses a `_json` field that must hold a JSON object (or be empty).
 absl::StatusOr<json> ParseObjectField(const std::string& text,
                                       const char* field) {
@@ -78,6 +67,41 @@ absl::StatusOr<json> ParseObjectField(const std::string& text,
         absl::StrCat(field, " is not a JSON object: ", text.substr(0, 200)));
   }
   return j;
+}
+
+// An outcome's changes and result, parsed; `error` says what was malformed
+// (and then nothing else is set).
+struct ParsedOutcome {
+  absl::Status error;
+  json patch = json::object();
+  json status_patch = json::object();
+  json memo_patch = json::object();
+  json result = nullptr;
+};
+
+ParsedOutcome ParseOutcome(const v1::Outcome& outcome) {
+  ParsedOutcome out;
+  if (outcome.has_changes()) {
+    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
+    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
+                               "status_patch_json");
+    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
+                               "memo_patch_json");
+    out.error = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
+    if (!out.error.ok()) return out;
+    out.patch = std::move(*p);
+    out.status_patch = std::move(*sp);
+    out.memo_patch = std::move(*mp);
+  }
+  if (!outcome.result_json().empty()) {
+    out.result = json::parse(outcome.result_json(), nullptr, false);
+    if (out.result.is_discarded()) {
+      out.error = absl::InvalidArgumentError(absl::StrCat(
+          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
+      out.result = nullptr;
+    }
+  }
+  return out;
 }
 
 const json& Meta(const json& body) {
@@ -482,8 +506,9 @@ void Processor::SyncTimers(const Id& id, ObjectState& st,
     const bool match = !deleting && MatchesMeta(*h, st.body);
     auto t = st.timers.find(h->id());
     if (match && t == st.timers.end()) {
-      ScheduleTimer(id, st, *h,
-                    now + FromProto(h->spec.timer().initial_delay()));
+      ScheduleTimer(
+          id, st, *h,
+          now + runtime::FromProtoDuration(h->spec.timer().initial_delay()));
     } else if (!match && t != st.timers.end()) {
       if (t->second.id) loop_->Cancel(t->second.id);
       st.timers.erase(t);
@@ -507,12 +532,12 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   t->second.pending = false;
   const absl::Time now = loop_->clock()->Now();
   const auto& opts = h->spec.timer();
-  const absl::Duration idle = FromProto(opts.idle());
+  const absl::Duration idle = runtime::FromProtoDuration(opts.idle());
   if (idle > absl::ZeroDuration() && now - st.changed_at < idle) {
     ScheduleTimer(id, st, *h, st.changed_at + idle);
     return;
   }
-  const absl::Duration interval = FromProto(opts.interval());
+  const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
   Cycle c;
   c.cause = v1::CAUSE_TIMER;
   c.timer_id = handler_id;
@@ -541,28 +566,12 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   ObjectState& st = it->second;
   Cycle& c = st.cycle;
   HandlerStats& stats = stats_[h->id()];
-  json patch = json::object(), status_patch = json::object(),
-       memo_patch = json::object(), result = nullptr;
-  absl::Status bad;
-  if (outcome.has_changes()) {
-    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
-    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
-                               "status_patch_json");
-    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
-                               "memo_patch_json");
-    bad = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
-    if (bad.ok()) {
-      patch = std::move(*p);
-      status_patch = std::move(*sp);
-      memo_patch = std::move(*mp);
-    }
-  }
-  if (bad.ok() && !outcome.result_json().empty()) {
-    result = json::parse(outcome.result_json(), nullptr, false);
-    if (result.is_discarded()) {
-      bad = absl::InvalidArgumentError("result_json is not JSON");
-    }
-  }
+  ParsedOutcome parsed = ParseOutcome(outcome);
+  const absl::Status bad = parsed.error;
+  json& patch = parsed.patch;
+  json& status_patch = parsed.status_patch;
+  json& memo_patch = parsed.memo_patch;
+  json& result = parsed.result;
   if (bad.ok() && outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
     stats.successes++;
     if (!result.is_null()) c.status_patch.merge_patch(json{{h->id(), result}});
@@ -571,8 +580,9 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
              !bad.ok()) {
     stats.temporary_failures++;
     // The next run comes after the error's delay (or the backoff).
-    c.timer_next =
-        outcome.has_delay() ? FromProto(outcome.delay()) : h->backoff();
+    c.timer_next = outcome.has_delay()
+                       ? runtime::FromProtoDuration(outcome.delay())
+                       : h->backoff();
     c.timer_grid = false;
   } else if (outcome.status() == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
     stats.permanent_failures++;
@@ -640,7 +650,7 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
     }
   }
   d.set_retry(rec.retries);
-  if (rec.started) *d.mutable_started() = ToProto(*rec.started);
+  if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
   d.set_memo_json(st.memo.dump());
   return d;
 }
@@ -667,12 +677,12 @@ void Processor::DeliverNext(const Id& id) {
       continue;
     }
     if (h->spec.has_timeout() &&
-        now - *rec.started >= FromProto(h->spec.timeout())) {
+        now - *rec.started >= runtime::FromProtoDuration(h->spec.timeout())) {
       rec.failure = true;
       rec.stopped = now;
-      rec.message =
-          absl::StrCat("timed out after ",
-                       absl::FormatDuration(FromProto(h->spec.timeout())));
+      rec.message = absl::StrCat(
+          "timed out after ",
+          absl::FormatDuration(runtime::FromProtoDuration(h->spec.timeout())));
       stats_[h->id()].permanent_failures++;
       ++c.next;
       continue;
@@ -703,31 +713,12 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   HandlerStats& stats = stats_[h->id()];
 
   // Validate everything before taking anything.
-  absl::Status bad;
-  json patch = json::object(), status_patch = json::object(),
-       memo_patch = json::object(), result = nullptr;
-  if (outcome.has_changes()) {
-    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
-    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
-                               "status_patch_json");
-    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
-                               "memo_patch_json");
-    if (!p.ok()) bad = p.status();
-    if (bad.ok() && !sp.ok()) bad = sp.status();
-    if (bad.ok() && !mp.ok()) bad = mp.status();
-    if (bad.ok()) {
-      patch = std::move(*p);
-      status_patch = std::move(*sp);
-      memo_patch = std::move(*mp);
-    }
-  }
-  if (bad.ok() && !outcome.result_json().empty()) {
-    result = json::parse(outcome.result_json(), nullptr, false);
-    if (result.is_discarded()) {
-      bad = absl::InvalidArgumentError(absl::StrCat(
-          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
-    }
-  }
+  ParsedOutcome parsed = ParseOutcome(outcome);
+  const absl::Status bad = parsed.error;
+  json& patch = parsed.patch;
+  json& status_patch = parsed.status_patch;
+  json& memo_patch = parsed.memo_patch;
+  json& result = parsed.result;
 
   rec.retries += 1;
   v1::OutcomeStatus status = outcome.status();
@@ -772,8 +763,9 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
       stats.permanent_failures++;
       break;
     default: {
-      absl::Duration delay =
-          outcome.has_delay() ? FromProto(outcome.delay()) : h->backoff();
+      absl::Duration delay = outcome.has_delay()
+                                 ? runtime::FromProtoDuration(outcome.delay())
+                                 : h->backoff();
       rec.delayed = now + delay;
       rec.message = message;
       stats.temporary_failures++;

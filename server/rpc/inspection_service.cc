@@ -13,19 +13,14 @@
 #include "nlohmann/json.hpp"
 #include "server/engine/essence.h"
 #include "server/engine/progress.h"
+#include "server/runtime/proto_time.h"
 
 namespace herald::rpc {
 namespace {
 
 using nlohmann::json;
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp out;
-  const int64_t ns = absl::ToUnixNanos(t);
-  out.set_seconds(ns / 1000000000);
-  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return out;
-}
+using runtime::ToProtoTime;
 
 void FillRef(const kube::ResourceInfo& r, v1::ResourceRef* out) {
   out->set_group(r.group);
@@ -122,7 +117,7 @@ grpc::ServerUnaryReactor* InspectionService::GetStatus(
   auto* reactor = context->DefaultReactor();
   engine_->Inspect([reactor, response](const engine::Engine::View& v) {
     response->set_version(v.options.version);
-    *response->mutable_started() = ToProto(v.started);
+    *response->mutable_started() = ToProtoTime(v.started);
     bool ready = !v.watches.empty();
     for (auto* w : v.watches) ready = ready && w->synced();
     response->set_ready(ready);
@@ -154,7 +149,7 @@ grpc::ServerUnaryReactor* InspectionService::ListResources(
       r->set_scope(w->scope().spec());
       r->set_object_count(w->store().size());
       if (w->last_event() != absl::InfinitePast()) {
-        *r->mutable_last_event() = ToProto(w->last_event());
+        *r->mutable_last_event() = ToProtoTime(w->last_event());
       }
     }
     reactor->Finish(grpc::Status::OK);
@@ -243,9 +238,9 @@ grpc::ServerUnaryReactor* InspectionService::GetObject(
         auto* p = response->add_progress();
         p->set_handler_id(h->id());
         p->set_purpose(PurposeCause(rec->purpose));
-        if (rec->started) *p->mutable_started() = ToProto(*rec->started);
-        if (rec->stopped) *p->mutable_stopped() = ToProto(*rec->stopped);
-        if (rec->delayed) *p->mutable_delayed() = ToProto(*rec->delayed);
+        if (rec->started) *p->mutable_started() = ToProtoTime(*rec->started);
+        if (rec->stopped) *p->mutable_stopped() = ToProtoTime(*rec->stopped);
+        if (rec->delayed) *p->mutable_delayed() = ToProtoTime(*rec->delayed);
         p->set_retries(rec->retries);
         p->set_success(rec->success);
         p->set_failure(rec->failure);
@@ -299,7 +294,7 @@ grpc::ServerUnaryReactor* InspectionService::ListProcesses(
       p->set_process_name(s.process_name);
       p->set_client(s.client);
       p->set_peer(s.peer);
-      *p->mutable_connected() = ToProto(s.connected);
+      *p->mutable_connected() = ToProtoTime(s.connected);
       p->set_credits(s.credits);
       for (const auto& d : s.in_flight) p->add_in_flight_delivery_ids(d);
       for (const auto& h : s.handler_ids) p->add_handler_ids(h);
