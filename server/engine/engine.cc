@@ -19,6 +19,7 @@ class Engine::Tee : public kube::WatchHandler {
   }
   void OnListed(const kube::ResourceInfo& r, const std::string& ns) override {
     if (observer_) observer_->OnListed(r, ns);
+    processor_->OnListed(r, ns);
   }
 
  private:

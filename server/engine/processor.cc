@@ -178,6 +178,8 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     }
     if (it->second.wake) loop_->Cancel(it->second.wake);
     CancelTimers(it->second);
+    DropIndexEntries(id);
+    SetIndexDirty(it->second, false);
     objects_.erase(it);
     return;
   }
@@ -189,7 +191,146 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     st.object = object;
   }
   if (has_event_handlers) st.raw_events.push_back({type, object});
+  for (const Handler* h : registry_->ForResource(resource.FullName())) {
+    if (h->cause() == v1::CAUSE_INDEX) {
+      SetIndexDirty(st, true);
+      ++st.index_gen;
+    }
+  }
   Process(id);
+}
+
+void Processor::OnListed(const kube::ResourceInfo& resource,
+                         const std::string& ns) {
+  const std::string name = resource.FullName();
+  loop_->Post([this, name] {
+    listed_.insert(name);
+    if (!IndicesReady()) return;
+    std::set<Id> gated;
+    gated.swap(gated_);
+    for (const auto& id : gated) Process(id);
+  });
+}
+
+bool Processor::IndicesReady() const {
+  for (const Handler* h : registry_->All()) {
+    if (h->cause() != v1::CAUSE_INDEX) continue;
+    const std::string name = h->resource.FullName();
+    if (!listed_.count(name)) return false;
+    auto dirty = index_dirty_.find(name);
+    if (dirty != index_dirty_.end() && dirty->second > 0) return false;
+  }
+  return true;
+}
+
+json Processor::IndexJson(const std::string& index) const {
+  // Key (as JSON text) -> [key, [values...]], in key order.
+  std::map<std::string, json> grouped;
+  auto it = indices_.find(index);
+  if (it != indices_.end()) {
+    for (const auto& [id, entries] : it->second) {
+      for (const auto& kv : entries) {
+        json& slot = grouped[kv[0].dump()];
+        if (slot.is_null()) slot = json::array({kv[0], json::array()});
+        slot[1].push_back(kv[1]);
+      }
+    }
+  }
+  json out = json::array();
+  for (auto& [k, slot] : grouped) out.push_back(std::move(slot));
+  return out;
+}
+
+void Processor::SetIndexDirty(ObjectState& st, bool dirty) {
+  if (st.index_dirty == dirty) return;
+  st.index_dirty = dirty;
+  index_dirty_[st.resource.FullName()] += dirty ? 1 : -1;
+}
+
+void Processor::DropIndexEntries(const Id& id) {
+  for (auto& [name, entries] : indices_) entries.erase(id);
+}
+
+void Processor::RunIndexers(const Id& id, ObjectState& st,
+                            const std::vector<const Handler*>& handlers) {
+  const uint64_t gen = st.index_gen;
+  json body = json::parse(st.object->json, nullptr, false);
+  auto remaining = std::make_shared<std::vector<const Handler*>>();
+  for (const Handler* h : handlers) {
+    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (MatchesMeta(*h, body)) {
+      remaining->push_back(h);
+    } else {
+      indices_[h->id()].erase(id);  // It stopped matching.
+    }
+  }
+  if (remaining->empty()) {
+    SetIndexDirty(st, false);
+    Process(id);
+    return;
+  }
+  st.busy = true;
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, id, remaining, step, gen]() {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    ObjectState& s = it->second;
+    if (remaining->empty() || !s.object) {
+      s.busy = false;
+      // Clean only if no newer state arrived while indexing.
+      if (s.index_gen == gen) SetIndexDirty(s, false);
+      Process(id);
+      if (IndicesReady() && !gated_.empty()) {
+        std::set<Id> gated;
+        gated.swap(gated_);
+        for (const auto& g : gated) Process(g);
+      }
+      return;
+    }
+    const Handler* h = remaining->front();
+    remaining->erase(remaining->begin());
+    v1::Delivery d =
+        NewDelivery(s, *h, s.object->uid, s.object->resource_version);
+    d.set_cause(v1::CAUSE_INDEX);
+    d.set_body_json(s.object->json);
+    d.set_memo_json(s.memo.dump());
+    stats_[h->id()].deliveries++;
+    dispatcher_->Submit(
+        std::move(d),
+        [this, id, h, step](const v1::Outcome& outcome,
+                            const std::string&) -> absl::Status {
+          absl::Status bad;
+          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+            json r = outcome.result_json().empty()
+                         ? json(nullptr)
+                         : json::parse(outcome.result_json(), nullptr, false);
+            json entries = json::array();
+            if (r.is_object()) {
+              for (auto& [k, v] : r.items()) entries.push_back({k, v});
+            } else if (r.is_array()) {
+              for (auto& kv : r) {
+                if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
+              }
+            } else if (r.is_discarded()) {
+              bad = absl::InvalidArgumentError("result_json is not JSON");
+            }
+            if (bad.ok()) {
+              stats_[h->id()].successes++;
+              if (entries.empty()) {
+                indices_[h->id()].erase(id);
+              } else {
+                indices_[h->id()][id] = std::move(entries);
+              }
+            }
+          } else {
+            // The object's previous entries stay until it indexes again.
+            stats_[h->id()].temporary_failures++;
+          }
+          loop_->Post([step] { (*step)(); });
+          return bad;
+        });
+  };
+  (*step)();
 }
 
 const json* Processor::MemoOf(const std::string& resource_full_name,
@@ -256,7 +397,18 @@ void Processor::Process(const Id& id) {
     // Only a DELETED event remained: the object is gone.
     if (st.wake) loop_->Cancel(st.wake);
     CancelTimers(st);
+    DropIndexEntries(id);
+    SetIndexDirty(it->second, false);
     objects_.erase(it);
+    return;
+  }
+  if (st.index_dirty) {
+    RunIndexers(id, st, handlers);
+    return;
+  }
+  if (!IndicesReady()) {
+    // Kopf's rule: handlers wait until every index is filled.
+    gated_.insert(id);
     return;
   }
   st.body = json::parse(st.object->json, nullptr, false);
@@ -628,6 +780,9 @@ v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
   o->set_name(st.key.name);
   o->set_uid(uid);
   o->set_resource_version(rv);
+  for (const auto& name : h.spec.indices()) {
+    (*d.mutable_indices_json())[name] = IndexJson(name).dump();
+  }
   return d;
 }
 

@@ -69,6 +69,13 @@ class Processor : public kube::WatchHandler {
   // kube::WatchHandler: posts to the loop.
   void OnEvent(const kube::ResourceInfo& resource,
                const kube::WatchEvent& event) override;
+  void OnListed(const kube::ResourceInfo& resource,
+                const std::string& ns) override;
+
+  // On the loop: an index as [[key, [values...]], ...].
+  nlohmann::json IndexJson(const std::string& index) const;
+  // True once every index is filled from its resource's initial listing.
+  bool IndicesReady() const;
 
   // On the loop: look at every known object of the resource again (new
   // handlers were registered for it).
@@ -140,6 +147,10 @@ class Processor : public kube::WatchHandler {
     // For objects whose diff-base is too large for an annotation: the last
     // handled essence (its digest is in the annotation).
     std::shared_ptr<const nlohmann::json> large_base;
+    // The object's state changed since its index entries were computed
+    // (until the indexing of its latest state has finished).
+    bool index_dirty = false;
+    uint64_t index_gen = 0;
     // Timers by handler id, and what they schedule by.
     std::map<std::string, TimerState> timers;
     absl::Time first_seen = absl::InfinitePast();
@@ -184,6 +195,10 @@ class Processor : public kube::WatchHandler {
                      absl::Time when);
   void FireTimer(const Id& id, const std::string& handler_id);
   void CancelTimers(ObjectState& st);
+  // Index handlers: compute the object's entries, one delivery at a time.
+  void RunIndexers(const Id& id, ObjectState& st,
+                   const std::vector<const Handler*>& handlers);
+  void DropIndexEntries(const Id& id);
   // Takes the object from a write's response if it is newer than what we
   // have; false when the response was not a newer object.
   bool TakeBody(ObjectState& st, const std::string& response);
@@ -206,6 +221,16 @@ class Processor : public kube::WatchHandler {
   std::string finalizer_;
   std::map<Id, ObjectState> objects_;
   std::map<std::string, HandlerStats> stats_;
+  // Index name -> object id -> its [key, value] entries.
+  std::map<std::string, std::map<Id, nlohmann::json>> indices_;
+  // Resources whose initial listing is complete (every namespace in scope
+  // reports once per listing; one is enough to know objects are coming).
+  std::set<std::string> listed_;
+  // Objects whose cycles waited for the indices.
+  std::set<Id> gated_;
+  // Resource -> how many of its objects wait for their index entries.
+  std::map<std::string, int> index_dirty_;
+  void SetIndexDirty(ObjectState& st, bool dirty);
   uint64_t next_delivery_ = 1;
 };
 

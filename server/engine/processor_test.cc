@@ -664,6 +664,40 @@ TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
   EXPECT_EQ(stream_.deliveries.size(), 2u);
 }
 
+TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
+  AddHandler("by_app", v1::CAUSE_INDEX);
+  AddHandler("create_fn", v1::CAUSE_CREATE,
+             [](v1::HandlerSpec& s) { s.add_indices("by_app"); });
+  Connect();
+  auto labelled = [](const std::string& name, const std::string& app) {
+    json o = Example(name);
+    o["metadata"]["labels"]["app"] = app;
+    return o;
+  };
+  Create(labelled("a", "web"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("by_app/CAUSE_INDEX"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS,
+         [](v1::Outcome& o) { o.set_result_json(R"([["web","a"]])"); });
+  Create(labelled("b", "db"));
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS,
+         [](v1::Outcome& o) { o.set_result_json(R"({"db":"b"})"); });
+  // The listing is not complete yet: create_fn waits.
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  processor_.OnListed(Kex(), "");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 4u);
+  for (int i : {2, 3}) {
+    EXPECT_EQ(stream_.deliveries[i].handler_id(), "create_fn");
+    EXPECT_EQ(stream_.deliveries[i].indices_json().at("by_app"),
+              R"([["db",["b"]],["web",["a"]]])");
+  }
+  // A deleted object leaves the index.
+  api_.Emit(Kex(), "DELETED", Obj("a"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["db",["b"]]])");
+}
+
 TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   registry_ = Registry();
   EngineOptions o;

@@ -101,8 +101,9 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
         return absl::InvalidArgumentError("a timer needs a positive interval");
       }
       break;
-    case v1::CAUSE_DAEMON:
     case v1::CAUSE_INDEX:
+      break;
+    case v1::CAUSE_DAEMON:
       return absl::UnimplementedError(
           absl::StrCat("cause ", v1::Cause_Name(spec.cause()),
                        " is not supported by this sidecar yet"));

@@ -39,6 +39,7 @@ TEST(RegistryTest, ValidatesSpecs) {
   auto timer = Spec("t", v1::CAUSE_TIMER);
   timer.mutable_timer()->mutable_interval()->set_seconds(5);
   EXPECT_TRUE(ValidateSpec(timer).ok());
+  EXPECT_TRUE(ValidateSpec(Spec("i", v1::CAUSE_INDEX)).ok());
   EXPECT_THAT(ValidateSpec(Spec("d", v1::CAUSE_DAEMON)).message(),
               HasSubstr("not supported by this sidecar yet"));
   auto s = Spec("a", v1::CAUSE_CREATE);

@@ -257,3 +257,16 @@ def test_11_timers(ex):
     runs = len([l for l in c.lines if "handler every_second succeeded" in l])
     time.sleep(3)
     assert len([l for l in c.lines if "handler every_second succeeded" in l]) == runs
+
+
+def test_12_indices(ex):
+    ex.apply("one", spec={"duration": "1m"})
+    ex.apply("two", spec={"duration": "1m"})
+    ex.apply("three", spec={"duration": "5m"})
+    ex.run("12-indices")  # Started after the objects exist: the listing fills the index first.
+    assert ex.status("create_fn", "one") == {"same_duration": ["two"]}
+    assert ex.status("create_fn", "two") == {"same_duration": ["one"]}
+    # An empty list is an absent field in status.
+    ex.wait(lambda: "create_fn" in ex.get("three").get("status", {}) or
+            "herald.dev/last-handled-configuration" in ex.herald_annotations("three"),
+            what="three handled")

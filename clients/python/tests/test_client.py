@@ -174,3 +174,18 @@ def test_run_loads_files_and_plain_module_functions(tmp_path, monkeypatch):
                    "changed": ("CAUSE_UPDATE", "kopfexamples")}
     with pytest.raises(SystemExit, match="plain function"):
         _cli._load("plainmod:other", None, None)
+
+
+def test_index_results_round_trip_with_any_keys():
+    from herald.runtime import decode_index, encode_index_result
+    assert json.loads(encode_index_result({"a": 1, ("x", 2): "t"})) == [["a", 1], [["x", 2], "t"]]
+    assert json.loads(encode_index_result("bare")) == [[None, "bare"]]
+    assert encode_index_result(None) == "[]"
+    assert decode_index('[["a",[1,2]],[["x",2],["t"]],[null,["bare"]]]') == \
+        {"a": [1, 2], ("x", 2): ["t"], None: ["bare"]}
+    reg = herald.Registry()
+    herald.index("kopfexamples", id="idx", registry=reg)(lambda **_: None)
+    herald.on.create("kopfexamples", id="c", registry=reg)(lambda **_: None)
+    ids = tuple(h.id for h in reg.handlers if h.cause == "CAUSE_INDEX")
+    assert list(handler_spec(reg.get("c"), ids).indices) == ["idx"]
+    assert list(handler_spec(reg.get("idx"), ids).indices) == []

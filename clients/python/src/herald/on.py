@@ -153,3 +153,16 @@ def timer(*resource: str, interval: float, initial_delay: float = 0, idle: float
                      backoff=backoff, errors=errors, after=after,
                      timer={"interval": interval, "initial_delay": initial_delay,
                             "idle": idle, "sharp": sharp})
+
+
+def index(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+          annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+          registry: Optional[Registry] = None) -> Callable:
+    """An index: called for each object of the resource; returns ``{key:
+    value}`` (or a bare value, kept under the key None). The sidecar keeps
+    the index; every other handler of the registry gets it as a keyword
+    argument named after the index's id: a dict of key to the list of values
+    from all objects. Handlers wait until every index is filled from the
+    initial listing."""
+    return _register("CAUSE_INDEX", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, when=when)

@@ -33,7 +33,7 @@ logger = logging.getLogger("herald")
 DEFAULT_TARGET = "unix:/tmp/herald.sock"
 _REASONS = {"CAUSE_CREATE": "create", "CAUSE_UPDATE": "update", "CAUSE_DELETE": "delete",
             "CAUSE_RESUME": "resume", "CAUSE_FIELD": "update", "CAUSE_EVENT": "event",
-            "CAUSE_TIMER": "timer"}
+            "CAUSE_TIMER": "timer", "CAUSE_INDEX": "index"}
 
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
@@ -83,8 +83,33 @@ def _value_filter(value: Any, target) -> None:
         target.value_json = json.dumps(value)
 
 
-def handler_spec(h: Handler) -> pb.HandlerSpec:
-    """The wire form of a registered handler."""
+def _jsonable_key(key: Any) -> Any:
+    return [_jsonable_key(k) for k in key] if isinstance(key, tuple) else key
+
+
+def _python_key(key: Any) -> Any:
+    return tuple(_python_key(k) for k in key) if isinstance(key, list) else key
+
+
+def encode_index_result(result: Any) -> str:
+    """An index handler's result as the [key, value] pairs the sidecar keeps."""
+    if result is None:
+        pairs: list = []
+    elif isinstance(result, dict):
+        pairs = [[_jsonable_key(k), v] for k, v in result.items()]
+    else:
+        pairs = [[None, result]]
+    return json.dumps(pairs)
+
+
+def decode_index(text: str) -> dict:
+    """An index from a delivery: key -> list of values."""
+    return {_python_key(k): list(vs) for k, vs in json.loads(text)}
+
+
+def handler_spec(h: Handler, index_ids: tuple = ()) -> pb.HandlerSpec:
+    """The wire form of a registered handler; every handler but the indices
+    themselves asks for the registry's indices."""
     s = pb.HandlerSpec(id=h.id, resource=h.resource,
                        cause=resource_pb2.Cause.Value(h.cause), field=h.field,
                        optional=h.optional, has_when=h.when is not None)
@@ -99,6 +124,8 @@ def handler_spec(h: Handler) -> pb.HandlerSpec:
         s.timeout.CopyFrom(_duration(h.timeout))
     if h.backoff is not None:
         s.backoff.CopyFrom(_duration(h.backoff))
+    if h.cause != "CAUSE_INDEX":
+        s.indices.extend(index_ids)
     if h.timer is not None:
         s.timer.interval.CopyFrom(_duration(h.timer["interval"]))
         if h.timer.get("initial_delay"):
@@ -228,7 +255,8 @@ class Operator:
 
     async def _serve_once(self, ready_flag: Any) -> None:
         outbox: asyncio.Queue = asyncio.Queue()
-        specs = [handler_spec(h) for h in self.registry.handlers]
+        index_ids = tuple(h.id for h in self.registry.handlers if h.cause == "CAUSE_INDEX")
+        specs = [handler_spec(h, index_ids) for h in self.registry.handlers]
         await outbox.put(pb.ConnectRequest(register=pb.Register(
             process_name=self.process_name, client="herald-python/0.1.0",
             credits=self.credits, handlers=specs)))
@@ -311,6 +339,8 @@ class Operator:
             resource=Resource(r.group, r.version, r.plural, r.kind, r.namespaced),
             executor=run_in_executor,
         )
+        for name, text in d.indices_json.items():
+            kwargs[name] = decode_index(text)
         if d.cause == resource_pb2.CAUSE_EVENT:
             kwargs["type"] = d.event_type
             kwargs["event"] = {"type": d.event_type, "object": body}
@@ -344,7 +374,9 @@ class Operator:
             else:
                 result = await self._call(h.fn, kwargs)
                 outcome.status = pb.OUTCOME_STATUS_SUCCESS
-                if result is not None:
+                if h.cause == "CAUSE_INDEX":
+                    outcome.result_json = encode_index_result(result)
+                elif result is not None:
                     outcome.result_json = json.dumps(result)
         except herald_errors.TemporaryError as e:
             outcome.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
