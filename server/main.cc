@@ -25,6 +25,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "nlohmann/json.hpp"
 #include "server/engine/engine.h"
 #include "server/kube/api_client.h"
 #include "server/kube/beast_http_client.h"
@@ -61,6 +62,9 @@ ABSL_FLAG(std::string, finalizer, "",
 ABSL_FLAG(uint64_t, max_message_bytes, 16 << 20,
           "Largest message accepted from or sent to a handler process.");
 ABSL_FLAG(bool, log_events, false, "Log every watch event at INFO.");
+ABSL_FLAG(std::string, operator_memo, "{}",
+          "The operator memo as a JSON object; each object's memo starts as a "
+          "shallow copy of it.");
 ABSL_FLAG(std::string, namespaces, "",
           "Namespace scope: empty for cluster-wide, names, globs and "
           "negations ('team-*,!team-x').");
@@ -151,6 +155,12 @@ int main(int argc, char** argv) {
   herald::engine::Engine::Options engine_options;
   engine_options.engine.prefix = absl::GetFlag(FLAGS_annotation_prefix);
   engine_options.engine.finalizer = absl::GetFlag(FLAGS_finalizer);
+  engine_options.engine.operator_memo =
+      nlohmann::json::parse(absl::GetFlag(FLAGS_operator_memo), nullptr, false);
+  if (!engine_options.engine.operator_memo.is_object()) {
+    return Fail("--operator_memo: not a JSON object: " +
+                absl::GetFlag(FLAGS_operator_memo));
+  }
   engine_options.scope = *scope;
   engine_options.watch = watch_options;
   engine_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

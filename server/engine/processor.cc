@@ -183,7 +183,9 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     objects_.erase(it);
     return;
   }
-  ObjectState& st = objects_[id];
+  auto [slot, fresh] = objects_.try_emplace(id);
+  ObjectState& st = slot->second;
+  if (fresh) st.memo = options_.operator_memo;  // A shallow copy, as in Kopf.
   st.resource = resource;
   st.key = object->key;
   if (!st.object ||

@@ -47,6 +47,8 @@ struct EngineOptions {
   // SHA-256 digest of it is, under "<prefix>/last-handled-digest", and the
   // essence itself is kept in memory for diffs.
   size_t max_diffbase_bytes = 128 * 1024;
+  // The operator memo: each object's memo starts as a shallow copy of it.
+  nlohmann::json operator_memo = nlohmann::json::object();
 };
 
 // Counters per handler, for inspection.

@@ -698,6 +698,28 @@ TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
   EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["db",["b"]]])");
 }
 
+TEST_F(ProcessorTest, ObjectMemosStartAsACopyOfTheOperatorMemo) {
+  registry_ = Registry();
+  EngineOptions o;
+  o.operator_memo = json{{"region", "eu"}};
+  Processor p(&loop_, &registry_, &dispatcher_, &api_, o);
+  api_.processor = &p;
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("a"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(json::parse(stream_.deliveries[0].memo_json()), o.operator_memo);
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& out) {
+    out.mutable_changes()->set_memo_patch_json(R"({"n":1})");
+  });
+  Create(Example("b"));
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  // Each object has its own: b's copy does not see a's update.
+  EXPECT_EQ(json::parse(stream_.deliveries[1].memo_json()), o.operator_memo);
+  EXPECT_EQ(*p.MemoOf(Kex().FullName(), {"ns", "a"}),
+            (json{{"region", "eu"}, {"n", 1}}));
+}
+
 TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   registry_ = Registry();
   EngineOptions o;

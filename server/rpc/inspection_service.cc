@@ -304,4 +304,40 @@ grpc::ServerUnaryReactor* InspectionService::ListProcesses(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* InspectionService::GetIndex(
+    grpc::CallbackServerContext* context, const v1::GetIndexRequest* request,
+    v1::GetIndexResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    const engine::Handler* h = v.registry.Find(request->name());
+    if (h == nullptr || h->cause() != v1::CAUSE_INDEX) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::NOT_FOUND,
+                       absl::StrCat("no index named '", request->name(), "'")));
+      return;
+    }
+    json only;
+    if (!request->key_json().empty()) {
+      only = json::parse(request->key_json(), nullptr, false);
+      if (only.is_discarded()) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     "key_json is not JSON"));
+        return;
+      }
+    }
+    for (const auto& entry : v.processor.IndexJson(request->name())) {
+      if (!request->key_json().empty() && entry[0] != only) continue;
+      auto* e = response->add_entries();
+      google::protobuf::util::JsonStringToMessage(entry[0].dump(),
+                                                  e->mutable_key());
+      for (const auto& value : entry[1]) {
+        google::protobuf::util::JsonStringToMessage(value.dump(),
+                                                    e->add_values());
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 }  // namespace herald::rpc

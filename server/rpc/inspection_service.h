@@ -34,6 +34,9 @@ class InspectionService final : public v1::InspectionService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListProcessesRequest* request,
       v1::ListProcessesResponse* response) override;
+  grpc::ServerUnaryReactor* GetIndex(grpc::CallbackServerContext* context,
+                                     const v1::GetIndexRequest* request,
+                                     v1::GetIndexResponse* response) override;
 
  private:
   engine::Engine* engine_;

@@ -266,6 +266,13 @@ def test_12_indices(ex):
     ex.run("12-indices")  # Started after the objects exist: the listing fills the index first.
     assert ex.status("create_fn", "one") == {"same_duration": ["two"]}
     assert ex.status("create_fn", "two") == {"same_duration": ["one"]}
+    # The index, as grpcurl shows it.
+    out = subprocess.run(["grpcurl", "-plaintext", "-d", '{"name": "by_duration", "key_json": "\\"1m\\""}',
+                          f"unix://{ex.sock}", "herald.v1.InspectionService/GetIndex"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    [entry] = json.loads(out.stdout)["entries"]
+    assert entry["key"] == "1m" and sorted(entry["values"]) == ["one", "two"]
     # An empty list is an absent field in status.
     ex.wait(lambda: "create_fn" in ex.get("three").get("status", {}) or
             "herald.dev/last-handled-configuration" in ex.herald_annotations("three"),

@@ -365,6 +365,11 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
         assert handler["handler_id"] == "create_fn" and handler["process_count"] == 1
         assert handler["deliveries"] == "2" and handler["temporary_failures"] == "2"
 
+        unknown = subprocess.run(["grpcurl", "-plaintext", "-d", '{"name": "nope"}',
+                                  f"unix://{sock}", "herald.v1.InspectionService/GetIndex"],
+                                 capture_output=True, text=True, timeout=30)
+        assert unknown.returncode != 0 and "no index named 'nope'" in unknown.stderr
+
         [proc] = grpcurl("ListProcesses")["processes"]
         assert proc["process_name"] == "inspected" and proc["credits"] == 3
         assert proc["handler_ids"] == ["create_fn"]
