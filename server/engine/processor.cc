@@ -69,41 +69,6 @@ absl::StatusOr<json> ParseObjectField(const std::string& text,
   return j;
 }
 
-// An outcome's changes and result, parsed; `error` says what was malformed
-// (and then nothing else is set).
-struct ParsedOutcome {
-  absl::Status error;
-  json patch = json::object();
-  json status_patch = json::object();
-  json memo_patch = json::object();
-  json result = nullptr;
-};
-
-ParsedOutcome ParseOutcome(const v1::Outcome& outcome) {
-  ParsedOutcome out;
-  if (outcome.has_changes()) {
-    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
-    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
-                               "status_patch_json");
-    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
-                               "memo_patch_json");
-    out.error = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
-    if (!out.error.ok()) return out;
-    out.patch = std::move(*p);
-    out.status_patch = std::move(*sp);
-    out.memo_patch = std::move(*mp);
-  }
-  if (!outcome.result_json().empty()) {
-    out.result = json::parse(outcome.result_json(), nullptr, false);
-    if (out.result.is_discarded()) {
-      out.error = absl::InvalidArgumentError(absl::StrCat(
-          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
-      out.result = nullptr;
-    }
-  }
-  return out;
-}
-
 const json& Meta(const json& body) {
   static const json* empty = new json(json::object());
   auto it = body.find("metadata");
@@ -712,6 +677,60 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
       });
 }
 
+// An outcome's changes and result, parsed; `error` says what was malformed
+// (and then nothing else is set).
+struct Processor::ParsedOutcome {
+  absl::Status error;
+  json patch = json::object();
+  json status_patch = json::object();
+  json memo_patch = json::object();
+  json result = nullptr;
+};
+
+Processor::ParsedOutcome Processor::ParseOutcome(const v1::Outcome& outcome) {
+  ParsedOutcome out;
+  if (outcome.has_changes()) {
+    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
+    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
+                               "status_patch_json");
+    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
+                               "memo_patch_json");
+    out.error = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
+    if (!out.error.ok()) return out;
+    out.patch = std::move(*p);
+    out.status_patch = std::move(*sp);
+    out.memo_patch = std::move(*mp);
+  }
+  if (!outcome.result_json().empty()) {
+    out.result = json::parse(outcome.result_json(), nullptr, false);
+    if (out.result.is_discarded()) {
+      out.error = absl::InvalidArgumentError(absl::StrCat(
+          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
+      out.result = nullptr;
+    }
+  }
+  return out;
+}
+
+void Processor::TakeChanges(ObjectState& st, const Handler& h,
+                            const ParsedOutcome& parsed,
+                            const v1::Outcome& outcome,
+                            const std::string& stream_id) {
+  Cycle& c = st.cycle;
+  if (!parsed.patch.empty()) {
+    c.patch.merge_patch(parsed.patch);
+    c.patched_by[h.id()] = stream_id;
+  }
+  if (!parsed.status_patch.empty()) {
+    c.status_patch.merge_patch(parsed.status_patch);
+    c.patched_by[h.id()] = stream_id;
+  }
+  if (!parsed.memo_patch.empty()) st.memo.merge_patch(parsed.memo_patch);
+  if (outcome.has_changes()) {
+    for (const auto& e : outcome.changes().events()) c.events.push_back(e);
+  }
+}
+
 absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
                                        const v1::Outcome& outcome,
                                        const std::string& stream_id) {
@@ -722,9 +741,6 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   HandlerStats& stats = stats_[h->id()];
   ParsedOutcome parsed = ParseOutcome(outcome);
   const absl::Status bad = parsed.error;
-  json& patch = parsed.patch;
-  json& status_patch = parsed.status_patch;
-  json& memo_patch = parsed.memo_patch;
   json& result = parsed.result;
   if (bad.ok() && outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
     stats.successes++;
@@ -741,20 +757,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   } else if (outcome.status() == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
     stats.permanent_failures++;
   }
-  if (bad.ok()) {
-    if (!patch.empty()) {
-      c.patch.merge_patch(patch);
-      c.patched_by[h->id()] = stream_id;
-    }
-    if (!status_patch.empty()) {
-      c.status_patch.merge_patch(status_patch);
-      c.patched_by[h->id()] = stream_id;
-    }
-    if (!memo_patch.empty()) st.memo.merge_patch(memo_patch);
-    if (outcome.has_changes()) {
-      for (const auto& e : outcome.changes().events()) c.events.push_back(e);
-    }
-  }
+  if (bad.ok()) TakeChanges(st, *h, parsed, outcome, stream_id);
   loop_->Post([this, id] {
     auto it2 = objects_.find(id);
     if (it2 == objects_.end()) return;
@@ -872,9 +875,6 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   // Validate everything before taking anything.
   ParsedOutcome parsed = ParseOutcome(outcome);
   const absl::Status bad = parsed.error;
-  json& patch = parsed.patch;
-  json& status_patch = parsed.status_patch;
-  json& memo_patch = parsed.memo_patch;
   json& result = parsed.result;
 
   rec.retries += 1;
@@ -930,20 +930,9 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     }
   }
   if (bad.ok()) {
-    if (!patch.empty()) {
-      c.patch.merge_patch(patch);
-      c.patched_by[h->id()] = stream_id;
-    }
-    if (!status_patch.empty()) {
-      c.status_patch.merge_patch(status_patch);
-      c.patched_by[h->id()] = stream_id;
-    }
+    TakeChanges(st, *h, parsed, outcome, stream_id);
     if (status == v1::OUTCOME_STATUS_SUCCESS && !result.is_null()) {
       c.status_patch.merge_patch(json{{h->id(), result}});
-    }
-    if (!memo_patch.empty()) st.memo.merge_patch(memo_patch);
-    if (outcome.has_changes()) {
-      for (const auto& e : outcome.changes().events()) c.events.push_back(e);
     }
   }
   ++c.next;

@@ -174,6 +174,13 @@ class Processor : public kube::WatchHandler {
   bool StartCycle(const Id& id, ObjectState& st,
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
+  // An outcome's changes and result, parsed (defined in processor.cc).
+  struct ParsedOutcome;
+  static ParsedOutcome ParseOutcome(const v1::Outcome& outcome);
+  // Takes an outcome's patches, memo patch and Events into the cycle.
+  void TakeChanges(ObjectState& st, const Handler& h,
+                   const ParsedOutcome& parsed, const v1::Outcome& outcome,
+                   const std::string& stream_id);
   absl::Status OnTimerOutcome(const Id& id, const Handler* h,
                               const v1::Outcome& outcome,
                               const std::string& stream_id);
