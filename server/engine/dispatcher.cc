@@ -64,7 +64,7 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
     Notify(DispatchEvent::Kind::kRequeue, d->second, nullptr,
            absl::ZeroDuration());
     d->second.stream_id.clear();
-    if (d->second.on_requeue && !d->second.on_requeue()) {
+    if (d->second.on_requeue && !d->second.on_requeue(&d->second.delivery)) {
       deliveries_.erase(d);
       continue;
     }

@@ -36,8 +36,9 @@ using OutcomeCallback = std::function<absl::Status(
     const v1::Outcome& outcome, const std::string& stream_id)>;
 
 // Asked when a delivery's stream ended before it was answered: true puts it
-// back at the front of the queue, false drops it.
-using RequeueCallback = std::function<bool()>;
+// back at the front of the queue (the owner may mark the delivery first),
+// false drops it.
+using RequeueCallback = std::function<bool(v1::Delivery* delivery)>;
 
 // What happened to a delivery, for inspection's live stream and latency.
 struct DispatchEvent {

@@ -153,8 +153,10 @@ TEST(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
   Dispatcher d;
   Sink s;
   d.AddStream(Info("s1", 1, {"daemon", "h"}), &s);
-  d.SubmitLongRunning(D("l1", "daemon"), Ok, [] { return true; });
-  d.SubmitLongRunning(D("l2", "daemon"), Ok, [] { return true; });
+  d.SubmitLongRunning(D("l1", "daemon"), Ok,
+                      [](v1::Delivery*) { return true; });
+  d.SubmitLongRunning(D("l2", "daemon"), Ok,
+                      [](v1::Delivery*) { return true; });
   d.Submit(D("d1"), Ok);
   // Both daemons run and the ordinary delivery still has its credit.
   EXPECT_THAT(s.sent, ElementsAre("l1", "l2", "d1"));
@@ -169,7 +171,8 @@ TEST(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
   d.AddStream(Info("a", 1, {"daemon"}), &a);
   d.AddStream(Info("b", 1, {"daemon"}), &b);
   for (const char* id : {"l1", "l2", "l3", "l4"}) {
-    d.SubmitLongRunning(D(id, "daemon"), Ok, [] { return true; });
+    d.SubmitLongRunning(D(id, "daemon"), Ok,
+                        [](v1::Delivery*) { return true; });
   }
   EXPECT_EQ(a.sent.size(), 2u);
   EXPECT_EQ(b.sent.size(), 2u);
@@ -180,11 +183,12 @@ TEST(DispatcherTest, RequeueAsksTheOwner) {
   Sink a, b;
   d.AddStream(Info("a", 4, {"daemon"}), &a);
   int asked = 0;
-  d.SubmitLongRunning(D("keep", "daemon"), Ok, [&] {
+  d.SubmitLongRunning(D("keep", "daemon"), Ok, [&](v1::Delivery* del) {
+    del->set_restarted(true);
     ++asked;
     return true;
   });
-  d.SubmitLongRunning(D("drop", "daemon"), Ok, [&] {
+  d.SubmitLongRunning(D("drop", "daemon"), Ok, [&](v1::Delivery*) {
     ++asked;
     return false;
   });
