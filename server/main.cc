@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -35,6 +36,7 @@
 #include "server/kube/resource_watch.h"
 #include "server/rpc/handler_service.h"
 #include "server/rpc/health_service.h"
+#include "server/rpc/http_endpoints.h"
 #include "server/rpc/inspection_service.h"
 #include "server/runtime/logging.h"
 
@@ -75,6 +77,17 @@ ABSL_FLAG(bool, keep_managed_fields, false,
 ABSL_FLAG(absl::Duration, watch_idle_timeout, absl::Seconds(70),
           "Reconnect a watch that delivered nothing for this long.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::vector<std::string>, index, {},
+          "Declarative indices computed by the sidecar, comma-separated: "
+          "NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH (e.g. "
+          "by_app=pods:label:app,by_node=pods:field:spec.nodeName).");
+ABSL_FLAG(std::string, health_listen, "",
+          "Serve /healthz (probe handlers) and /readyz (listings and indices "
+          "in) over HTTP on this address, e.g. 0.0.0.0:8080; empty for "
+          "none.");
+ABSL_FLAG(absl::Duration, stop_wait, absl::Seconds(10),
+          "On SIGTERM: how long daemons and cleanup handlers get to finish "
+          "before the handler streams close.");
 
 namespace {
 
@@ -96,6 +109,33 @@ class LogEvents : public herald::kube::WatchHandler {
                               << (ns.empty() ? "(all namespaces)" : ns);
   }
 };
+
+// Parses NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH.
+absl::StatusOr<herald::v1::HandlerSpec> ParseIndexFlag(const std::string& s) {
+  const size_t eq = s.find('=');
+  std::vector<std::string> parts;
+  if (eq != std::string::npos) {
+    parts = absl::StrSplit(s.substr(eq + 1), absl::MaxSplits(':', 2));
+  }
+  if (eq == std::string::npos || eq == 0 || parts.size() != 3 ||
+      parts[0].empty() || parts[2].empty() ||
+      (parts[1] != "label" && parts[1] != "field")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--index: '", s,
+                     "' is not NAME=RESOURCE:label:KEY or "
+                     "NAME=RESOURCE:field:PATH"));
+  }
+  herald::v1::HandlerSpec spec;
+  spec.set_id(s.substr(0, eq));
+  spec.set_resource(parts[0]);
+  spec.set_cause(herald::v1::CAUSE_INDEX);
+  if (parts[1] == "label") {
+    spec.mutable_index()->set_label(parts[2]);
+  } else {
+    spec.mutable_index()->set_field(parts[2]);
+  }
+  return spec;
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "herald: %s\n", message.c_str());
@@ -165,10 +205,47 @@ int main(int argc, char** argv) {
   engine_options.watch = watch_options;
   engine_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   if (absl::GetFlag(FLAGS_log_events)) engine_options.observer = &log_events;
+  std::vector<herald::v1::HandlerSpec> indices;
+  for (const auto& flag : absl::GetFlag(FLAGS_index)) {
+    auto spec = ParseIndexFlag(flag);
+    if (!spec.ok()) return Fail(std::string(spec.status().message()));
+    indices.push_back(*spec);
+  }
+  // A fatal error (a startup handler failed for good) stops the sidecar as a
+  // signal would, and sets the exit code.
+  static std::atomic<bool> fatal{false};
+  engine_options.on_fatal = [](const std::string& message) {
+    std::fprintf(stderr, "herald: %s\n", message.c_str());
+    fatal = true;
+    ::kill(::getpid(), SIGTERM);
+  };
   herald::engine::Engine engine(&api, &discovery, engine_options);
   engine.set_api_server(config->server.ToString());
   engine.Start();
   for (const auto& name : resources) engine.Watch(name);
+  if (!indices.empty()) engine.AddHandlers(indices);
+
+  herald::rpc::HttpEndpoints endpoints(
+      [&engine] {
+        auto r = engine.Probe(absl::Seconds(5));
+        return herald::rpc::HttpEndpoints::Answer{r.ok ? 200 : 500, r.json};
+      },
+      [&engine] {
+        const bool ready = engine.Ready();
+        return herald::rpc::HttpEndpoints::Answer{
+            ready ? 200 : 503,
+            ready ? "{\"ready\":true}" : "{\"ready\":false}"};
+      });
+  const std::string health_listen = absl::GetFlag(FLAGS_health_listen);
+  if (!health_listen.empty()) {
+    auto port = endpoints.Start(health_listen);
+    if (!port.ok()) {
+      engine.Stop();
+      return Fail(absl::StrCat("--health_listen: ", port.status().message()));
+    }
+    HERALD_LOG(INFO, "main") << "/healthz and /readyz on " << health_listen
+                             << " (port " << *port << ")";
+  }
 
   herald::rpc::HandlerService handler_service(&engine);
   herald::rpc::HealthService health_service;
@@ -216,12 +293,16 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  HERALD_LOG(INFO, "main") << "received "
-                           << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+  HERALD_LOG(INFO, "main") << (fatal           ? "a fatal error"
+                               : sig == SIGINT ? "received SIGINT"
+                                               : "received SIGTERM")
                            << "; stopping";
+  // Daemons and cleanup handlers need the handler streams: they go first.
+  engine.Drain(absl::GetFlag(FLAGS_stop_wait));
+  endpoints.Stop();
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   engine.Stop();
   if (!socket.empty()) ::unlink(socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";
-  return 0;
+  return fatal ? 1 : 0;
 }

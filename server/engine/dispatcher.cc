@@ -1,5 +1,7 @@
 #include "server/engine/dispatcher.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -7,7 +9,38 @@
 namespace herald::engine {
 namespace {
 constexpr size_t kRecentDone = 4096;
+constexpr double kBucketGrowth = 1.1;
 }  // namespace
+
+void LatencyHistogram::Add(absl::Duration d) {
+  const double us = std::max(1.0, absl::ToDoubleMicroseconds(d));
+  const size_t b =
+      static_cast<size_t>(std::log(us) / std::log(kBucketGrowth) + 0.5);
+  if (buckets_.size() <= b) buckets_.resize(b + 1);
+  ++buckets_[b];
+  ++count_;
+}
+
+absl::Duration LatencyHistogram::Quantile(double q) const {
+  if (count_ == 0) return absl::ZeroDuration();
+  const uint64_t rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * count_)));
+  uint64_t seen = 0;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    seen += buckets_[b];
+    if (seen >= rank) {
+      return absl::Microseconds(std::pow(kBucketGrowth, b));
+    }
+  }
+  return absl::Microseconds(std::pow(kBucketGrowth, buckets_.size() - 1));
+}
+
+void Dispatcher::Notify(DispatchEvent::Kind kind, const Pending& p,
+                        const v1::Outcome* outcome, absl::Duration latency) {
+  if (!observer_) return;
+  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency};
+  observer_(e);
+}
 
 void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
   Stream& s = streams_[info.stream_id];
@@ -23,8 +56,18 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
   std::map<std::string, std::string> in_flight =
       std::move(it->second.in_flight);
   streams_.erase(it);
-  // Back to the front of their handlers' queues, in delivery order.
+  // Back to the front of their handlers' queues, in delivery order, unless
+  // their owner no longer wants them.
   for (auto r = in_flight.rbegin(); r != in_flight.rend(); ++r) {
+    auto d = deliveries_.find(r->first);
+    if (d == deliveries_.end()) continue;
+    Notify(DispatchEvent::Kind::kRequeue, d->second, nullptr,
+           absl::ZeroDuration());
+    d->second.stream_id.clear();
+    if (d->second.on_requeue && !d->second.on_requeue(&d->second.delivery)) {
+      deliveries_.erase(d);
+      continue;
+    }
     queues_[r->second].push_front(r->first);
   }
   Pump();
@@ -45,14 +88,66 @@ absl::Status Dispatcher::SetCredits(const std::string& stream_id,
 void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
-  deliveries_[id] = Pending{std::move(delivery), std::move(on_outcome)};
+  Pending& p = deliveries_[id];
+  p.delivery = std::move(delivery);
+  p.on_outcome = std::move(on_outcome);
   queues_[handler].push_back(id);
   Pump();
 }
 
-Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id) {
+void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
+                                   OutcomeCallback on_outcome,
+                                   RequeueCallback on_requeue) {
+  const std::string id = delivery.delivery_id();
+  const std::string handler = delivery.handler_id();
+  Pending& p = deliveries_[id];
+  p.delivery = std::move(delivery);
+  p.on_outcome = std::move(on_outcome);
+  p.on_requeue = std::move(on_requeue);
+  p.long_running = true;
+  queues_[handler].push_back(id);
+  Pump();
+}
+
+bool Dispatcher::Cancel(const std::string& delivery_id) {
+  auto d = deliveries_.find(delivery_id);
+  if (d == deliveries_.end()) return false;
+  const std::string handler = d->second.delivery.handler_id();
+  auto s = streams_.find(d->second.stream_id);
+  if (s != streams_.end()) {
+    s->second.in_flight.erase(delivery_id);
+    s->second.long_running.erase(delivery_id);
+  }
+  auto q = queues_.find(handler);
+  if (q != queues_.end()) {
+    auto& queue = q->second;
+    queue.erase(std::remove(queue.begin(), queue.end(), delivery_id),
+                queue.end());
+  }
+  deliveries_.erase(d);
+  Pump();
+  return true;
+}
+
+std::string Dispatcher::StreamOf(const std::string& delivery_id) const {
+  auto d = deliveries_.find(delivery_id);
+  return d == deliveries_.end() ? std::string() : d->second.stream_id;
+}
+
+const v1::Delivery* Dispatcher::InFlight(const std::string& stream_id,
+                                         const std::string& delivery_id) const {
+  auto d = deliveries_.find(delivery_id);
+  if (d == deliveries_.end() || d->second.stream_id != stream_id) {
+    return nullptr;
+  }
+  return &d->second.delivery;
+}
+
+Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id,
+                                           bool long_running) {
   // The stream serving the handler with the most free credits; ties go
-  // round-robin so that equal processes share the load.
+  // round-robin so that equal processes share the load. Long-running
+  // deliveries take no credit: they go where the fewest of them run.
   Stream* best = nullptr;
   int64_t best_free = 0;
   size_t n = streams_.size();
@@ -64,8 +159,11 @@ Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id) {
     if (it == streams_.end()) it = streams_.begin();
     Stream& s = it->second;
     if (!s.handlers.count(handler_id)) continue;
-    int64_t free = static_cast<int64_t>(s.info.credits) -
-                   static_cast<int64_t>(s.in_flight.size());
+    const int64_t lr = static_cast<int64_t>(s.long_running.size());
+    int64_t free = long_running
+                       ? std::numeric_limits<int32_t>::max() - lr
+                       : static_cast<int64_t>(s.info.credits) -
+                             (static_cast<int64_t>(s.in_flight.size()) - lr);
     if (free > best_free) {
       best = &s;
       best_free = free;
@@ -80,16 +178,24 @@ void Dispatcher::Pump() {
     progress = false;
     for (auto& [handler, queue] : queues_) {
       while (!queue.empty()) {
-        Stream* s = PickStream(handler);
+        auto d = deliveries_.find(queue.front());
+        if (d == deliveries_.end()) {
+          queue.pop_front();
+          continue;
+        }
+        Stream* s = PickStream(handler, d->second.long_running);
         if (s == nullptr) break;
-        std::string id = queue.front();
+        const std::string id = queue.front();
         queue.pop_front();
-        auto d = deliveries_.find(id);
-        if (d == deliveries_.end()) continue;
         s->in_flight[id] = handler;
+        if (d->second.long_running) s->long_running.insert(id);
+        d->second.stream_id = s->info.stream_id;
+        d->second.sent = absl::Now();
         v1::ConnectResponse msg;
         *msg.mutable_delivery() = d->second.delivery;
         s->sink->Send(msg);
+        Notify(DispatchEvent::Kind::kDelivery, d->second, nullptr,
+               absl::ZeroDuration());
         progress = true;
       }
     }
@@ -118,6 +224,7 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
         absl::StrCat("delivery '", id, "' is not in flight on this stream"));
   }
   s.in_flight.erase(f);
+  s.long_running.erase(id);
   s.recent_done.push_back(id);
   s.recent_done_set.insert(id);
   if (s.recent_done.size() > kRecentDone) {
@@ -127,6 +234,9 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
   auto d = deliveries_.find(id);
   OutcomeCallback cb;
   if (d != deliveries_.end()) {
+    const absl::Duration latency = absl::Now() - d->second.sent;
+    latencies_[d->second.delivery.handler_id()].Add(latency);
+    Notify(DispatchEvent::Kind::kOutcome, d->second, &outcome, latency);
     cb = std::move(d->second.on_outcome);
     deliveries_.erase(d);
   }

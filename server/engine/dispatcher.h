@@ -35,6 +35,36 @@ class StreamSink {
 using OutcomeCallback = std::function<absl::Status(
     const v1::Outcome& outcome, const std::string& stream_id)>;
 
+// Asked when a delivery's stream ended before it was answered: true puts it
+// back at the front of the queue (the owner may mark the delivery first),
+// false drops it.
+using RequeueCallback = std::function<bool(v1::Delivery* delivery)>;
+
+// What happened to a delivery, for inspection's live stream and latency.
+struct DispatchEvent {
+  enum class Kind { kDelivery, kOutcome, kRequeue };
+  Kind kind;
+  const v1::Delivery* delivery;  // Valid during the call only.
+  const v1::Outcome* outcome;    // For kOutcome; null otherwise.
+  std::string stream_id;
+  absl::Duration latency;  // For kOutcome.
+};
+using DispatchObserver = std::function<void(const DispatchEvent&)>;
+
+// Delivery-to-outcome times of one handler: a histogram with buckets 10%
+// apart from 1 us, so that percentiles are within 10%.
+class LatencyHistogram {
+ public:
+  void Add(absl::Duration d);
+  // The q-quantile (0 < q <= 1), or zero when empty.
+  absl::Duration Quantile(double q) const;
+  uint64_t count() const { return count_; }
+
+ private:
+  std::vector<uint64_t> buckets_;
+  uint64_t count_ = 0;
+};
+
 // Counters for inspection.
 struct StreamInfo {
   std::string stream_id;
@@ -59,6 +89,26 @@ class Dispatcher {
   // has a free credit. `on_outcome` runs on the engine loop when the outcome
   // arrives.
   void Submit(v1::Delivery delivery, OutcomeCallback on_outcome);
+  // A long-running delivery (a daemon): goes to the serving process with the
+  // fewest long-running deliveries, without taking a credit. `on_requeue`
+  // decides whether it goes back to the queue when its stream ends.
+  void SubmitLongRunning(v1::Delivery delivery, OutcomeCallback on_outcome,
+                         RequeueCallback on_requeue);
+  // Forgets a delivery, queued or in flight, without calling its callbacks;
+  // a late outcome for it is then UNKNOWN_DELIVERY. False if unknown.
+  bool Cancel(const std::string& delivery_id);
+  // The stream a delivery is in flight on, or empty.
+  std::string StreamOf(const std::string& delivery_id) const;
+  // The handler of a delivery in flight on this stream, or null.
+  const v1::Delivery* InFlight(const std::string& stream_id,
+                               const std::string& delivery_id) const;
+  void set_observer(DispatchObserver observer) {
+    observer_ = std::move(observer);
+  }
+  // Delivery-to-outcome times by handler id.
+  const std::map<std::string, LatencyHistogram>& latencies() const {
+    return latencies_;
+  }
 
   // Takes an outcome from a stream. UNKNOWN_DELIVERY or DUPLICATE_OUTCOME
   // errors are returned with their code and change nothing; otherwise the
@@ -86,16 +136,24 @@ class Dispatcher {
     StreamSink* sink;
     std::set<std::string> handlers;
     std::map<std::string, std::string> in_flight;  // delivery id -> handler id
-    std::deque<std::string> recent_done;           // For DUPLICATE_OUTCOME.
+    // Long-running ones among in_flight: they take no credit.
+    std::set<std::string> long_running;
+    std::deque<std::string> recent_done;  // For DUPLICATE_OUTCOME.
     std::set<std::string> recent_done_set;
   };
   struct Pending {
     v1::Delivery delivery;
     OutcomeCallback on_outcome;
+    RequeueCallback on_requeue;
+    bool long_running = false;
+    absl::Time sent;
+    std::string stream_id;  // While in flight.
   };
 
   void Pump();
-  Stream* PickStream(const std::string& handler_id);
+  Stream* PickStream(const std::string& handler_id, bool long_running);
+  void Notify(DispatchEvent::Kind kind, const Pending& p,
+              const v1::Outcome* outcome, absl::Duration latency);
 
   std::map<std::string, Stream> streams_;
   // Handler id to its queue.
@@ -103,6 +161,8 @@ class Dispatcher {
   // Delivery id to the delivery (queued or in flight).
   std::map<std::string, Pending> deliveries_;
   uint64_t rotation_ = 0;
+  DispatchObserver observer_;
+  std::map<std::string, LatencyHistogram> latencies_;
 };
 
 }  // namespace herald::engine

@@ -149,5 +149,111 @@ TEST(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
   EXPECT_FALSE(d.SetCredits("s", 0).ok());
 }
 
+TEST(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 1, {"daemon", "h"}), &s);
+  d.SubmitLongRunning(D("l1", "daemon"), Ok,
+                      [](v1::Delivery*) { return true; });
+  d.SubmitLongRunning(D("l2", "daemon"), Ok,
+                      [](v1::Delivery*) { return true; });
+  d.Submit(D("d1"), Ok);
+  // Both daemons run and the ordinary delivery still has its credit.
+  EXPECT_THAT(s.sent, ElementsAre("l1", "l2", "d1"));
+  EXPECT_EQ(d.StreamOf("l2"), "s1");
+  ASSERT_NE(d.InFlight("s1", "l1"), nullptr);
+  EXPECT_EQ(d.InFlight("s2", "l1"), nullptr);
+}
+
+TEST(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
+  Dispatcher d;
+  Sink a, b;
+  d.AddStream(Info("a", 1, {"daemon"}), &a);
+  d.AddStream(Info("b", 1, {"daemon"}), &b);
+  for (const char* id : {"l1", "l2", "l3", "l4"}) {
+    d.SubmitLongRunning(D(id, "daemon"), Ok,
+                        [](v1::Delivery*) { return true; });
+  }
+  EXPECT_EQ(a.sent.size(), 2u);
+  EXPECT_EQ(b.sent.size(), 2u);
+}
+
+TEST(DispatcherTest, RequeueAsksTheOwner) {
+  Dispatcher d;
+  Sink a, b;
+  d.AddStream(Info("a", 4, {"daemon"}), &a);
+  int asked = 0;
+  d.SubmitLongRunning(D("keep", "daemon"), Ok, [&](v1::Delivery* del) {
+    del->set_restarted(true);
+    ++asked;
+    return true;
+  });
+  d.SubmitLongRunning(D("drop", "daemon"), Ok, [&](v1::Delivery*) {
+    ++asked;
+    return false;
+  });
+  d.RemoveStream("a");
+  EXPECT_EQ(asked, 2);
+  d.AddStream(Info("b", 4, {"daemon"}), &b);
+  EXPECT_THAT(b.sent, ElementsAre("keep"));
+  EXPECT_EQ(d.StreamOf("drop"), "");
+}
+
+TEST(DispatcherTest, CancelForgetsAndFreesTheCredit) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 1, {"h"}), &s);
+  bool called = false;
+  d.Submit(D("d1"), [&](const v1::Outcome&, const std::string&) {
+    called = true;
+    return absl::OkStatus();
+  });
+  d.Submit(D("d2"), Ok);
+  EXPECT_THAT(s.sent, ElementsAre("d1"));
+  EXPECT_TRUE(d.Cancel("d1"));
+  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
+  v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+  EXPECT_FALSE(d.OnOutcome("s1", O("d1"), &code).ok());
+  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
+  EXPECT_FALSE(called);
+  EXPECT_FALSE(d.Cancel("nope"));
+}
+
+TEST(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
+  Dispatcher d;
+  Sink s;
+  std::vector<std::string> seen;
+  d.set_observer([&](const DispatchEvent& e) {
+    const char* k = e.kind == DispatchEvent::Kind::kDelivery  ? "delivery"
+                    : e.kind == DispatchEvent::Kind::kOutcome ? "outcome"
+                                                              : "requeue";
+    seen.push_back(std::string(k) + ":" + e.delivery->delivery_id() + "@" +
+                   e.stream_id);
+  });
+  d.AddStream(Info("s1", 2, {"h"}), &s);
+  d.Submit(D("d1"), Ok);
+  d.Submit(D("d2"), Ok);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
+  d.RemoveStream("s1");
+  EXPECT_THAT(seen, ElementsAre("delivery:d1@s1", "delivery:d2@s1",
+                                "outcome:d1@s1", "requeue:d2@s1"));
+  ASSERT_EQ(d.latencies().count("h"), 1u);
+  EXPECT_EQ(d.latencies().at("h").count(), 1u);
+}
+
+TEST(LatencyHistogramTest, QuantilesAreWithinTenPercent) {
+  LatencyHistogram h;
+  EXPECT_EQ(h.Quantile(0.5), absl::ZeroDuration());
+  for (int i = 1; i <= 1000; ++i) h.Add(absl::Microseconds(i));
+  auto near = [](absl::Duration got, double want_us) {
+    const double us = absl::ToDoubleMicroseconds(got);
+    return us >= want_us / 1.1 && us <= want_us * 1.1;
+  };
+  EXPECT_TRUE(near(h.Quantile(0.5), 500)) << h.Quantile(0.5);
+  EXPECT_TRUE(near(h.Quantile(0.99), 990)) << h.Quantile(0.99);
+  EXPECT_TRUE(near(h.Quantile(1.0), 1000)) << h.Quantile(1.0);
+}
+
 }  // namespace
 }  // namespace herald::engine

@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "nlohmann/json.hpp"
 #include "server/runtime/logging.h"
+#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 
@@ -34,6 +37,9 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
   processor_ = std::make_unique<Processor>(&loop_, &registry_, &dispatcher_,
                                            writer_.get(), options_.engine);
   tee_ = std::make_unique<Tee>(processor_.get(), options_.observer);
+  dispatcher_.set_observer([this](const DispatchEvent& e) {
+    for (const auto& [id, fn] : subscribers_) fn(e);
+  });
 }
 
 Engine::~Engine() { Stop(); }
@@ -123,6 +129,19 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
               "register: credits must be at least 1");
     return;
   }
+  Resolve(stream_id, request, peer, std::move(sink));
+}
+
+void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
+  v1::Register request;
+  request.set_process_name("herald (command line)");
+  for (auto& s : specs) *request.add_handlers() = std::move(s);
+  Resolve("sidecar", request, "", nullptr);
+}
+
+void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
+                     const std::string& peer,
+                     std::shared_ptr<StreamSink> sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
   absl::MutexLock lock(&watch_mu_);
@@ -148,6 +167,10 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
     answer.set_sidecar_version(options_.version);
     for (const auto& spec : request.handlers()) {
       absl::Status st = ValidateSpec(spec);
+      if (st.ok() && spec.resource().empty()) {
+        resolved.push_back({spec, kube::ResourceInfo()});  // An activity.
+        continue;
+      }
       if (st.ok()) {
         auto r = discovery_->Resolve(spec.resource());
         if (r.ok()) {
@@ -170,6 +193,7 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
           info.connected = loop_.clock()->Now();
           info.credits = request.credits();
           std::vector<kube::ResourceInfo> resources;
+          std::vector<std::string> startup;
           for (const auto& r : resolved) {
             absl::Status st = registry_.Add(r.spec, r.resource);
             if (!st.ok()) {
@@ -180,14 +204,21 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
             }
             answer.add_accepted_handler_ids(r.spec.id());
             info.handler_ids.push_back(r.spec.id());
+            if (r.spec.cause() == v1::CAUSE_STARTUP &&
+                !startup_done_.count(r.spec.id())) {
+              startup.push_back(r.spec.id());
+            }
+            if (r.spec.resource().empty()) continue;
             bool seen = false;
             for (const auto& x : resources)
               seen |= x.FullName() == r.resource.FullName();
             if (!seen) resources.push_back(r.resource);
           }
-          v1::ConnectResponse msg;
-          *msg.mutable_registered() = answer;
-          sink->Send(msg);
+          if (sink) {
+            v1::ConnectResponse msg;
+            *msg.mutable_registered() = answer;
+            sink->Send(msg);
+          }
           HERALD_LOG(INFO, "engine")
               << stream_id << " (" << request.process_name() << ", " << peer
               << ") registered " << answer.accepted_handler_ids_size()
@@ -198,11 +229,22 @@ void Engine::Register(const std::string& stream_id, const v1::Register& request,
                 << stream_id << ": rejected handler '" << rej.handler_id()
                 << "': " << rej.reason();
           }
-          sinks_[stream_id] = sink;
-          dispatcher_.AddStream(info, sink.get());
-          absl::MutexLock lock(&watch_mu_);
-          if (stopping_) return;
-          for (const auto& r : resources) StartWatchLocked(r);
+          if (sink) {
+            sinks_[stream_id] = sink;
+            dispatcher_.AddStream(info, sink.get());
+          }
+          auto watch = [this, resources] {
+            absl::MutexLock lock(&watch_mu_);
+            if (stopping_) return;
+            for (const auto& r : resources) StartWatchLocked(r);
+          };
+          if (startup.empty()) {
+            watch();
+          } else {
+            // Startup handlers run before the resources are watched.
+            RunStartup(std::move(startup), 0, 0, loop_.clock()->Now(),
+                       std::move(watch));
+          }
         });
     done->store(true);
   });
@@ -238,6 +280,269 @@ void Engine::SetCredits(const std::string& stream_id, uint32_t credits) {
                 absl::StrCat("set_credits: ", st.message()));
     }
   });
+}
+
+void Engine::InterimChanges(const std::string& stream_id,
+                            const v1::InterimChanges& changes) {
+  loop_.Post([this, stream_id, changes] {
+    auto it = sinks_.find(stream_id);
+    if (it == sinks_.end()) return;
+    v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+    absl::Status st;
+    if (dispatcher_.InFlight(stream_id, changes.delivery_id()) == nullptr) {
+      code = v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY;
+      st = absl::NotFoundError(
+          absl::StrCat("interim_changes: delivery '", changes.delivery_id(),
+                       "' is not in flight on this stream"));
+    } else {
+      st = processor_->OnInterimChanges(changes.delivery_id(),
+                                        changes.changes(), stream_id);
+      code = absl::IsInvalidArgument(st)
+                 ? v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON
+                 : v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT;
+    }
+    if (!st.ok()) {
+      HERALD_LOG(WARNING, "engine") << stream_id << ": " << st.message();
+      SendError(it->second.get(), code, changes.delivery_id(),
+                std::string(st.message()));
+    }
+  });
+}
+
+v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
+  v1::Delivery d;
+  d.set_delivery_id(absl::StrCat("a-", next_activity_++));
+  d.set_handler_id(h.id());
+  d.set_cause(cause);
+  d.set_memo_json(processor_->operator_memo().dump());
+  return d;
+}
+
+void Engine::RunStartup(std::vector<std::string> ids, size_t next,
+                        uint32_t retry, absl::Time started,
+                        std::function<void()> then) {
+  if (next >= ids.size()) {
+    then();
+    return;
+  }
+  const Handler* h = registry_.Find(ids[next]);
+  if (h == nullptr || startup_done_.count(ids[next])) {
+    RunStartup(std::move(ids), next + 1, 0, loop_.clock()->Now(),
+               std::move(then));
+    return;
+  }
+  const absl::Time now = loop_.clock()->Now();
+  auto fatal = [this, h](const std::string& why) {
+    const std::string message =
+        absl::StrCat("startup handler '", h->id(), "' failed: ", why);
+    HERALD_LOG(ERROR, "engine") << message;
+    if (options_.on_fatal) options_.on_fatal(message);
+  };
+  if (h->spec.has_retries() && retry >= h->spec.retries()) {
+    fatal(absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")"));
+    return;
+  }
+  if (h->spec.has_timeout() &&
+      now - started >= runtime::FromProtoDuration(h->spec.timeout())) {
+    fatal("timed out");
+    return;
+  }
+  v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_STARTUP);
+  d.set_retry(retry);
+  *d.mutable_started() = runtime::ToProtoTime(started);
+  HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
+  dispatcher_.Submit(std::move(d), [this, h, ids, next, retry, started, then,
+                                    fatal](const v1::Outcome& outcome,
+                                           const std::string&) {
+    v1::OutcomeStatus status = outcome.status();
+    nlohmann::json memo = nlohmann::json::object();
+    absl::Status bad;
+    if (outcome.has_changes() && !outcome.changes().memo_patch_json().empty()) {
+      memo = nlohmann::json::parse(outcome.changes().memo_patch_json(), nullptr,
+                                   false);
+      if (!memo.is_object()) {
+        bad =
+            absl::InvalidArgumentError("memo_patch_json is not a JSON object");
+        status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+      }
+    }
+    if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+        status == v1::OUTCOME_STATUS_UNSPECIFIED) {
+      status = h->spec.errors() == v1::ERRORS_MODE_PERMANENT
+                   ? v1::OUTCOME_STATUS_PERMANENT_ERROR
+               : h->spec.errors() == v1::ERRORS_MODE_IGNORED
+                   ? v1::OUTCOME_STATUS_SUCCESS
+                   : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+    }
+    if (status == v1::OUTCOME_STATUS_SUCCESS ||
+        status == v1::OUTCOME_STATUS_SKIPPED) {
+      if (bad.ok()) processor_->operator_memo().merge_patch(memo);
+      startup_done_.insert(h->id());
+      HERALD_LOG(INFO, "engine")
+          << "startup handler '" << h->id() << "' succeeded";
+      loop_.Post([this, ids, next, then] {
+        RunStartup(ids, next + 1, 0, loop_.clock()->Now(), then);
+      });
+    } else if (status == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
+      fatal(outcome.message().empty() ? "permanent error" : outcome.message());
+    } else {
+      const absl::Duration delay =
+          outcome.has_delay() ? runtime::FromProtoDuration(outcome.delay())
+                              : h->backoff();
+      HERALD_LOG(WARNING, "engine")
+          << "startup handler '" << h->id() << "' failed: " << outcome.message()
+          << "; retrying in " << absl::FormatDuration(delay);
+      loop_.PostAt(loop_.clock()->Now() + delay,
+                   [this, ids, next, retry, started, then] {
+                     RunStartup(ids, next, retry + 1, started, then);
+                   });
+    }
+    return bad;
+  });
+}
+
+void Engine::RunOnLoop(std::function<void()> fn) {
+  absl::Notification done;
+  loop_.Post([&] {
+    fn();
+    done.Notify();
+  });
+  done.WaitForNotification();
+}
+
+void Engine::Drain(absl::Duration max_wait) {
+  const absl::Time deadline = absl::Now() + max_wait;
+  auto pending = std::make_shared<int>(0);  // Loop-owned.
+  RunOnLoop([this, pending] {
+    processor_->StopAllDaemons();
+    for (const Handler* h : registry_.All()) {
+      if (h->cause() != v1::CAUSE_CLEANUP) continue;
+      if (!dispatcher_.HasStreamFor(h->id())) {
+        HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
+                                      << "': no process serves it; skipped";
+        continue;
+      }
+      ++*pending;
+      HERALD_LOG(INFO, "engine")
+          << "running cleanup handler '" << h->id() << "'";
+      dispatcher_.Submit(
+          ActivityDelivery(*h, v1::CAUSE_CLEANUP),
+          [pending, h](const v1::Outcome& o, const std::string&) {
+            --*pending;
+            if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
+              HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
+                                            << "' failed: " << o.message();
+            }
+            return absl::OkStatus();
+          });
+    }
+  });
+  while (absl::Now() < deadline) {
+    bool done = false;
+    RunOnLoop(
+        [&] { done = *pending == 0 && processor_->daemons_running() == 0; });
+    if (done) return;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  HERALD_LOG(WARNING, "engine")
+      << "stop-wait of " << absl::FormatDuration(max_wait)
+      << " passed with cleanup handlers or daemons still running";
+}
+
+bool Engine::Ready() {
+  std::vector<kube::ResourceWatch*> watches;
+  {
+    absl::MutexLock lock(&watch_mu_);
+    for (auto& w : watches_) watches.push_back(w.get());
+  }
+  if (watches.empty()) return false;
+  for (auto* w : watches) {
+    if (!w->synced()) return false;
+  }
+  bool indices = false;
+  RunOnLoop([&] { indices = processor_->IndicesReady(); });
+  return indices;
+}
+
+Engine::ProbeResult Engine::Probe(absl::Duration wait) {
+  absl::MutexLock probe_lock(&probe_mu_);
+  if (absl::Now() - probe_at_ < options_.probe_cache) return probe_;
+  struct Run {
+    absl::Mutex mu;
+    nlohmann::json results = nlohmann::json::object();
+    bool ok = true;
+    int pending = 0;
+    std::vector<std::string> delivery_ids;
+  };
+  auto run = std::make_shared<Run>();
+  RunOnLoop([this, run] {
+    for (const Handler* h : registry_.All()) {
+      if (h->cause() != v1::CAUSE_PROBE) continue;
+      absl::MutexLock lock(&run->mu);
+      if (!dispatcher_.HasStreamFor(h->id())) {
+        run->results[h->id()] = {{"error", "no process serves it"}};
+        run->ok = false;
+        continue;
+      }
+      ++run->pending;
+      v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_PROBE);
+      run->delivery_ids.push_back(d.delivery_id());
+      dispatcher_.Submit(std::move(d), [run, id = h->id()](const v1::Outcome& o,
+                                                           const std::string&) {
+        absl::MutexLock lock(&run->mu);
+        --run->pending;
+        if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
+          nlohmann::json r =
+              o.result_json().empty()
+                  ? nlohmann::json(nullptr)
+                  : nlohmann::json::parse(o.result_json(), nullptr, false);
+          run->results[id] = r.is_discarded() ? nlohmann::json(nullptr) : r;
+        } else {
+          run->results[id] = {{"error", o.message()}};
+          run->ok = false;
+        }
+        return absl::OkStatus();
+      });
+    }
+  });
+  {
+    absl::MutexLock lock(&run->mu);
+    auto answered = [run]() ABSL_SHARED_LOCKS_REQUIRED(run->mu) {
+      return run->pending == 0;
+    };
+    run->mu.AwaitWithTimeout(absl::Condition(&answered), wait);
+  }
+  RunOnLoop([this, run, wait] {
+    absl::MutexLock lock(&run->mu);
+    if (run->pending == 0) return;
+    for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
+    for (const Handler* h : registry_.All()) {
+      if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
+        run->results[h->id()] = {
+            {"error",
+             absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
+      }
+    }
+    run->ok = false;
+  });
+  absl::MutexLock lock(&run->mu);
+  probe_.ok = run->ok;
+  probe_.json = run->results.dump();
+  probe_at_ = absl::Now();
+  return probe_;
+}
+
+uint64_t Engine::Subscribe(std::function<void(const DispatchEvent&)> fn) {
+  uint64_t id = 0;
+  RunOnLoop([&] {
+    id = next_subscriber_++;
+    subscribers_[id] = std::move(fn);
+  });
+  return id;
+}
+
+void Engine::Unsubscribe(uint64_t id) {
+  loop_.Post([this, id] { subscribers_.erase(id); });
 }
 
 void Engine::Disconnect(const std::string& stream_id) {

@@ -6,7 +6,10 @@
 #define HERALD_SERVER_ENGINE_ENGINE_H_
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +38,11 @@ class Engine {
     kube::WatchHandler* observer = nullptr;
     uint64_t max_message_bytes = 16 << 20;
     std::string version = "0.1.0";
+    // Called (from the loop) when the sidecar cannot go on: a startup
+    // handler failed for good. Main stops the sidecar with the message.
+    std::function<void(const std::string&)> on_fatal;
+    // How long probe results are reused.
+    absl::Duration probe_cache = absl::Seconds(10);
   };
 
   Engine(kube::ApiClient* api, kube::Discovery* discovery, Options options);
@@ -54,7 +62,35 @@ class Engine {
                 const std::string& peer, std::shared_ptr<StreamSink> sink);
   void Outcome(const std::string& stream_id, const v1::Outcome& outcome);
   void SetCredits(const std::string& stream_id, uint32_t credits);
+  void InterimChanges(const std::string& stream_id,
+                      const v1::InterimChanges& changes);
   void Disconnect(const std::string& stream_id);
+
+  // Handlers no process serves (declarative indices from the command line):
+  // resolved and registered like a process's; rejections are logged.
+  void AddHandlers(std::vector<v1::HandlerSpec> specs);
+
+  // For shutdown, before the handler streams close: asks daemons to stop and
+  // runs cleanup handlers; returns when both are done or after `max_wait`.
+  void Drain(absl::Duration max_wait);
+
+  // True once there are watches, each has listed its objects, and every
+  // index is filled. Blocks on the loop briefly; any thread.
+  bool Ready();
+
+  // The probe handlers' results as a JSON object (handler id to result or
+  // error), reused for Options::probe_cache. `ok` is false when a probe
+  // failed or did not answer within `wait`. Any thread; blocks.
+  struct ProbeResult {
+    bool ok = true;
+    std::string json;
+  };
+  ProbeResult Probe(absl::Duration wait);
+
+  // Live deliveries and outcomes: `fn` runs on the loop for each; it must
+  // not block. Returns an id for Unsubscribe.
+  uint64_t Subscribe(std::function<void(const DispatchEvent&)> fn);
+  void Unsubscribe(uint64_t id);
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
 
@@ -79,6 +115,15 @@ class Engine {
   // On the loop.
   void StartWatchLocked(const kube::ResourceInfo& resource)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(watch_mu_);
+  // Resolves and registers specs off the loop; `sink` null for none.
+  void Resolve(const std::string& stream_id, const v1::Register& request,
+               const std::string& peer, std::shared_ptr<StreamSink> sink);
+  // On the loop: runs startup handlers one after another, then `then`.
+  void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
+                  absl::Time started, std::function<void()> then);
+  v1::Delivery ActivityDelivery(const Handler& h, v1::Cause cause);
+  // Runs `fn` on the loop and waits for it.
+  void RunOnLoop(std::function<void()> fn);
 
   kube::ApiClient* api_;
   kube::Discovery* discovery_;
@@ -95,6 +140,15 @@ class Engine {
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.
   std::map<std::string, std::shared_ptr<StreamSink>> sinks_;
+  // Loop-owned: startup handlers that succeeded in this run.
+  std::set<std::string> startup_done_;
+  std::map<uint64_t, std::function<void(const DispatchEvent&)>> subscribers_;
+  uint64_t next_subscriber_ = 1;
+  uint64_t next_activity_ = 1;
+
+  absl::Mutex probe_mu_;
+  absl::Time probe_at_ ABSL_GUARDED_BY(probe_mu_) = absl::InfinitePast();
+  ProbeResult probe_ ABSL_GUARDED_BY(probe_mu_);
 
   absl::Mutex watch_mu_;
   std::vector<std::unique_ptr<kube::ResourceWatch>> watches_

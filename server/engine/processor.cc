@@ -95,7 +95,8 @@ Processor::Processor(runtime::EventLoop* loop, Registry* registry,
       dispatcher_(dispatcher),
       writer_(writer),
       options_(options),
-      keys_(options.prefix, options.v1_keys) {
+      keys_(options.prefix, options.v1_keys),
+      operator_memo_(options.operator_memo) {
   finalizer_ = options_.finalizer;
   if (finalizer_.empty()) {
     finalizer_ = options_.prefix == kKopfPrefix
@@ -143,6 +144,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     }
     if (it->second.wake) loop_->Cancel(it->second.wake);
     CancelTimers(it->second);
+    DropDaemons(it->second);
     DropIndexEntries(id);
     SetIndexDirty(it->second, false);
     objects_.erase(it);
@@ -150,7 +152,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   }
   auto [slot, fresh] = objects_.try_emplace(id);
   ObjectState& st = slot->second;
-  if (fresh) st.memo = options_.operator_memo;  // A shallow copy, as in Kopf.
+  if (fresh) st.memo = operator_memo_;  // A shallow copy, as in Kopf.
   st.resource = resource;
   st.key = object->key;
   if (!st.object ||
@@ -158,12 +160,18 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     st.object = object;
   }
   if (has_event_handlers) st.raw_events.push_back({type, object});
-  for (const Handler* h : registry_->ForResource(resource.FullName())) {
-    if (h->cause() == v1::CAUSE_INDEX) {
+  const auto handlers = registry_->ForResource(resource.FullName());
+  bool declarative = false;
+  for (const Handler* h : handlers) {
+    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (h->declarative()) {
+      declarative = true;
+    } else {
       SetIndexDirty(st, true);
       ++st.index_gen;
     }
   }
+  if (declarative) IndexDeclaratively(id, *st.object, handlers);
   Process(id);
 }
 
@@ -218,13 +226,38 @@ void Processor::DropIndexEntries(const Id& id) {
   for (auto& [name, entries] : indices_) entries.erase(id);
 }
 
+void Processor::IndexDeclaratively(
+    const Id& id, const cache::CachedObject& object,
+    const std::vector<const Handler*>& handlers) {
+  const json body = json::parse(object.json, nullptr, false);
+  for (const Handler* h : handlers) {
+    if (h->cause() != v1::CAUSE_INDEX || !h->declarative()) continue;
+    json key = nullptr;
+    if (!h->spec.index().label().empty()) {
+      const json& labels = Resolve(Meta(body), {"labels"});
+      auto l = labels.is_object() ? labels.find(h->spec.index().label())
+                                  : labels.end();
+      if (labels.is_object() && l != labels.end()) key = *l;
+    } else {
+      key = Resolve(body, h->index_field);
+    }
+    if (key.is_null() || !MatchesMeta(*h, body)) {
+      indices_[h->id()].erase(id);
+      continue;
+    }
+    json ref = {{"name", object.key.name}};
+    if (!object.key.ns.empty()) ref["namespace"] = object.key.ns;
+    indices_[h->id()][id] = json::array({json::array({key, ref})});
+  }
+}
+
 void Processor::RunIndexers(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
   const uint64_t gen = st.index_gen;
   json body = json::parse(st.object->json, nullptr, false);
   auto remaining = std::make_shared<std::vector<const Handler*>>();
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (h->cause() != v1::CAUSE_INDEX || h->declarative()) continue;
     if (MatchesMeta(*h, body)) {
       remaining->push_back(h);
     } else {
@@ -261,6 +294,8 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     d.set_cause(v1::CAUSE_INDEX);
     d.set_body_json(s.object->json);
     d.set_memo_json(s.memo.dump());
+    s.current_delivery = d.delivery_id();
+    s.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
         std::move(d),
@@ -364,6 +399,7 @@ void Processor::Process(const Id& id) {
     // Only a DELETED event remained: the object is gone.
     if (st.wake) loop_->Cancel(st.wake);
     CancelTimers(st);
+    DropDaemons(st);
     DropIndexEntries(id);
     SetIndexDirty(it->second, false);
     objects_.erase(it);
@@ -384,6 +420,7 @@ void Processor::Process(const Id& id) {
     return;
   }
   SyncTimers(id, st, handlers);
+  SyncDaemons(id, st, handlers);
   if (!StartCycle(id, st, handlers)) {
     st.body = nullptr;
     // A timer that came due meanwhile runs now.
@@ -435,6 +472,8 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     d.set_event_type(type);
     d.set_body_json(text->json);
     d.set_memo_json(s.memo.dump());
+    s.current_delivery = d.delivery_id();
+    s.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
         std::move(d),
@@ -476,6 +515,8 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     any_match = true;
     needs_finalizer |= h->needs_finalizer();
   }
+  // A daemon asked to stop holds the object until it is released.
+  needs_finalizer |= DaemonsHold(st);
   if (!any_match) return false;  // Stealth: no annotations at all.
 
   const bool deleting = Meta(body).contains("deletionTimestamp") &&
@@ -495,6 +536,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   if (deleting) {
     if (!has_finalizer) return false;  // Free: nothing holds the object.
     if (st.delete_done) {
+      if (DaemonsHold(st)) return false;  // Released later, then removed.
       PatchFinalizer(id, /*add=*/false);
       return true;
     }
@@ -609,6 +651,7 @@ void Processor::ScheduleTimer(const Id& id, ObjectState& st, const Handler& h,
                               absl::Time when) {
   TimerState& t = st.timers[h.id()];
   if (t.id) loop_->Cancel(t.id);
+  t.at = when;
   const std::string hid = h.id();
   t.id = loop_->PostAt(when, [this, id, hid] { FireTimer(id, hid); });
 }
@@ -669,6 +712,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   d.set_cause(v1::CAUSE_TIMER);
   d.set_body_json(st.object->json);
   d.set_memo_json(st.memo.dump());
+  st.current_delivery = d.delivery_id();
+  st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
   dispatcher_->Submit(
       std::move(d),
@@ -676,16 +721,6 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
         return OnTimerOutcome(id, h, outcome, stream_id);
       });
 }
-
-// An outcome's changes and result, parsed; `error` says what was malformed
-// (and then nothing else is set).
-struct Processor::ParsedOutcome {
-  absl::Status error;
-  json patch = json::object();
-  json status_patch = json::object();
-  json memo_patch = json::object();
-  json result = nullptr;
-};
 
 Processor::ParsedOutcome Processor::ParseOutcome(const v1::Outcome& outcome) {
   ParsedOutcome out;
@@ -849,6 +884,8 @@ void Processor::DeliverNext(const Id& id) {
     }
     v1::Delivery d = MakeDelivery(st, *h, rec);
     const std::string delivery_id = d.delivery_id();
+    st.current_delivery = delivery_id;
+    st.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
         std::move(d), [this, id, h, delivery_id](const v1::Outcome& outcome,
@@ -1039,6 +1076,11 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     if (it2 == objects_.end()) return;
     if (remove_finalizer) {
       it2->second.delete_done = true;
+      if (DaemonsHold(it2->second)) {
+        // The daemons' release brings the object back for the finalizer.
+        EndCycle(id, absl::InfiniteFuture());
+        return;
+      }
       PatchFinalizer(id, /*add=*/false);
       return;
     }
@@ -1150,6 +1192,8 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
   st.busy = false;
   st.cycle = Cycle();
   st.body = nullptr;
+  st.current_delivery.clear();
+  st.current_handler.clear();
   if (wake_at != absl::InfiniteFuture()) Schedule(id, st, wake_at);
   if (!timer_id.empty() && st.timers.count(timer_id)) {
     if (const Handler* h = registry_->Find(timer_id)) {
@@ -1236,6 +1280,50 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
                      Throttle(id, r.status());
                    }
                  });
+}
+
+std::vector<Processor::QueueView> Processor::Queues() const {
+  std::vector<QueueView> out;
+  for (const auto& [id, st] : objects_) {
+    const bool gated = gated_.count(id) > 0;
+    if (!st.busy && !st.dirty && st.raw_events.empty() && !st.wake &&
+        !st.index_dirty && !gated) {
+      continue;
+    }
+    QueueView v;
+    v.resource = st.resource;
+    v.key = st.key;
+    if (st.busy) {
+      v.delivery_id = st.current_delivery;
+      v.handler_id = st.current_handler;
+      v.purpose = !st.cycle.timer_id.empty() ? "timer"
+                  : !st.cycle.purpose.empty()
+                      ? st.cycle.purpose
+                      : (st.current_handler.empty() ? "" : "event/index");
+    }
+    v.pending = st.dirty;
+    v.queued_events = st.raw_events.size();
+    if (st.wake) v.wake_at = st.wake_at;
+    v.waiting_for_indices = gated || st.index_dirty;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<Processor::TimerView> Processor::Timers() const {
+  std::vector<TimerView> out;
+  for (const auto& [id, st] : objects_) {
+    for (const auto& [hid, t] : st.timers) {
+      TimerView v;
+      v.resource = st.resource;
+      v.key = st.key;
+      v.handler_id = hid;
+      if (t.id) v.next_run = t.at;
+      v.due = t.pending;
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
 }
 
 }  // namespace herald::engine

@@ -83,8 +83,56 @@ class Processor : public kube::WatchHandler {
   // handlers were registered for it).
   void Reprocess(const std::string& resource_full_name);
 
+  // On the loop: the operator memo new objects' memos are copied from;
+  // startup handlers' memo patches go into it.
+  nlohmann::json& operator_memo() { return operator_memo_; }
+  // True once every index is filled and every resource listed.
+  bool Listed(const std::string& resource_full_name) const {
+    return listed_.count(resource_full_name) > 0;
+  }
+
+  // On the loop: changes a running daemon sends before its outcome.
+  // NotFound when the delivery is not a running daemon's; InvalidArgument
+  // when the changes are malformed.
+  absl::Status OnInterimChanges(const std::string& delivery_id,
+                                const v1::ObjectChanges& changes,
+                                const std::string& stream_id);
+  // On the loop: asks every daemon to stop (the sidecar is shutting down).
+  void StopAllDaemons();
+  // Daemons not yet released.
+  size_t daemons_running() const { return daemon_deliveries_.size(); }
+
   // On the loop, for inspection.
   const std::map<std::string, HandlerStats>& stats() const { return stats_; }
+
+  struct QueueView {
+    kube::ResourceInfo resource;
+    cache::ObjectKey key;
+    std::string delivery_id, handler_id, purpose;
+    bool pending = false;
+    size_t queued_events = 0;
+    absl::Time wake_at = absl::InfiniteFuture();
+    bool waiting_for_indices = false;
+  };
+  struct TimerView {
+    kube::ResourceInfo resource;
+    cache::ObjectKey key;
+    std::string handler_id;
+    absl::Time next_run = absl::InfiniteFuture();
+    bool due = false;
+  };
+  struct DaemonView {
+    kube::ResourceInfo resource;
+    cache::ObjectKey key;
+    std::string handler_id, delivery_id, stream_id, state;
+    absl::Time started = absl::InfinitePast();
+    absl::Time restart_at = absl::InfiniteFuture();
+    uint32_t restarts = 0;
+  };
+  // Objects with work, scheduled timers and daemons, for inspection.
+  std::vector<QueueView> Queues() const;
+  std::vector<TimerView> Timers() const;
+  std::vector<DaemonView> Daemons() const;
   size_t objects() const { return objects_.size(); }
   // The sidecar's memo of an object, or null when it has none.
   const nlohmann::json* MemoOf(const std::string& resource_full_name,
@@ -123,10 +171,32 @@ class Processor : public kube::WatchHandler {
   // One timer handler on one object.
   struct TimerState {
     runtime::EventLoop::TimerId id = 0;
+    absl::Time at = absl::InfiniteFuture();
     // Due while a cycle ran: runs as soon as the object is free.
     bool pending = false;
   };
 
+ public:
+  // One daemon handler on one object.
+  struct DaemonState {
+    enum class Phase {
+      kStarting,   // Waits for its initial delay, or for a process.
+      kRunning,    // Its delivery is out (or queued for a process).
+      kStopping,   // Asked to stop; cancelled after cancellation_backoff.
+      kCancelled,  // Cancelled; released after cancellation_timeout.
+      kBackoff,    // Ended with an error; restarts after the delay.
+      kDone,       // Returned: not restarted while the object matches.
+    };
+    Phase phase = Phase::kStarting;
+    std::string delivery_id;
+    runtime::EventLoop::TimerId timer = 0;
+    absl::Time started = absl::InfinitePast();
+    absl::Time restart_at = absl::InfiniteFuture();
+    uint32_t restarts = 0;
+    v1::StopReason stop_reason = v1::STOP_REASON_UNSPECIFIED;
+  };
+
+ private:
   struct ObjectState {
     kube::ResourceInfo resource;
     cache::ObjectKey key;
@@ -155,6 +225,11 @@ class Processor : public kube::WatchHandler {
     uint64_t index_gen = 0;
     // Timers by handler id, and what they schedule by.
     std::map<std::string, TimerState> timers;
+    // Daemons by handler id.
+    std::map<std::string, DaemonState> daemons;
+    // The delivery of the running cycle step, for inspection.
+    std::string current_delivery;
+    std::string current_handler;
     absl::Time first_seen = absl::InfinitePast();
     absl::Time changed_at = absl::InfinitePast();
     Cycle cycle;
@@ -174,8 +249,15 @@ class Processor : public kube::WatchHandler {
   bool StartCycle(const Id& id, ObjectState& st,
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
-  // An outcome's changes and result, parsed (defined in processor.cc).
-  struct ParsedOutcome;
+  // An outcome's changes and result, parsed; `error` says what was
+  // malformed (and then nothing else is set).
+  struct ParsedOutcome {
+    absl::Status error;
+    nlohmann::json patch = nlohmann::json::object();
+    nlohmann::json status_patch = nlohmann::json::object();
+    nlohmann::json memo_patch = nlohmann::json::object();
+    nlohmann::json result = nullptr;
+  };
   static ParsedOutcome ParseOutcome(const v1::Outcome& outcome);
   // Takes an outcome's patches, memo patch and Events into the cycle.
   void TakeChanges(ObjectState& st, const Handler& h,
@@ -204,6 +286,32 @@ class Processor : public kube::WatchHandler {
                      absl::Time when);
   void FireTimer(const Id& id, const std::string& handler_id);
   void CancelTimers(ObjectState& st);
+  // Daemons (processor_daemons.cc): start those of matching daemon handlers,
+  // ask the others to stop.
+  void SyncDaemons(const Id& id, ObjectState& st,
+                   const std::vector<const Handler*>& handlers);
+  void StartDaemon(const Id& id, const std::string& handler_id);
+  void StopDaemon(const Id& id, const std::string& handler_id,
+                  v1::StopReason reason);
+  void ForceStopDaemon(const Id& id, const std::string& handler_id);
+  void ReleaseDaemon(const Id& id, const std::string& handler_id);
+  absl::Status OnDaemonOutcome(const Id& id, const std::string& handler_id,
+                               const std::string& delivery_id,
+                               const v1::Outcome& outcome,
+                               const std::string& stream_id);
+  // Applies a daemon's changes at once, outside any cycle.
+  void ApplyDaemonChanges(const Id& id, const std::string& handler_id,
+                          const v1::ObjectChanges& changes,
+                          const nlohmann::json& patch,
+                          const nlohmann::json& status_patch,
+                          const std::string& stream_id);
+  // True while a daemon of the object is not released: the finalizer stays.
+  bool DaemonsHold(const ObjectState& st) const;
+  // An object gone from the cluster: its daemons are cancelled at once.
+  void DropDaemons(ObjectState& st);
+  // Declarative indices: the object's entries, computed here.
+  void IndexDeclaratively(const Id& id, const cache::CachedObject& object,
+                          const std::vector<const Handler*>& handlers);
   // Index handlers: compute the object's entries, one delivery at a time.
   void RunIndexers(const Id& id, ObjectState& st,
                    const std::vector<const Handler*>& handlers);
@@ -241,6 +349,11 @@ class Processor : public kube::WatchHandler {
   std::map<std::string, int> index_dirty_;
   void SetIndexDirty(ObjectState& st, bool dirty);
   uint64_t next_delivery_ = 1;
+  nlohmann::json operator_memo_;
+  // The sidecar is shutting down: no daemon starts or restarts.
+  bool stopping_daemons_ = false;
+  // Daemon deliveries not yet released -> their object and handler.
+  std::map<std::string, std::pair<Id, std::string>> daemon_deliveries_;
 };
 
 }  // namespace herald::engine

@@ -108,7 +108,9 @@ class Stream : public StreamSink {
   void Send(const v1::ConnectResponse& m) override {
     if (m.has_delivery()) deliveries.push_back(m.delivery());
     if (m.has_protocol_error()) errors.push_back(m.protocol_error());
+    if (m.has_stop()) stops.push_back(m.stop());
   }
+  std::vector<v1::Stop> stops;
   std::vector<v1::Delivery> deliveries;
   std::vector<v1::ProtocolError> errors;
 };
@@ -739,6 +741,227 @@ TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   Create(obj);
   EXPECT_TRUE(stream_.deliveries.empty());
   EXPECT_TRUE(api_.patches.empty());
+}
+
+void MarkDeleted(FakeApi& api, const std::string& name) {
+  json obj = api.objects[name];
+  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
+  obj["metadata"]["resourceVersion"] = std::to_string(++api.rv);
+  api.objects[name] = obj;
+  api.Emit(Kex(), "MODIFIED", obj);
+}
+
+TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
+  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
+    s.mutable_daemon()->mutable_cancellation_backoff()->set_seconds(5);
+  });
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  StreamInfo info;
+  info.stream_id = "s1";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &stream_);
+  Create(Example("d"));
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  // The daemon runs and create_fn still gets the only credit.
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE",
+                                                  "daemon/CAUSE_DAEMON"));
+  const std::string daemon_id = stream_.deliveries[1].delivery_id();
+  v1::Outcome created;
+  created.set_delivery_id(stream_.deliveries[0].delivery_id());
+  created.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  v1::ProtocolErrorCode created_code;
+  ASSERT_TRUE(dispatcher_.OnOutcome("s1", created, &created_code).ok());
+  loop_.RunUntilIdle();
+  EXPECT_EQ(processor_.daemons_running(), 1u);
+  // Changes sent while running are applied at once.
+  v1::ObjectChanges changes;
+  changes.set_patch_json(R"({"spec":{"seen":true}})");
+  changes.set_status_patch_json(R"({"daemon":{"beat":1}})");
+  ASSERT_TRUE(processor_.OnInterimChanges(daemon_id, changes, "s1").ok());
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["spec"]["seen"], true);
+  EXPECT_EQ(Obj("d")["status"]["daemon"]["beat"], 1);
+  changes.set_patch_json("[1]");
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      processor_.OnInterimChanges(daemon_id, changes, "s1")));
+  EXPECT_TRUE(
+      absl::IsNotFound(processor_.OnInterimChanges("d-999", changes, "s1")));
+  // Deletion: a polite stop, then a forced one after the backoff; the
+  // finalizer stays until the daemon ends.
+  MarkDeleted(api_, "d");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.stops.size(), 1u);
+  EXPECT_EQ(stream_.stops[0].delivery_id(), daemon_id);
+  EXPECT_FALSE(stream_.stops[0].force());
+  EXPECT_EQ(stream_.stops[0].reason(), v1::STOP_REASON_OBJECT_DELETED);
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.stops.size(), 2u);
+  EXPECT_TRUE(stream_.stops[1].force());
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  v1::Outcome o;
+  o.set_delivery_id(daemon_id);
+  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+  EXPECT_EQ(processor_.daemons_running(), 0u);
+}
+
+TEST_F(ProcessorTest, ADaemonThatIgnoresCancellationIsReleasedAfterTimeout) {
+  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
+    s.mutable_daemon()->mutable_cancellation_timeout()->set_seconds(10);
+  });
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  MarkDeleted(api_, "d");
+  loop_.RunUntilIdle();
+  // No backoff: the polite stop and the forced one come together.
+  ASSERT_EQ(stream_.stops.size(), 2u);
+  EXPECT_TRUE(stream_.stops[1].force());
+  clock_.Advance(absl::Seconds(9));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+  // Its late outcome is for a delivery the sidecar gave up on.
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(last_code_, v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
+}
+
+TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
+  AddHandler("daemon", v1::CAUSE_DAEMON);
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_FALSE(stream_.deliveries[0].restarted());
+  // Its process goes away: the daemon runs on the next one, marked.
+  dispatcher_.RemoveStream("s1");
+  loop_.RunUntilIdle();
+  Stream other;
+  StreamInfo info;
+  info.stream_id = "s2";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &other);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(other.deliveries.size(), 1u);
+  EXPECT_TRUE(other.deliveries[0].restarted());
+  EXPECT_EQ(other.deliveries[0].cause(), v1::CAUSE_DAEMON);
+  // A temporary error restarts it after the delay.
+  v1::Outcome o;
+  o.set_delivery_id(other.deliveries[0].delivery_id());
+  o.set_status(v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  o.mutable_delay()->set_seconds(7);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
+  loop_.RunUntilIdle();
+  clock_.Advance(absl::Seconds(6));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(other.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(other.deliveries.size(), 2u);
+  // Returning normally ends it for good.
+  o.set_delivery_id(other.deliveries[1].delivery_id());
+  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
+  loop_.RunUntilIdle();
+  clock_.Advance(absl::Seconds(600));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(other.deliveries.size(), 2u);
+  EXPECT_EQ(processor_.Daemons().size(), 1u);
+  EXPECT_EQ(processor_.Daemons()[0].state, "done");
+  // Being done, it no longer holds the finalizer at deletion.
+  MarkDeleted(api_, "d");
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+}
+
+TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
+  AddHandler("daemon", v1::CAUSE_DAEMON);
+  Connect();
+  Create(Example("a"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  processor_.StopAllDaemons();
+  loop_.RunUntilIdle();
+  ASSERT_FALSE(stream_.stops.empty());
+  EXPECT_EQ(stream_.stops[0].reason(), v1::STOP_REASON_SHUTDOWN);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(processor_.daemons_running(), 0u);
+  Create(Example("b"));
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {
+  AddHandler("by_app", v1::CAUSE_INDEX,
+             [](v1::HandlerSpec& s) { s.mutable_index()->set_label("app"); });
+  AddHandler("by_field", v1::CAUSE_INDEX, [](v1::HandlerSpec& s) {
+    s.mutable_index()->set_field("spec.field");
+  });
+  AddHandler("create_fn", v1::CAUSE_CREATE,
+             [](v1::HandlerSpec& s) { s.add_indices("by_app"); });
+  Connect();
+  json a = Example("a");
+  a["metadata"]["labels"]["app"] = "web";
+  Create(a);
+  Create(Example("b"));  // No label: only in the field index.
+  EXPECT_TRUE(stream_.deliveries.empty());  // Waits for the listing.
+  processor_.OnListed(Kex(), "");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  for (const auto& d : stream_.deliveries) {
+    EXPECT_EQ(d.handler_id(), "create_fn");
+    EXPECT_EQ(d.indices_json().at("by_app"),
+              R"([["web",[{"name":"a","namespace":"ns"}]]])");
+  }
+  EXPECT_EQ(processor_.IndexJson("by_field").dump(),
+            R"([["value",[{"name":"a","namespace":"ns"},)"
+            R"({"name":"b","namespace":"ns"}]]])");
+  // A changed label moves the entry; a deleted object leaves.
+  json moved = Obj("a");
+  moved["metadata"]["labels"]["app"] = "db";
+  moved["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["a"] = moved;
+  api_.Emit(Kex(), "MODIFIED", moved);
+  loop_.RunUntilIdle();
+  EXPECT_EQ(processor_.IndexJson("by_app").dump(),
+            R"([["db",[{"name":"a","namespace":"ns"}]]])");
+  api_.Emit(Kex(), "DELETED", Obj("b"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(processor_.IndexJson("by_field").dump(),
+            R"([["value",[{"name":"a","namespace":"ns"}]]])");
+}
+
+TEST_F(ProcessorTest, InspectionSeesQueuesAndTimers) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
+    s.mutable_timer()->mutable_interval()->set_seconds(10);
+    s.mutable_timer()->mutable_initial_delay()->set_seconds(30);
+  });
+  Connect();
+  Create(Example("q"));
+  const auto queues = processor_.Queues();
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].key.name, "q");
+  EXPECT_EQ(queues[0].handler_id, "create_fn");
+  EXPECT_EQ(queues[0].purpose, "create");
+  EXPECT_EQ(queues[0].delivery_id, stream_.deliveries.back().delivery_id());
+  const auto timers = processor_.Timers();
+  ASSERT_EQ(timers.size(), 1u);
+  EXPECT_EQ(timers[0].handler_id, "tick");
+  EXPECT_EQ(timers[0].next_run, clock_.Now() + absl::Seconds(30));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_TRUE(processor_.Queues().empty());
 }
 
 }  // namespace

@@ -83,10 +83,20 @@ absl::Duration Handler::backoff() const {
 
 absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
   if (spec.id().empty()) return absl::InvalidArgumentError("id is empty");
-  if (spec.resource().empty()) {
+  const bool activity = spec.cause() == v1::CAUSE_STARTUP ||
+                        spec.cause() == v1::CAUSE_CLEANUP ||
+                        spec.cause() == v1::CAUSE_PROBE;
+  if (activity && !spec.resource().empty()) {
+    return absl::InvalidArgumentError(
+        "an activity (startup, cleanup, probe) has no resource");
+  }
+  if (!activity && spec.resource().empty()) {
     return absl::InvalidArgumentError("resource is empty");
   }
   switch (spec.cause()) {
+    case v1::CAUSE_STARTUP:
+    case v1::CAUSE_CLEANUP:
+    case v1::CAUSE_PROBE:
     case v1::CAUSE_CREATE:
     case v1::CAUSE_UPDATE:
     case v1::CAUSE_DELETE:
@@ -102,13 +112,19 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
       }
       break;
     case v1::CAUSE_INDEX:
+      if (spec.has_index() && spec.index().label().empty() &&
+          spec.index().field().empty()) {
+        return absl::InvalidArgumentError(
+            "a declarative index needs a label or a field");
+      }
       break;
     case v1::CAUSE_DAEMON:
-      return absl::UnimplementedError(
-          absl::StrCat("cause ", v1::Cause_Name(spec.cause()),
-                       " is not supported by this sidecar yet"));
+      break;
     default:
       return absl::InvalidArgumentError("cause is unspecified");
+  }
+  if (spec.has_index() && spec.cause() != v1::CAUSE_INDEX) {
+    return absl::InvalidArgumentError("index options are for index handlers");
   }
   if (spec.cause() == v1::CAUSE_FIELD && spec.field().empty()) {
     return absl::InvalidArgumentError("a field handler needs a field");
@@ -174,6 +190,7 @@ absl::Status Registry::Add(const v1::HandlerSpec& spec,
   h->spec = spec;
   h->resource = resource;
   h->field = ParseFieldPath(spec.field());
+  if (spec.has_index()) h->index_field = ParseFieldPath(spec.index().field());
   h->value_equals = ParseEquals(spec.value_filter());
   h->old_equals = ParseEquals(spec.old_filter());
   h->new_equals = ParseEquals(spec.new_filter());

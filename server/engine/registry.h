@@ -20,19 +20,22 @@ namespace herald::engine {
 struct Handler {
   v1::HandlerSpec spec;
   kube::ResourceInfo resource;
-  std::vector<std::string> field;  // Parsed spec.field.
+  std::vector<std::string> field;        // Parsed spec.field.
+  std::vector<std::string> index_field;  // Parsed spec.index.field.
   // spec.value_filter etc. parsed; null when there is no EQUALS value.
   nlohmann::json value_equals, old_equals, new_equals;
   // Registration order: handlers of one cause run in it, as in Kopf.
   uint64_t order = 0;
 
   const std::string& id() const { return spec.id(); }
+  // Computed by the sidecar (an index by label or field), never delivered.
+  bool declarative() const { return spec.has_index(); }
   v1::Cause cause() const { return spec.cause(); }
-  // Delete handlers hold a finalizer unless optional; timers always do, so
-  // that they stop before the object goes.
+  // Delete handlers hold a finalizer unless optional; timers and daemons
+  // always do, so that they stop before the object goes.
   bool needs_finalizer() const {
     return (spec.cause() == v1::CAUSE_DELETE && !spec.optional()) ||
-           spec.cause() == v1::CAUSE_TIMER;
+           spec.cause() == v1::CAUSE_TIMER || spec.cause() == v1::CAUSE_DAEMON;
   }
   absl::Duration backoff() const;
 };

@@ -40,8 +40,29 @@ TEST(RegistryTest, ValidatesSpecs) {
   timer.mutable_timer()->mutable_interval()->set_seconds(5);
   EXPECT_TRUE(ValidateSpec(timer).ok());
   EXPECT_TRUE(ValidateSpec(Spec("i", v1::CAUSE_INDEX)).ok());
-  EXPECT_THAT(ValidateSpec(Spec("d", v1::CAUSE_DAEMON)).message(),
-              HasSubstr("not supported by this sidecar yet"));
+  EXPECT_TRUE(ValidateSpec(Spec("d", v1::CAUSE_DAEMON)).ok());
+  auto by_label = Spec("i", v1::CAUSE_INDEX);
+  by_label.mutable_index()->set_label("app");
+  EXPECT_TRUE(ValidateSpec(by_label).ok());
+  auto by_nothing = Spec("i", v1::CAUSE_INDEX);
+  by_nothing.mutable_index();
+  EXPECT_THAT(ValidateSpec(by_nothing).message(),
+              HasSubstr("needs a label or a field"));
+  auto misplaced = Spec("c", v1::CAUSE_CREATE);
+  misplaced.mutable_index()->set_label("app");
+  EXPECT_THAT(ValidateSpec(misplaced).message(),
+              HasSubstr("index options are for index handlers"));
+  // Activities have no resource; everything else needs one.
+  auto startup = Spec("s", v1::CAUSE_STARTUP);
+  EXPECT_THAT(ValidateSpec(startup).message(), HasSubstr("has no resource"));
+  startup.clear_resource();
+  EXPECT_TRUE(ValidateSpec(startup).ok());
+  auto probe = Spec("p", v1::CAUSE_PROBE);
+  probe.clear_resource();
+  EXPECT_TRUE(ValidateSpec(probe).ok());
+  auto create = Spec("c", v1::CAUSE_CREATE);
+  create.clear_resource();
+  EXPECT_THAT(ValidateSpec(create).message(), HasSubstr("resource is empty"));
   auto s = Spec("a", v1::CAUSE_CREATE);
   (*s.mutable_labels())["x"];  // match left unspecified
   EXPECT_THAT(ValidateSpec(s).message(), HasSubstr("label filter 'x'"));

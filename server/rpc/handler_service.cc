@@ -143,13 +143,12 @@ class Reactor
         return;
       case v1::ConnectRequest::kInterimChanges:
         if (!registered_) break;
-        Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT,
-              req.interim_changes().delivery_id(),
-              "interim_changes: not supported by this sidecar yet");
+        engine_->InterimChanges(stream_id_, req.interim_changes());
         return;
       default:
         Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-              "empty message: set one of register, outcome, set_credits");
+              "empty message: set one of register, outcome, set_credits, "
+              "interim_changes");
         return;
     }
     Error(v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED, "",

@@ -1,6 +1,8 @@
 #include "server/rpc/inspection_service.h"
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -109,7 +111,249 @@ v1::Cause PurposeCause(const std::string& purpose) {
   return v1::CAUSE_UNSPECIFIED;
 }
 
+bool FilterMatches(const v1::ObjectFilter& f, const kube::ResourceInfo& r,
+                   const cache::ObjectKey& key) {
+  if (!f.resource().empty() && !Names(r, "", f.resource())) return false;
+  if (!f.namespace_().empty() && f.namespace_() != key.ns) return false;
+  if (!f.name().empty() && f.name() != key.name) return false;
+  return true;
+}
+
+void FillObject(const kube::ResourceInfo& r, const cache::ObjectKey& key,
+                v1::ObjectRef* object, v1::ResourceRef* resource) {
+  object->set_namespace_(key.ns);
+  object->set_name(key.name);
+  FillRef(r, resource);
+}
+
+uint32_t LimitOf(uint32_t limit) { return limit == 0 ? 500 : limit; }
+
+const char* StatusName(v1::OutcomeStatus s) {
+  switch (s) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+      return "success";
+    case v1::OUTCOME_STATUS_TEMPORARY_ERROR:
+      return "temporary_error";
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      return "permanent_error";
+    case v1::OUTCOME_STATUS_UNEXPECTED_ERROR:
+      return "unexpected_error";
+    case v1::OUTCOME_STATUS_SKIPPED:
+      return "skipped";
+    default:
+      return "unspecified";
+  }
+}
+
+// Streams dispatch events to one grpcurl (or other) watcher. Events are
+// converted on the engine loop and queued here; a watcher that cannot keep
+// up loses events (counted in `dropped`), never slows the engine.
+class DeliveryWatcher
+    : public grpc::ServerWriteReactor<v1::WatchDeliveriesResponse> {
+ public:
+  DeliveryWatcher(engine::Engine* engine, v1::WatchDeliveriesRequest request)
+      : engine_(engine), request_(std::move(request)) {
+    subscription_ = engine_->Subscribe(
+        [this](const engine::DispatchEvent& e) { OnEvent(e); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    out_.pop_front();
+    writing_ = false;
+    if (!ok) {
+      Close();
+      return;
+    }
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Close();
+  }
+
+  void OnDone() override {
+    engine_->Unsubscribe(subscription_);
+    // Events already posted may still arrive; they find `closed_`.
+    auto* self = this;
+    engine_->Inspect([self](const engine::Engine::View&) { delete self; });
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 1000;
+
+  void Close() {
+    closed_ = true;
+    if (!writing_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  void OnEvent(const engine::DispatchEvent& e) {
+    using Kind = engine::DispatchEvent::Kind;
+    const v1::Delivery& d = *e.delivery;
+    if (request_.outcomes_only() && e.kind != Kind::kOutcome) return;
+    if (!request_.handler_id().empty() &&
+        request_.handler_id() != d.handler_id()) {
+      return;
+    }
+    const auto& f = request_.filter();
+    if (!f.namespace_().empty() && f.namespace_() != d.object().namespace_()) {
+      return;
+    }
+    if (!f.name().empty() && f.name() != d.object().name()) return;
+    if (!f.resource().empty()) {
+      kube::ResourceInfo r;
+      r.group = d.resource().group();
+      r.version = d.resource().version();
+      r.plural = d.resource().plural();
+      r.kind = d.resource().kind();
+      if (!Names(r, "", f.resource())) return;
+    }
+    v1::WatchDeliveriesResponse m;
+    *m.mutable_time() = ToProtoTime(absl::Now());
+    m.set_kind(e.kind == Kind::kDelivery  ? "delivery"
+               : e.kind == Kind::kOutcome ? "outcome"
+                                          : "requeue");
+    m.set_delivery_id(d.delivery_id());
+    m.set_handler_id(d.handler_id());
+    m.set_cause(d.cause());
+    *m.mutable_object() = d.object();
+    *m.mutable_resource() = d.resource();
+    m.set_stream_id(e.stream_id);
+    if (e.outcome != nullptr) {
+      m.set_status(StatusName(e.outcome->status()));
+      m.set_message(e.outcome->message());
+      *m.mutable_latency() = runtime::ToProtoDuration(e.latency);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    if (out_.size() >= kMaxQueued) {
+      ++dropped_;
+      return;
+    }
+    m.set_dropped(dropped_);
+    dropped_ = 0;
+    out_.push_back(std::move(m));
+    WriteNextLocked();
+  }
+
+  void WriteNextLocked() {
+    if (writing_) return;
+    if (closed_) {
+      Close();
+      return;
+    }
+    if (out_.empty()) return;
+    writing_ = true;
+    StartWrite(&out_.front());
+  }
+
+  engine::Engine* engine_;
+  const v1::WatchDeliveriesRequest request_;
+  uint64_t subscription_ = 0;
+  std::mutex mu_;
+  std::deque<v1::WatchDeliveriesResponse> out_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool finished_ = false;
+  uint64_t dropped_ = 0;
+};
+
 }  // namespace
+
+grpc::ServerUnaryReactor* InspectionService::ListQueues(
+    grpc::CallbackServerContext* context, const v1::ListQueuesRequest* request,
+    v1::ListQueuesResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    const uint32_t limit = LimitOf(request->limit());
+    uint32_t total = 0;
+    for (const auto& q : v.processor.Queues()) {
+      if (!FilterMatches(request->filter(), q.resource, q.key)) continue;
+      if (total++ >= limit) continue;
+      auto* out = response->add_queues();
+      FillObject(q.resource, q.key, out->mutable_object(),
+                 out->mutable_resource());
+      out->set_delivery_id(q.delivery_id);
+      out->set_handler_id(q.handler_id);
+      out->set_purpose(q.purpose);
+      out->set_pending(q.pending);
+      out->set_queued_events(static_cast<uint32_t>(q.queued_events));
+      if (q.wake_at != absl::InfiniteFuture()) {
+        *out->mutable_wake_at() = ToProtoTime(q.wake_at);
+      }
+      out->set_waiting_for_indices(q.waiting_for_indices);
+    }
+    response->set_total(total);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListTimers(
+    grpc::CallbackServerContext* context, const v1::ListTimersRequest* request,
+    v1::ListTimersResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    const uint32_t limit = LimitOf(request->limit());
+    uint32_t total = 0;
+    for (const auto& t : v.processor.Timers()) {
+      if (!FilterMatches(request->filter(), t.resource, t.key)) continue;
+      if (total++ >= limit) continue;
+      auto* out = response->add_timers();
+      FillObject(t.resource, t.key, out->mutable_object(),
+                 out->mutable_resource());
+      out->set_handler_id(t.handler_id);
+      if (t.next_run != absl::InfiniteFuture()) {
+        *out->mutable_next_run() = ToProtoTime(t.next_run);
+      }
+      out->set_due(t.due);
+    }
+    response->set_total(total);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InspectionService::ListDaemons(
+    grpc::CallbackServerContext* context, const v1::ListDaemonsRequest* request,
+    v1::ListDaemonsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+    const uint32_t limit = LimitOf(request->limit());
+    uint32_t total = 0;
+    for (const auto& d : v.processor.Daemons()) {
+      if (!FilterMatches(request->filter(), d.resource, d.key)) continue;
+      if (total++ >= limit) continue;
+      auto* out = response->add_daemons();
+      FillObject(d.resource, d.key, out->mutable_object(),
+                 out->mutable_resource());
+      out->set_handler_id(d.handler_id);
+      out->set_delivery_id(d.delivery_id);
+      out->set_stream_id(d.stream_id);
+      out->set_state(d.state);
+      if (d.started != absl::InfinitePast()) {
+        *out->mutable_started() = ToProtoTime(d.started);
+      }
+      out->set_restarts(d.restarts);
+      if (d.restart_at != absl::InfiniteFuture()) {
+        *out->mutable_restart_at() = ToProtoTime(d.restart_at);
+      }
+    }
+    response->set_total(total);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::WatchDeliveriesResponse>*
+InspectionService::WatchDeliveries(grpc::CallbackServerContext* context,
+                                   const v1::WatchDeliveriesRequest* request) {
+  return new DeliveryWatcher(engine_, *request);
+}
 
 grpc::ServerUnaryReactor* InspectionService::GetStatus(
     grpc::CallbackServerContext* context, const v1::GetStatusRequest*,
@@ -118,7 +362,7 @@ grpc::ServerUnaryReactor* InspectionService::GetStatus(
   engine_->Inspect([reactor, response](const engine::Engine::View& v) {
     response->set_version(v.options.version);
     *response->mutable_started() = ToProtoTime(v.started);
-    bool ready = !v.watches.empty();
+    bool ready = !v.watches.empty() && v.processor.IndicesReady();
     for (auto* w : v.watches) ready = ready && w->synced();
     response->set_ready(ready);
     response->set_api_server(v.api_server);
@@ -276,6 +520,13 @@ grpc::ServerUnaryReactor* InspectionService::ListHandlers(
         info->set_successes(it->second.successes);
         info->set_temporary_failures(it->second.temporary_failures);
         info->set_permanent_failures(it->second.permanent_failures);
+      }
+      auto lat = v.dispatcher.latencies().find(h->id());
+      if (lat != v.dispatcher.latencies().end() && lat->second.count() > 0) {
+        *info->mutable_latency_p50() =
+            runtime::ToProtoDuration(lat->second.Quantile(0.5));
+        *info->mutable_latency_p99() =
+            runtime::ToProtoDuration(lat->second.Quantile(0.99));
       }
     }
     reactor->Finish(grpc::Status::OK);

@@ -37,6 +37,21 @@ class InspectionService final : public v1::InspectionService::CallbackService {
   grpc::ServerUnaryReactor* GetIndex(grpc::CallbackServerContext* context,
                                      const v1::GetIndexRequest* request,
                                      v1::GetIndexResponse* response) override;
+  grpc::ServerUnaryReactor* ListQueues(
+      grpc::CallbackServerContext* context,
+      const v1::ListQueuesRequest* request,
+      v1::ListQueuesResponse* response) override;
+  grpc::ServerUnaryReactor* ListTimers(
+      grpc::CallbackServerContext* context,
+      const v1::ListTimersRequest* request,
+      v1::ListTimersResponse* response) override;
+  grpc::ServerUnaryReactor* ListDaemons(
+      grpc::CallbackServerContext* context,
+      const v1::ListDaemonsRequest* request,
+      v1::ListDaemonsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchDeliveriesResponse>* WatchDeliveries(
+      grpc::CallbackServerContext* context,
+      const v1::WatchDeliveriesRequest* request) override;
 
  private:
   engine::Engine* engine_;

@@ -18,6 +18,14 @@ inline google::protobuf::Timestamp ToProtoTime(absl::Time t) {
   return out;
 }
 
+inline google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  out.set_seconds(ns / 1000000000);
+  out.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return out;
+}
+
 inline absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
