@@ -66,7 +66,10 @@ func main() {
 	// GetConfig leaves the client-side rate limit off (QPS -1), relying on the
 	// API server's priority and fairness.
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{*namespace: {}}},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{*namespace: {}}},
+		// Reads come from the informer cache, as they do for typed objects;
+		// unstructured ones would otherwise be read live from the API server.
+		Client:                 client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,

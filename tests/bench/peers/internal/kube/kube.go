@@ -99,12 +99,19 @@ type event struct {
 // or MODIFIED event, reconnecting from the last seen version, until ctx ends.
 // ready is called once, after the listing.
 func (c *Client) ListWatch(ctx context.Context, collection string, ready func(), fn func(typ string, w *Widget)) error {
-	code, data, err := c.Do(ctx, "GET", collection, "", nil)
-	if err != nil {
-		return err
-	}
-	if code != 200 {
-		return fmt.Errorf("list %s: HTTP %d: %s", collection, code, data)
+	var code int
+	var data []byte
+	var err error
+	// 429 and 5xx (a watch cache still initializing, a server busy) are retried.
+	for attempt := 0; ; attempt++ {
+		code, data, err = c.Do(ctx, "GET", collection, "", nil)
+		if err == nil && code == 200 {
+			break
+		}
+		if ctx.Err() != nil || attempt >= 50 || (err == nil && code != 429 && code < 500) {
+			return fmt.Errorf("list %s: HTTP %d: %v %s", collection, code, err, data)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	var l list
 	if err := json.Unmarshal(data, &l); err != nil {

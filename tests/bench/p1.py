@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""P1: end to end on the real local API server.
+
+N Widgets (bench.herald.dev/v1, namespaced) are created and a handler sets
+`status.bench.done` on each; the time is from the start of the creation until
+every Widget carries the field, as seen by a watch. Each implementation runs
+on its own fresh namespace with the same creation procedure
+(`bench-p1driver`: 8 concurrent POSTs, after a canary Widget proved the
+implementation is up):
+
+- Herald sidecar + the Python client (`herald run peers/herald-python/handlers.py`);
+- Herald sidecar + the C++ `bench_handler`;
+- Kopf (`kopf run --standalone peers/kopf/handlers.py`), the same handler;
+- a controller-runtime controller (`bench-crpeer`);
+- a plain client (`bench-plainpeer`) sending Herald's patch with Herald's
+  write concurrency: the API server's own limit.
+
+Also measured: API requests per Widget from the API server's
+`apiserver_request_total`, CPU seconds of each implementation, of
+kube-apiserver and of etcd (from /proc), and peak RSS (VmHWM).
+
+    python3 tests/bench/p1.py [--quick] [--n N] [--only plain,herald-cc,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+
+from localcluster import LocalCluster, herald_bin  # noqa: E402
+
+GROUP, VERSION, KIND, PLURAL = "bench.herald.dev", "v1", "Widget", "widgets"
+STATUS_PATCH = '{"bench":{"done":true}}'
+# Herald's writer pool sends at most this many PATCHes at once; the
+# controller-runtime controller and the plain client get the same number of
+# workers.
+WRITE_CONCURRENCY = 4
+CREATE_WORKERS = 8
+PEERS = Path(__file__).resolve().parent / "peers"
+ORDER = ["plain", "controller-runtime", "herald-cc", "herald-python", "kopf"]
+LABELS = {
+    "plain": "plain client (client-go transport)",
+    "controller-runtime": "controller-runtime v0.22.5",
+    "herald-cc": "Herald + C++ bench_handler",
+    "herald-python": "Herald + Python client",
+    "kopf": "Kopf 1.45.2",
+}
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- process accounting -------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process (and its waited-for children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # After the command: state is fields[0]; utime, stime, cutime, cstime are 11..14.
+    return sum(int(x) for x in fields[11:15]) / _TICK
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+class Process:
+    """A started program whose output goes to a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path, cwd: Path | None = None):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=cwd,
+                                         preexec_fn=_die_with_parent)
+        self.cpu = 0.0
+        self.rss = 0.0
+
+    def sample(self) -> None:
+        self.cpu = cpu_seconds(self.proc.pid)
+        self.rss = peak_rss_mb(self.proc.pid)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+# --- the API server -------------------------------------------------------------
+
+def apply_crd(cluster: LocalCluster) -> None:
+    """The Widget CRD, without a status subresource (see the notes)."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP, "scope": "Namespaced",
+            "names": {"kind": KIND, "plural": PLURAL, "singular": KIND.lower()},
+            "versions": [{"name": VERSION, "served": True, "storage": True,
+                          "schema": {"openAPIV3Schema": {
+                              "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}],
+        },
+    }
+    status, body = cluster.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    if status not in (201, 409):
+        raise RuntimeError(f"creating the CRD: HTTP {status}: {body}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, crd_now = cluster.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{PLURAL}.{GROUP}")
+        conds = {c["type"]: c["status"]
+                 for c in ((crd_now.get("status") or {}).get("conditions") or [])} \
+            if isinstance(crd_now, dict) else {}
+        code, disc = cluster.request("GET", f"/apis/{GROUP}/{VERSION}")
+        if conds.get("Established") == "True" and code == 200 and isinstance(disc, dict) and \
+                any(r.get("name") == PLURAL for r in disc.get("resources") or []):
+            # The watch cache answers 429 while it initializes.
+            code, _ = cluster.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}?limit=1")
+            if code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the Widget CRD was not established within 60 s")
+
+
+def create_namespace(cluster: LocalCluster, name: str) -> None:
+    status, body = cluster.request("POST", "/api/v1/namespaces",
+                                   {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    if status not in (201, 409):
+        raise RuntimeError(f"creating namespace {name}: HTTP {status}: {body}")
+
+
+def delete_widgets(cluster: LocalCluster, ns: str) -> None:
+    cluster.request("DELETE", f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}", timeout=120)
+
+
+_METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def request_counts(cluster: LocalCluster) -> dict[str, float]:
+    """apiserver_request_total summed by "VERB resource[/subresource]"."""
+    status, text = cluster.request("GET", "/metrics", timeout=30)
+    if status != 200 or not isinstance(text, str):
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = _METRIC.match(line)
+        if not m:
+            continue
+        labels = dict(_LABEL.findall(m["labels"]))
+        key = f'{labels.get("verb")} {labels.get("resource")}'
+        if labels.get("subresource"):
+            key += "/" + labels["subresource"]
+        out[key] = out.get(key, 0.0) + float(m["value"])
+    return out
+
+
+def server_pids(cluster: LocalCluster) -> dict[str, int]:
+    pids = {}
+    for name, attr in (("kube-apiserver", "_apiserver"), ("etcd", "_etcd")):
+        proc = getattr(cluster, attr, None)
+        if proc is not None and proc.poll() is None:
+            pids[name] = proc.pid
+    return pids
+
+
+# --- the implementations ----------------------------------------------------------
+
+def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[Process]:
+    bin_dir = Path(ctx["bin"])
+    bazel_bin = Path(ctx["bazel_bin"])
+    venv_bin = Path(ctx["venv"]) / "bin"
+    if impl == "plain":
+        return [Process("plainpeer", [str(bin_dir / "bench-plainpeer"), f"--namespace={ns}",
+                                      f"--workers={WRITE_CONCURRENCY}",
+                                      f"--status_patch_json={STATUS_PATCH}"], env, run_dir)]
+    if impl == "controller-runtime":
+        return [Process("crpeer", [str(bin_dir / "bench-crpeer"), f"--namespace={ns}",
+                                   f"--workers={WRITE_CONCURRENCY}",
+                                   f"--status_patch_json={STATUS_PATCH}"], env, run_dir)]
+    if impl == "kopf":
+        return [Process("kopf", [str(venv_bin / "kopf"), "run", "--standalone", f"--namespace={ns}",
+                                 str(PEERS / "kopf" / "handlers.py")], env, run_dir, cwd=run_dir)]
+    sock = run_dir / "herald.sock"
+    # No client-side rate limit (--qps=0), like controller-runtime's default and Kopf.
+    sidecar = Process("herald", [str(bazel_bin / "server" / "herald"), f"--socket={sock}",
+                                 f"--namespaces={ns}", "--qps=0"], env, run_dir)
+    if impl == "herald-python":
+        handler = Process("handler-python", [str(venv_bin / "herald"), "run",
+                                             str(PEERS / "herald-python" / "handlers.py"),
+                                             "--target", f"unix:{sock}"], env, run_dir, cwd=run_dir)
+    else:
+        handler = Process("handler-cc", [str(bazel_bin / "tests" / "bench" / "cc" / "bench_handler"),
+                                         f"--target=unix://{sock}", f"--resource={PLURAL}",
+                                         "--handler_id=bench", "--cause=create", "--credits=64",
+                                         f"--status_patch_json={STATUS_PATCH}",
+                                         f"--stats={run_dir / 'bench_handler.json'}"], env, run_dir)
+    return [sidecar, handler]
+
+
+def missing_parts(impl: str, ctx: dict) -> str | None:
+    bin_dir, bazel_bin, venv_bin = Path(ctx["bin"]), Path(ctx["bazel_bin"]), Path(ctx["venv"]) / "bin"
+    need = {
+        "plain": [bin_dir / "bench-plainpeer"],
+        "controller-runtime": [bin_dir / "bench-crpeer"],
+        "kopf": [venv_bin / "kopf"],
+        "herald-python": [bazel_bin / "server" / "herald", venv_bin / "herald"],
+        "herald-cc": [bazel_bin / "server" / "herald", bazel_bin / "tests" / "bench" / "cc" / "bench_handler"],
+    }[impl]
+    gone = [str(p) for p in need if not p.exists()]
+    return ", ".join(gone) if gone else None
+
+
+def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float) -> dict:
+    """One implementation on a fresh namespace: the driver's report plus accounting."""
+    ns = f"p1-{impl}-{int(time.time())}"
+    run_dir = Path(ctx["workdir"]) / "p1" / impl
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    env = cluster.env()
+    create_namespace(cluster, ns)
+    servers = server_pids(cluster)
+    cpu0 = {k: cpu_seconds(p) for k, p in servers.items()}
+    req0 = request_counts(cluster)
+    procs = start_impl(impl, ctx, ns, run_dir, env)
+    result: dict = {"impl": impl, "namespace": ns, "logs": str(run_dir)}
+    try:
+        driver = Process("p1driver", [
+            str(Path(ctx["bin"]) / "bench-p1driver"), f"--namespace={ns}", f"--count={n}",
+            f"--create_workers={CREATE_WORKERS}", f"--timeout={int(timeout)}s",
+            f"--out={run_dir / 'driver.json'}"], env, run_dir)
+        # Stop early when a process of the implementation dies.
+        while driver.alive() and all(p.alive() for p in procs):
+            time.sleep(0.05)
+        for p in procs:
+            if p.alive():
+                p.sample()
+        if driver.alive():
+            driver.stop(timeout=1)
+        code = driver.proc.returncode
+        dead = [f"{p.name} exited with {p.proc.returncode}:\n{p.tail()}" for p in procs if not p.alive()]
+        if dead or code not in (0, 3) or not (run_dir / "driver.json").exists():
+            raise RuntimeError(f"p1driver ended with {code}: {driver.tail(10)}\n" + "\n".join(dead))
+        result.update(json.loads((run_dir / "driver.json").read_text()))
+    finally:
+        for p in procs:
+            p.stop()
+    req1 = request_counts(cluster)
+    result["server_cpu_s"] = {k: cpu_seconds(p) - cpu0[k] for k, p in servers.items()}
+    result["requests"] = {k: v - req0.get(k, 0.0) for k, v in req1.items() if v - req0.get(k, 0.0) > 0}
+    result["procs"] = {p.name: {"cpu_s": p.cpu, "peak_rss_mb": p.rss} for p in procs}
+    result["cpu_s"] = sum(p.cpu for p in procs)
+    result["peak_rss_mb"] = sum(p.rss for p in procs)
+    return result
+
+
+# --- report -------------------------------------------------------------------------
+
+def _per_object(res: dict, key: str) -> float:
+    # The canary is one more object handled in the same run.
+    return res["requests"].get(key, 0.0) / (res["count"] + 1)
+
+
+def describe(res: dict) -> str:
+    patches = _per_object(res, "PATCH widgets")
+    others = sum(v for k, v in res["requests"].items()
+                 if k.endswith(" widgets") and not k.startswith("PATCH")
+                 and not k.startswith("POST")) / (res["count"] + 1)
+    events = _per_object(res, "POST events")
+    procs = ", ".join(f"{name} {p['cpu_s']:.1f} s CPU / {p['peak_rss_mb']:.0f} MB peak RSS"
+                      for name, p in res["procs"].items())
+    servers = ", ".join(f"{k} {v:.1f} s" for k, v in res["server_cpu_s"].items())
+    return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s "
+            f"(creation {res['create_seconds']:.2f} s), {patches:.2f} PATCH/object, "
+            f"{events:.2f} Event POST/object, {others:.2f} other widget requests/object; "
+            f"{procs}; server CPU {servers}")
+
+
+def plot(results: dict[str, dict], path: Path) -> str | None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    for impl in ORDER:
+        res = results.get(impl)
+        if not res or not res.get("done_seconds"):
+            continue
+        xs = [0.0] + res["done_seconds"]
+        ax.step(xs, range(len(xs)), where="post", label=f"{LABELS[impl]} ({res['total_seconds']:.1f} s)")
+    n = max(r["count"] for r in results.values())
+    ax.set_xlabel("seconds since the start of the creation")
+    ax.set_ylabel("objects with status.bench.done")
+    ax.set_title(f"P1: {n} Widgets created, a handler sets a status field on each")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
+def rows_from(results: dict[str, dict], n: int, common: str, plots: list[str], skipped: dict) -> list[dict]:
+    def t(impl):
+        r = results.get(impl)
+        return r["total_seconds"] if r and not r.get("timed_out") else None
+
+    rows = []
+    specs = [
+        ("herald-python", "kopf", f"{n} objects to done: Herald + Python client vs Kopf", "speedup", 10.0),
+        ("herald-cc", "controller-runtime", f"{n} objects to done: Herald + C++ handler vs controller-runtime",
+         "speedup", 1.2),
+        ("herald-cc", "plain", f"{n} objects to done: Herald + C++ handler vs a plain client", "within", 1.25),
+    ]
+    for h, b, case, kind, target in specs:
+        row = {"scenario": "P1", "case": case, "herald": t(h), "baseline": t(b),
+               "baseline_name": LABELS[b], "unit": "s", "plots": list(plots)}
+        details = [describe(results[i]) for i in (h, b) if i in results]
+        for i in (h, b):
+            if i in skipped:
+                details.append(f"{LABELS[i]} not measured: {skipped[i]}")
+            elif i in results and results[i].get("timed_out"):
+                details.append(f"{LABELS[i]} timed out with {results[i]['done']} of {n} done")
+        if row["herald"] and row["baseline"]:
+            if kind == "speedup":
+                row["ratio"] = round(row["baseline"] / row["herald"], 2)
+                row["ratio_text"] = f"{row['ratio']}x faster than {LABELS[b]}"
+                row["target"] = f">= {target}x faster"
+                row["met"] = row["ratio"] >= target
+            else:
+                row["ratio"] = round(row["herald"] / row["baseline"], 2)
+                row["ratio_text"] = f"{row['ratio']}x the plain client's time"
+                row["target"] = f"<= {target}x"
+                row["met"] = row["ratio"] <= target
+        else:
+            row.update(ratio=None, ratio_text="not measured", met=False,
+                       target=f">= {target}x faster" if kind == "speedup" else f"<= {target}x")
+        row["notes"] = " ".join([*(d + "." for d in details), common])
+        rows.append(row)
+    return rows
+
+
+@contextmanager
+def _cluster(ctx: dict, name: str):
+    cluster = LocalCluster(workdir=Path(ctx["workdir"]) / "p1" / f"cluster-{name}", bin_dir=Path(ctx["bin"]))
+    cluster.start()
+    try:
+        apply_crd(cluster)
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.dir, ignore_errors=True)
+
+
+def run(ctx: dict) -> list[dict]:
+    quick = bool(ctx.get("quick"))
+    n = int(ctx.get("p1_n") or (50 if quick else 2000))
+    only = ctx.get("p1_only") or ORDER
+    # A fresh control plane per implementation in the full run, so that none
+    # inherits another's objects, compactions or memory; one shared control
+    # plane (a fresh namespace each, emptied afterwards) in the quick run.
+    fresh = bool(ctx.get("p1_fresh_cluster", not quick))
+    timeout = 120.0 if quick else 1200.0
+    log = ctx.get("log") or (lambda msg: print(msg, file=sys.stderr))
+    results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+
+    impls = []
+    for impl in ORDER:
+        if impl not in only:
+            continue
+        gone = missing_parts(impl, ctx)
+        if gone:
+            skipped[impl] = f"missing {gone} (run tests/bench/setup.sh and bazel build)"
+            log(f"P1: skipping {impl}: {skipped[impl]}")
+        else:
+            impls.append(impl)
+
+    def one(cluster, impl):
+        log(f"P1: {impl}, {n} objects")
+        try:
+            res = run_impl(impl, ctx, cluster, n, timeout)
+        except Exception as e:  # noqa: BLE001 - reported in the row
+            skipped[impl] = f"failed: {e}"
+            log(f"P1: {impl} failed: {e}")
+            return
+        results[impl] = res
+        log("P1: " + describe(res))
+
+    if fresh:
+        for impl in impls:
+            with _cluster(ctx, impl) as cluster:
+                one(cluster, impl)
+    elif impls:
+        with _cluster(ctx, "shared") as cluster:
+            for impl in impls:
+                one(cluster, impl)
+                if impl in results:
+                    delete_widgets(cluster, results[impl]["namespace"])
+
+    if results:
+        (Path(ctx["workdir"]) / "p1").mkdir(parents=True, exist_ok=True)
+        (Path(ctx["workdir"]) / "p1" / "results.json").write_text(json.dumps(results, indent=1))
+    plots = []
+    if results:
+        target = (Path(ctx["workdir"]) if quick else Path(ctx["root"]) / "docs" / "img") / "p1-done.png"
+        p = plot(results, target)
+        if p:
+            plots.append(str(Path(p).relative_to(ctx["root"])) if not quick else p)
+    common = (
+        f"N={n} Widgets per implementation, each on a fresh namespace"
+        f"{' and a fresh control plane' if fresh else ''} (kube-apiserver v1.34.4 + etcd on loopback), "
+        f"created by {CREATE_WORKERS} concurrent POSTs after a canary object proved the implementation "
+        "up; time until every Widget carries status.bench.done, seen by a watch. "
+        "The CRD has no status subresource, so every implementation can finish an object with one "
+        "write (Herald's merge PATCH carries its diff-base annotation and the status together; "
+        "with a subresource Herald writes a second PATCH to /status while controller-runtime writes "
+        "only the status, which would compare different amounts of work). "
+        f"No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
+        f"controller-runtime and the plain client use {WRITE_CONCURRENCY} workers, like Herald's writer pool; "
+        "Kopf runs with its defaults (it also posts Kubernetes Events for handler results). "
+        "Requests per object count the canary and the initial list/watch. CPU and RSS include each "
+        "implementation's processes only (for Herald: sidecar plus handler process)."
+    )
+    return rows_from(results, n, common, plots, skipped)
+
+
+def default_ctx(quick: bool) -> dict:
+    cache = Path(os.environ.get("HERALD_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                       Path.home() / ".cache") / "herald")
+    return {
+        "quick": quick, "root": str(ROOT), "bin": str(herald_bin()),
+        "bazel_bin": str(ROOT / "bazel-bin"),
+        "workdir": tempfile.mkdtemp(prefix="herald-p1-"),
+        "venv": os.environ.get("HERALD_BENCH_VENV") or str(cache / "bench-venv"),
+        "log": lambda msg: print(f"[p1] {msg}", file=sys.stderr, flush=True),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="P1: end to end on the real local API server.")
+    parser.add_argument("--quick", action="store_true", help="50 objects, one shared control plane")
+    parser.add_argument("--n", type=int, help="objects per implementation")
+    parser.add_argument("--only", help="comma-separated: " + ",".join(ORDER))
+    parser.add_argument("--shared-cluster", action="store_true", help="one control plane for all")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = parser.parse_args()
+    ctx = default_ctx(args.quick)
+    # Plots need matplotlib from the benchmark virtualenv: run under its Python.
+    venv_python = Path(ctx["venv"]) / "bin" / "python"
+    if venv_python.exists() and Path(sys.prefix).resolve() != Path(ctx["venv"]).resolve():
+        os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
+    if args.n:
+        ctx["p1_n"] = args.n
+    if args.only:
+        ctx["p1_only"] = args.only.split(",")
+    if args.shared_cluster:
+        ctx["p1_fresh_cluster"] = False
+    try:
+        rows = run(ctx)
+    finally:
+        if args.keep:
+            print(f"[p1] logs in {ctx['workdir']}", file=sys.stderr)
+        else:
+            shutil.rmtree(ctx["workdir"], ignore_errors=True)
+    for row in rows:
+        print(json.dumps(row, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
