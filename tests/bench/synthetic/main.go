@@ -7,6 +7,7 @@
 //
 //	herald-synthetic serve [--port=0] [--port-file=PATH]
 //	herald-synthetic read --server=http://127.0.0.1:PORT --count=N
+//	herald-synthetic list --server=http://127.0.0.1:PORT [--limit=500]
 package main
 
 import (
@@ -381,11 +382,56 @@ func read(args []string) {
 	})
 }
 
+// list measures a bare client paging through the list: it reads each page's
+// bytes and takes the continue token from the envelope, parsing nothing else.
+func list(args []string) {
+	fs := flag.NewFlagSet("list", flag.ExitOnError)
+	server := fs.String("server", "", "the synthetic server's URL")
+	limit := fs.Int("limit", 500, "page size")
+	fs.Parse(args)
+	base := strings.TrimRight(*server, "/") + "/apis/" + group + "/" + version + "/" + plural +
+		"?limit=" + strconv.Itoa(*limit)
+	start := time.Now()
+	pages, nbytes := 0, 0
+	cont := ""
+	for {
+		url := base
+		if cont != "" {
+			url += "&continue=" + cont
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			log.Fatalf("page %d: %v %d", pages, err, resp.StatusCode)
+		}
+		pages++
+		nbytes += len(body)
+		tail := body[max(0, len(body)-200):]
+		i := bytes.LastIndex(tail, []byte(`"continue":"`))
+		if i < 0 {
+			break
+		}
+		rest := tail[i+len(`"continue":"`):]
+		cont = string(rest[:bytes.IndexByte(rest, '"')])
+	}
+	json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"pages": pages, "bytes": nbytes, "seconds": time.Since(start).Seconds(),
+	})
+}
+
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("herald-synthetic: ")
 	if len(os.Args) > 1 && os.Args[1] == "read" {
 		read(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "list" {
+		list(os.Args[2:])
 		return
 	}
 	args := os.Args[1:]

@@ -96,6 +96,12 @@ func (o *object) appendJSON(dst []byte) []byte {
 
 func (o *object) size() int { return len(o.enc[0]) + len(o.enc[1]) + len(o.enc[2]) + 30 }
 
+// jsonLen is the exact length of appendJSON's output.
+func (o *object) jsonLen() int {
+	return len(o.enc[0]) + len(o.enc[1]) + len(o.enc[2]) +
+		len(strconv.FormatUint(o.rv, 10)) + len(strconv.FormatInt(o.sentNs, 10))
+}
+
 // decode returns the object as a generic JSON document.
 func (o *object) decode() (map[string]any, error) {
 	var doc map[string]any
@@ -120,25 +126,26 @@ type historyEntry struct {
 
 // Counters reported by /control/stats.
 type Counters struct {
-	Objects        int     `json:"objects"`
-	ResourceVer    uint64  `json:"resource_version"`
-	EventsQueued   uint64  `json:"events_queued"`
-	EventsWritten  uint64  `json:"events_written"`
-	BytesWritten   uint64  `json:"bytes_written"`
-	Patches        uint64  `json:"patches"`
-	StatusPatches  uint64  `json:"status_patches"`
-	Creates        uint64  `json:"creates"`
-	Lists          uint64  `json:"lists"`
-	ListPages      uint64  `json:"list_pages"`
-	Watches        uint64  `json:"watches"`
-	ActiveWatches  int     `json:"active_watches"`
-	GoneSent       uint64  `json:"gone_sent"`
-	Changed        uint64  `json:"changed"`
-	StreamRunning  bool    `json:"stream_running"`
-	StreamEvents   uint64  `json:"stream_events"`
-	StreamSeconds  float64 `json:"stream_seconds"`
-	StreamPerSec   float64 `json:"stream_per_second"`
-	EventsPosted   uint64  `json:"events_posted"`
+	Objects       int     `json:"objects"`
+	ResourceVer   uint64  `json:"resource_version"`
+	EventsQueued  uint64  `json:"events_queued"`
+	EventsWritten uint64  `json:"events_written"`
+	BytesWritten  uint64  `json:"bytes_written"`
+	Patches       uint64  `json:"patches"`
+	StatusPatches uint64  `json:"status_patches"`
+	Creates       uint64  `json:"creates"`
+	Lists         uint64  `json:"lists"`
+	ListPages     uint64  `json:"list_pages"`
+	Watches       uint64  `json:"watches"`
+	ActiveWatches int     `json:"active_watches"`
+	GoneSent      uint64  `json:"gone_sent"`
+	Changed       uint64  `json:"changed"`
+	StreamRunning bool    `json:"stream_running"`
+	StreamEvents  uint64  `json:"stream_events"`
+	StreamSeconds float64 `json:"stream_seconds"`
+	StreamPerSec  float64 `json:"stream_per_second"`
+	EventsPosted  uint64  `json:"events_posted"`
+	JSONBytes     uint64  `json:"json_bytes"`
 }
 
 // Store holds the objects, the event history and the open watches.
@@ -525,6 +532,9 @@ func (s *Store) Stats() Counters {
 	c.Objects = len(s.objs)
 	c.ResourceVer = s.rv
 	c.ActiveWatches = len(s.watchers)
+	for _, o := range s.objs {
+		c.JSONBytes += uint64(o.jsonLen())
+	}
 	for w := range s.watchers {
 		ew, bw := w.counts()
 		c.EventsWritten += ew

@@ -1,0 +1,82 @@
+"""P4: memory of the cache. The sidecar watches widgets (--resource) with two
+declarative indices and an operator memo; objects of about 2.5 KB are created
+in steps and reach it as watch events. RSS growth over the idle, synced
+sidecar, divided by the objects' JSON bytes as the source serves them."""
+
+from __future__ import annotations
+
+import time
+
+from common import (RESOURCE, Context, Processes, Sidecar, Synthetic, mb, row, wait_until)
+
+SIZE = 2500
+TARGET = "<= 3x the JSON bytes"
+MEMO = '{"team":"bench","tier":"gold","owner":{"name":"p4","shards":10}}'
+
+
+def settle(side: Sidecar, timeout: float = 30) -> int:
+    """RSS once it stops moving (two readings 0.5 s apart within 0.5%)."""
+    last = side.rss()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = side.rss()
+        if abs(now - last) <= 0.005 * max(now, 1):
+            return now
+        last = now
+    return last
+
+
+def index_flags(ctx: Context) -> tuple[list[str], str]:
+    if "index" not in ctx.sidecar_flags:
+        return [], ("The sidecar has no --index flag yet (not in `herald --help`), so this run "
+                    "has no indices: the figure is the cache plus memos only.")
+    return ([f"--index=by_shard={RESOURCE}:label:shard",
+             f"--index=by_owner={RESOURCE}:field:spec.owner"],
+            "Two declarative indices: by label shard (10 keys) and by field spec.owner (13 keys).")
+
+
+def run(ctx: Context) -> list[dict]:
+    steps = [1000, 2000] if ctx.quick else [2000, 5000, 10000, 25000, 50000, 100000]
+    report_at = [2000] if ctx.quick else [10000, 100000]
+    flags, index_note = index_flags(ctx)
+    points = []
+    with Processes() as procs:
+        syn = Synthetic(ctx, procs, "p4-synthetic")
+        side = Sidecar(ctx, procs, syn.kubeconfig, f"--resource={RESOURCE}",
+                       f"--operator_memo={MEMO}", *flags, name="p4-sidecar")
+        side.wait_socket()
+        side.wait_listed()
+        time.sleep(1)
+        rss0 = settle(side)
+        points.append((0, 0, 0))
+        for n in steps:
+            syn.create(n - syn.stats()["objects"], SIZE, shards=10)
+            wait_until(lambda: side.object_count() >= n, 300, f"{n} objects cached")
+            rss = settle(side)
+            json_bytes = syn.stats()["json_bytes"]
+            points.append((n, rss - rss0, json_bytes))
+            ctx.log(f"P4: {n} objects: RSS +{mb(rss - rss0):.1f} MB for "
+                    f"{mb(json_bytes):.1f} MB of JSON ({(rss - rss0) / json_bytes:.2f}x)")
+        side.close()
+    plots = []
+    try:
+        import report
+        plots.append(report.plot_p4(ctx, points))
+    except Exception as e:  # noqa: BLE001
+        ctx.log(f"P4: no plot: {e}")
+    rows = []
+    for n, growth, json_bytes in points:
+        if n not in report_at:
+            continue
+        ratio = growth / json_bytes
+        notes = (f"RSS of the synced sidecar with no objects: {mb(rss0):.1f} MB; after {n} "
+                 f"objects: +{mb(growth):.1f} MB ({growth / n:.0f} B per object, objects of "
+                 f"{json_bytes / n:.0f} B of JSON). Objects arrive as ADDED watch events; RSS "
+                 f"read from /proc after it stops moving. {index_note} Memo: an operator memo "
+                 f"of {len(MEMO)} B copied into each object's memo.")
+        rows.append(row("P4", f"RSS growth, {n // 1000}k objects of ~2.5 KB", round(mb(growth), 1),
+                        round(mb(json_bytes), 1), "the objects' JSON bytes", "MB", TARGET,
+                        ratio <= 3.0, notes=notes, ratio=ratio,
+                        ratio_text=f"{ratio:.2f}x the JSON", plots=plots))
+    return rows
