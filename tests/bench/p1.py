@@ -61,6 +61,16 @@ LABELS = {
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _ctx(ctx, key: str, default=None):
+    """A context value: the harness passes an object with attributes
+    (tests/bench/common.py's Context), the standalone entry a dict."""
+    if isinstance(ctx, dict):
+        value = ctx.get(key, default)
+    else:
+        value = getattr(ctx, key, default)
+    return default if value is None else value
+
+
 # --- process accounting -------------------------------------------------------
 
 def cpu_seconds(pid: int) -> float:
@@ -204,9 +214,9 @@ def server_pids(cluster: LocalCluster) -> dict[str, int]:
 # --- the implementations ----------------------------------------------------------
 
 def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[Process]:
-    bin_dir = Path(ctx["bin"])
-    bazel_bin = Path(ctx["bazel_bin"])
-    venv_bin = Path(ctx["venv"]) / "bin"
+    bin_dir = Path(_ctx(ctx, "bin"))
+    bazel_bin = Path(_ctx(ctx, "bazel_bin"))
+    venv_bin = Path(_ctx(ctx, "venv", "/nonexistent")) / "bin"
     if impl == "plain":
         return [Process("plainpeer", [str(bin_dir / "bench-plainpeer"), f"--namespace={ns}",
                                       f"--workers={WRITE_CONCURRENCY}",
@@ -236,7 +246,8 @@ def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[
 
 
 def missing_parts(impl: str, ctx: dict) -> str | None:
-    bin_dir, bazel_bin, venv_bin = Path(ctx["bin"]), Path(ctx["bazel_bin"]), Path(ctx["venv"]) / "bin"
+    bin_dir, bazel_bin = Path(_ctx(ctx, "bin")), Path(_ctx(ctx, "bazel_bin"))
+    venv_bin = Path(_ctx(ctx, "venv", "/nonexistent")) / "bin"
     need = {
         "plain": [bin_dir / "bench-plainpeer"],
         "controller-runtime": [bin_dir / "bench-crpeer"],
@@ -248,10 +259,11 @@ def missing_parts(impl: str, ctx: dict) -> str | None:
     return ", ".join(gone) if gone else None
 
 
-def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float) -> dict:
+def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float,
+             round_no: int = 1) -> dict:
     """One implementation on a fresh namespace: the driver's report plus accounting."""
-    ns = f"p1-{impl}-{int(time.time())}"
-    run_dir = Path(ctx["workdir"]) / "p1" / impl
+    ns = f"p1-{impl}-r{round_no}"
+    run_dir = Path(_ctx(ctx, "workdir")) / "p1" / f"round-{round_no}" / impl
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     env = cluster.env()
@@ -263,7 +275,7 @@ def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float
     result: dict = {"impl": impl, "namespace": ns, "logs": str(run_dir)}
     try:
         driver = Process("p1driver", [
-            str(Path(ctx["bin"]) / "bench-p1driver"), f"--namespace={ns}", f"--count={n}",
+            str(Path(_ctx(ctx, "bin")) / "bench-p1driver"), f"--namespace={ns}", f"--count={n}",
             f"--create_workers={CREATE_WORKERS}", f"--timeout={int(timeout)}s",
             f"--out={run_dir / 'driver.json'}"], env, run_dir)
         # Stop early when a process of the implementation dies.
@@ -307,8 +319,12 @@ def describe(res: dict) -> str:
     procs = ", ".join(f"{name} {p['cpu_s']:.1f} s CPU / {p['peak_rss_mb']:.0f} MB peak RSS"
                       for name, p in res["procs"].items())
     servers = ", ".join(f"{k} {v:.1f} s" for k, v in res["server_cpu_s"].items())
-    return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s "
-            f"(creation {res['create_seconds']:.2f} s), {patches:.2f} PATCH/object, "
+    rounds = ""
+    if len(res.get("all_totals", [])) > 1:
+        rounds = " (median of " + ", ".join(f"{t:.2f}" for t in res["all_totals"]) + " s)"
+    return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s{rounds}, "
+            f"the creation took {res['create_seconds']:.2f} s, "
+            f"{patches:.2f} PATCH/object, "
             f"{events:.2f} Event POST/object, {others:.2f} other widget requests/object; "
             f"{procs}; server CPU {servers}")
 
@@ -382,7 +398,8 @@ def rows_from(results: dict[str, dict], n: int, common: str, plots: list[str], s
 
 @contextmanager
 def _cluster(ctx: dict, name: str):
-    cluster = LocalCluster(workdir=Path(ctx["workdir"]) / "p1" / f"cluster-{name}", bin_dir=Path(ctx["bin"]))
+    cluster = LocalCluster(workdir=Path(_ctx(ctx, "workdir")) / "p1" / f"cluster-{name}",
+                           bin_dir=Path(_ctx(ctx, "bin")))
     cluster.start()
     try:
         apply_crd(cluster)
@@ -393,15 +410,16 @@ def _cluster(ctx: dict, name: str):
 
 
 def run(ctx: dict) -> list[dict]:
-    quick = bool(ctx.get("quick"))
-    n = int(ctx.get("p1_n") or (50 if quick else 2000))
-    only = ctx.get("p1_only") or ORDER
+    quick = bool(_ctx(ctx, "quick", False))
+    n = int(_ctx(ctx, "p1_n", 0) or (50 if quick else 2000))
+    only = _ctx(ctx, "p1_only", ORDER)
     # A fresh control plane per implementation in the full run, so that none
     # inherits another's objects, compactions or memory; one shared control
     # plane (a fresh namespace each, emptied afterwards) in the quick run.
-    fresh = bool(ctx.get("p1_fresh_cluster", not quick))
+    fresh = bool(_ctx(ctx, "p1_fresh_cluster", not quick))
     timeout = 120.0 if quick else 1200.0
-    log = ctx.get("log") or (lambda msg: print(msg, file=sys.stderr))
+    rounds = int(_ctx(ctx, "p1_rounds", 0) or (1 if quick else 3))
+    log = _ctx(ctx, "log", lambda msg: print(msg, file=sys.stderr))
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
 
@@ -416,39 +434,61 @@ def run(ctx: dict) -> list[dict]:
         else:
             impls.append(impl)
 
-    def one(cluster, impl):
-        log(f"P1: {impl}, {n} objects")
+    runs: dict[str, list[dict]] = {}
+
+    def one(cluster, impl, round_no):
+        log(f"P1: {impl}, {n} objects, round {round_no} of {rounds}")
         try:
-            res = run_impl(impl, ctx, cluster, n, timeout)
+            res = run_impl(impl, ctx, cluster, n, timeout, round_no)
         except Exception as e:  # noqa: BLE001 - reported in the row
             skipped[impl] = f"failed: {e}"
             log(f"P1: {impl} failed: {e}")
-            return
-        results[impl] = res
+            return None
+        runs.setdefault(impl, []).append(res)
         log("P1: " + describe(res))
+        return res
 
-    if fresh:
-        for impl in impls:
-            with _cluster(ctx, impl) as cluster:
-                one(cluster, impl)
-    elif impls:
-        with _cluster(ctx, "shared") as cluster:
-            for impl in impls:
-                one(cluster, impl)
-                if impl in results:
-                    delete_widgets(cluster, results[impl]["namespace"])
+    # Rounds interleave the implementations, each round in a rotated order,
+    # so that a slow spell of the shared machine does not hit one of them only.
+    for round_no in range(1, rounds + 1):
+        shift = (round_no - 1) % max(1, len(impls))
+        order = [i for i in impls[shift:] + impls[:shift] if i not in skipped]
+        if fresh:
+            for impl in order:
+                with _cluster(ctx, impl) as cluster:
+                    one(cluster, impl, round_no)
+        elif order:
+            with _cluster(ctx, f"shared-{round_no}") as cluster:
+                for impl in order:
+                    res = one(cluster, impl, round_no)
+                    if res:
+                        delete_widgets(cluster, res["namespace"])
+    # Each implementation is represented by its median run.
+    for impl, rs in runs.items():
+        rs_sorted = sorted(rs, key=lambda r: (r.get("timed_out", False), r["total_seconds"]))
+        med = dict(rs_sorted[(len(rs_sorted) - 1) // 2])
+        med["all_totals"] = [r["total_seconds"] for r in rs]
+        results[impl] = med
+        skipped.pop(impl, None)
 
-    if results:
-        (Path(ctx["workdir"]) / "p1").mkdir(parents=True, exist_ok=True)
-        (Path(ctx["workdir"]) / "p1" / "results.json").write_text(json.dumps(results, indent=1))
+    if runs:
+        (Path(_ctx(ctx, "workdir")) / "p1").mkdir(parents=True, exist_ok=True)
+        (Path(_ctx(ctx, "workdir")) / "p1" / "results.json").write_text(json.dumps(runs, indent=1))
     plots = []
     if results:
-        target = (Path(ctx["workdir"]) if quick else Path(ctx["root"]) / "docs" / "img") / "p1-done.png"
-        p = plot(results, target)
+        # The harness says where the report's images go; standalone, the
+        # work folder (quick) or docs/img.
+        img_dir = _ctx(ctx, "img_dir") or (
+            Path(_ctx(ctx, "workdir")) if quick else Path(_ctx(ctx, "root")) / "docs" / "img")
+        p = plot(results, Path(img_dir) / "p1-done.png")
         if p:
-            plots.append(str(Path(p).relative_to(ctx["root"])) if not quick else p)
+            try:
+                plots.append(str(Path(p).relative_to(_ctx(ctx, "root"))))
+            except ValueError:
+                plots.append(p)
     common = (
-        f"N={n} Widgets per implementation, each on a fresh namespace"
+        f"N={n} Widgets per implementation, {'median of ' + str(rounds) + ' rounds' if rounds > 1 else 'one round'}, "
+        "each on a fresh namespace"
         f"{' and a fresh control plane' if fresh else ''} (kube-apiserver v1.34.4 + etcd on loopback), "
         f"created by {CREATE_WORKERS} concurrent POSTs after a canary object proved the implementation "
         "up; time until every Widget carries status.bench.done, seen by a watch. "
@@ -458,7 +498,8 @@ def run(ctx: dict) -> list[dict]:
         "only the status, which would compare different amounts of work). "
         f"No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
         f"controller-runtime and the plain client use {WRITE_CONCURRENCY} workers, like Herald's writer pool; "
-        "Kopf runs with its defaults (it also posts Kubernetes Events for handler results). "
+        "Kopf runs with its defaults. The Herald Python client posts its own \"handler succeeded\" "
+        "log line as a Kubernetes Event (one more POST per object), which Kopf does not. "
         "Requests per object count the canary and the initial list/watch. CPU and RSS include each "
         "implementation's processes only (for Herald: sidecar plus handler process)."
     )
@@ -483,6 +524,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, help="objects per implementation")
     parser.add_argument("--only", help="comma-separated: " + ",".join(ORDER))
     parser.add_argument("--shared-cluster", action="store_true", help="one control plane for all")
+    parser.add_argument("--rounds", type=int, help="runs per implementation (median taken)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     ctx = default_ctx(args.quick)
@@ -494,6 +536,8 @@ def main() -> int:
         ctx["p1_n"] = args.n
     if args.only:
         ctx["p1_only"] = args.only.split(",")
+    if args.rounds:
+        ctx["p1_rounds"] = args.rounds
     if args.shared_cluster:
         ctx["p1_fresh_cluster"] = False
     try:
