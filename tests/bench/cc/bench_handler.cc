@@ -133,13 +133,17 @@ int Run(const Options& opt) {
     context->TryCancel();
   }).detach();
 
-  if (!channel->WaitForConnected(gpr_time_add(
-          gpr_now(GPR_CLOCK_REALTIME),
-          gpr_time_from_seconds(opt.connect_timeout_s, GPR_TIMESPAN)))) {
+  // The sidecar may start after this process: wait for its socket, in short
+  // steps so that a signal still stops the wait.
+  const int64_t give_up = MonotonicNs() + opt.connect_timeout_s * 1000000000LL;
+  while (!channel->WaitForConnected(gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN)))) {
     if (stop_requested.load()) Exit(opt, stats, 0);
-    std::cerr << "bench_handler: cannot connect to " << opt.target << " within "
-              << opt.connect_timeout_s << " s" << std::endl;
-    return 1;
+    if (MonotonicNs() > give_up) {
+      std::cerr << "bench_handler: cannot connect to " << opt.target
+                << " within " << opt.connect_timeout_s << " s" << std::endl;
+      return 1;
+    }
   }
   auto stream = stub->Connect(context);
   if (!stream->Write(BuildRegister(opt.handler))) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "herald/v1/handler.pb.h"
@@ -400,4 +401,23 @@ BENCHMARK(BM_OutcomeDecode);
 }  // namespace
 }  // namespace herald::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // Google Benchmark 1.8 takes --benchmark_min_time=0.5s; Debian's 1.7 takes
+  // a bare number of seconds. Accept both.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> ptrs;
+  for (auto& a : args) {
+    if (absl::StartsWith(a, "--benchmark_min_time=") &&
+        absl::EndsWith(a, "s") && !absl::EndsWith(a, "=s")) {
+      a.pop_back();
+    }
+    ptrs.push_back(a.data());
+  }
+  ptrs.push_back(nullptr);
+  int n = argc;
+  benchmark::Initialize(&n, ptrs.data());
+  if (benchmark::ReportUnrecognizedArguments(n, ptrs.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
