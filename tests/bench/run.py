@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="build without -c opt (what `bazel test //...` already built)")
     ap.add_argument("--workdir", default="", help="scratch folder (default: a new temporary one)")
     ap.add_argument("--results", default="", help="also write the rows as JSON here")
+    ap.add_argument("--update-docs", action="store_true",
+                    help="with --only: replace those scenarios' rows in docs/benchmarks.md "
+                    "(kept with their machine info in docs/benchmarks.json)")
     args = ap.parse_args(argv)
 
     only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
@@ -182,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(quick=args.quick, root=ROOT, bin=bin_dir, bazel_bin=bazel_bin,
                   workdir=workdir, venv=venv if venv.exists() else None,
                   log=lambda m: log(m))
-    out_md = (workdir / "benchmarks.md") if args.quick else ROOT / "docs" / "benchmarks.md"
+    # The checked-in report is written by full runs of everything, or with
+    # --update-docs; quick and partial runs write to the workdir.
+    to_docs = not args.quick and (not only or args.update_docs)
+    out_md = ROOT / "docs" / "benchmarks.md" if to_docs else workdir / "benchmarks.md"
     ctx.img_dir = out_md.parent / "img"
     ctx.sidecar_flags = common.sidecar_flags(ctx)
     machine = machine_info(opt)
@@ -206,9 +212,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import report
     out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text(report.markdown(rows, micro, machine, args.quick, harness_notes))
     results = Path(args.results) if args.results else workdir / "results.json"
-    results.write_text(json.dumps({"rows": rows, "micro": micro, "machine": machine}, indent=1))
+    data = {"rows": rows, "micro": micro, "machine": machine, "notes": harness_notes}
+    results.write_text(json.dumps(data, indent=1))
+    all_rows, all_micro, all_notes = rows, micro, harness_notes
+    if to_docs:
+        docs_json = ROOT / "docs" / "benchmarks.json"
+        if only and docs_json.exists():
+            # Keep the other scenarios' rows from the last run.
+            old = json.loads(docs_json.read_text())
+            all_rows = sorted(
+                [r for r in old.get("rows", []) if r["scenario"] not in selected] + rows,
+                key=lambda r: SCENARIOS.index(r["scenario"]) if r["scenario"] in SCENARIOS else 99)
+            if micro is None:
+                all_micro = old.get("micro")
+            machine = dict(machine, note="rows of scenarios not in --only are from an earlier run "
+                           f"({old.get('machine', {}).get('date', '?')})")
+            all_notes = harness_notes or old.get("notes", [])
+        docs_json.write_text(json.dumps({"rows": all_rows, "micro": all_micro,
+                                         "machine": machine, "notes": all_notes}, indent=1) + "\n")
+    out_md.write_text(report.markdown(all_rows, all_micro, machine, args.quick, all_notes))
     log(f"wrote {out_md} and {results}")
     for r in rows:
         log(f"{r['scenario']} {r['case']}: herald={r.get('herald')} baseline={r.get('baseline')} "
