@@ -271,7 +271,7 @@ class Synthetic:
                 return st
             if time.monotonic() > deadline:
                 raise RuntimeError("the synthetic stream did not finish")
-            time.sleep(0.05)
+            time.sleep(0.2)
 
 
 # --- the sidecar ----------------------------------------------------------------------

@@ -78,6 +78,13 @@ def _num(v) -> str:
     return str(v)
 
 
+def _duration(ns: float) -> str:
+    for unit, f in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= f:
+            return f"{ns / f:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
 def _met(v) -> str:
     return {True: "yes", False: "**no**", None: "-"}[v]
 
@@ -137,16 +144,17 @@ def markdown(rows: list[dict], micro: list[dict] | None, machine: dict, quick: b
         out.append("")
         out.append("| benchmark | time per iteration | CPU per iteration | throughput |")
         out.append("|---|---|---|---|")
+        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}
         for b in micro:
             if b.get("run_type") == "aggregate":
                 continue
-            unit = b.get("time_unit", "ns")
+            f = scale.get(b.get("time_unit", "ns"), 1)
             thr = []
             if "bytes_per_second" in b:
                 thr.append(f"{b['bytes_per_second'] / 1e6:,.0f} MB/s")
             if "items_per_second" in b:
                 thr.append(f"{b['items_per_second']:,.0f} items/s")
-            out.append(f"| {b['name']} | {b['real_time']:,.1f} {unit} | {b['cpu_time']:,.1f} {unit} "
-                       f"| {', '.join(thr) or '-'} |")
+            out.append(f"| {b['name']} | {_duration(b['real_time'] * f)} | "
+                       f"{_duration(b['cpu_time'] * f)} | {', '.join(thr) or '-'} |")
     out.append("")
     return "\n".join(out)

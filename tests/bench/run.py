@@ -137,13 +137,20 @@ def run_scenario(name: str, ctx: Context) -> list[dict]:
     if not (HERE / f"{mod_name}.py").exists():
         return [common.failed_row(name, "-", TARGETS[name], f"tests/bench/{mod_name}.py is missing")]
     t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
     try:
         mod = importlib.import_module(mod_name)
         rows = mod.run(ctx)
     except Exception as e:  # noqa: BLE001 - one scenario's failure is reported, not fatal
         log(f"{name} failed:\n{traceback.format_exc()}")
         return [common.failed_row(name, "-", TARGETS[name], f"{type(e).__name__}: {e}")]
-    log(f"{name} done in {time.monotonic() - t0:.0f} s")
+    seconds = time.monotonic() - t0
+    load1 = os.getloadavg()[0]
+    log(f"{name} done in {seconds:.0f} s")
+    # How busy the machine was: the scenario's own processes count too.
+    for r in rows:
+        r["notes"] = (r.get("notes", "") + f" (Machine load average, 1 min: {load0:.1f} before, "
+                      f"{load1:.1f} after this {seconds:.0f} s scenario.)").strip()
     return rows
 
 
