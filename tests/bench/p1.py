@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 
-from localcluster import LocalCluster, herald_bin  # noqa: E402
+from localcluster import ClusterError, LocalCluster, herald_bin  # noqa: E402
 
 GROUP, VERSION, KIND, PLURAL = "bench.herald.dev", "v1", "Widget", "widgets"
 STATUS_PATCH = '{"bench":{"done":true}}'
@@ -232,6 +232,12 @@ def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[
     # No client-side rate limit (--qps=0), like controller-runtime's default and Kopf.
     sidecar = Process("herald", [str(bazel_bin / "server" / "herald"), f"--socket={sock}",
                                  f"--namespaces={ns}", "--qps=0"], env, run_dir)
+    # The handler is started once the socket is there: a gRPC client that
+    # finds no socket backs off for a second before trying again, which would
+    # time gRPC's reconnect policy rather than Herald.
+    deadline = time.monotonic() + 30
+    while not sock.exists() and sidecar.alive() and time.monotonic() < deadline:
+        time.sleep(0.002)
     if impl == "herald-python":
         handler = Process("handler-python", [str(venv_bin / "herald"), "run",
                                              str(PEERS / "herald-python" / "handlers.py"),
@@ -259,25 +265,52 @@ def missing_parts(impl: str, ctx: dict) -> str | None:
     return ", ".join(gone) if gone else None
 
 
-def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float,
-             round_no: int = 1) -> dict:
-    """One implementation on a fresh namespace: the driver's report plus accounting."""
-    ns = f"p1-{impl}-r{round_no}"
-    run_dir = Path(_ctx(ctx, "workdir")) / "p1" / f"round-{round_no}" / impl
+VARIANTS = ("live", "backlog")
+VARIANT_TEXT = {
+    "live": "objects to done",
+    "backlog": "objects to done, backlog (created before the implementation starts)",
+}
+
+
+def run_impl(impl: str, ctx, cluster: LocalCluster, n: int, timeout: float,
+             round_no: int = 1, variant: str = "live") -> dict:
+    """One implementation on a fresh namespace: the driver's report plus accounting.
+
+    live: the implementation runs, a canary proves it is up, then the Widgets
+    are created; the time runs from the start of the creation. backlog: the
+    Widgets are created first, then the implementation is started; the time
+    runs from its start (so it includes its start-up and initial listing).
+    """
+    ns = f"p1-{impl}-{variant}-r{round_no}"
+    run_dir = Path(_ctx(ctx, "workdir")) / "p1" / f"round-{round_no}" / variant / impl
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     env = cluster.env()
+    driver_cmd = [str(Path(_ctx(ctx, "bin")) / "bench-p1driver"), f"--namespace={ns}",
+                  f"--count={n}", f"--create_workers={CREATE_WORKERS}", f"--timeout={int(timeout)}s"]
     create_namespace(cluster, ns)
+    result: dict = {"impl": impl, "variant": variant, "namespace": ns, "logs": str(run_dir)}
+    if variant == "backlog":
+        creator = Process("p1driver-create", [*driver_cmd, "--phase=create",
+                                               f"--out={run_dir / 'create.json'}"], env, run_dir)
+        try:
+            code = creator.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            creator.stop(timeout=1)
+            code = None
+        if code != 0:
+            raise RuntimeError(f"creating the backlog failed ({code}): {creator.tail(10)}")
+        created = json.loads((run_dir / "create.json").read_text())
+        driver_cmd.append("--phase=wait")
     servers = server_pids(cluster)
     cpu0 = {k: cpu_seconds(p) for k, p in servers.items()}
     req0 = request_counts(cluster)
+    start_ns = time.time_ns()
     procs = start_impl(impl, ctx, ns, run_dir, env)
-    result: dict = {"impl": impl, "namespace": ns, "logs": str(run_dir)}
+    if variant == "backlog":
+        driver_cmd.append(f"--start_unix_ns={start_ns}")
     try:
-        driver = Process("p1driver", [
-            str(Path(_ctx(ctx, "bin")) / "bench-p1driver"), f"--namespace={ns}", f"--count={n}",
-            f"--create_workers={CREATE_WORKERS}", f"--timeout={int(timeout)}s",
-            f"--out={run_dir / 'driver.json'}"], env, run_dir)
+        driver = Process("p1driver", [*driver_cmd, f"--out={run_dir / 'driver.json'}"], env, run_dir)
         # Stop early when a process of the implementation dies.
         while driver.alive() and all(p.alive() for p in procs):
             time.sleep(0.05)
@@ -294,6 +327,8 @@ def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float
     finally:
         for p in procs:
             p.stop()
+    if variant == "backlog":
+        result["create_seconds"] = created["create_seconds"]
     req1 = request_counts(cluster)
     result["server_cpu_s"] = {k: cpu_seconds(p) - cpu0[k] for k, p in servers.items()}
     result["requests"] = {k: v - req0.get(k, 0.0) for k, v in req1.items() if v - req0.get(k, 0.0) > 0}
@@ -305,16 +340,20 @@ def run_impl(impl: str, ctx: dict, cluster: LocalCluster, n: int, timeout: float
 
 # --- report -------------------------------------------------------------------------
 
+def _objects(res: dict) -> int:
+    # The live variant's canary is one more object handled in the same run.
+    return res["count"] + (1 if res.get("variant", "live") == "live" else 0)
+
+
 def _per_object(res: dict, key: str) -> float:
-    # The canary is one more object handled in the same run.
-    return res["requests"].get(key, 0.0) / (res["count"] + 1)
+    return res["requests"].get(key, 0.0) / _objects(res)
 
 
 def describe(res: dict) -> str:
     patches = _per_object(res, "PATCH widgets")
     others = sum(v for k, v in res["requests"].items()
                  if k.endswith(" widgets") and not k.startswith("PATCH")
-                 and not k.startswith("POST")) / (res["count"] + 1)
+                 and not k.startswith("POST")) / _objects(res)
     events = _per_object(res, "POST events")
     procs = ", ".join(f"{name} {p['cpu_s']:.1f} s CPU / {p['peak_rss_mb']:.0f} MB peak RSS"
                       for name, p in res["procs"].items())
@@ -322,33 +361,43 @@ def describe(res: dict) -> str:
     rounds = ""
     if len(res.get("all_totals", [])) > 1:
         rounds = " (median of " + ", ".join(f"{t:.2f}" for t in res["all_totals"]) + " s)"
-    return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s{rounds}, "
-            f"the creation took {res['create_seconds']:.2f} s, "
+    if res.get("variant") == "backlog":
+        creation = f"counted from its start, the {res['count']} objects existing before"
+    else:
+        creation = f"the creation took {res['create_seconds']:.2f} s"
+    return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s{rounds}, {creation}, "
             f"{patches:.2f} PATCH/object, "
             f"{events:.2f} Event POST/object, {others:.2f} other widget requests/object; "
             f"{procs}; server CPU {servers}")
 
 
-def plot(results: dict[str, dict], path: Path) -> str | None:
+def plot(results: dict[str, dict[str, dict]], path: Path) -> str | None:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    for impl in ORDER:
-        res = results.get(impl)
-        if not res or not res.get("done_seconds"):
-            continue
-        xs = [0.0] + res["done_seconds"]
-        ax.step(xs, range(len(xs)), where="post", label=f"{LABELS[impl]} ({res['total_seconds']:.1f} s)")
-    n = max(r["count"] for r in results.values())
-    ax.set_xlabel("seconds since the start of the creation")
-    ax.set_ylabel("objects with status.bench.done")
-    ax.set_title(f"P1: {n} Widgets created, a handler sets a status field on each")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    variants = [v for v in VARIANTS if results.get(v)]
+    fig, axes = plt.subplots(1, len(variants), figsize=(6.5 * len(variants), 4.5), dpi=110, squeeze=False)
+    for ax, variant in zip(axes[0], variants):
+        res_v = results[variant]
+        for impl in ORDER:
+            res = res_v.get(impl)
+            if not res or not res.get("done_seconds"):
+                continue
+            xs = [0.0] + res["done_seconds"]
+            ax.step(xs, range(len(xs)), where="post", label=f"{LABELS[impl]} ({res['total_seconds']:.1f} s)")
+        n = max(r["count"] for r in res_v.values())
+        if variant == "live":
+            ax.set_xlabel("seconds since the start of the creation")
+            ax.set_title(f"P1: {n} Widgets created while the implementation runs", fontsize=10)
+        else:
+            ax.set_xlabel("seconds since the implementation was started")
+            ax.set_title(f"P1 backlog: {n} Widgets exist, then the implementation starts", fontsize=10)
+        ax.set_ylabel("objects with status.bench.done")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -356,17 +405,19 @@ def plot(results: dict[str, dict], path: Path) -> str | None:
     return str(path)
 
 
-def rows_from(results: dict[str, dict], n: int, common: str, plots: list[str], skipped: dict) -> list[dict]:
+def rows_from(results: dict[str, dict], n: int, variant: str, common: str, plots: list[str],
+              skipped: dict) -> list[dict]:
     def t(impl):
         r = results.get(impl)
         return r["total_seconds"] if r and not r.get("timed_out") else None
 
+    what = VARIANT_TEXT[variant]
     rows = []
     specs = [
-        ("herald-python", "kopf", f"{n} objects to done: Herald + Python client vs Kopf", "speedup", 10.0),
-        ("herald-cc", "controller-runtime", f"{n} objects to done: Herald + C++ handler vs controller-runtime",
+        ("herald-python", "kopf", f"{n} {what}: Herald + Python client vs Kopf", "speedup", 10.0),
+        ("herald-cc", "controller-runtime", f"{n} {what}: Herald + C++ handler vs controller-runtime",
          "speedup", 1.2),
-        ("herald-cc", "plain", f"{n} objects to done: Herald + C++ handler vs a plain client", "within", 1.25),
+        ("herald-cc", "plain", f"{n} {what}: Herald + C++ handler vs a plain client", "within", 1.25),
     ]
     for h, b, case, kind, target in specs:
         row = {"scenario": "P1", "case": case, "herald": t(h), "baseline": t(b),
@@ -397,10 +448,19 @@ def rows_from(results: dict[str, dict], n: int, common: str, plots: list[str], s
 
 
 @contextmanager
-def _cluster(ctx: dict, name: str):
-    cluster = LocalCluster(workdir=Path(_ctx(ctx, "workdir")) / "p1" / f"cluster-{name}",
-                           bin_dir=Path(_ctx(ctx, "bin")))
-    cluster.start()
+def _cluster(ctx, name: str):
+    # Ports are chosen free but only taken when the servers start: on a busy
+    # machine another program may take one first, so a failed start is retried.
+    for attempt in range(3):
+        cluster = LocalCluster(workdir=Path(_ctx(ctx, "workdir")) / "p1" / f"cluster-{name}-{attempt}",
+                               bin_dir=Path(_ctx(ctx, "bin")))
+        try:
+            cluster.start()
+            break
+        except ClusterError:
+            shutil.rmtree(cluster.dir, ignore_errors=True)
+            if attempt == 2:
+                raise
     try:
         apply_crd(cluster)
         yield cluster
@@ -409,18 +469,20 @@ def _cluster(ctx: dict, name: str):
         shutil.rmtree(cluster.dir, ignore_errors=True)
 
 
-def run(ctx: dict) -> list[dict]:
+def run(ctx) -> list[dict]:
     quick = bool(_ctx(ctx, "quick", False))
     n = int(_ctx(ctx, "p1_n", 0) or (50 if quick else 2000))
     only = _ctx(ctx, "p1_only", ORDER)
+    variants = _ctx(ctx, "p1_variants", VARIANTS)
     # A fresh control plane per implementation in the full run, so that none
-    # inherits another's objects, compactions or memory; one shared control
-    # plane (a fresh namespace each, emptied afterwards) in the quick run.
+    # inherits another's objects, compactions or memory (its two variants run
+    # one after the other on it, the first one's objects deleted); one shared
+    # control plane per round (a fresh namespace each, emptied afterwards) in
+    # the quick run.
     fresh = bool(_ctx(ctx, "p1_fresh_cluster", not quick))
     timeout = 120.0 if quick else 1200.0
     rounds = int(_ctx(ctx, "p1_rounds", 0) or (1 if quick else 3))
     log = _ctx(ctx, "log", lambda msg: print(msg, file=sys.stderr))
-    results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
 
     impls = []
@@ -434,19 +496,28 @@ def run(ctx: dict) -> list[dict]:
         else:
             impls.append(impl)
 
-    runs: dict[str, list[dict]] = {}
+    runs: dict[str, dict[str, list[dict]]] = {v: {} for v in variants}
+    cluster_errors: dict[str, str] = {}
 
-    def one(cluster, impl, round_no):
-        log(f"P1: {impl}, {n} objects, round {round_no} of {rounds}")
+    def one(cluster, impl, round_no, variant):
+        log(f"P1: {impl}, {variant}, {n} objects, round {round_no} of {rounds}")
         try:
-            res = run_impl(impl, ctx, cluster, n, timeout, round_no)
+            res = run_impl(impl, ctx, cluster, n, timeout, round_no, variant)
         except Exception as e:  # noqa: BLE001 - reported in the row
-            skipped[impl] = f"failed: {e}"
+            skipped[impl] = f"failed ({variant}): {e}"
             log(f"P1: {impl} failed: {e}")
             return None
-        runs.setdefault(impl, []).append(res)
+        runs[variant].setdefault(impl, []).append(res)
         log("P1: " + describe(res))
         return res
+
+    def all_variants(cluster, impl, round_no):
+        for variant in variants:
+            if impl in skipped:
+                return
+            res = one(cluster, impl, round_no, variant)
+            if res:
+                delete_widgets(cluster, res["namespace"])
 
     # Rounds interleave the implementations, each round in a rotated order,
     # so that a slow spell of the shared machine does not hit one of them only.
@@ -455,27 +526,35 @@ def run(ctx: dict) -> list[dict]:
         order = [i for i in impls[shift:] + impls[:shift] if i not in skipped]
         if fresh:
             for impl in order:
-                with _cluster(ctx, impl) as cluster:
-                    one(cluster, impl, round_no)
+                try:
+                    with _cluster(ctx, impl) as cluster:
+                        all_variants(cluster, impl, round_no)
+                except ClusterError as e:
+                    # Not the implementation's fault: it gets its next round.
+                    cluster_errors[impl] = f"the control plane did not start: {e}"
+                    log(f"P1: {impl}: the control plane did not start: {e}")
         elif order:
             with _cluster(ctx, f"shared-{round_no}") as cluster:
                 for impl in order:
-                    res = one(cluster, impl, round_no)
-                    if res:
-                        delete_widgets(cluster, res["namespace"])
-    # Each implementation is represented by its median run.
-    for impl, rs in runs.items():
-        rs_sorted = sorted(rs, key=lambda r: (r.get("timed_out", False), r["total_seconds"]))
-        med = dict(rs_sorted[(len(rs_sorted) - 1) // 2])
-        med["all_totals"] = [r["total_seconds"] for r in rs]
-        results[impl] = med
-        skipped.pop(impl, None)
+                    all_variants(cluster, impl, round_no)
 
-    if runs:
+    # Each implementation is represented by its median run.
+    results: dict[str, dict[str, dict]] = {v: {} for v in variants}
+    for variant, by_impl in runs.items():
+        for impl, rs in by_impl.items():
+            rs_sorted = sorted(rs, key=lambda r: (r.get("timed_out", False), r["total_seconds"]))
+            med = dict(rs_sorted[(len(rs_sorted) - 1) // 2])
+            med["all_totals"] = [r["total_seconds"] for r in rs]
+            results[variant][impl] = med
+    for impl, err in cluster_errors.items():
+        if not any(impl in results[v] for v in variants):
+            skipped.setdefault(impl, err)
+
+    if any(runs.values()):
         (Path(_ctx(ctx, "workdir")) / "p1").mkdir(parents=True, exist_ok=True)
         (Path(_ctx(ctx, "workdir")) / "p1" / "results.json").write_text(json.dumps(runs, indent=1))
     plots = []
-    if results:
+    if any(results.values()):
         # The harness says where the report's images go; standalone, the
         # work folder (quick) or docs/img.
         img_dir = _ctx(ctx, "img_dir") or (
@@ -487,23 +566,44 @@ def run(ctx: dict) -> list[dict]:
             except ValueError:
                 plots.append(p)
     common = (
-        f"N={n} Widgets per implementation, {'median of ' + str(rounds) + ' rounds' if rounds > 1 else 'one round'}, "
+        f"N={n} Widgets per implementation, "
+        f"{'median of ' + str(rounds) + ' rounds' if rounds > 1 else 'one round'}, "
         "each on a fresh namespace"
         f"{' and a fresh control plane' if fresh else ''} (kube-apiserver v1.34.4 + etcd on loopback), "
-        f"created by {CREATE_WORKERS} concurrent POSTs after a canary object proved the implementation "
-        "up; time until every Widget carries status.bench.done, seen by a watch. "
+        f"created by {CREATE_WORKERS} concurrent POSTs; the time runs until every Widget carries "
+        "status.bench.done, seen by a watch. Live: from the start of the creation, after a canary "
+        "object proved the implementation up. Backlog: the Widgets exist first; from the start of the "
+        "implementation's processes (start-up and initial listing included). "
         "The CRD has no status subresource, so every implementation can finish an object with one "
         "write (Herald's merge PATCH carries its diff-base annotation and the status together; "
         "with a subresource Herald writes a second PATCH to /status while controller-runtime writes "
         "only the status, which would compare different amounts of work). "
-        f"No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
+        "No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
         f"controller-runtime and the plain client use {WRITE_CONCURRENCY} workers, like Herald's writer pool; "
         "Kopf runs with its defaults. The Herald Python client posts its own \"handler succeeded\" "
         "log line as a Kubernetes Event (one more POST per object), which Kopf does not. "
-        "Requests per object count the canary and the initial list/watch. CPU and RSS include each "
-        "implementation's processes only (for Herald: sidecar plus handler process)."
+        "Requests per object include the live variant's canary and the initial list/watch. CPU and "
+        "RSS are each implementation's processes only (for Herald: sidecar plus handler process); "
+        "server CPU is kube-apiserver's and etcd's during the run."
     )
-    return rows_from(results, n, common, plots, skipped)
+    rows = []
+    for variant in variants:
+        rows += rows_from(results[variant], n, variant, common if variant == variants[-1] else
+                          "Setup and method: see the last P1 row.", plots, skipped)
+    return rows
+
+
+def _opt_bazel_bin() -> Path:
+    """bazel-bin of the -c opt build when it holds the sidecar (what the
+    harness measures), else the checkout's bazel-bin link."""
+    try:
+        out = subprocess.run(["bazel", "info", "-c", "opt", "bazel-bin"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120).stdout.strip()
+        if out and (Path(out) / "server" / "herald").exists():
+            return Path(out)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return ROOT / "bazel-bin"
 
 
 def default_ctx(quick: bool) -> dict:
@@ -511,7 +611,7 @@ def default_ctx(quick: bool) -> dict:
                                                        Path.home() / ".cache") / "herald")
     return {
         "quick": quick, "root": str(ROOT), "bin": str(herald_bin()),
-        "bazel_bin": str(ROOT / "bazel-bin"),
+        "bazel_bin": None,
         "workdir": tempfile.mkdtemp(prefix="herald-p1-"),
         "venv": os.environ.get("HERALD_BENCH_VENV") or str(cache / "bench-venv"),
         "log": lambda msg: print(f"[p1] {msg}", file=sys.stderr, flush=True),
@@ -525,6 +625,9 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated: " + ",".join(ORDER))
     parser.add_argument("--shared-cluster", action="store_true", help="one control plane for all")
     parser.add_argument("--rounds", type=int, help="runs per implementation (median taken)")
+    parser.add_argument("--variants", help="comma-separated: " + ",".join(VARIANTS))
+    parser.add_argument("--bazel-bin", help="where the sidecar and bench_handler are "
+                        "(default: the -c opt bazel-bin if built, else ./bazel-bin)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     ctx = default_ctx(args.quick)
@@ -532,10 +635,14 @@ def main() -> int:
     venv_python = Path(ctx["venv"]) / "bin" / "python"
     if venv_python.exists() and Path(sys.prefix).resolve() != Path(ctx["venv"]).resolve():
         os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
+    ctx["bazel_bin"] = args.bazel_bin or str(_opt_bazel_bin())
+    ctx["log"](f"sidecar and bench_handler from {ctx['bazel_bin']}")
     if args.n:
         ctx["p1_n"] = args.n
     if args.only:
         ctx["p1_only"] = args.only.split(",")
+    if args.variants:
+        ctx["p1_variants"] = args.variants.split(",")
     if args.rounds:
         ctx["p1_rounds"] = args.rounds
     if args.shared_cluster:

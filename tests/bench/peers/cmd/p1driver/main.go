@@ -4,6 +4,10 @@
 // measured once it is up and watching), then creates N Widgets with a fixed
 // number of concurrent POSTs and records, from the start of the creation, when
 // each Widget was seen carrying status.bench.done=true. Writes a JSON report.
+//
+// The backlog variant splits this in two: --phase=create only creates the
+// Widgets (before the implementation runs), --phase=wait only watches, timing
+// from --start_unix_ns (when the implementation was started).
 package main
 
 import (
@@ -43,6 +47,8 @@ func main() {
 	canary := flag.Bool("canary", true, "wait for a canary Widget to be done first")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	out := flag.String("out", "", "write the JSON report here (default stdout)")
+	phase := flag.String("phase", "all", "all, create or wait")
+	startNs := flag.Int64("start_unix_ns", 0, "with --phase=wait: the start of the timing")
 	flag.Parse()
 
 	c, err := kube.New("")
@@ -62,6 +68,11 @@ func main() {
 	ready := make(chan struct{})
 	var canaryOnce, allOnce sync.Once
 
+	if *phase == "wait" {
+		// Widgets done before the watch started count from the listing.
+		start = time.Unix(0, *startNs)
+		started = true
+	}
 	go func() {
 		err := c.ListWatch(ctx, collection, func() { close(ready) }, func(_ string, w *kube.Widget) {
 			if !w.Status.Bench.Done {
@@ -77,7 +88,7 @@ func main() {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if !started {
+			if !started || doneAt == nil {
 				return
 			}
 			if _, ok := doneAt[name]; !ok {
@@ -120,7 +131,17 @@ func main() {
 	}
 
 	rep := report{Count: *count, CreateWorkers: *workers}
-	if *canary {
+	if *phase == "wait" {
+		rep.StartUnixNs = *startNs
+		select {
+		case <-allDone:
+		case <-ctx.Done():
+			rep.TimedOut = true
+		}
+		finish(&rep, &mu, doneAt, start, *out)
+		return
+	}
+	if *canary && *phase == "all" {
 		t := time.Now()
 		if err := create("canary", -1); err != nil {
 			log.Fatal(err)
@@ -160,11 +181,26 @@ func main() {
 	wg.Wait()
 	rep.CreateSeconds = time.Since(start).Seconds()
 	rep.CreateErrors = errs
+	if *phase == "create" {
+		mu.Lock()
+		doneAt = nil
+		mu.Unlock()
+		data, _ := json.Marshal(rep)
+		writeOut(*out, data)
+		if errs > 0 {
+			os.Exit(1)
+		}
+		return
+	}
 	select {
 	case <-allDone:
 	case <-ctx.Done():
 		rep.TimedOut = true
 	}
+	finish(&rep, &mu, doneAt, start, *out)
+}
+
+func finish(rep *report, mu *sync.Mutex, doneAt map[string]float64, start time.Time, out string) {
 	rep.TotalSeconds = time.Since(start).Seconds()
 	mu.Lock()
 	for _, s := range doneAt {
@@ -177,12 +213,16 @@ func main() {
 		rep.TotalSeconds = rep.DoneSeconds[len(rep.DoneSeconds)-1]
 	}
 	data, _ := json.Marshal(rep)
-	if *out == "" {
-		os.Stdout.Write(append(data, '\n'))
-	} else if err := os.WriteFile(*out, data, 0o644); err != nil {
-		log.Fatal(err)
-	}
+	writeOut(out, data)
 	if rep.TimedOut {
 		os.Exit(3)
+	}
+}
+
+func writeOut(out string, data []byte) {
+	if out == "" {
+		os.Stdout.Write(append(data, '\n'))
+	} else if err := os.WriteFile(out, data, 0o644); err != nil {
+		log.Fatal(err)
 	}
 }
