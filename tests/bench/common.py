@@ -277,10 +277,10 @@ class Synthetic:
 # --- the sidecar ----------------------------------------------------------------------
 
 def sidecar_flags(ctx: Context) -> set[str]:
-    """The flags `herald --help` lists (to detect optional ones)."""
-    res = subprocess.run([str(ctx.tool("server", "herald")), "--help"], capture_output=True,
+    """The flags `herald --helpfull` lists (to detect optional ones)."""
+    res = subprocess.run([str(ctx.tool("server", "herald")), "--helpfull"], capture_output=True,
                          text=True, timeout=30)
-    return set(re.findall(r"--([a-z_]+)", res.stdout + res.stderr))
+    return set(re.findall(r"^\s+--([a-z_]+) \(", res.stdout + res.stderr, re.M))
 
 
 class Sidecar:

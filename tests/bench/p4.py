@@ -29,11 +29,18 @@ def settle(side: Sidecar, timeout: float = 30) -> int:
 
 def index_flags(ctx: Context) -> tuple[list[str], str]:
     if "index" not in ctx.sidecar_flags:
-        return [], ("The sidecar has no --index flag yet (not in `herald --help`), so this run "
+        return [], ("The sidecar has no --index flag yet (not in `herald --helpfull`), so this run "
                     "has no indices: the figure is the cache plus memos only.")
-    return ([f"--index=by_shard={RESOURCE}:label:shard",
-             f"--index=by_owner={RESOURCE}:field:spec.owner"],
+    # One flag, comma-separated: a repeated flag keeps only its last value.
+    # The indices make the sidecar watch the resource itself; --resource as
+    # well would start a second watch of it (with its own cache) when both
+    # start before discovery resolves the name.
+    return ([f"--index=by_shard={RESOURCE}:label:shard,by_owner={RESOURCE}:field:spec.owner"],
             "Two declarative indices: by label shard (10 keys) and by field spec.owner (13 keys).")
+
+
+def watch_flags(flags: list[str]) -> list[str]:
+    return flags if flags else [f"--resource={RESOURCE}"]
 
 
 def run(ctx: Context) -> list[dict]:
@@ -41,10 +48,11 @@ def run(ctx: Context) -> list[dict]:
     report_at = [2000] if ctx.quick else [10000, 100000]
     flags, index_note = index_flags(ctx)
     points = []
+    writes_at = {}
     with Processes() as procs:
         syn = Synthetic(ctx, procs, "p4-synthetic")
-        side = Sidecar(ctx, procs, syn.kubeconfig, f"--resource={RESOURCE}",
-                       f"--operator_memo={MEMO}", *flags, name="p4-sidecar")
+        side = Sidecar(ctx, procs, syn.kubeconfig, f"--operator_memo={MEMO}",
+                       *watch_flags(flags), name="p4-sidecar")
         side.wait_socket()
         side.wait_listed()
         time.sleep(1)
@@ -56,24 +64,26 @@ def run(ctx: Context) -> list[dict]:
             rss = settle(side)
             json_bytes = syn.stats()["json_bytes"]
             points.append((n, rss - rss0, json_bytes))
+            st = syn.stats()
+            writes_at[n] = st["patches"] + st["status_patches"]
             ctx.log(f"P4: {n} objects: RSS +{mb(rss - rss0):.1f} MB for "
                     f"{mb(json_bytes):.1f} MB of JSON ({(rss - rss0) / json_bytes:.2f}x)")
         side.close()
-    # What the memo costs: the same at one size with an empty operator memo.
-    no_memo = None
-    if not ctx.quick:
+    # What the indices cost: the same at one size without them.
+    no_index = None
+    if flags and not ctx.quick:
         n = report_at[0]
         with Processes() as procs:
-            syn = Synthetic(ctx, procs, "p4-synthetic-nomemo")
-            side = Sidecar(ctx, procs, syn.kubeconfig, f"--resource={RESOURCE}", *flags,
-                           name="p4-sidecar-nomemo")
+            syn = Synthetic(ctx, procs, "p4-synthetic-noindex")
+            side = Sidecar(ctx, procs, syn.kubeconfig, f"--operator_memo={MEMO}",
+                           *watch_flags([]), name="p4-sidecar-noindex")
             side.wait_socket()
             side.wait_listed()
             time.sleep(1)
             base = settle(side)
             syn.create(n, SIZE, shards=10)
             wait_until(lambda: side.object_count() >= n, 300, f"{n} objects cached")
-            no_memo = (n, settle(side) - base)
+            no_index = (n, settle(side) - base, syn.stats()["json_bytes"])
             side.close()
     plots = []
     try:
@@ -85,16 +95,23 @@ def run(ctx: Context) -> list[dict]:
     for n, growth, json_bytes in points:
         if n not in report_at:
             continue
+        writes = writes_at[n]
         ratio = growth / json_bytes
         notes = (f"RSS of the synced sidecar with no objects: {mb(rss0):.1f} MB; after {n} "
                  f"objects: +{mb(growth):.1f} MB ({growth / n:.0f} B per object, objects of "
                  f"{json_bytes / n:.0f} B of JSON). Objects arrive as ADDED watch events; RSS "
                  f"read from /proc after it stops moving. {index_note} Memo: an operator memo "
-                 f"of {len(MEMO)} B copied into each object's memo.")
-        if no_memo:
-            nm, g = no_memo
-            notes += (f" Without the memo ({nm} objects): {g / nm:.0f} B per object, so the memo "
-                      f"costs about {growth / n - g / nm:.0f} B per object.")
+                 f"of {len(MEMO)} B copied into each object's memo. The sidecar sent {writes} "
+                 f"patch(es) to the source.")
+        if writes:
+            notes += (" With index handlers the engine runs a change cycle per object and "
+                      "writes its diff-base annotation (one PATCH per object, paced by --qps), "
+                      "so objects waiting for that write are held parsed meanwhile; the RSS "
+                      "here includes them.")
+        if no_index:
+            ni, g, jb = no_index
+            notes += (f" Without the indices ({ni} objects, memo kept): +{mb(g):.1f} MB, "
+                      f"{g / ni:.0f} B per object, {g / jb:.2f}x the JSON.")
         if ratio > 3.0:
             notes += (f" Over the target by {growth / n - 3 * json_bytes / n:.0f} B per object: "
                       f"besides its JSON text (kept once, shared by the cache and the engine) the "

@@ -359,9 +359,13 @@ func (s *Store) Patch(ns, name, contentType string, body []byte, status bool) ([
 	if err := n.encodeObject(rm); err != nil {
 		return nil, 500, err
 	}
+	// As on a real API server, a patch changes what it says and the
+	// resourceVersion, nothing else: sent-ns stays that of the last event
+	// the source made.
+	sent := o.sentNs
 	*o = *n
 	o.rv = s.nextRVLocked()
-	o.sentNs = now()
+	o.sentNs = sent
 	if status {
 		s.c.StatusPatches++
 	} else {

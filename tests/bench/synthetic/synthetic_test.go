@@ -133,6 +133,9 @@ func TestPatchIsEchoedToWatches(t *testing.T) {
 	srv := httptest.NewServer(s.routes())
 	defer srv.Close()
 	base := srv.URL + "/apis/bench.herald.dev/v1"
+	var before map[string]any
+	json.Unmarshal(s.Get("bench", "widget-0000001"), &before)
+	sentBefore := before["metadata"].(map[string]any)["annotations"].(map[string]any)[sentNsKey]
 	rv := s.Stats().ResourceVer
 	resp, err := http.Get(base + "/widgets?watch=1&allowWatchBookmarks=true&resourceVersion=" + itoa(rv))
 	if err != nil {
@@ -165,6 +168,10 @@ func TestPatchIsEchoedToWatches(t *testing.T) {
 			t.Fatalf("event %d is %s", i, ev.Type)
 		}
 		last = ev.Object
+	}
+	// A patch changes what it says and the resourceVersion only.
+	if got := last["metadata"].(map[string]any)["annotations"].(map[string]any)[sentNsKey]; got != sentBefore {
+		t.Fatalf("sent-ns %v after the patches, %v before", got, sentBefore)
 	}
 	spec := last["spec"].(map[string]any)
 	if _, ok := spec["owner"]; ok || spec["new"] != 1.0 {
