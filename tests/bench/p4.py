@@ -49,6 +49,7 @@ def run(ctx: Context) -> list[dict]:
     flags, index_note = index_flags(ctx)
     points = []
     writes_at = {}
+    wait = 5 if ctx.quick else 30
     with Processes() as procs:
         syn = Synthetic(ctx, procs, "p4-synthetic")
         side = Sidecar(ctx, procs, syn.kubeconfig, f"--operator_memo={MEMO}",
@@ -56,12 +57,12 @@ def run(ctx: Context) -> list[dict]:
         side.wait_socket()
         side.wait_listed()
         time.sleep(1)
-        rss0 = settle(side)
+        rss0 = settle(side, wait)
         points.append((0, 0, 0))
         for n in steps:
             syn.create(n - syn.stats()["objects"], SIZE, shards=10)
             wait_until(lambda: side.object_count() >= n, 300, f"{n} objects cached")
-            rss = settle(side)
+            rss = settle(side, wait)
             json_bytes = syn.stats()["json_bytes"]
             points.append((n, rss - rss0, json_bytes))
             st = syn.stats()
