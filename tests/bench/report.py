@@ -108,21 +108,25 @@ def markdown(rows: list[dict], micro: list[dict] | None, machine: dict, quick: b
     out.append("|---|---|---|---|---|---|---|")
     for r in rows:
         unit = f" {r['unit']}" if r.get("unit") else ""
-        base = "-" if r.get("baseline") is None else f"{_num(r['baseline'])}{unit} ({r['baseline_name']})"
-        out.append(f"| {r['scenario']} | {r['case']} | {_num(r.get('herald'))}{unit if r.get('herald') is not None else ''} "
-                   f"| {base} | {r.get('ratio_text') or '-'} | {r['target']} | {_met(r.get('met'))} |")
+        base = ("-" if r.get("baseline") is None
+                else f"{_num(r['baseline'])}{unit} ({r.get('baseline_name', '')})")
+        herald = _num(r.get("herald")) + (unit if r.get("herald") is not None else "")
+        out.append(f"| {r.get('scenario', '?')} | {r.get('case', '-')} | {herald} | {base} "
+                   f"| {r.get('ratio_text') or '-'} | {r.get('target', '-')} "
+                   f"| {_met(r.get('met'))} |")
     out.append("")
     out.append("## Notes")
     out.append("")
     by_scenario: dict[str, list[dict]] = {}
     for r in rows:
-        by_scenario.setdefault(r["scenario"], []).append(r)
+        by_scenario.setdefault(r.get("scenario", "?"), []).append(r)
     for sc, rs in by_scenario.items():
         out.append(f"### {sc}")
         out.append("")
         for r in rs:
             if r.get("notes"):
-                out.append(f"- **{r['case']}** ({'met' if r.get('met') else 'not met' if r.get('met') is False else 'no verdict'}): {r['notes']}")
+                verdict = {True: "met", False: "not met"}.get(r.get("met"), "no verdict")
+                out.append(f"- **{r.get('case', '-')}** ({verdict}): {r['notes']}")
         plots = sorted({p for r in rs for p in r.get("plots", [])})
         for p in plots:
             name = Path(p).name

@@ -168,7 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-docs", action="store_true",
                     help="with --only: replace those scenarios' rows in docs/benchmarks.md "
                     "(kept with their machine info in docs/benchmarks.json)")
+    ap.add_argument("--from-results", default="",
+                    help="write docs/benchmarks.md again from a results JSON of an earlier run "
+                    "(its rows, micro-benchmarks and machine info), running nothing")
     args = ap.parse_args(argv)
+    if args.from_results:
+        import report
+        data = json.loads(Path(args.from_results).read_text())
+        if data.get("quick"):
+            log("those results are from a --quick run: not for docs/benchmarks.md")
+            return 2
+        out = ROOT / "docs" / "benchmarks.md"
+        out.write_text(report.markdown(data["rows"], data.get("micro"), data["machine"], False,
+                                       data.get("notes", [])))
+        log(f"wrote {out}")
+        return 0
 
     only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
     selected = [s for s in SCENARIOS if not only or s in only]
@@ -220,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     import report
     out_md.parent.mkdir(parents=True, exist_ok=True)
     results = Path(args.results) if args.results else workdir / "results.json"
-    data = {"rows": rows, "micro": micro, "machine": machine, "notes": harness_notes}
+    data = {"rows": rows, "micro": micro, "machine": machine, "notes": harness_notes,
+            "quick": args.quick}
     results.write_text(json.dumps(data, indent=1))
     all_rows, all_micro, all_notes = rows, micro, harness_notes
     if to_docs:
