@@ -28,6 +28,7 @@
 #include "herald/v1/handler.grpc.pb.h"
 #include "tests/bench/cc/handler_config.h"
 #include "tests/bench/cc/handler_stats.h"
+#include "tests/bench/cc/handler_stream.h"
 #include "tests/bench/cc/samples.h"
 #include "tests/bench/cc/sent_ns.h"
 
@@ -59,12 +60,8 @@ namespace {
 std::atomic<bool> stop_requested{false};
 
 struct Options {
-  HandlerConfig handler;
+  StreamOptions stream;
   std::string target;
-  std::string status_patch_json;
-  bool stall = false;
-  int64_t delay_us = 0;
-  uint64_t exit_after = 0;
   std::string stats_path;
   int connect_timeout_s = 60;
 };
@@ -85,26 +82,6 @@ struct Options {
             << " protocol errors" << std::endl;
   std::fflush(nullptr);
   _exit(code);
-}
-
-void SleepMicros(int64_t us) {
-  timespec ts{static_cast<time_t>(us / 1000000),
-              static_cast<long>(us % 1000000 * 1000)};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
-void LogProtocolError(const v1::ProtocolError& e, uint64_t count) {
-  // Only the first few: a broken run must not flood the log.
-  constexpr uint64_t kLogged = 20;
-  if (count > kLogged) return;
-  std::cerr << "bench_handler: protocol error "
-            << v1::ProtocolErrorCode_Name(e.code())
-            << (e.delivery_id().empty() ? ""
-                                        : absl::StrCat(" on ", e.delivery_id()))
-            << ": " << e.message()
-            << (count == kLogged ? " (further protocol errors not logged)" : "")
-            << std::endl;
 }
 
 int Run(const Options& opt) {
@@ -145,100 +122,20 @@ int Run(const Options& opt) {
       return 1;
     }
   }
-  auto stream = stub->Connect(context);
-  if (!stream->Write(BuildRegister(opt.handler))) {
-    grpc::Status st = stream->Finish();
-    if (stop_requested.load()) Exit(opt, stats, 0);
-    std::cerr << "bench_handler: cannot register: " << st.error_message()
-              << std::endl;
-    return 1;
-  }
 
-  v1::ConnectResponse in;
-  bool registered = false;
-  while (!registered && stream->Read(&in)) {
-    switch (in.message_case()) {
-      case v1::ConnectResponse::kRegistered: {
-        const v1::Registered& r = in.registered();
-        bool accepted = false;
-        for (const auto& id : r.accepted_handler_ids()) {
-          accepted = accepted || id == opt.handler.handler_id;
-        }
-        for (const auto& rej : r.rejections()) {
-          std::cerr << "bench_handler: handler '" << rej.handler_id()
-                    << "' rejected: " << rej.reason() << std::endl;
-        }
-        if (!accepted || r.rejections_size() > 0) {
-          std::cerr << "bench_handler: handler '" << opt.handler.handler_id
-                    << "' not accepted" << std::endl;
-          return 1;
-        }
-        std::cerr << "bench_handler: registered as " << r.stream_id()
-                  << " (sidecar " << r.sidecar_version() << ")" << std::endl;
-        registered = true;
-        break;
-      }
-      case v1::ConnectResponse::kProtocolError:
-        stats.OnProtocolError(in.protocol_error().delivery_id());
-        LogProtocolError(in.protocol_error(), stats.protocol_errors());
-        break;
-      default:
-        break;
-    }
-  }
-  if (!registered) {
-    grpc::Status st = stream->Finish();
-    if (stop_requested.load()) Exit(opt, stats, 0);
-    std::cerr << "bench_handler: stream ended before registration: "
-              << st.error_message() << std::endl;
-    return 1;
-  }
-
-  // One outcome message, reused: only its delivery id changes.
-  v1::ConnectRequest out;
-  v1::Outcome* outcome = out.mutable_outcome();
-  outcome->set_status(v1::OUTCOME_STATUS_SUCCESS);
-  if (!opt.status_patch_json.empty()) {
-    outcome->mutable_changes()->set_status_patch_json(opt.status_patch_json);
-  }
-  bool open = true;
-  while (open && stream->Read(&in)) {
-    switch (in.message_case()) {
-      case v1::ConnectResponse::kDelivery: {
-        const v1::Delivery& d = in.delivery();
-        const int64_t received = RealtimeNs();
-        const absl::optional<int64_t> e2h =
-            stats.OnDelivery(received, FindSentNs(d.body_json()));
-        if (opt.stall) break;
-        if (opt.delay_us > 0) SleepMicros(opt.delay_us);
-        outcome->set_delivery_id(d.delivery_id());
-        stats.OnOutcomeSent(d.delivery_id(), MonotonicNs(), e2h);
-        open = stream->Write(out);
-        break;
-      }
-      case v1::ConnectResponse::kOutcomeAck: {
-        const int64_t now = MonotonicNs();
-        stats.OnAck(in.outcome_ack().delivery_id(), now, RealtimeNs());
-        if (opt.exit_after > 0 && stats.acks() >= opt.exit_after) {
-          Exit(opt, stats, 0);
-        }
-        break;
-      }
-      case v1::ConnectResponse::kProtocolError:
-        stats.OnProtocolError(in.protocol_error().delivery_id());
-        LogProtocolError(in.protocol_error(), stats.protocol_errors());
-        break;
-      case v1::ConnectResponse::kStop:
-        stats.OnStop();
-        break;
-      default:
-        break;
-    }
-  }
+  StreamResult r =
+      ServeHandlerStream(*stub, context, opt.stream, &stats, std::cerr);
   if (stop_requested.load()) Exit(opt, stats, 0);
-  grpc::Status st = stream->Finish();
+  switch (r.end) {
+    case StreamEnd::kExitAfter:
+      Exit(opt, stats, 0);
+    case StreamEnd::kRejected:
+      return 1;
+    case StreamEnd::kEnded:
+      break;
+  }
   std::cerr << "bench_handler: the stream ended: "
-            << (st.ok() ? "OK" : st.error_message()) << std::endl;
+            << (r.status.ok() ? "OK" : r.status.error_message()) << std::endl;
   Exit(opt, stats, 1);
 }
 
@@ -257,12 +154,12 @@ int main(int argc, char** argv) {
 
   Options opt;
   opt.target = absl::GetFlag(FLAGS_target);
-  opt.handler.resource = absl::GetFlag(FLAGS_resource);
-  opt.handler.handler_id = absl::GetFlag(FLAGS_handler_id);
-  opt.handler.credits = absl::GetFlag(FLAGS_credits);
-  opt.handler.process_name = absl::GetFlag(FLAGS_process_name);
-  if (opt.handler.process_name.empty()) {
-    opt.handler.process_name = absl::StrCat("bench_handler/", getpid());
+  opt.stream.handler.resource = absl::GetFlag(FLAGS_resource);
+  opt.stream.handler.handler_id = absl::GetFlag(FLAGS_handler_id);
+  opt.stream.handler.credits = absl::GetFlag(FLAGS_credits);
+  opt.stream.handler.process_name = absl::GetFlag(FLAGS_process_name);
+  if (opt.stream.handler.process_name.empty()) {
+    opt.stream.handler.process_name = absl::StrCat("bench_handler/", getpid());
   }
   auto cause = herald::bench::ParseCause(absl::GetFlag(FLAGS_cause));
   auto parsed_labels = herald::bench::ParseLabels(labels);
@@ -273,16 +170,16 @@ int main(int argc, char** argv) {
         << std::endl;
     return 2;
   }
-  if (opt.handler.resource.empty()) {
+  if (opt.stream.handler.resource.empty()) {
     std::cerr << "bench_handler: --resource is required" << std::endl;
     return 2;
   }
-  opt.handler.cause = *cause;
-  opt.handler.labels = *std::move(parsed_labels);
-  opt.status_patch_json = absl::GetFlag(FLAGS_status_patch_json);
-  opt.stall = absl::GetFlag(FLAGS_stall);
-  opt.delay_us = absl::GetFlag(FLAGS_delay_us);
-  opt.exit_after = absl::GetFlag(FLAGS_exit_after);
+  opt.stream.handler.cause = *cause;
+  opt.stream.handler.labels = *std::move(parsed_labels);
+  opt.stream.status_patch_json = absl::GetFlag(FLAGS_status_patch_json);
+  opt.stream.stall = absl::GetFlag(FLAGS_stall);
+  opt.stream.delay_us = absl::GetFlag(FLAGS_delay_us);
+  opt.stream.exit_after = absl::GetFlag(FLAGS_exit_after);
   opt.stats_path = absl::GetFlag(FLAGS_stats);
   opt.connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout_s);
   return herald::bench::Run(opt);
