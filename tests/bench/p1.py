@@ -50,12 +50,13 @@ STATUS_PATCH = '{"bench":{"done":true}}'
 WRITE_CONCURRENCY = 4
 CREATE_WORKERS = 8
 PEERS = Path(__file__).resolve().parent / "peers"
-ORDER = ["plain", "controller-runtime", "herald-cc", "herald-python", "kopf"]
+ORDER = ["plain", "controller-runtime", "herald-cc", "herald-python", "herald-python-noevents", "kopf"]
 LABELS = {
     "plain": "plain client (client-go transport)",
     "controller-runtime": "controller-runtime v0.22.5",
     "herald-cc": "Herald + C++ bench_handler",
     "herald-python": "Herald + Python client",
+    "herald-python-noevents": "Herald + Python client posting no Events",
     "kopf": "Kopf 1.45.2",
 }
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -242,6 +243,10 @@ def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[
         handler = Process("handler-python", [str(venv_bin / "herald"), "run",
                                              str(PEERS / "herald-python" / "handlers.py"),
                                              "--target", f"unix:{sock}"], env, run_dir, cwd=run_dir)
+    elif impl == "herald-python-noevents":
+        handler = Process("handler-python", [str(venv_bin / "python"),
+                                             str(PEERS / "herald-python" / "run_without_events.py"),
+                                             f"unix:{sock}"], env, run_dir, cwd=run_dir)
     else:
         handler = Process("handler-cc", [str(bazel_bin / "tests" / "bench" / "cc" / "bench_handler"),
                                          f"--target=unix://{sock}", f"--resource={PLURAL}",
@@ -259,6 +264,7 @@ def missing_parts(impl: str, ctx: dict) -> str | None:
         "controller-runtime": [bin_dir / "bench-crpeer"],
         "kopf": [venv_bin / "kopf"],
         "herald-python": [bazel_bin / "server" / "herald", venv_bin / "herald"],
+        "herald-python-noevents": [bazel_bin / "server" / "herald", venv_bin / "herald"],
         "herald-cc": [bazel_bin / "server" / "herald", bazel_bin / "tests" / "bench" / "cc" / "bench_handler"],
     }[impl]
     gone = [str(p) for p in need if not p.exists()]
@@ -325,7 +331,11 @@ def run_impl(impl: str, ctx, cluster: LocalCluster, n: int, timeout: float,
             raise RuntimeError(f"p1driver ended with {code}: {driver.tail(10)}\n" + "\n".join(dead))
         result.update(json.loads((run_dir / "driver.json").read_text()))
     finally:
-        for p in procs:
+        # Handlers first, so that the sidecar has no stream to drain; all at once.
+        for p in reversed(procs):
+            if p.alive():
+                p.proc.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
             p.stop()
     if variant == "backlog":
         result["create_seconds"] = created["create_seconds"]
@@ -423,6 +433,8 @@ def rows_from(results: dict[str, dict], n: int, variant: str, common: str, plots
         row = {"scenario": "P1", "case": case, "herald": t(h), "baseline": t(b),
                "baseline_name": LABELS[b], "unit": "s", "plots": list(plots)}
         details = [describe(results[i]) for i in (h, b) if i in results]
+        if h == "herald-python" and "herald-python-noevents" in results:
+            details.append("For comparison, " + describe(results["herald-python-noevents"]))
         for i in (h, b):
             if i in skipped:
                 details.append(f"{LABELS[i]} not measured: {skipped[i]}")
@@ -581,7 +593,9 @@ def run(ctx) -> list[dict]:
         "No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
         f"controller-runtime and the plain client use {WRITE_CONCURRENCY} workers, like Herald's writer pool; "
         "Kopf runs with its defaults. The Herald Python client posts its own \"handler succeeded\" "
-        "log line as a Kubernetes Event (one more POST per object), which Kopf does not. "
+        "log line as a Kubernetes Event (one more POST per object), which Kopf does not; "
+        "\"posting no Events\" is the same client embedded with posting_level=None "
+        "(peers/herald-python/run_without_events.py), shown for comparison. "
         "Requests per object include the live variant's canary and the initial list/watch. CPU and "
         "RSS are each implementation's processes only (for Herald: sidecar plus handler process); "
         "server CPU is kube-apiserver's and etcd's during the run."
