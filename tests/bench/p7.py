@@ -89,7 +89,9 @@ def phase(ctx: Context, stall: bool, objects: int, rate: float, seconds: float) 
 
 def run(ctx: Context) -> list[dict]:
     objects = 400 if ctx.quick else 2000
-    rate = 1000 if ctx.quick else 4000
+    # Well below the sidecar's throughput (P3), so that the healthy
+    # processes' latency is not queueing: the scenario is about isolation.
+    rate = 1000
     seconds = 3 if ctx.quick else 15
     # Rounds alternate the two runs, so that a busy spell of the machine does
     # not fall on one of them only; each side is the median of its rounds.
