@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 
@@ -617,6 +619,14 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
       if (parsed.ok()) rec = *parsed;
     }
     if (rec.purpose.empty()) rec.purpose = c.purpose;
+    for (const auto& child : rec.subrefs) {
+      ProgressRecord cr;
+      if (auto stored = Annotation(body, child)) {
+        auto parsed = DecodeProgress(*stored);
+        if (parsed.ok()) cr = *parsed;
+      }
+      c.child_records[child] = cr;
+    }
     if (!rec.finished()) {
       if (rec.delayed && *rec.delayed > now) {
         wake = std::min(wake, *rec.delayed);
@@ -846,6 +856,12 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
+  for (const auto& child : rec.subrefs) {
+    auto cr = c.child_records.find(child);
+    if (cr != c.child_records.end() && cr->second.finished()) {
+      d.add_done_subhandler_ids(child);
+    }
+  }
   d.set_memo_json(st.memo.dump());
   return d;
 }
@@ -926,6 +942,11 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
     if (message.empty()) message = "the outcome's status is unspecified";
   }
+  absl::Duration child_delay = absl::InfiniteDuration();
+  if (bad.ok() && outcome.subhandlers_size() > 0) {
+    status =
+        TakeSubhandlers(c, *h, rec, outcome, status, &message, &child_delay);
+  }
   if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
     switch (h->spec.errors()) {
       case v1::ERRORS_MODE_PERMANENT:
@@ -960,6 +981,7 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
       absl::Duration delay = outcome.has_delay()
                                  ? runtime::FromProtoDuration(outcome.delay())
                                  : h->backoff();
+      if (child_delay != absl::InfiniteDuration()) delay = child_delay;
       rec.delayed = now + delay;
       rec.message = message;
       stats.temporary_failures++;
@@ -977,6 +999,81 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   return bad;
 }
 
+v1::OutcomeStatus Processor::TakeSubhandlers(
+    Cycle& c, const Handler& h, ProgressRecord& rec, const v1::Outcome& outcome,
+    v1::OutcomeStatus status, std::string* message, absl::Duration* delay) {
+  const absl::Time now = loop_->clock()->Now();
+  std::set<std::string> refs(rec.subrefs.begin(), rec.subrefs.end());
+  for (const auto& child : outcome.subhandlers()) {
+    if (!absl::StartsWith(child.id(), h.id() + "/")) {
+      HERALD_LOG(WARNING, "engine")
+          << "handler " << h.id() << ": sub-handler id '" << child.id()
+          << "' does not start with '" << h.id() << "/'; ignored";
+      continue;
+    }
+    refs.insert(child.id());
+    ProgressRecord& cr = c.child_records[child.id()];
+    if (!cr.started) cr.started = now;
+    if (cr.purpose.empty()) cr.purpose = c.purpose;
+    cr.retries += 1;
+    v1::OutcomeStatus cs = child.status();
+    if (cs == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+        cs == v1::OUTCOME_STATUS_UNSPECIFIED) {
+      cs = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
+               ? v1::OUTCOME_STATUS_PERMANENT_ERROR
+           : h.spec.errors() == v1::ERRORS_MODE_IGNORED
+               ? v1::OUTCOME_STATUS_SUCCESS
+               : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+    }
+    switch (cs) {
+      case v1::OUTCOME_STATUS_SUCCESS:
+      case v1::OUTCOME_STATUS_SKIPPED:
+        cr.success = true;
+        cr.stopped = now;
+        cr.delayed.reset();
+        cr.message.reset();
+        break;
+      case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+        cr.failure = true;
+        cr.stopped = now;
+        cr.delayed.reset();
+        cr.message = child.message();
+        break;
+      default:
+        cr.delayed =
+            now + (child.has_delay() ? runtime::FromProtoDuration(child.delay())
+                                     : h.backoff());
+        cr.message = child.message();
+        break;
+    }
+  }
+  rec.subrefs.assign(refs.begin(), refs.end());
+  if (status != v1::OUTCOME_STATUS_SUCCESS) return status;
+  // The parent is done when all its children are.
+  std::vector<std::string> pending, failed;
+  for (const auto& ref : rec.subrefs) {
+    const ProgressRecord& cr = c.child_records[ref];
+    if (!cr.finished()) {
+      pending.push_back(ref);
+      if (cr.delayed) *delay = std::min(*delay, *cr.delayed - now);
+    } else if (cr.failure) {
+      failed.push_back(ref);
+    }
+  }
+  if (!pending.empty()) {
+    *message = absl::StrCat("sub-handlers not done yet: ",
+                            absl::StrJoin(pending, ", "));
+    if (*delay < absl::ZeroDuration()) *delay = absl::ZeroDuration();
+    return v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+  }
+  if (!failed.empty()) {
+    *message =
+        absl::StrCat("sub-handlers failed: ", absl::StrJoin(failed, ", "));
+    return v1::OUTCOME_STATUS_PERMANENT_ERROR;
+  }
+  return status;
+}
+
 void Processor::FinishCycle(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
@@ -986,7 +1083,7 @@ void Processor::FinishCycle(const Id& id) {
   for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
   json annotations = json::object();
   const json& current = Resolve(Meta(st.body), {"annotations"});
-  for (const auto& [hid, rec] : c.records) {
+  auto store = [&](const std::string& hid, const ProgressRecord& rec) {
     for (const auto& key : keys_.Keys(hid, st.body)) {
       if (all_done) {
         if (current.is_object() && current.contains(key))
@@ -995,7 +1092,9 @@ void Processor::FinishCycle(const Id& id) {
         annotations[key] = EncodeProgress(rec);
       }
     }
-  }
+  };
+  for (const auto& [hid, rec] : c.records) store(hid, rec);
+  for (const auto& [hid, rec] : c.child_records) store(hid, rec);
   if (all_done && c.cause != v1::CAUSE_DELETE) {
     std::string base = c.new_essence.dump() + "\n";
     auto set = [&](const std::string& name, const json& value) {

@@ -375,3 +375,22 @@ def test_14_a_failing_startup_handler_stops_the_sidecar(ex, tmp_path):
     wait_for(lambda: any("startup handler 'check_license' failed: no license found" in line
                          for line in ex.sidecar.lines), timeout=5, what="the error")
     ex.sidecar = None
+
+
+def test_15_subhandlers(ex):
+    c = ex.run("15-subhandlers")
+    ex.apply(spec={"items": ["a", "slow"]})
+    ex.wait(lambda: ex.get().get("status", {}).get("item-slow") == "created", timeout=30,
+            what="both items created")
+    assert ex.get()["status"]["item-a"] == "created"
+    ex.wait(lambda: "herald.dev/last-handled-configuration" in ex.herald_annotations(),
+            what="the parent done")
+    # Every child's key and the parent's are gone once all are done.
+    assert set(ex.herald_annotations()) == {"herald.dev/last-handled-configuration",
+                                            "herald.dev/kopf-managed"}
+    lines = "\n".join(c.lines)
+    # item-a ran once: the retry of the parent skipped it.
+    assert lines.count("sub-handler create_fn/item-a succeeded") == 1
+    assert lines.count("sub-handler create_fn/item-slow failed temporarily") == 1
+    assert lines.count("sub-handler create_fn/item-slow succeeded") == 1
+    assert lines.count("handler create_fn succeeded") == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import copy
 import datetime
 import functools
@@ -41,6 +42,33 @@ _ACTIVITIES = ("CAUSE_STARTUP", "CAUSE_CLEANUP", "CAUSE_PROBE")
 INTERIM_INTERVAL = 1.0
 
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+# The sub-handlers a running handler declares, in order: (id, function).
+_subhandlers: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "herald_subhandlers", default=None)
+
+
+def subhandler(*, id: Optional[str] = None) -> Callable:
+    """Declares a sub-handler inside a handler, as Kopf's ``@kopf.subhandler``:
+
+        @herald.on.create('kopfexamples')
+        def create_fn(spec, **_):
+            for item in spec.get('items', []):
+                @herald.subhandler(id=f'item-{item}')
+                def create_item(item=item, **_):
+                    ...
+
+    Sub-handlers run after the handler returns, with the same arguments. Each
+    keeps its own progress under ``<handler id>/<id>``: ones that succeeded
+    are not run again; the handler is called again until all are done.
+    """
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        declared = _subhandlers.get()
+        if declared is None:
+            raise RuntimeError("herald.subhandler is for use inside a running handler")
+        from herald.on import _callable_id
+        declared.append((id or _callable_id(fn), fn))
+        return fn
+    return decorator
 
 
 def get_executor() -> concurrent.futures.ThreadPoolExecutor:
@@ -392,7 +420,39 @@ class Operator:
         if inspect.iscoroutinefunction(fn):
             return await fn(**kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(get_executor(), functools.partial(fn, **kwargs))
+        # The thread sees this task's context (for herald.subhandler).
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(get_executor(),
+                                          functools.partial(ctx.run, fn, **kwargs))
+
+    async def _run_subhandlers(self, d, h: Handler, declared: list, kwargs: dict,
+                               outcome, log: _ObjectLogger) -> None:
+        done = set(d.done_subhandler_ids)
+        for sub_id, fn in declared:
+            child_id = f"{h.id}/{sub_id}"
+            if child_id in done:
+                continue
+            child = outcome.subhandlers.add(id=child_id)
+            try:
+                await self._call(fn, kwargs)
+                child.status = pb.OUTCOME_STATUS_SUCCESS
+                log.info("sub-handler %s succeeded", child_id)
+            except herald_errors.TemporaryError as e:
+                child.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
+                child.message = str(e)
+                if e.delay is not None:
+                    child.delay.CopyFrom(_duration(e.delay))
+                log.error("sub-handler %s failed temporarily: %s", child_id, e)
+            except herald_errors.PermanentError as e:
+                child.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
+                child.message = str(e)
+                log.error("sub-handler %s failed permanently: %s", child_id, e)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any error is an outcome
+                child.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+                child.message = f"{type(e).__name__}: {e}"
+                log.exception("sub-handler %s failed with an unexpected error", child_id)
 
     async def _handle(self, d, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
@@ -420,8 +480,15 @@ class Operator:
             if h.when is not None and not await self._call(h.when, kwargs):
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
             else:
-                result = await self._call(h.fn, kwargs)
+                declared: list = []
+                token = _subhandlers.set(declared)
+                try:
+                    result = await self._call(h.fn, kwargs)
+                finally:
+                    _subhandlers.reset(token)
                 outcome.status = pb.OUTCOME_STATUS_SUCCESS
+                if declared:
+                    await self._run_subhandlers(d, h, declared, kwargs, outcome, log)
                 if h.cause == "CAUSE_INDEX":
                     outcome.result_json = encode_index_result(result)
                 elif result is not None:
@@ -450,7 +517,8 @@ class Operator:
             outcome.message = f"{type(e).__name__}: {e}"
             log.exception("handler %s failed with an unexpected error", h.id)
         else:
-            if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon:
+            children_ok = all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)
+            if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon and children_ok:
                 log.info("handler %s succeeded", h.id)
         if flusher:
             flusher.cancel()
