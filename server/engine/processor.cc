@@ -161,7 +161,17 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
       IsNewer(object->resource_version, st.object->resource_version)) {
     st.object = object;
   }
-  if (has_event_handlers) st.raw_events.push_back({type, object});
+  if (has_event_handlers) {
+    // While the object's previous events wait (its handler process is slow
+    // or stalled), changes merge: the queued change takes the latest state,
+    // so the queue stays bounded per object.
+    if (type == "MODIFIED" && !st.raw_events.empty() &&
+        st.raw_events.back().type != "DELETED") {
+      st.raw_events.back().object = object;
+    } else {
+      st.raw_events.push_back({type, object});
+    }
+  }
   const auto handlers = registry_->ForResource(resource.FullName());
   bool declarative = false;
   for (const Handler* h : handlers) {

@@ -540,6 +540,28 @@ TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
   }
 }
 
+TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("m"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);  // ADDED, not answered yet.
+  for (int i = 0; i < 50; ++i) {
+    json obj = Obj("m");
+    obj["spec"]["n"] = i;
+    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    api_.objects["m"] = obj;
+    api_.Emit(Kex(), "MODIFIED", obj);
+  }
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Fifty changes while the first event was out: one event, the latest.
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
+  EXPECT_EQ(json::parse(stream_.deliveries[1].body_json())["spec"]["n"], 49);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
 TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
   AddHandler("create_fn", v1::CAUSE_CREATE,
              [](v1::HandlerSpec& s) { s.mutable_timeout()->set_seconds(10); });
