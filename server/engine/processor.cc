@@ -172,7 +172,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
       st.raw_events.push_back({type, object});
     }
   }
-  const auto handlers = registry_->ForResource(resource.FullName());
+  const auto& handlers = registry_->ForResource(resource.FullName());
   bool declarative = false;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX) continue;
@@ -398,7 +398,7 @@ void Processor::Process(const Id& id) {
     return;
   }
   st.dirty = false;
-  const auto handlers = registry_->ForResource(st.resource.FullName());
+  const auto& handlers = registry_->ForResource(st.resource.FullName());
   if (handlers.empty()) {
     st.raw_events.clear();
     return;
@@ -449,10 +449,19 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
                              const std::vector<const Handler*>& handlers) {
   RawEvent ev = std::move(st.raw_events.front());
   st.raw_events.pop_front();
-  json parsed = json::parse(ev.object->json, nullptr, false);
+  // The body is parsed only when a filter needs it: raw events are the
+  // busiest path, and the cached object carries uid and resourceVersion.
+  bool filtered = false;
+  for (const Handler* h : handlers) {
+    filtered |= h->cause() == v1::CAUSE_EVENT &&
+                (h->spec.labels_size() > 0 || h->spec.annotations_size() > 0);
+  }
+  json parsed =
+      filtered ? json::parse(ev.object->json, nullptr, false) : json(nullptr);
   std::vector<const Handler*> matching;
   for (const Handler* h : handlers) {
-    if (h->cause() == v1::CAUSE_EVENT && MatchesMeta(*h, parsed)) {
+    if (h->cause() == v1::CAUSE_EVENT &&
+        (!filtered || MatchesMeta(*h, parsed))) {
       matching.push_back(h);
     }
   }
@@ -463,11 +472,10 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   // One delivery at a time, in order; errors are not retried.
   st.busy = true;
   auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
-  auto body = std::make_shared<json>(std::move(parsed));
   auto text = ev.object;
   auto type = ev.type;
   auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, body, text, type, step]() {
+  *step = [this, id, remaining, text, type, step]() {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
     ObjectState& s = it->second;
@@ -478,8 +486,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     }
     const Handler* h = remaining->front();
     remaining->erase(remaining->begin());
-    v1::Delivery d = NewDelivery(s, *h, Meta(*body).value("uid", ""),
-                                 Meta(*body).value("resourceVersion", ""));
+    v1::Delivery d = NewDelivery(s, *h, text->uid, text->resource_version);
     d.set_cause(v1::CAUSE_EVENT);
     d.set_event_type(type);
     d.set_body_json(text->json);
