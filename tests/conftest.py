@@ -21,6 +21,10 @@ from localcluster import LocalCluster, herald_bin  # noqa: E402
 os.environ["PATH"] = f"{herald_bin()}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sidecar_args(*args): extra flags for the example's sidecar")
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """One control plane for the whole test session."""

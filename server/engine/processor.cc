@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 
@@ -159,8 +161,18 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
       IsNewer(object->resource_version, st.object->resource_version)) {
     st.object = object;
   }
-  if (has_event_handlers) st.raw_events.push_back({type, object});
-  const auto handlers = registry_->ForResource(resource.FullName());
+  if (has_event_handlers) {
+    // While the object's previous events wait (its handler process is slow
+    // or stalled), changes merge: the queued change takes the latest state,
+    // so the queue stays bounded per object.
+    if (type == "MODIFIED" && !st.raw_events.empty() &&
+        st.raw_events.back().type != "DELETED") {
+      st.raw_events.back().object = object;
+    } else {
+      st.raw_events.push_back({type, object});
+    }
+  }
+  const auto& handlers = registry_->ForResource(resource.FullName());
   bool declarative = false;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX) continue;
@@ -386,7 +398,7 @@ void Processor::Process(const Id& id) {
     return;
   }
   st.dirty = false;
-  const auto handlers = registry_->ForResource(st.resource.FullName());
+  const auto& handlers = registry_->ForResource(st.resource.FullName());
   if (handlers.empty()) {
     st.raw_events.clear();
     return;
@@ -437,10 +449,19 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
                              const std::vector<const Handler*>& handlers) {
   RawEvent ev = std::move(st.raw_events.front());
   st.raw_events.pop_front();
-  json parsed = json::parse(ev.object->json, nullptr, false);
+  // The body is parsed only when a filter needs it: raw events are the
+  // busiest path, and the cached object carries uid and resourceVersion.
+  bool filtered = false;
+  for (const Handler* h : handlers) {
+    filtered |= h->cause() == v1::CAUSE_EVENT &&
+                (h->spec.labels_size() > 0 || h->spec.annotations_size() > 0);
+  }
+  json parsed =
+      filtered ? json::parse(ev.object->json, nullptr, false) : json(nullptr);
   std::vector<const Handler*> matching;
   for (const Handler* h : handlers) {
-    if (h->cause() == v1::CAUSE_EVENT && MatchesMeta(*h, parsed)) {
+    if (h->cause() == v1::CAUSE_EVENT &&
+        (!filtered || MatchesMeta(*h, parsed))) {
       matching.push_back(h);
     }
   }
@@ -451,11 +472,10 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   // One delivery at a time, in order; errors are not retried.
   st.busy = true;
   auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
-  auto body = std::make_shared<json>(std::move(parsed));
   auto text = ev.object;
   auto type = ev.type;
   auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, body, text, type, step]() {
+  *step = [this, id, remaining, text, type, step]() {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
     ObjectState& s = it->second;
@@ -466,8 +486,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     }
     const Handler* h = remaining->front();
     remaining->erase(remaining->begin());
-    v1::Delivery d = NewDelivery(s, *h, Meta(*body).value("uid", ""),
-                                 Meta(*body).value("resourceVersion", ""));
+    v1::Delivery d = NewDelivery(s, *h, text->uid, text->resource_version);
     d.set_cause(v1::CAUSE_EVENT);
     d.set_event_type(type);
     d.set_body_json(text->json);
@@ -617,6 +636,14 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
       if (parsed.ok()) rec = *parsed;
     }
     if (rec.purpose.empty()) rec.purpose = c.purpose;
+    for (const auto& child : rec.subrefs) {
+      ProgressRecord cr;
+      if (auto stored = Annotation(body, child)) {
+        auto parsed = DecodeProgress(*stored);
+        if (parsed.ok()) cr = *parsed;
+      }
+      c.child_records[child] = cr;
+    }
     if (!rec.finished()) {
       if (rec.delayed && *rec.delayed > now) {
         wake = std::min(wake, *rec.delayed);
@@ -846,6 +873,12 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
+  for (const auto& child : rec.subrefs) {
+    auto cr = c.child_records.find(child);
+    if (cr != c.child_records.end() && cr->second.finished()) {
+      d.add_done_subhandler_ids(child);
+    }
+  }
   d.set_memo_json(st.memo.dump());
   return d;
 }
@@ -926,6 +959,11 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
     if (message.empty()) message = "the outcome's status is unspecified";
   }
+  absl::Duration child_delay = absl::InfiniteDuration();
+  if (bad.ok() && outcome.subhandlers_size() > 0) {
+    status =
+        TakeSubhandlers(c, *h, rec, outcome, status, &message, &child_delay);
+  }
   if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
     switch (h->spec.errors()) {
       case v1::ERRORS_MODE_PERMANENT:
@@ -960,6 +998,7 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
       absl::Duration delay = outcome.has_delay()
                                  ? runtime::FromProtoDuration(outcome.delay())
                                  : h->backoff();
+      if (child_delay != absl::InfiniteDuration()) delay = child_delay;
       rec.delayed = now + delay;
       rec.message = message;
       stats.temporary_failures++;
@@ -977,6 +1016,81 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   return bad;
 }
 
+v1::OutcomeStatus Processor::TakeSubhandlers(
+    Cycle& c, const Handler& h, ProgressRecord& rec, const v1::Outcome& outcome,
+    v1::OutcomeStatus status, std::string* message, absl::Duration* delay) {
+  const absl::Time now = loop_->clock()->Now();
+  std::set<std::string> refs(rec.subrefs.begin(), rec.subrefs.end());
+  for (const auto& child : outcome.subhandlers()) {
+    if (!absl::StartsWith(child.id(), h.id() + "/")) {
+      HERALD_LOG(WARNING, "engine")
+          << "handler " << h.id() << ": sub-handler id '" << child.id()
+          << "' does not start with '" << h.id() << "/'; ignored";
+      continue;
+    }
+    refs.insert(child.id());
+    ProgressRecord& cr = c.child_records[child.id()];
+    if (!cr.started) cr.started = now;
+    if (cr.purpose.empty()) cr.purpose = c.purpose;
+    cr.retries += 1;
+    v1::OutcomeStatus cs = child.status();
+    if (cs == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+        cs == v1::OUTCOME_STATUS_UNSPECIFIED) {
+      cs = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
+               ? v1::OUTCOME_STATUS_PERMANENT_ERROR
+           : h.spec.errors() == v1::ERRORS_MODE_IGNORED
+               ? v1::OUTCOME_STATUS_SUCCESS
+               : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+    }
+    switch (cs) {
+      case v1::OUTCOME_STATUS_SUCCESS:
+      case v1::OUTCOME_STATUS_SKIPPED:
+        cr.success = true;
+        cr.stopped = now;
+        cr.delayed.reset();
+        cr.message.reset();
+        break;
+      case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+        cr.failure = true;
+        cr.stopped = now;
+        cr.delayed.reset();
+        cr.message = child.message();
+        break;
+      default:
+        cr.delayed =
+            now + (child.has_delay() ? runtime::FromProtoDuration(child.delay())
+                                     : h.backoff());
+        cr.message = child.message();
+        break;
+    }
+  }
+  rec.subrefs.assign(refs.begin(), refs.end());
+  if (status != v1::OUTCOME_STATUS_SUCCESS) return status;
+  // The parent is done when all its children are.
+  std::vector<std::string> pending, failed;
+  for (const auto& ref : rec.subrefs) {
+    const ProgressRecord& cr = c.child_records[ref];
+    if (!cr.finished()) {
+      pending.push_back(ref);
+      if (cr.delayed) *delay = std::min(*delay, *cr.delayed - now);
+    } else if (cr.failure) {
+      failed.push_back(ref);
+    }
+  }
+  if (!pending.empty()) {
+    *message = absl::StrCat("sub-handlers not done yet: ",
+                            absl::StrJoin(pending, ", "));
+    if (*delay < absl::ZeroDuration()) *delay = absl::ZeroDuration();
+    return v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+  }
+  if (!failed.empty()) {
+    *message =
+        absl::StrCat("sub-handlers failed: ", absl::StrJoin(failed, ", "));
+    return v1::OUTCOME_STATUS_PERMANENT_ERROR;
+  }
+  return status;
+}
+
 void Processor::FinishCycle(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
@@ -986,7 +1100,7 @@ void Processor::FinishCycle(const Id& id) {
   for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
   json annotations = json::object();
   const json& current = Resolve(Meta(st.body), {"annotations"});
-  for (const auto& [hid, rec] : c.records) {
+  auto store = [&](const std::string& hid, const ProgressRecord& rec) {
     for (const auto& key : keys_.Keys(hid, st.body)) {
       if (all_done) {
         if (current.is_object() && current.contains(key))
@@ -995,7 +1109,9 @@ void Processor::FinishCycle(const Id& id) {
         annotations[key] = EncodeProgress(rec);
       }
     }
-  }
+  };
+  for (const auto& [hid, rec] : c.records) store(hid, rec);
+  for (const auto& [hid, rec] : c.child_records) store(hid, rec);
   if (all_done && c.cause != v1::CAUSE_DELETE) {
     std::string base = c.new_essence.dump() + "\n";
     auto set = [&](const std::string& name, const json& value) {

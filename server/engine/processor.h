@@ -148,6 +148,8 @@ class Processor : public kube::WatchHandler {
     Diff diff;
     std::vector<const Handler*> handlers;
     std::map<std::string, ProgressRecord> records;
+    // Progress of sub-handlers ("parent/child"), by id.
+    std::map<std::string, ProgressRecord> child_records;
     std::vector<const Handler*> due;
     size_t next = 0;
     nlohmann::json patch = nlohmann::json::object();
@@ -266,6 +268,14 @@ class Processor : public kube::WatchHandler {
   absl::Status OnTimerOutcome(const Id& id, const Handler* h,
                               const v1::Outcome& outcome,
                               const std::string& stream_id);
+  // Takes the sub-handlers' outcomes into their records; returns the
+  // parent's status as they make it.
+  v1::OutcomeStatus TakeSubhandlers(Cycle& c, const Handler& h,
+                                    ProgressRecord& rec,
+                                    const v1::Outcome& outcome,
+                                    v1::OutcomeStatus status,
+                                    std::string* message,
+                                    absl::Duration* delay);
   absl::Status OnOutcome(const Id& id, const Handler* h,
                          const std::string& delivery_id,
                          const v1::Outcome& outcome,

@@ -540,6 +540,28 @@ TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
   }
 }
 
+TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("m"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);  // ADDED, not answered yet.
+  for (int i = 0; i < 50; ++i) {
+    json obj = Obj("m");
+    obj["spec"]["n"] = i;
+    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    api_.objects["m"] = obj;
+    api_.Emit(Kex(), "MODIFIED", obj);
+  }
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Fifty changes while the first event was out: one event, the latest.
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
+  EXPECT_EQ(json::parse(stream_.deliveries[1].body_json())["spec"]["n"], 49);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
 TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
   AddHandler("create_fn", v1::CAUSE_CREATE,
              [](v1::HandlerSpec& s) { s.mutable_timeout()->set_seconds(10); });
@@ -962,6 +984,71 @@ TEST_F(ProcessorTest, InspectionSeesQueuesAndTimers) {
   EXPECT_EQ(timers[0].next_run, clock_.Now() + absl::Seconds(30));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_TRUE(processor_.Queues().empty());
+}
+
+TEST_F(ProcessorTest, SubHandlersKeepProgressPerChildUntilAllAreDone) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("s"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(stream_.deliveries[0].done_subhandler_ids_size(), 0);
+  auto child = [](v1::Outcome& o, const std::string& id,
+                  v1::OutcomeStatus status) {
+    auto* c = o.add_subhandlers();
+    c->set_id(id);
+    c->set_status(status);
+    if (status == v1::OUTCOME_STATUS_TEMPORARY_ERROR) {
+      c->set_message("not yet");
+      c->mutable_delay()->set_seconds(5);
+    }
+  };
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [&](v1::Outcome& o) {
+    child(o, "create_fn/a", v1::OUTCOME_STATUS_SUCCESS);
+    child(o, "create_fn/b", v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  });
+  // The parent waits for b; each child has its own record.
+  const json parent =
+      json::parse(Ann("s", "herald.dev/create_fn").get<std::string>());
+  EXPECT_EQ(parent["subrefs"], json::array({"create_fn/a", "create_fn/b"}));
+  EXPECT_EQ(parent["success"], false);
+  EXPECT_THAT(parent["message"].get<std::string>(), HasSubstr("create_fn/b"));
+  EXPECT_EQ(
+      json::parse(
+          Ann("s", "herald.dev/create_fn.a").get<std::string>())["success"],
+      true);
+  EXPECT_EQ(
+      json::parse(
+          Ann("s", "herald.dev/create_fn.b").get<std::string>())["message"],
+      "not yet");
+  // Again after the child's delay, telling the client a is done.
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_THAT(stream_.deliveries[1].done_subhandler_ids(),
+              ::testing::ElementsAre("create_fn/a"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [&](v1::Outcome& o) {
+    child(o, "create_fn/b", v1::OUTCOME_STATUS_SUCCESS);
+  });
+  // All done: every key goes, the diff-base is stored.
+  EXPECT_TRUE(Ann("s", "herald.dev/create_fn").is_null());
+  EXPECT_TRUE(Ann("s", "herald.dev/create_fn.a").is_null());
+  EXPECT_TRUE(Ann("s", "herald.dev/create_fn.b").is_null());
+  EXPECT_FALSE(Ann("s", "herald.dev/last-handled-configuration").is_null());
+}
+
+TEST_F(ProcessorTest, AFailedSubHandlerFailsItsParent) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("f"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    auto* c = o.add_subhandlers();
+    c->set_id("create_fn/x");
+    c->set_status(v1::OUTCOME_STATUS_PERMANENT_ERROR);
+    c->set_message("broken");
+  });
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_FALSE(Ann("f", "herald.dev/last-handled-configuration").is_null());
+  EXPECT_EQ(processor_.stats().at("create_fn").permanent_failures, 1u);
 }
 
 }  // namespace

@@ -195,6 +195,11 @@ absl::Status Registry::Add(const v1::HandlerSpec& spec,
   h->old_equals = ParseEquals(spec.old_filter());
   h->new_equals = ParseEquals(spec.new_filter());
   h->order = next_order_++;
+  auto& list = by_resource_[h->resource.FullName()];
+  list.push_back(h.get());
+  std::sort(list.begin(), list.end(), [](const Handler* a, const Handler* b) {
+    return a->order < b->order;
+  });
   handlers_.emplace(spec.id(), std::move(h));
   return absl::OkStatus();
 }
@@ -204,16 +209,12 @@ const Handler* Registry::Find(const std::string& id) const {
   return it == handlers_.end() ? nullptr : it->second.get();
 }
 
-std::vector<const Handler*> Registry::ForResource(
+const std::vector<const Handler*>& Registry::ForResource(
     const std::string& full_name) const {
-  std::vector<const Handler*> out;
-  for (const auto& [id, h] : handlers_) {
-    if (h->resource.FullName() == full_name) out.push_back(h.get());
-  }
-  std::sort(out.begin(), out.end(), [](const Handler* a, const Handler* b) {
-    return a->order < b->order;
-  });
-  return out;
+  static const std::vector<const Handler*>* none =
+      new std::vector<const Handler*>();
+  auto it = by_resource_.find(full_name);
+  return it == by_resource_.end() ? *none : it->second;
 }
 
 std::vector<const Handler*> Registry::All() const {

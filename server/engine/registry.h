@@ -60,12 +60,16 @@ class Registry {
   absl::Status Add(const v1::HandlerSpec& spec,
                    const kube::ResourceInfo& resource);
   const Handler* Find(const std::string& id) const;
-  // Handlers of a resource (by ResourceInfo::FullName()).
-  std::vector<const Handler*> ForResource(const std::string& full_name) const;
+  // Handlers of a resource (by ResourceInfo::FullName()), in registration
+  // order. The reference stays valid until the next Add.
+  const std::vector<const Handler*>& ForResource(
+      const std::string& full_name) const;
   std::vector<const Handler*> All() const;
 
  private:
   std::map<std::string, std::unique_ptr<Handler>> handlers_;
+  // Resource full name -> its handlers in order; rebuilt by Add.
+  std::map<std::string, std::vector<const Handler*>> by_resource_;
   uint64_t next_order_ = 0;
 };
 

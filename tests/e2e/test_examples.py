@@ -31,8 +31,9 @@ def crd(cluster):
 class Setup:
     """A namespace of its own, a sidecar scoped to it, and the example running."""
 
-    def __init__(self, cluster, tmp_path, name):
+    def __init__(self, cluster, tmp_path, name, sidecar_args=()):
         self.cluster = cluster
+        self.sidecar_args = list(sidecar_args)
         self.ns = ("ex-" + name.lower().replace("_", "-")[:40]).rstrip("-")
         kubectl(cluster, "create", "namespace", self.ns, check=False)
         self.sock = tmp_path / "herald.sock"
@@ -41,14 +42,15 @@ class Setup:
         self.start_sidecar()
 
     def start_sidecar(self):
-        self.sidecar = sidecar(self.cluster, self.sock, f"--namespaces={self.ns}")
+        self.sidecar = sidecar(self.cluster, self.sock, f"--namespaces={self.ns}",
+                               *self.sidecar_args)
 
     def restart_sidecar(self):
         assert self.sidecar.stop() == 0
         self.start_sidecar()
 
-    def run(self, example, *extra):
-        path = EXAMPLES / example
+    def run(self, example, *extra, path=None):
+        path = path or EXAMPLES / example
         target = f"unix:{self.sock}"
         if (path / "handlers.py").exists():
             args = [str(VENV_BIN / "herald"), "run", str(path / "handlers.py"),
@@ -109,9 +111,19 @@ class Setup:
 
 @pytest.fixture
 def ex(crd, tmp_path, request):
-    s = Setup(crd, tmp_path, request.node.name.replace("test_", ""))
+    marker = request.node.get_closest_marker("sidecar_args")
+    s = Setup(crd, tmp_path, request.node.name.replace("test_", ""),
+              marker.args if marker else ())
     yield s
     s.close()
+
+
+def grpcurl(sock, method, body=None):
+    args = ["grpcurl", "-plaintext"] + (["-d", json.dumps(body)] if body is not None else [])
+    out = subprocess.run(args + [f"unix://{sock}", f"herald.v1.InspectionService/{method}"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def test_01_minimal(ex):
@@ -277,3 +289,108 @@ def test_12_indices(ex):
     ex.wait(lambda: "create_fn" in ex.get("three").get("status", {}) or
             "herald.dev/last-handled-configuration" in ex.herald_annotations("three"),
             what="three handled")
+
+
+def test_13_daemons(ex):
+    c = ex.run("13-daemons")
+    ex.apply()
+    # Its patches are applied while it runs.
+    ex.wait(lambda: (ex.get().get("status", {}).get("monitor") or {}).get("beats", 0) >= 3,
+            timeout=30, what="three heartbeats")
+    assert ex.get()["metadata"]["finalizers"] == ["herald.dev/finalizer"]
+    [daemon] = grpcurl(ex.sock, "ListDaemons", {"filter": {"namespace": ex.ns}})["daemons"]
+    assert daemon["handler_id"] == "monitor" and daemon["state"] == "running"
+    assert daemon["object"]["name"] == "kopf-example-1" and daemon["stream_id"]
+    # Deletion: the daemon is told to stop, ends, and the finalizer goes.
+    kubectl(ex.cluster, "delete", "kopfexample", "kopf-example-1", "-n", ex.ns,
+            "--wait=true", "--timeout=60s")
+    c.wait_for(r"stopping kopf-example-1: STOP_REASON_OBJECT_DELETED", timeout=10)
+    assert grpcurl(ex.sock, "ListDaemons", {"filter": {"namespace": ex.ns}}).get("daemons", []) == []
+
+
+def test_13_daemons_restart_on_another_process_when_theirs_dies(ex):
+    first = ex.run("13-daemons")
+    ex.apply()
+    beats = lambda: ex.get().get("status", {}).get("monitor") or {}  # noqa: E731
+    ex.wait(lambda: beats().get("beats", 0) >= 2, timeout=30, what="heartbeats")
+    assert beats()["pid"] == first.proc.pid
+    second = ex.run("13-daemons")
+    first.proc.kill()  # SIGKILL: no goodbye, the stream just ends.
+    ex.client = second
+    ex.wait(lambda: beats().get("pid") == second.proc.pid, timeout=30,
+            what="the daemon running in the second process")
+    second.wait_for(r"monitoring kopf-example-1 in process \d+ \(restarted", timeout=10)
+    [daemon] = grpcurl(ex.sock, "ListDaemons", {"filter": {"namespace": ex.ns}})["daemons"]
+    assert daemon["restarts"] == 1 and daemon["state"] == "running"
+    kubectl(ex.cluster, "delete", "kopfexample", "kopf-example-1", "-n", ex.ns,
+            "--wait=true", "--timeout=60s")
+
+
+def _http_get(url):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+HEALTH_PORT = 18000 + os.getpid() % 1000
+
+
+@pytest.mark.sidecar_args(f"--health_listen=127.0.0.1:{HEALTH_PORT}")
+def test_14_activities(ex):
+    base = f"http://127.0.0.1:{HEALTH_PORT}"
+    c = ex.run("14-activities")
+    c.wait_for(r"configured", timeout=30)
+    ex.apply()
+    # The startup handler filled both memos before the object was seen.
+    assert ex.status("create_fn") == {"greeting": "hello", "region": "eu-1"}
+    one = grpcurl(ex.sock, "GetObject", {"resource": "kopfexamples", "namespace": ex.ns,
+                                         "name": "kopf-example-1"})
+    assert one["memo"] == {"region": "eu-1"}
+    ex.wait(lambda: _http_get(base + "/readyz")[0] == 200, what="ready")
+    assert _http_get(base + "/healthz") == (200, {"probes": 1})
+    assert _http_get(base + "/healthz") == (200, {"probes": 1})  # Reused for 10 s.
+    # Cleanup runs when the sidecar stops.
+    assert ex.sidecar.stop() == 0
+    c.wait_for(r"cleaning up", timeout=10)
+    ex.sidecar = None
+
+
+def test_14_a_failing_startup_handler_stops_the_sidecar(ex, tmp_path):
+    folder = tmp_path / "failing"
+    folder.mkdir()
+    (folder / "handlers.py").write_text(
+        "import herald\n\n"
+        "@herald.on.startup()\n"
+        "def check_license(**_):\n"
+        "    raise herald.PermanentError('no license found')\n\n"
+        "@herald.on.create('kopfexamples')\n"
+        "def create_fn(**_):\n"
+        "    return 1\n")
+    ex.run(None, path=folder)
+    assert ex.sidecar.proc.wait(timeout=30) == 1
+    wait_for(lambda: any("startup handler 'check_license' failed: no license found" in line
+                         for line in ex.sidecar.lines), timeout=5, what="the error")
+    ex.sidecar = None
+
+
+def test_15_subhandlers(ex):
+    c = ex.run("15-subhandlers")
+    ex.apply(spec={"items": ["a", "slow"]})
+    ex.wait(lambda: ex.get().get("status", {}).get("item-slow") == "created", timeout=30,
+            what="both items created")
+    assert ex.get()["status"]["item-a"] == "created"
+    ex.wait(lambda: "herald.dev/last-handled-configuration" in ex.herald_annotations(),
+            what="the parent done")
+    # Every child's key and the parent's are gone once all are done.
+    assert set(ex.herald_annotations()) == {"herald.dev/last-handled-configuration",
+                                            "herald.dev/kopf-managed"}
+    lines = "\n".join(c.lines)
+    # item-a ran once: the retry of the parent skipped it.
+    assert lines.count("sub-handler create_fn/item-a succeeded") == 1
+    assert lines.count("sub-handler create_fn/item-slow failed temporarily") == 1
+    assert lines.count("sub-handler create_fn/item-slow succeeded") == 1
+    assert lines.count("handler create_fn succeeded") == 1

@@ -317,7 +317,9 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
     apply_crd(cluster, GROUP, "Seen", "seens")
     h = sidecar(cluster, sock)
     p = HandlerProcess(sock, {"process_name": "inspected", "credits": 3, "handlers": handlers(
-        "seens", {"id": "create_fn", "cause": "CAUSE_CREATE"}),
+        "seens", {"id": "create_fn", "cause": "CAUSE_CREATE"},
+        {"id": "tick", "cause": "CAUSE_TIMER",
+         "timer": {"interval": "600s", "initialDelay": "600s"}}),
         "steps": {"create_fn": [{"status": "TEMPORARY_ERROR", "message": "not yet", "delay": 600,
                                  "memo_patch": {"note": "kept by the sidecar"}}]}}, tmp_path)
 
@@ -361,9 +363,63 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
         assert progress["handler_id"] == "create_fn" and progress["retries"] == 1
         assert progress["message"] == "not yet" and progress["purpose"] == "CAUSE_CREATE"
 
-        [handler] = grpcurl("ListHandlers")["handlers"]
-        assert handler["handler_id"] == "create_fn" and handler["process_count"] == 1
+        handlers_by_id = {h["handler_id"]: h for h in grpcurl("ListHandlers")["handlers"]}
+        handler = handlers_by_id["create_fn"]
+        assert handler["process_count"] == 1
         assert handler["deliveries"] == "2" and handler["temporary_failures"] == "2"
+        # Delivery-to-outcome latency, as durations ("0.002s").
+        assert handler["latency_p50"].endswith("s") and handler["latency_p99"].endswith("s")
+        assert float(handler["latency_p50"][:-1]) <= float(handler["latency_p99"][:-1]) < 30
+
+        # Both objects wait for their retry in 600 s; their timers too.
+        queues = grpcurl("ListQueues", {"filter": {"resource": "seens"}})
+        assert queues["total"] == 2
+        assert sorted(q["object"]["name"] for q in queues["queues"]) == ["s1", "s2"]
+        assert all("wake_at" in q and not q.get("pending") for q in queues["queues"])
+        assert grpcurl("ListQueues", {"filter": {"name": "s1"}, "limit": 1})["total"] == 1
+        timers = grpcurl("ListTimers", {"filter": {"namespace": "default"}})["timers"]
+        assert sorted((t["object"]["name"], t["handler_id"]) for t in timers) == \
+            [("s1", "tick"), ("s2", "tick")]
+        assert all(t["next_run"] > status["started"] for t in timers)
+        assert grpcurl("ListDaemons").get("daemons", []) == []
+
+        # The live stream: a new object's delivery and outcome as they happen.
+        watch = subprocess.Popen(
+            ["grpcurl", "-plaintext", "-d", json.dumps({"handler_id": "create_fn"}),
+             f"unix://{sock}", "herald.v1.InspectionService/WatchDeliveries"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            seen = []
+
+            def read_events():
+                # grpcurl prints each message as indented JSON as it arrives.
+                import threading
+                lines = []
+                threading.Thread(target=lambda: lines.extend(watch.stdout), daemon=True).start()
+                decoder = json.JSONDecoder()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and len(seen) < 2:
+                    time.sleep(0.2)
+                    text, seen[:] = "".join(lines).strip(), []
+                    while text:
+                        try:
+                            obj, end = decoder.raw_decode(text)
+                        except ValueError:
+                            break
+                        seen.append(obj)
+                        text = text[end:].strip()
+            time.sleep(1)  # Subscribed by then.
+            obj = {"apiVersion": f"{GROUP}/v1", "kind": "Seen",
+                   "metadata": {"name": "s3", "labels": {"app": "c"}}, "spec": {"n": 3}}
+            kubectl(cluster, "apply", "-f", "-", input=json.dumps(obj))
+            read_events()
+            assert [(e["kind"], e["object"]["name"], e["handler_id"]) for e in seen] == \
+                [("delivery", "s3", "create_fn"), ("outcome", "s3", "create_fn")]
+            assert seen[1]["status"] in ("success", "temporary_error")
+            assert seen[0]["delivery_id"] == seen[1]["delivery_id"] and "latency" in seen[1]
+        finally:
+            watch.kill()
+            watch.wait()
 
         unknown = subprocess.run(["grpcurl", "-plaintext", "-d", '{"name": "nope"}',
                                   f"unix://{sock}", "herald.v1.InspectionService/GetIndex"],
@@ -372,7 +428,7 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
 
         [proc] = grpcurl("ListProcesses")["processes"]
         assert proc["process_name"] == "inspected" and proc["credits"] == 3
-        assert proc["handler_ids"] == ["create_fn"]
+        assert proc["handler_ids"] == ["create_fn", "tick"]
 
         missing = subprocess.run(["grpcurl", "-plaintext", "-d", '{"resource": "nope"}',
                                   f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],

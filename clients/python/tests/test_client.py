@@ -189,3 +189,96 @@ def test_index_results_round_trip_with_any_keys():
     ids = tuple(h.id for h in reg.handlers if h.cause == "CAUSE_INDEX")
     assert list(handler_spec(reg.get("c"), ids).indices) == ["idx"]
     assert list(handler_spec(reg.get("idx"), ids).indices) == []
+
+
+def test_specs_of_daemons_activities_and_declarative_indices():
+    reg = herald.Registry()
+
+    @herald.daemon("kopfexamples", id="watcher", initial_delay=2, cancellation_backoff=1.5,
+                   cancellation_timeout=10, registry=reg)
+    async def watcher(stopped, **_):
+        pass
+
+    @herald.on.startup(id="boot", retries=3, registry=reg)
+    def boot(**_):
+        pass
+
+    @herald.on.probe(id="alive", registry=reg)
+    def alive(**_):
+        return True
+
+    herald.declare_index("pods", id="by_node", field=["spec", "nodeName"], registry=reg)
+    with pytest.raises(TypeError):
+        herald.declare_index("pods", id="both", label="a", field="b", registry=reg)
+    d = handler_spec(reg.get("watcher"), ("by_node",))
+    assert d.cause == resource_pb2.CAUSE_DAEMON and list(d.indices) == ["by_node"]
+    assert d.daemon.initial_delay.seconds == 2 and d.daemon.cancellation_backoff.nanos == 500000000
+    assert d.daemon.cancellation_timeout.seconds == 10
+    s = handler_spec(reg.get("boot"), ("by_node",))
+    assert s.resource == "" and s.cause == resource_pb2.CAUSE_STARTUP and s.retries == 3
+    assert list(s.indices) == []  # Activities get no indices.
+    assert handler_spec(reg.get("alive")).cause == resource_pb2.CAUSE_PROBE
+    i = handler_spec(reg.get("by_node"))
+    assert i.cause == resource_pb2.CAUSE_INDEX and i.index.field == "spec.nodeName"
+
+
+def test_daemon_stopped_flag_in_threads_and_coroutines():
+    import threading
+    import time
+    flag = herald.DaemonStopped()
+    assert not flag and flag.wait(0.01) is False
+    threading.Timer(0.05, flag.set, args=("STOP_REASON_OBJECT_DELETED",)).start()
+    t0 = time.monotonic()
+    assert flag.wait(5) is True and time.monotonic() - t0 < 2
+    assert flag and flag.reason == "STOP_REASON_OBJECT_DELETED"
+
+    async def go():
+        f = herald.DaemonStopped()
+        asyncio.get_running_loop().call_later(0.05, f.set, "STOP_REASON_SHUTDOWN")
+        assert await f.wait(0.01) is False
+        assert await f.wait(5) is True
+        return f.reason
+    assert asyncio.run(go()) == "STOP_REASON_SHUTDOWN"
+
+
+def test_subhandlers_report_per_child_and_skip_done_ones():
+    reg = herald.Registry()
+    calls = []
+
+    @herald.on.create("kopfexamples", id="parent", registry=reg)
+    def parent(**_):
+        for item in ("a", "b", "c"):
+            @herald.subhandler(id=item)
+            def child(item=item, **_):
+                calls.append(item)
+                if item == "b":
+                    raise herald.TemporaryError("later", delay=3)
+                if item == "c":
+                    raise herald.PermanentError("no")
+
+    op = Operator(registry=reg)
+    o = _run(op, _delivery("parent", done_subhandler_ids=["parent/a"]))
+    assert calls == ["b", "c"]  # a was done before.
+    assert [(c.id, c.status) for c in o.subhandlers] == [
+        ("parent/b", pb.OUTCOME_STATUS_TEMPORARY_ERROR),
+        ("parent/c", pb.OUTCOME_STATUS_PERMANENT_ERROR)]
+    assert o.subhandlers[0].delay.seconds == 3 and o.status == pb.OUTCOME_STATUS_SUCCESS
+    with pytest.raises(RuntimeError):
+        herald.subhandler(id="outside")(lambda **_: None)
+
+
+def test_activities_see_the_operator_memo_itself():
+    reg = herald.Registry()
+
+    @herald.on.startup(id="boot", registry=reg)
+    def boot(memo, shared_memo, **_):
+        memo.ready = True
+        shared_memo["region"] = "eu"
+
+    op = Operator(registry=reg, memo=herald.Memo())
+    d = pb.Delivery(delivery_id="a-1", handler_id="boot", cause=resource_pb2.CAUSE_STARTUP,
+                    memo_json="{}")
+    o = _run(op, d)
+    assert o.status == pb.OUTCOME_STATUS_SUCCESS
+    assert op.memo == {"ready": True} and op.memos == {}
+    assert json.loads(o.changes.memo_patch_json) == {"region": "eu"}

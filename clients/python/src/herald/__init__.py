@@ -12,16 +12,16 @@ Run with ``herald run handlers.py`` (or ``python -m herald run``).
 """
 
 from herald import on
-from herald.on import index, timer
+from herald.on import daemon, declare_index, index, timer
 from herald.errors import HandlerError, PermanentError, TemporaryError
 from herald.registry import Handler, Registry, get_default_registry, set_default_registry
-from herald.runtime import Operator, get_executor, operator, run_in_executor
-from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource, adopt
+from herald.runtime import Operator, get_executor, operator, run_in_executor, subhandler
+from herald.structs import ABSENT, PRESENT, DaemonStopped, ErrorsMode, Memo, Patch, Resource, adopt
 
 __all__ = [
-    "ABSENT", "ErrorsMode", "Handler", "HandlerError", "Memo", "Operator", "PRESENT",
+    "ABSENT", "DaemonStopped", "ErrorsMode", "Handler", "HandlerError", "Memo", "Operator", "PRESENT",
     "Patch", "PermanentError", "Registry", "Resource", "TemporaryError",
     "get_default_registry", "get_executor", "on", "operator", "run_in_executor",
-    "set_default_registry", "adopt", "index", "timer",
+    "set_default_registry", "adopt", "daemon", "declare_index", "index", "subhandler", "timer",
 ]
 __version__ = "0.1.0"

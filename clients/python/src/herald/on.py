@@ -166,3 +166,74 @@ def index(*resource: str, id: Optional[str] = None, labels: Optional[dict] = Non
     initial listing."""
     return _register("CAUSE_INDEX", resource, id=id, registry=registry,
                      labels=labels or {}, annotations=annotations or {}, when=when)
+
+
+def startup(*, id: Optional[str] = None, retries: Optional[int] = None,
+            timeout: Optional[float] = None, backoff: Optional[float] = None,
+            errors: Any = None, registry: Optional[Registry] = None) -> Callable:
+    """Called once when the operator starts, before its resources are
+    watched. ``memo`` is the operator memo itself (objects' memos start as a
+    copy of it); ``shared_memo`` changes go to the sidecar's operator memo. A
+    permanent failure (or exhausted retries) stops the sidecar."""
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        (registry or get_default_registry()).append(Handler(
+            fn=fn, id=id or _callable_id(fn), resource="", cause="CAUSE_STARTUP",
+            retries=retries, timeout=timeout, backoff=backoff, errors=errors))
+        return fn
+    return decorator
+
+
+def cleanup(*, id: Optional[str] = None, registry: Optional[Registry] = None) -> Callable:
+    """Called once when the sidecar stops, within its stop-wait time."""
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        (registry or get_default_registry()).append(Handler(
+            fn=fn, id=id or _callable_id(fn), resource="", cause="CAUSE_CLEANUP"))
+        return fn
+    return decorator
+
+
+def probe(*, id: Optional[str] = None, registry: Optional[Registry] = None) -> Callable:
+    """A liveness probe: the sidecar's ``/healthz`` returns every probe's
+    result under its id (results are reused for 10 s); an error fails it."""
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        (registry or get_default_registry()).append(Handler(
+            fn=fn, id=id or _callable_id(fn), resource="", cause="CAUSE_PROBE"))
+        return fn
+    return decorator
+
+
+def daemon(*resource: str, id: Optional[str] = None, labels: Optional[dict] = None,
+           annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+           initial_delay: float = 0, cancellation_backoff: Optional[float] = None,
+           cancellation_timeout: Optional[float] = None, backoff: Optional[float] = None,
+           errors: Any = None, registry: Optional[Registry] = None) -> Callable:
+    """A long-running call per object, as long as the object exists and
+    matches. It gets ``stopped`` (true once it must stop: the object is being
+    deleted, stops matching, or the sidecar shuts down); ``stopped.wait(t)``
+    sleeps up to t seconds or until then (awaitable in async daemons).
+    ``cancellation_backoff`` seconds after the stop request an async daemon
+    is cancelled; ``cancellation_timeout`` seconds later the sidecar releases
+    the object anyway. Changes to ``patch`` (and Events logged) are sent while
+    it runs, every second. Returning ends it for good; an error restarts it
+    after the error's delay. It runs on another process if this one dies."""
+    return _register("CAUSE_DAEMON", resource, id=id, registry=registry,
+                     labels=labels or {}, annotations=annotations or {}, when=when,
+                     backoff=backoff, errors=errors,
+                     daemon={"initial_delay": initial_delay,
+                             "cancellation_backoff": cancellation_backoff,
+                             "cancellation_timeout": cancellation_timeout})
+
+
+def declare_index(*resource: str, id: str, label: Optional[str] = None,
+                  field: Any = None, registry: Optional[Registry] = None) -> None:
+    """An index the sidecar computes itself, without calling any handler:
+    objects by the value of a label or of a field. Values are
+    ``{"namespace": ..., "name": ...}``; handlers get it like other indices,
+    as a keyword argument named `id`."""
+    if (label is None) == (field is None):
+        raise TypeError("declare_index needs exactly one of label= or field=")
+    if isinstance(field, (list, tuple)):
+        field = ".".join(field)
+    (registry or get_default_registry()).append(Handler(
+        fn=lambda **_: None, id=id, resource=_resource(resource), cause="CAUSE_INDEX",
+        index_by={"label": label} if label is not None else {"field": field}))

@@ -34,6 +34,8 @@ class Handler:
     optional: bool = False
     after: Optional[Callable[..., Any]] = None
     timer: Optional[dict] = None
+    daemon: Optional[dict] = None
+    index_by: Optional[dict] = None  # Declarative index: {"label": k} or {"field": p}.
     _unset: tuple = ()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import copy
 import datetime
 import functools
@@ -23,7 +24,8 @@ import grpc
 
 from herald import errors as herald_errors
 from herald.registry import Handler, Registry, get_default_registry
-from herald.structs import ABSENT, PRESENT, ErrorsMode, Memo, Patch, Resource, merge_patch_between
+from herald.structs import (ABSENT, PRESENT, DaemonStopped, ErrorsMode, Memo, Patch, Resource,
+                            merge_patch_between)
 from herald.v1 import handler_pb2 as pb
 from herald.v1 import handler_pb2_grpc as pb_grpc
 from herald.v1 import resource_pb2
@@ -33,9 +35,40 @@ logger = logging.getLogger("herald")
 DEFAULT_TARGET = "unix:/tmp/herald.sock"
 _REASONS = {"CAUSE_CREATE": "create", "CAUSE_UPDATE": "update", "CAUSE_DELETE": "delete",
             "CAUSE_RESUME": "resume", "CAUSE_FIELD": "update", "CAUSE_EVENT": "event",
-            "CAUSE_TIMER": "timer", "CAUSE_INDEX": "index"}
+            "CAUSE_TIMER": "timer", "CAUSE_INDEX": "index", "CAUSE_DAEMON": "daemon",
+            "CAUSE_STARTUP": "startup", "CAUSE_CLEANUP": "cleanup", "CAUSE_PROBE": "probe"}
+_ACTIVITIES = ("CAUSE_STARTUP", "CAUSE_CLEANUP", "CAUSE_PROBE")
+# How often a running daemon's patch, memo changes and Events are sent.
+INTERIM_INTERVAL = 1.0
 
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+# The sub-handlers a running handler declares, in order: (id, function).
+_subhandlers: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "herald_subhandlers", default=None)
+
+
+def subhandler(*, id: Optional[str] = None) -> Callable:
+    """Declares a sub-handler inside a handler, as Kopf's ``@kopf.subhandler``:
+
+        @herald.on.create('kopfexamples')
+        def create_fn(spec, **_):
+            for item in spec.get('items', []):
+                @herald.subhandler(id=f'item-{item}')
+                def create_item(item=item, **_):
+                    ...
+
+    Sub-handlers run after the handler returns, with the same arguments. Each
+    keeps its own progress under ``<handler id>/<id>``: ones that succeeded
+    are not run again; the handler is called again until all are done.
+    """
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        declared = _subhandlers.get()
+        if declared is None:
+            raise RuntimeError("herald.subhandler is for use inside a running handler")
+        from herald.on import _callable_id
+        declared.append((id or _callable_id(fn), fn))
+        return fn
+    return decorator
 
 
 def get_executor() -> concurrent.futures.ThreadPoolExecutor:
@@ -124,8 +157,20 @@ def handler_spec(h: Handler, index_ids: tuple = ()) -> pb.HandlerSpec:
         s.timeout.CopyFrom(_duration(h.timeout))
     if h.backoff is not None:
         s.backoff.CopyFrom(_duration(h.backoff))
-    if h.cause != "CAUSE_INDEX":
+    if h.cause != "CAUSE_INDEX" and h.cause not in _ACTIVITIES:
         s.indices.extend(index_ids)
+    if h.index_by is not None:
+        if h.index_by.get("label") is not None:
+            s.index.label = h.index_by["label"]
+        else:
+            s.index.field = h.index_by["field"]
+    if h.daemon is not None:
+        if h.daemon.get("initial_delay"):
+            s.daemon.initial_delay.CopyFrom(_duration(h.daemon["initial_delay"]))
+        if h.daemon.get("cancellation_backoff") is not None:
+            s.daemon.cancellation_backoff.CopyFrom(_duration(h.daemon["cancellation_backoff"]))
+        if h.daemon.get("cancellation_timeout") is not None:
+            s.daemon.cancellation_timeout.CopyFrom(_duration(h.daemon["cancellation_timeout"]))
     if h.timer is not None:
         s.timer.interval.CopyFrom(_duration(h.timer["interval"]))
         if h.timer.get("initial_delay"):
@@ -183,6 +228,8 @@ class Operator:
         self.process_name = process_name or f"{socket.gethostname()}/{os.getpid()}"
         self.memos: dict[str, Any] = {}
         self._tasks: set[asyncio.Task] = set()
+        # Running daemons: delivery id -> (task, stop flag).
+        self._daemons: dict[str, tuple[asyncio.Task, DaemonStopped]] = {}
         self._stopping = asyncio.Event()
 
     # --- memos ---------------------------------------------------------------
@@ -279,7 +326,10 @@ class Operator:
                 if reader in done:
                     reader.result()
                     return
-                # Stopping: running handlers get stop_wait to finish and answer.
+                # Stopping: running handlers get stop_wait to finish and answer;
+                # daemons are told to stop (they restart on another process).
+                for _, flag in self._daemons.values():
+                    flag.set("shutdown")
                 if self._tasks:
                     logger.info("stopping: waiting up to %.0fs for %d handler(s)",
                                 self.stop_wait, len(self._tasks))
@@ -307,9 +357,23 @@ class Operator:
             elif kind == "delivery":
                 if self._stopping.is_set():
                     continue  # Redelivered to another process when the stream ends.
-                task = asyncio.ensure_future(self._handle(resp.delivery, outbox))
+                d = resp.delivery
+                task = asyncio.ensure_future(self._handle(d, outbox))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                if d.cause == resource_pb2.CAUSE_DAEMON:
+                    self._daemons[d.delivery_id] = (task, DaemonStopped())
+                    task.add_done_callback(
+                        lambda _, did=d.delivery_id: self._daemons.pop(did, None))
+            elif kind == "stop":
+                stop = resp.stop
+                running = self._daemons.get(stop.delivery_id)
+                if running is not None:
+                    task, flag = running
+                    flag.set(pb.StopReason.Name(stop.reason))
+                    flag.by_sidecar = True
+                    if stop.force:
+                        task.cancel()
             elif kind == "protocol_error":
                 e = resp.protocol_error
                 logger.error("the sidecar says %s%s: %s", pb.ProtocolErrorCode.Name(e.code),
@@ -332,13 +396,19 @@ class Operator:
             status=body.get("status", {}), name=meta.get("name"),
             namespace=meta.get("namespace"), labels=meta.get("labels", {}),
             annotations=meta.get("annotations", {}), uid=meta.get("uid"),
-            patch=patch, memo=self._local_memo(d.object.uid or f"{d.object.namespace}/{d.object.name}"),
+            patch=patch,
+            memo=(self.memo if resource_pb2.Cause.Name(d.cause) in _ACTIVITIES
+                  else self._local_memo(d.object.uid or f"{d.object.namespace}/{d.object.name}")),
             shared_memo=shared, logger=log, retry=d.retry, started=started,
             runtime=datetime.datetime.now(datetime.timezone.utc) - started,
             old=old, new=new, diff=diff, reason=_REASONS.get(resource_pb2.Cause.Name(d.cause), ""),
             resource=Resource(r.group, r.version, r.plural, r.kind, r.namespaced),
             executor=run_in_executor,
         )
+        if d.cause == resource_pb2.CAUSE_DAEMON:
+            running = self._daemons.get(d.delivery_id)
+            kwargs["stopped"] = running[1] if running else DaemonStopped()
+            kwargs["restarted"] = d.restarted
         for name, text in d.indices_json.items():
             kwargs[name] = decode_index(text)
         if d.cause == resource_pb2.CAUSE_EVENT:
@@ -350,11 +420,44 @@ class Operator:
         if inspect.iscoroutinefunction(fn):
             return await fn(**kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(get_executor(), functools.partial(fn, **kwargs))
+        # The thread sees this task's context (for herald.subhandler).
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(get_executor(),
+                                          functools.partial(ctx.run, fn, **kwargs))
+
+    async def _run_subhandlers(self, d, h: Handler, declared: list, kwargs: dict,
+                               outcome, log: _ObjectLogger) -> None:
+        done = set(d.done_subhandler_ids)
+        for sub_id, fn in declared:
+            child_id = f"{h.id}/{sub_id}"
+            if child_id in done:
+                continue
+            child = outcome.subhandlers.add(id=child_id)
+            try:
+                await self._call(fn, kwargs)
+                child.status = pb.OUTCOME_STATUS_SUCCESS
+                log.info("sub-handler %s succeeded", child_id)
+            except herald_errors.TemporaryError as e:
+                child.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
+                child.message = str(e)
+                if e.delay is not None:
+                    child.delay.CopyFrom(_duration(e.delay))
+                log.error("sub-handler %s failed temporarily: %s", child_id, e)
+            except herald_errors.PermanentError as e:
+                child.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
+                child.message = str(e)
+                log.error("sub-handler %s failed permanently: %s", child_id, e)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any error is an outcome
+                child.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+                child.message = f"{type(e).__name__}: {e}"
+                log.exception("sub-handler %s failed with an unexpected error", child_id)
 
     async def _handle(self, d, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
-        key = f"{d.object.namespace}/{d.object.name}" if d.object.namespace else d.object.name
+        key = (f"{d.object.namespace}/{d.object.name}" if d.object.namespace
+               else d.object.name or d.handler_id)
         log = _ObjectLogger(logging.getLogger(f"herald.handlers.{d.handler_id}"), key,
                             self.posting_level)
         outcome = pb.Outcome(delivery_id=d.delivery_id)
@@ -368,12 +471,24 @@ class Operator:
         shared_before = copy.deepcopy(shared)
         kwargs = self._kwargs(d, h, log, patch, shared)
         result = None
+        daemon = d.cause == resource_pb2.CAUSE_DAEMON
+        flusher = None
+        if daemon:
+            state = {"memo": shared_before}
+            flusher = asyncio.ensure_future(self._flush_daemon(d, patch, shared, state, log, outbox))
         try:
             if h.when is not None and not await self._call(h.when, kwargs):
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
             else:
-                result = await self._call(h.fn, kwargs)
+                declared: list = []
+                token = _subhandlers.set(declared)
+                try:
+                    result = await self._call(h.fn, kwargs)
+                finally:
+                    _subhandlers.reset(token)
                 outcome.status = pb.OUTCOME_STATUS_SUCCESS
+                if declared:
+                    await self._run_subhandlers(d, h, declared, kwargs, outcome, log)
                 if h.cause == "CAUSE_INDEX":
                     outcome.result_json = encode_index_result(result)
                 elif result is not None:
@@ -389,14 +504,28 @@ class Operator:
             outcome.message = str(e)
             log.error("handler %s failed permanently: %s", h.id, e)
         except asyncio.CancelledError:
-            raise  # Stopping: no outcome; the sidecar redelivers.
+            stopped = kwargs.get("stopped")
+            if not (daemon and stopped and getattr(stopped, "by_sidecar", False)):
+                if flusher:
+                    flusher.cancel()
+                raise  # Stopping: no outcome; the sidecar redelivers.
+            # A daemon cancelled at the sidecar's request: report it ended.
+            outcome.status = pb.OUTCOME_STATUS_SUCCESS
+            outcome.message = "cancelled after a stop request"
         except Exception as e:  # noqa: BLE001 - any error is an outcome
             outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
             outcome.message = f"{type(e).__name__}: {e}"
             log.exception("handler %s failed with an unexpected error", h.id)
         else:
-            if outcome.status == pb.OUTCOME_STATUS_SUCCESS:
+            children_ok = all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)
+            if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon and children_ok:
                 log.info("handler %s succeeded", h.id)
+        if flusher:
+            flusher.cancel()
+            shared_before = state["memo"]
+            stopped = kwargs["stopped"]
+            if self._stopping.is_set() and not getattr(stopped, "by_sidecar", False):
+                return  # This process stops: the daemon restarts on another.
         body_patch = dict(patch)
         status_patch = body_patch.pop("status", None)
         if body_patch:
@@ -420,6 +549,32 @@ class Operator:
                                                result=result))
             except Exception:  # noqa: BLE001 - a callback never breaks the stream
                 log.exception("the after-callback of %s failed", h.id)
+
+
+    async def _flush_daemon(self, d, patch: Patch, shared: dict, state: dict,
+                            log: _ObjectLogger, outbox: asyncio.Queue) -> None:
+        """Sends a running daemon's changes every INTERIM_INTERVAL seconds."""
+        while True:
+            await asyncio.sleep(INTERIM_INTERVAL)
+            changes = pb.ObjectChanges()
+            body_patch = copy.deepcopy(dict(patch))
+            patch.clear()
+            status_patch = body_patch.pop("status", None)
+            if body_patch:
+                changes.patch_json = json.dumps(body_patch)
+            if status_patch:
+                changes.status_patch_json = json.dumps(status_patch)
+            memo_patch = merge_patch_between(state["memo"], shared)
+            if memo_patch:
+                changes.memo_patch_json = json.dumps(memo_patch)
+                state["memo"] = copy.deepcopy(shared)
+            events, log.events[:] = list(log.events), []
+            for etype, reason, message in events:
+                changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
+                                   reason=reason, message=message)
+            if changes.ByteSize():
+                await outbox.put(pb.ConnectRequest(interim_changes=pb.InterimChanges(
+                    delivery_id=d.delivery_id, changes=changes)))
 
 
 async def operator(*, registry: Optional[Registry] = None, target: Optional[str] = None,

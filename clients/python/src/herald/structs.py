@@ -92,6 +92,58 @@ class Patch(dict):
         return self._section("annotations")
 
 
+class DaemonStopped:
+    """A daemon's stop flag: false while it may run, true once it must stop.
+
+    ``wait(timeout)`` sleeps until the flag is set or the timeout passes and
+    returns the flag; called from a coroutine it is awaitable
+    (``await stopped.wait(10)``), from a thread it blocks.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        self._event = threading.Event()
+        self._waiters: list = []
+        self.reason: str = ""
+        # True when the sidecar asked for the stop (not this process ending).
+        self.by_sidecar = False
+
+    def set(self, reason: str = "") -> None:
+        self.reason = self.reason or reason
+        self._event.set()
+        for loop, fut in self._waiters:
+            loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(True))
+        self._waiters.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    __bool__ = is_set
+
+    def wait(self, timeout: float | None = None):
+        import asyncio
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._event.wait(timeout)
+        return self._async_wait(loop, timeout)
+
+    async def _async_wait(self, loop, timeout: float | None) -> bool:
+        import asyncio
+        if self.is_set():
+            return True
+        fut = loop.create_future()
+        self._waiters.append((loop, fut))
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return self.is_set()
+
+    def __repr__(self) -> str:
+        return f"DaemonStopped({self.is_set()})"
+
+
 class Resource(NamedTuple):
     """The resource of the object a handler is called for."""
 
