@@ -99,8 +99,14 @@ def markdown(rows: list[dict], micro: list[dict] | None, machine: dict, quick: b
     out.append("")
     out.append("## Machine")
     out.append("")
+    measured = machine.get("measured") or {}
     for k, v in machine.items():
+        if k in ("measured", "note"):
+            continue
         out.append(f"- {k}: {v}")
+    if len(set(measured.values())) > 1:
+        out.append("- scenarios measured in separate runs: " + "; ".join(
+            f"{sc} {when}" for sc, when in sorted(measured.items())))
     out.append("")
     out.append("## Results")
     out.append("")

@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(opt)
     log(f"workdir {workdir}; report {out_md}")
 
+    machine["measured"] = {sc: f"{machine['date']} at {machine.get('commit', '?')}"
+                           for sc in selected}
     rows: list[dict] = []
     harness_notes = []
     for name in selected:
@@ -248,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                 key=lambda r: SCENARIOS.index(r["scenario"]) if r["scenario"] in SCENARIOS else 99)
             if micro is None:
                 all_micro = old.get("micro")
-            machine = dict(machine, note="rows of scenarios not in --only are from an earlier run "
-                           f"({old.get('machine', {}).get('date', '?')})")
+            # When and at which commit each scenario was measured.
+            measured = dict(old.get("machine", {}).get("measured", {}))
+            for sc in selected:
+                measured[sc] = f"{machine['date']} at {machine.get('commit', '?')}"
+            machine = dict(machine, measured=measured)
             all_notes = harness_notes or old.get("notes", [])
         docs_json.write_text(json.dumps({"rows": all_rows, "micro": all_micro,
                                          "machine": machine, "notes": all_notes}, indent=1) + "\n")
