@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
 """P1: end to end on the real local API server.
 
-N Widgets (bench.herald.dev/v1, namespaced) are created and a handler sets
-`status.bench.done` on each; the time is from the start of the creation until
+N Widgets (bench.herald.dev/v1, namespaced, no status subresource) are
+created and a handler sets `status.bench.done` on each; the time runs until
 every Widget carries the field, as seen by a watch. Each implementation runs
-on its own fresh namespace with the same creation procedure
-(`bench-p1driver`: 8 concurrent POSTs, after a canary Widget proved the
-implementation is up):
+on its own fresh namespace with the same creation procedure (`bench-p1driver`:
+8 concurrent POSTs), in two variants:
 
-- Herald sidecar + the Python client (`herald run peers/herald-python/handlers.py`);
+- live: the implementation runs, a canary Widget proves it is up, then the N
+  Widgets are created; timed from the start of the creation;
+- backlog: the N Widgets exist first, then the implementation is started;
+  timed from its start (start-up and initial listing included).
+
+The implementations:
+
+- Herald sidecar + the Python client (`herald run peers/herald-python/handlers.py`),
+  and the same client embedded with Event posting off, for comparison;
 - Herald sidecar + the C++ `bench_handler`;
 - Kopf (`kopf run --standalone peers/kopf/handlers.py`), the same handler;
 - a controller-runtime controller (`bench-crpeer`);
@@ -17,9 +24,11 @@ implementation is up):
 
 Also measured: API requests per Widget from the API server's
 `apiserver_request_total`, CPU seconds of each implementation, of
-kube-apiserver and of etcd (from /proc), and peak RSS (VmHWM).
+kube-apiserver and of etcd (from /proc), and peak RSS (VmHWM). Each
+implementation's median of several rounds (one in the quick run) makes the row.
 
-    python3 tests/bench/p1.py [--quick] [--n N] [--only plain,herald-cc,...]
+    python3 tests/bench/p1.py [--quick] [--n N] [--rounds R] [--only plain,herald-cc,...]
+        [--variants live,backlog] [--keep]
 """
 
 from __future__ import annotations
@@ -230,6 +239,8 @@ def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[
         return [Process("kopf", [str(venv_bin / "kopf"), "run", "--standalone", f"--namespace={ns}",
                                  str(PEERS / "kopf" / "handlers.py")], env, run_dir, cwd=run_dir)]
     sock = run_dir / "herald.sock"
+    if len(str(sock)) > 100:  # a Unix socket path has at most 107 bytes
+        sock = Path(tempfile.mkdtemp(prefix="herald-p1-")) / "h.sock"
     # No client-side rate limit (--qps=0), like controller-runtime's default and Kopf.
     sidecar = Process("herald", [str(bazel_bin / "server" / "herald"), f"--socket={sock}",
                                  f"--namespaces={ns}", "--qps=0"], env, run_dir)
@@ -374,7 +385,8 @@ def describe(res: dict) -> str:
     if res.get("variant") == "backlog":
         creation = f"counted from its start, the {res['count']} objects existing before"
     else:
-        creation = f"the creation took {res['create_seconds']:.2f} s"
+        creation = (f"the creation took {res['create_seconds']:.2f} s, the last object was done "
+                    f"{res['total_seconds'] - res['create_seconds']:.2f} s after it")
     return (f"{LABELS[res['impl']]}: {res['total_seconds']:.2f} s{rounds}, {creation}, "
             f"{patches:.2f} PATCH/object, "
             f"{events:.2f} Event POST/object, {others:.2f} other widget requests/object; "
@@ -433,6 +445,10 @@ def rows_from(results: dict[str, dict], n: int, variant: str, common: str, plots
         row = {"scenario": "P1", "case": case, "herald": t(h), "baseline": t(b),
                "baseline_name": LABELS[b], "unit": "s", "plots": list(plots)}
         details = [describe(results[i]) for i in (h, b) if i in results]
+        if h in results and b in results and results[b]["cpu_s"] > 0:
+            details.append(f"CPU of the implementation's processes: {results[h]['cpu_s']:.2f} s for "
+                           f"{LABELS[h]}, {results[b]['cpu_s']:.2f} s for {LABELS[b]} "
+                           f"({results[h]['cpu_s'] / results[b]['cpu_s']:.2f}x)")
         if h == "herald-python" and "herald-python-noevents" in results:
             details.append("For comparison, " + describe(results["herald-python-noevents"]))
         for i in (h, b):
