@@ -58,3 +58,13 @@ def test_quick_run_produces_rows(tmp_path):
     for sc in SCENARIOS:
         assert f"| {sc} |" in report
     assert not _leftovers(workdir), _leftovers(workdir)
+
+
+def test_synthetic_source_go_tests():
+    """The synthetic source's own tests: list paging, merge and JSON patches
+    echoed to a watch, the 410 relist control."""
+    go = next((p for p in ("/usr/local/go/bin/go", "/usr/bin/go") if os.path.exists(p)), "go")
+    res = subprocess.run([go, "test", "./..."], cwd=ROOT / "tests" / "bench" / "synthetic",
+                         env=dict(os.environ, GOFLAGS="-buildvcs=false"), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
