@@ -445,6 +445,11 @@ def rows_from(results: dict[str, dict], n: int, variant: str, common: str, plots
         row = {"scenario": "P1", "case": case, "herald": t(h), "baseline": t(b),
                "baseline_name": LABELS[b], "unit": "s", "plots": list(plots)}
         details = [describe(results[i]) for i in (h, b) if i in results]
+        floor = t("plain")
+        if kind == "speedup" and floor and row["baseline"]:
+            details.append(f"The API server's floor (the plain client) was {floor:.2f} s, so "
+                           f"{row['baseline'] / floor:.2f}x is as much faster than {LABELS[b]} "
+                           "as any implementation could be in this run")
         if h in results and b in results and results[b]["cpu_s"] > 0:
             details.append(f"CPU of the implementation's processes: {results[h]['cpu_s']:.2f} s for "
                            f"{LABELS[h]}, {results[b]['cpu_s']:.2f} s for {LABELS[b]} "
