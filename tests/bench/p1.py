@@ -589,9 +589,8 @@ def run(ctx) -> list[dict]:
     plots = []
     if any(results.values()):
         # The harness says where the report's images go; standalone, the
-        # work folder (quick) or docs/img.
-        img_dir = _ctx(ctx, "img_dir") or (
-            Path(_ctx(ctx, "workdir")) if quick else Path(_ctx(ctx, "root")) / "docs" / "img")
+        # work folder unless --img-dir says otherwise.
+        img_dir = _ctx(ctx, "img_dir") or Path(_ctx(ctx, "workdir"))
         p = plot(results, Path(img_dir) / "p1-done.png")
         if p:
             try:
@@ -663,7 +662,8 @@ def main() -> int:
     parser.add_argument("--variants", help="comma-separated: " + ",".join(VARIANTS))
     parser.add_argument("--bazel-bin", help="where the sidecar and bench_handler are "
                         "(default: the -c opt bazel-bin if built, else ./bazel-bin)")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, plot)")
+    parser.add_argument("--img-dir", help="write the plot here (default: the work folder)")
     args = parser.parse_args()
     ctx = default_ctx(args.quick)
     # Plots need matplotlib from the benchmark virtualenv: run under its Python.
@@ -676,6 +676,8 @@ def main() -> int:
         ctx["p1_n"] = args.n
     if args.only:
         ctx["p1_only"] = args.only.split(",")
+    if args.img_dir:
+        ctx["img_dir"] = args.img_dir
     if args.variants:
         ctx["p1_variants"] = args.variants.split(",")
     if args.rounds:
