@@ -5,6 +5,9 @@ a bare gRPC ping-pong (grpc_echo) at the same message size."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 from common import (Context, Handler, Processes, Sidecar, Synthetic, grpc_echo, percentile,
                     row, wait_until, RESOURCE)
 
@@ -42,6 +45,16 @@ def run(ctx: Context) -> list[dict]:
     with Processes() as procs:
         echo = grpc_echo(ctx, procs, "pingpong", SIZE, events, name="p2-echo")
     erts = echo["round_trip_us"]
+    # The source's own part: the same paced events read by a bare Go client.
+    with Processes() as procs:
+        syn = Synthetic(ctx, procs, "p2-source")
+        syn.create(objects, SIZE)
+        res = subprocess.run([str(ctx.bin / "herald-synthetic"), "read", f"--server={syn.url}",
+                              f"--count={events}", f"--rate={rate}"], capture_output=True,
+                             text=True, timeout=300)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr)
+        source = json.loads(res.stdout)
 
     rows = []
     for p in (50, 99):
@@ -56,7 +69,9 @@ def run(ctx: Context) -> list[dict]:
             f"(p{p} {percentile(o2a, p):.0f} us); the round trip includes the source's HTTP "
             f"write and loopback TCP, JSON parsing and caching in the sidecar, dispatch and "
             f"two gRPC hops over the Unix socket. Sidecar-added = Herald - ping-pong = "
-            f"{added:.0f} us (target <= {limit} us). Baseline: grpc_echo pingpong, {SIZE} B "
+            f"{added:.0f} us (target <= {limit} us); of that, the source's own part (the same "
+            f"events read by a bare Go client: write to read) is p{p} "
+            f"{source[f'latency_us_p{p}']:.0f} us. Baseline: grpc_echo pingpong, {SIZE} B "
             f"messages, same Unix-socket gRPC stack, no Herald. {len(rt)} events at {rate}/s, "
             f"one in flight (credits=1), {SIZE} B objects.")
         rows.append(row("P2", f"p{p} event -> handler -> ack, C++ handler", round(hv, 1),

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -334,6 +335,7 @@ func read(args []string) {
 	fs := flag.NewFlagSet("read", flag.ExitOnError)
 	server := fs.String("server", "", "the synthetic server's URL")
 	count := fs.Int("count", 100000, "events to read")
+	rate := fs.Float64("rate", 0, "events per second to ask for; 0 for as fast as possible")
 	fs.Parse(args)
 	base := strings.TrimRight(*server, "/")
 	resp, err := http.Get(base + "/apis/" + group + "/" + version + "/" + plural + "?limit=1")
@@ -354,7 +356,8 @@ func read(args []string) {
 	}
 	defer wresp.Body.Close()
 	start := time.Now()
-	sresp, err := http.Post(base+"/control/stream?count="+strconv.Itoa(*count), "application/json", nil)
+	sresp, err := http.Post(base+"/control/stream?count="+strconv.Itoa(*count)+
+		"&rate="+strconv.FormatFloat(*rate, 'f', -1, 64), "application/json", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -362,6 +365,9 @@ func read(args []string) {
 	br := bufio.NewReaderSize(wresp.Body, 1<<20)
 	n, nbytes := 0, 0
 	prefix := []byte(`{"type":"MODIFIED"`)
+	sentKey := []byte(`"` + sentNsKey + `":"`)
+	// Time from the source writing an event to this reader having its line.
+	var lat []int64
 	for n < *count {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -373,12 +379,28 @@ func read(args []string) {
 		nbytes += len(line)
 		if bytes.HasPrefix(line, prefix) {
 			n++
+			if i := bytes.Index(line, sentKey); i >= 0 {
+				rest := line[i+len(sentKey):]
+				if j := bytes.IndexByte(rest, '"'); j > 0 {
+					if sent, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
+						lat = append(lat, time.Now().UnixNano()-sent)
+					}
+				}
+			}
 		}
 	}
 	secs := time.Since(start).Seconds()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p/100*float64(len(lat)-1))]) / 1e3
+	}
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"events": n, "bytes": nbytes, "seconds": secs, "per_second": float64(n) / secs,
-		"mb_per_second": float64(nbytes) / secs / 1e6,
+		"mb_per_second":  float64(nbytes) / secs / 1e6,
+		"latency_us_p50": pct(50), "latency_us_p99": pct(99),
 	})
 }
 
