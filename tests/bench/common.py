@@ -352,6 +352,20 @@ class Sidecar:
                  "in_flight": len(p.in_flight_delivery_ids), "credits": p.credits}
                 for p in resp.processes]
 
+    def queues(self) -> dict | None:
+        """Objects with work (ListQueues): how many, the raw events queued in
+        all and for the busiest object; None when the sidecar has no
+        ListQueues."""
+        try:
+            from herald.v1 import inspection_pb2
+            resp = self._inspection().ListQueues(inspection_pb2.ListQueuesRequest(limit=100000),
+                                                 timeout=10)
+        except Exception:  # noqa: BLE001 - an older sidecar or client
+            return None
+        queued = [q.queued_events for q in resp.queues]
+        return {"objects": resp.total, "queued_events": sum(queued),
+                "max_per_object": max(queued, default=0)}
+
     def object_count(self) -> int:
         return sum(r["object_count"] for r in self.resources())
 
@@ -360,6 +374,26 @@ class Sidecar:
             self._channel.close()
             self._channel = None
             self._stub = None
+
+
+def wait_settled(side: "Sidecar", handler_ids: list[str], timeout: float = 120,
+                 quiet: float = 1.0) -> dict[str, dict]:
+    """Waits until every delivery to these handlers is answered and none came
+    for `quiet` seconds (the sidecar merges the queued events of an object, so
+    the count of deliveries is not known in advance); returns the counters."""
+    last, since = None, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while True:
+        hs = side.handlers()
+        now = {h: (hs.get(h, {}).get("deliveries", 0), hs.get(h, {}).get("successes", 0))
+               for h in handler_ids}
+        if now != last:
+            last, since = now, time.monotonic()
+        elif all(d == s for d, s in now.values()) and time.monotonic() - since >= quiet:
+            return hs
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"deliveries to {handler_ids} did not settle: {now}")
+        time.sleep(0.2)
 
 
 def wait_until(fn, timeout: float, what: str, interval: float = 0.05):

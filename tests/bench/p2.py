@@ -9,7 +9,7 @@ import json
 import subprocess
 
 from common import (Context, Handler, Processes, Sidecar, Synthetic, grpc_echo, percentile,
-                    row, wait_until, RESOURCE)
+                    row, wait_settled, wait_until, RESOURCE)
 
 SIZE = 2048
 TARGET = "<= 2x ping-pong; sidecar-added p50 <= 150 us, p99 <= 500 us"
@@ -32,14 +32,16 @@ def run(ctx: Context) -> list[dict]:
                    60, "the listing's deliveries")
         ctx.log(f"P2: streaming {events} events at {rate}/s")
         syn.stream(rate=rate, count=events, wait=True)
-        wait_until(lambda: side.handlers()["bench"]["successes"] >= objects + events,
-                   60, "every streamed event acked")
+        counters = wait_settled(side, ["bench"], timeout=120)["bench"]
         side.close()
         stats = h.finish()
     rt = stats["round_trip_us"][objects:]
     e2h = stats["event_to_handler_us"][objects:]
     o2a = stats["outcome_to_ack_us"][objects:]
-    if len(rt) < events * 0.99:
+    # Events of one object that wait behind its previous one merge, so a
+    # stall of the machine can leave fewer deliveries than events.
+    merged = objects + events - counters["deliveries"]
+    if len(rt) < events * 0.9:
         raise RuntimeError(f"only {len(rt)} round trips for {events} events")
 
     with Processes() as procs:
@@ -73,7 +75,8 @@ def run(ctx: Context) -> list[dict]:
             f"events read by a bare Go client: write to read) is p{p} "
             f"{source[f'latency_us_p{p}']:.0f} us. Baseline: grpc_echo pingpong, {SIZE} B "
             f"messages, same Unix-socket gRPC stack, no Herald. {len(rt)} events at {rate}/s, "
-            f"one in flight (credits=1), {SIZE} B objects.")
+            f"one in flight (credits=1), {SIZE} B objects; {merged} event(s) merged into a "
+            f"later one of the same object while waiting.")
         rows.append(row("P2", f"p{p} event -> handler -> ack, C++ handler", round(hv, 1),
                         round(ev, 1), "bare gRPC ping-pong (grpc_echo)", "us", TARGET, met,
                         notes=notes))
