@@ -300,7 +300,10 @@ int main(int argc, char** argv) {
   // Daemons and cleanup handlers need the handler streams: they go first.
   engine.Drain(absl::GetFlag(FLAGS_stop_wait));
   endpoints.Stop();
-  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  // Handler streams never end on their own: after the drain they are
+  // cancelled (clients reconnect to the next sidecar), after a moment for
+  // the last acks to go out.
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   engine.Stop();
   if (!socket.empty()) ::unlink(socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";

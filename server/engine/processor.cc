@@ -155,7 +155,12 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   auto [slot, fresh] = objects_.try_emplace(id);
   ObjectState& st = slot->second;
   if (fresh) st.memo = operator_memo_;  // A shallow copy, as in Kopf.
-  st.resource = resource;
+  if (!st.resource) {
+    // One shared copy per resource, not one per object.
+    auto& shared = resources_[resource.FullName()];
+    if (!shared) shared = std::make_shared<const kube::ResourceInfo>(resource);
+    st.resource = shared;
+  }
   st.key = object->key;
   if (!st.object ||
       IsNewer(object->resource_version, st.object->resource_version)) {
@@ -214,8 +219,21 @@ json Processor::IndexJson(const std::string& index) const {
   // Key (as JSON text) -> [key, [values...]], in key order.
   std::map<std::string, json> grouped;
   auto it = indices_.find(index);
+  const Handler* h = registry_->Find(index);
+  const bool declarative = h != nullptr && h->declarative();
   if (it != indices_.end()) {
     for (const auto& [id, entries] : it->second) {
+      if (declarative) {
+        // Only the key is kept; the value is the object's reference.
+        auto obj = objects_.find(id);
+        if (obj == objects_.end()) continue;
+        json ref = {{"name", obj->second.key.name}};
+        if (!obj->second.key.ns.empty()) ref["namespace"] = obj->second.key.ns;
+        json& slot = grouped[entries.dump()];
+        if (slot.is_null()) slot = json::array({entries, json::array()});
+        slot[1].push_back(std::move(ref));
+        continue;
+      }
       for (const auto& kv : entries) {
         json& slot = grouped[kv[0].dump()];
         if (slot.is_null()) slot = json::array({kv[0], json::array()});
@@ -231,11 +249,22 @@ json Processor::IndexJson(const std::string& index) const {
 void Processor::SetIndexDirty(ObjectState& st, bool dirty) {
   if (st.index_dirty == dirty) return;
   st.index_dirty = dirty;
-  index_dirty_[st.resource.FullName()] += dirty ? 1 : -1;
+  index_dirty_[st.resource->FullName()] += dirty ? 1 : -1;
 }
 
 void Processor::DropIndexEntries(const Id& id) {
-  for (auto& [name, entries] : indices_) entries.erase(id);
+  for (auto& [name, entries] : indices_) index_changes_ += entries.erase(id);
+}
+
+const std::string& Processor::IndexText(const std::string& index) {
+  // Many deliveries carry the same index between changes: serialized once
+  // per change of any index, not once per delivery.
+  IndexCache& c = index_cache_[index];
+  if (c.gen != index_changes_ || c.text.empty()) {
+    c.text = IndexJson(index).dump();
+    c.gen = index_changes_;
+  }
+  return c.text;
 }
 
 void Processor::IndexDeclaratively(
@@ -255,11 +284,12 @@ void Processor::IndexDeclaratively(
     }
     if (key.is_null() || !MatchesMeta(*h, body)) {
       indices_[h->id()].erase(id);
+      ++index_changes_;
       continue;
     }
-    json ref = {{"name", object.key.name}};
-    if (!object.key.ns.empty()) ref["namespace"] = object.key.ns;
-    indices_[h->id()][id] = json::array({json::array({key, ref})});
+    // Only the key: IndexJson adds the object's reference.
+    indices_[h->id()][id] = std::move(key);
+    ++index_changes_;
   }
 }
 
@@ -273,7 +303,8 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     if (MatchesMeta(*h, body)) {
       remaining->push_back(h);
     } else {
-      indices_[h->id()].erase(id);  // It stopped matching.
+      indices_[h->id()].erase(id);
+      ++index_changes_;  // It stopped matching.
     }
   }
   if (remaining->empty()) {
@@ -332,8 +363,10 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
               stats_[h->id()].successes++;
               if (entries.empty()) {
                 indices_[h->id()].erase(id);
+                ++index_changes_;
               } else {
                 indices_[h->id()][id] = std::move(entries);
+                ++index_changes_;
               }
             }
           } else {
@@ -355,7 +388,7 @@ const json* Processor::MemoOf(const std::string& resource_full_name,
 
 void Processor::Reprocess(const std::string& resource_full_name) {
   for (auto& [id, st] : objects_) {
-    if (st.resource.FullName() == resource_full_name) Process(id);
+    if (st.resource->FullName() == resource_full_name) Process(id);
   }
 }
 
@@ -398,9 +431,9 @@ void Processor::Process(const Id& id) {
     return;
   }
   st.dirty = false;
-  const auto& handlers = registry_->ForResource(st.resource.FullName());
+  const auto& handlers = registry_->ForResource(st.resource->FullName());
   if (handlers.empty()) {
-    st.raw_events.clear();
+    st.raw_events = {};  // Frees its storage too.
     return;
   }
   if (!st.raw_events.empty()) {
@@ -448,7 +481,8 @@ void Processor::Process(const Id& id) {
 void Processor::RunRawEvents(const Id& id, ObjectState& st,
                              const std::vector<const Handler*>& handlers) {
   RawEvent ev = std::move(st.raw_events.front());
-  st.raw_events.pop_front();
+  st.raw_events.erase(st.raw_events.begin());
+  if (st.raw_events.empty()) st.raw_events = {};
   // The body is parsed only when a filter needs it: raw events are the
   // busiest path, and the cached object carries uid and resourceVersion.
   bool filtered = false;
@@ -527,12 +561,20 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   st.seen = true;
 
   bool any_match = false;
+  bool any_changing = false;
   bool needs_finalizer = false;
   for (const Handler* h : handlers) {
-    // Raw-event handlers keep no state on the object.
-    if (h->cause() == v1::CAUSE_EVENT || !MatchesMeta(*h, body)) continue;
+    // Raw-event and index handlers keep no state on the object.
+    if (h->cause() == v1::CAUSE_EVENT || h->cause() == v1::CAUSE_INDEX ||
+        !MatchesMeta(*h, body)) {
+      continue;
+    }
     any_match = true;
     needs_finalizer |= h->needs_finalizer();
+    any_changing |=
+        h->cause() == v1::CAUSE_CREATE || h->cause() == v1::CAUSE_UPDATE ||
+        h->cause() == v1::CAUSE_DELETE || h->cause() == v1::CAUSE_RESUME ||
+        h->cause() == v1::CAUSE_FIELD;
   }
   // A daemon asked to stop holds the object until it is released.
   needs_finalizer |= DaemonsHold(st);
@@ -548,6 +590,26 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   if (!deleting && !needs_finalizer && has_finalizer) {
     PatchFinalizer(id, /*add=*/false);
     return true;
+  }
+
+  // Timers and daemons alone have no causes: no diff-base, no progress,
+  // only the finalizer, released at deletion below.
+  if (!any_changing && !deleting) {
+    // Idle timers still need to know when the essence last changed.
+    bool idle_timers = false;
+    for (const Handler* h : handlers) {
+      idle_timers |=
+          h->cause() == v1::CAUSE_TIMER && h->spec.timer().has_idle();
+    }
+    if (idle_timers) {
+      const size_t hash =
+          std::hash<std::string>{}(Essence(body, options_.prefix).dump());
+      if (hash != st.essence_hash) {
+        st.essence_hash = hash;
+        st.changed_at = now;
+      }
+    }
+    return false;
   }
 
   Cycle c;
@@ -657,9 +719,9 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     Schedule(id, st, wake);
     return false;
   }
-  st.cycle = std::move(c);
+  st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
-  if (st.cycle.due.empty()) {
+  if (st.cycle->due.empty()) {
     FinishCycle(id);  // All done already (or no handlers): store the result.
   } else {
     DeliverNext(id);
@@ -732,7 +794,7 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   c.timer_id = handler_id;
   c.timer_next = interval;
   c.timer_grid = opts.sharp();
-  st.cycle = std::move(c);
+  st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
   v1::Delivery d =
       NewDelivery(st, *h, st.object->uid, st.object->resource_version);
@@ -778,7 +840,7 @@ void Processor::TakeChanges(ObjectState& st, const Handler& h,
                             const ParsedOutcome& parsed,
                             const v1::Outcome& outcome,
                             const std::string& stream_id) {
-  Cycle& c = st.cycle;
+  Cycle& c = *st.cycle;
   if (!parsed.patch.empty()) {
     c.patch.merge_patch(parsed.patch);
     c.patched_by[h.id()] = stream_id;
@@ -799,7 +861,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   auto it = objects_.find(id);
   if (it == objects_.end()) return absl::OkStatus();
   ObjectState& st = it->second;
-  Cycle& c = st.cycle;
+  Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
   ParsedOutcome parsed = ParseOutcome(outcome);
   const absl::Status bad = parsed.error;
@@ -823,7 +885,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   loop_->Post([this, id] {
     auto it2 = objects_.find(id);
     if (it2 == objects_.end()) return;
-    Cycle& cyc = it2->second.cycle;
+    Cycle& cyc = *it2->second.cycle;
     ApplyWrites(id, std::move(cyc.patch), std::move(cyc.status_patch), false,
                 std::move(cyc.events), std::move(cyc.patched_by));
   });
@@ -837,25 +899,25 @@ v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
   d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
   d.set_handler_id(h.id());
   auto* r = d.mutable_resource();
-  r->set_group(st.resource.group);
-  r->set_version(st.resource.version);
-  r->set_plural(st.resource.plural);
-  r->set_kind(st.resource.kind);
-  r->set_namespaced(st.resource.namespaced);
+  r->set_group(st.resource->group);
+  r->set_version(st.resource->version);
+  r->set_plural(st.resource->plural);
+  r->set_kind(st.resource->kind);
+  r->set_namespaced(st.resource->namespaced);
   auto* o = d.mutable_object();
   o->set_namespace_(st.key.ns);
   o->set_name(st.key.name);
   o->set_uid(uid);
   o->set_resource_version(rv);
   for (const auto& name : h.spec.indices()) {
-    (*d.mutable_indices_json())[name] = IndexJson(name).dump();
+    (*d.mutable_indices_json())[name] = IndexText(name);
   }
   return d;
 }
 
 v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
                                      const ProgressRecord& rec) {
-  const Cycle& c = st.cycle;
+  const Cycle& c = *st.cycle;
   v1::Delivery d =
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
   d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
@@ -887,7 +949,7 @@ void Processor::DeliverNext(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  Cycle& c = st.cycle;
+  Cycle& c = *st.cycle;
   const absl::Time now = loop_->clock()->Now();
   while (c.next < c.due.size()) {
     const Handler* h = c.due[c.next];
@@ -937,7 +999,7 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   auto it = objects_.find(id);
   if (it == objects_.end()) return absl::OkStatus();
   ObjectState& st = it->second;
-  Cycle& c = st.cycle;
+  Cycle& c = *st.cycle;
   ProgressRecord& rec = c.records[h->id()];
   const absl::Time now = loop_->clock()->Now();
   HandlerStats& stats = stats_[h->id()];
@@ -1095,7 +1157,7 @@ void Processor::FinishCycle(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  Cycle& c = st.cycle;
+  Cycle& c = *st.cycle;
   bool all_done = true;
   for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
   json annotations = json::object();
@@ -1124,7 +1186,7 @@ void Processor::FinishCycle(const Id& id) {
     };
     if (base.size() > options_.max_diffbase_bytes) {
       HERALD_LOG(WARNING, "engine")
-          << st.resource.FullName() << " " << st.key.ns << "/" << st.key.name
+          << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
           << ": the diff-base (" << base.size() << " bytes) is over "
           << options_.max_diffbase_bytes << " bytes; storing its digest in "
           << options_.prefix << "/" << kDigestKey
@@ -1176,13 +1238,13 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   // Events go out whatever happens to the patch.
   for (const auto& e : events) {
     writer_->PostEvent(
-        kube::InvolvedObject{st.resource.ApiVersion(), st.resource.kind,
+        kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
                              st.key.ns, st.key.name, UidOf(st), RvOf(st)},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
         e.reason(), e.message());
   }
-  if (!status_patch.empty() && !st.resource.has_status) {
+  if (!status_patch.empty() && !st.resource->has_status) {
     for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
     status_patch = json::object();
   }
@@ -1202,8 +1264,10 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     }
     // Wake for the earliest delayed handler.
     absl::Time wake = absl::InfiniteFuture();
-    for (const auto& [hid, rec] : it2->second.cycle.records) {
-      if (!rec.finished() && rec.delayed) wake = std::min(wake, *rec.delayed);
+    if (it2->second.cycle) {
+      for (const auto& [hid, rec] : it2->second.cycle->records) {
+        if (!rec.finished() && rec.delayed) wake = std::min(wake, *rec.delayed);
+      }
     }
     EndCycle(id, wake);
   };
@@ -1214,7 +1278,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     }
     auto it2 = objects_.find(id);
     if (it2 == objects_.end()) return;
-    writer_->Patch(it2->second.resource, it2->second.key,
+    writer_->Patch(*it2->second.resource, it2->second.key,
                    kube::PatchType::kMerge,
                    json{{"status", status_patch}}.dump(),
                    /*status_subresource=*/true,
@@ -1237,7 +1301,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   }
   const std::string text = patch.dump();
   writer_->Patch(
-      st.resource, st.key, kube::PatchType::kMerge, text, false,
+      *st.resource, st.key, kube::PatchType::kMerge, text, false,
       [this, id, do_status, patched_by](absl::StatusOr<std::string> r) {
         auto it2 = objects_.find(id);
         if (it2 == objects_.end()) return;
@@ -1265,7 +1329,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
                 absl::StrCat("the patch of handler '", hid,
                              "' was rejected: ", r.status().message()));
             dispatcher_->SendTo(stream, msg);
-            ProgressRecord& rec = s.cycle.records[hid];
+            ProgressRecord& rec = s.cycle->records[hid];
             const Handler* h = registry_->Find(hid);
             rec.success = false;
             rec.stopped.reset();
@@ -1274,15 +1338,15 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
                 absl::StrCat("patch rejected: ", r.status().message());
             stats_[hid].temporary_failures++;
           }
-          s.cycle.patch = json::object();
-          s.cycle.status_patch = json::object();
-          s.cycle.patched_by.clear();
-          s.cycle.events.clear();
-          if (!s.cycle.timer_id.empty()) {
+          s.cycle->patch = json::object();
+          s.cycle->status_patch = json::object();
+          s.cycle->patched_by.clear();
+          s.cycle->events.clear();
+          if (!s.cycle->timer_id.empty()) {
             // A timer run keeps no progress: it simply runs again later.
-            s.cycle.timer_next = absl::Seconds(60);
-            if (const Handler* h = registry_->Find(s.cycle.timer_id)) {
-              s.cycle.timer_next = h->backoff();
+            s.cycle->timer_next = absl::Seconds(60);
+            if (const Handler* h = registry_->Find(s.cycle->timer_id)) {
+              s.cycle->timer_next = h->backoff();
             }
             EndCycle(id, absl::InfiniteFuture());
             return;
@@ -1298,15 +1362,17 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  const std::string timer_id = st.cycle.timer_id;
-  absl::Duration timer_next = st.cycle.timer_next;
-  if (st.cycle.timer_grid) {
+  const std::string timer_id = st.cycle ? st.cycle->timer_id : "";
+  absl::Duration timer_next =
+      st.cycle ? st.cycle->timer_next : absl::ZeroDuration();
+  if (st.cycle && st.cycle->timer_grid) {
     // Aligned to a grid of the interval from the object's first sight.
     const absl::Duration since = loop_->clock()->Now() - st.first_seen;
-    timer_next = timer_next - (since - absl::Floor(since, st.cycle.timer_next));
+    timer_next =
+        timer_next - (since - absl::Floor(since, st.cycle->timer_next));
   }
   st.busy = false;
-  st.cycle = Cycle();
+  st.cycle.reset();
   st.body = nullptr;
   st.current_delivery.clear();
   st.current_handler.clear();
@@ -1336,7 +1402,7 @@ void Processor::Throttle(const Id& id, const absl::Status& why) {
   absl::Duration delay = absl::Seconds(kThrottle[std::min(st.throttle, n - 1)]);
   st.throttle++;
   HERALD_LOG(WARNING, "engine")
-      << st.resource.FullName() << " " << st.key.ns << "/" << st.key.name
+      << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
       << ": " << why << "; trying again in " << absl::FormatDuration(delay);
   EndCycle(id, loop_->clock()->Now() + delay);
 }
@@ -1374,8 +1440,8 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
     ops.push_back({{"op", "test"}, {"path", path}, {"value", finalizer_}});
     ops.push_back({{"op", "remove"}, {"path", path}});
   }
-  writer_->Patch(st.resource, st.key, kube::PatchType::kJson, ops.dump(), false,
-                 [this, id](absl::StatusOr<std::string> r) {
+  writer_->Patch(*st.resource, st.key, kube::PatchType::kJson, ops.dump(),
+                 false, [this, id](absl::StatusOr<std::string> r) {
                    auto it2 = objects_.find(id);
                    if (it2 == objects_.end()) return;
                    if (r.ok()) {
@@ -1407,14 +1473,15 @@ std::vector<Processor::QueueView> Processor::Queues() const {
       continue;
     }
     QueueView v;
-    v.resource = st.resource;
+    v.resource = *st.resource;
     v.key = st.key;
     if (st.busy) {
       v.delivery_id = st.current_delivery;
       v.handler_id = st.current_handler;
-      v.purpose = !st.cycle.timer_id.empty() ? "timer"
-                  : !st.cycle.purpose.empty()
-                      ? st.cycle.purpose
+      v.purpose = !st.cycle ? (st.current_handler.empty() ? "" : "event/index")
+                  : !st.cycle->timer_id.empty() ? "timer"
+                  : !st.cycle->purpose.empty()
+                      ? st.cycle->purpose
                       : (st.current_handler.empty() ? "" : "event/index");
     }
     v.pending = st.dirty;
@@ -1431,7 +1498,7 @@ std::vector<Processor::TimerView> Processor::Timers() const {
   for (const auto& [id, st] : objects_) {
     for (const auto& [hid, t] : st.timers) {
       TimerView v;
-      v.resource = st.resource;
+      v.resource = *st.resource;
       v.key = st.key;
       v.handler_id = hid;
       if (t.id) v.next_run = t.at;

@@ -200,7 +200,7 @@ class Processor : public kube::WatchHandler {
 
  private:
   struct ObjectState {
-    kube::ResourceInfo resource;
+    std::shared_ptr<const kube::ResourceInfo> resource;
     cache::ObjectKey key;
     // The latest known state: the cache's immutable object, shared rather
     // than copied; null once deleted.
@@ -211,7 +211,9 @@ class Processor : public kube::WatchHandler {
     bool seen = false;
     bool busy = false;
     bool dirty = false;
-    std::deque<RawEvent> raw_events;
+    // A vector, not a deque: a deque allocates its first block at
+    // construction, for every object. Merging keeps this short.
+    std::vector<RawEvent> raw_events;
     runtime::EventLoop::TimerId wake = 0;
     absl::Time wake_at = absl::InfiniteFuture();
     nlohmann::json memo = nlohmann::json::object();
@@ -232,9 +234,14 @@ class Processor : public kube::WatchHandler {
     // The delivery of the running cycle step, for inspection.
     std::string current_delivery;
     std::string current_handler;
+    // For objects without cause handlers: a hash of the last essence seen,
+    // so that idle timers know when it changed.
+    size_t essence_hash = 0;
     absl::Time first_seen = absl::InfinitePast();
     absl::Time changed_at = absl::InfinitePast();
-    Cycle cycle;
+    // The running cycle; null at rest, so that idle objects do not carry
+    // its members.
+    std::unique_ptr<Cycle> cycle;
   };
 
   using Id = std::string;
@@ -348,7 +355,8 @@ class Processor : public kube::WatchHandler {
   std::string finalizer_;
   std::map<Id, ObjectState> objects_;
   std::map<std::string, HandlerStats> stats_;
-  // Index name -> object id -> its [key, value] entries.
+  // Index name -> object id -> its [key, value] entries (for declarative
+  // indices: the key alone).
   std::map<std::string, std::map<Id, nlohmann::json>> indices_;
   // Resources whose initial listing is complete (every namespace in scope
   // reports once per listing; one is enough to know objects are coming).
@@ -358,7 +366,17 @@ class Processor : public kube::WatchHandler {
   // Resource -> how many of its objects wait for their index entries.
   std::map<std::string, int> index_dirty_;
   void SetIndexDirty(ObjectState& st, bool dirty);
+  // An index as JSON text, cached until any index changes.
+  const std::string& IndexText(const std::string& index);
+  struct IndexCache {
+    uint64_t gen = 0;
+    std::string text;
+  };
+  std::map<std::string, IndexCache> index_cache_;
+  uint64_t index_changes_ = 0;
   uint64_t next_delivery_ = 1;
+  // Resource full name -> the ResourceInfo its objects share.
+  std::map<std::string, std::shared_ptr<const kube::ResourceInfo>> resources_;
   nlohmann::json operator_memo_;
   // The sidecar is shutting down: no daemon starts or restarts.
   bool stopping_daemons_ = false;

@@ -359,7 +359,7 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
   ObjectState& st = it->second;
   for (const auto& e : changes.events()) {
     writer_->PostEvent(
-        kube::InvolvedObject{st.resource.ApiVersion(), st.resource.kind,
+        kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
                              st.key.ns, st.key.name, UidOf(st), RvOf(st)},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
@@ -367,7 +367,7 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
   }
   json patch = patch_in;
   json status_patch = status_patch_in;
-  if (!status_patch.empty() && !st.resource.has_status) {
+  if (!status_patch.empty() && !st.resource->has_status) {
     patch.merge_patch(json{{"status", status_patch}});
     status_patch = json::object();
   }
@@ -385,13 +385,13 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
     dispatcher_->SendTo(stream_id, msg);
   };
   if (!patch.empty()) {
-    writer_->Patch(st.resource, st.key, kube::PatchType::kMerge, patch.dump(),
+    writer_->Patch(*st.resource, st.key, kube::PatchType::kMerge, patch.dump(),
                    false, [report](absl::StatusOr<std::string> r) {
                      if (!r.ok()) report("patch", r.status());
                    });
   }
   if (!status_patch.empty()) {
-    writer_->Patch(st.resource, st.key, kube::PatchType::kMerge,
+    writer_->Patch(*st.resource, st.key, kube::PatchType::kMerge,
                    json{{"status", status_patch}}.dump(), true,
                    [report](absl::StatusOr<std::string> r) {
                      if (!r.ok()) report("status patch", r.status());
@@ -404,7 +404,7 @@ std::vector<Processor::DaemonView> Processor::Daemons() const {
   for (const auto& [id, st] : objects_) {
     for (const auto& [hid, ds] : st.daemons) {
       DaemonView v;
-      v.resource = st.resource;
+      v.resource = *st.resource;
       v.key = st.key;
       v.handler_id = hid;
       v.delivery_id = ds.delivery_id;

@@ -436,7 +436,7 @@ class Operator:
             try:
                 await self._call(fn, kwargs)
                 child.status = pb.OUTCOME_STATUS_SUCCESS
-                log.info("sub-handler %s succeeded", child_id)
+                log.logger.info("[%s] sub-handler %s succeeded", log.key, child_id)
             except herald_errors.TemporaryError as e:
                 child.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
                 child.message = str(e)
@@ -519,7 +519,9 @@ class Operator:
         else:
             children_ok = all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)
             if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon and children_ok:
-                log.info("handler %s succeeded", h.id)
+                # Logged, not posted: an Event per success would double the
+                # API writes of every handled change.
+                log.logger.info("[%s] handler %s succeeded", log.key, h.id)
         if flusher:
             flusher.cancel()
             shared_before = state["memo"]
