@@ -454,6 +454,13 @@ void Processor::Process(const Id& id) {
     RunIndexers(id, st, handlers);
     return;
   }
+  // Only raw-event and index handlers: nothing else to look at, and no
+  // reason to parse the body.
+  bool stateful = false;
+  for (const Handler* h : handlers) {
+    stateful |= h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
+  }
+  if (!stateful && st.timers.empty() && st.daemons.empty()) return;
   if (!IndicesReady()) {
     // Kopf's rule: handlers wait until every index is filled.
     gated_.insert(id);

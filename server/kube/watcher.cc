@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "server/kube/ingest.h"
 #include "server/kube/stream_parser.h"
 #include "server/runtime/logging.h"
 
@@ -33,6 +34,7 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// The DOM path, for events whose object is already parsed.
 absl::StatusOr<cache::CachedObject> IngestParsed(json& obj,
                                                  bool strip_managed_fields) {
   if (!obj.is_object()) {
@@ -75,14 +77,6 @@ const char* WatchEventTypeName(WatchEvent::Type type) {
       return "DELETED";
   }
   return "?";
-}
-
-absl::StatusOr<cache::CachedObject> IngestObject(absl::string_view text,
-                                                 bool strip_managed_fields) {
-  json obj = json::parse(text.begin(), text.end(), nullptr, false);
-  if (obj.is_discarded())
-    return absl::InvalidArgumentError("object is not JSON");
-  return IngestParsed(obj, strip_managed_fields);
 }
 
 Watcher::Watcher(ApiClient* api, ResourceInfo resource, std::string ns,
@@ -254,7 +248,44 @@ absl::Status Watcher::WatchOnce() {
                    "?watch=1&allowWatchBookmarks=true&resourceVersion=",
                    UrlEncode(resource_version()), "&timeoutSeconds=", timeout);
   absl::Status stream_error;
+  // Applies an ADDED, MODIFIED or DELETED event's object.
+  auto apply = [&](const std::string& type,
+                   absl::StatusOr<cache::CachedObject> obj) {
+    if (!obj.ok()) {
+      HERALD_LOG(WARNING, "kube") << label_ << ": skipped a " << type
+                                  << " event: " << obj.status().message();
+      return;
+    }
+    const std::string rv = obj->resource_version;
+    if (type == "DELETED") {
+      cache::ObjectKey key = obj->key;
+      store_->Remove(key);
+      Emit(WatchEvent::Type::kDeleted,
+           std::make_shared<const cache::CachedObject>(std::move(*obj)), false);
+    } else {
+      cache::ObjectKey key = obj->key;
+      auto change = store_->Upsert(std::move(*obj));
+      if (change != cache::ObjectStore::Change::kUnchanged) {
+        Emit(change == cache::ObjectStore::Change::kAdded
+                 ? WatchEvent::Type::kAdded
+                 : WatchEvent::Type::kModified,
+             store_->Get(key), false);
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    if (!rv.empty()) rv_ = rv;
+  };
+  std::string fast_type;
+  absl::string_view fast_object;
   LineSplitter lines([&](absl::string_view line) {
+    // The common case without a DOM: the type and the object's text.
+    if (SplitWatchEvent(line, &fast_type, &fast_object) &&
+        (fast_type == "ADDED" || fast_type == "MODIFIED" ||
+         fast_type == "DELETED")) {
+      apply(fast_type,
+            IngestObject(fast_object, options_.strip_managed_fields));
+      return true;
+    }
     json ev = json::parse(line.begin(), line.end(), nullptr, false);
     if (!ev.is_object()) {
       stream_error = absl::UnavailableError("watch event is not JSON");
@@ -286,34 +317,12 @@ absl::Status Watcher::WatchOnce() {
       }
       return false;
     }
-    auto obj = IngestParsed(*obj_it, options_.strip_managed_fields);
-    if (!obj.ok()) {
-      HERALD_LOG(WARNING, "kube") << label_ << ": skipped a " << type
-                                  << " event: " << obj.status().message();
-      return true;
-    }
-    const std::string rv = obj->resource_version;
-    if (type == "DELETED") {
-      cache::ObjectKey key = obj->key;
-      store_->Remove(key);
-      Emit(WatchEvent::Type::kDeleted,
-           std::make_shared<const cache::CachedObject>(std::move(*obj)), false);
-    } else if (type == "ADDED" || type == "MODIFIED") {
-      cache::ObjectKey key = obj->key;
-      auto change = store_->Upsert(std::move(*obj));
-      if (change != cache::ObjectStore::Change::kUnchanged) {
-        Emit(change == cache::ObjectStore::Change::kAdded
-                 ? WatchEvent::Type::kAdded
-                 : WatchEvent::Type::kModified,
-             store_->Get(key), false);
-      }
+    if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") {
+      apply(type, IngestParsed(*obj_it, options_.strip_managed_fields));
     } else {
       HERALD_LOG(WARNING, "kube")
           << label_ << ": unknown watch event type '" << type << "'";
-      return true;
     }
-    absl::MutexLock lock(&mu_);
-    if (!rv.empty()) rv_ = rv;
     return true;
   });
   HttpResponse resp;

@@ -17,6 +17,7 @@
 #include "server/cache/object_store.h"
 #include "server/kube/api_client.h"
 #include "server/kube/discovery.h"
+#include "server/kube/ingest.h"
 #include "server/runtime/backoff.h"
 
 namespace herald::kube {
@@ -56,11 +57,6 @@ struct WatchOptions {
   // A 403 is logged at most once per this period per watcher.
   absl::Duration forbidden_log_period = absl::Minutes(5);
 };
-
-// Turns one object's JSON into what the cache keeps: managedFields stripped
-// (if asked), minified, with its keys extracted.
-absl::StatusOr<cache::CachedObject> IngestObject(absl::string_view json,
-                                                 bool strip_managed_fields);
 
 // Lists and watches until stopped. Run() blocks; Stop() may be called from
 // any thread.
