@@ -110,7 +110,9 @@ def machine_info(opt: bool) -> dict:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                              text=True).stdout.strip()
-        info["commit"] = rev
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "server", "proto"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        info["commit"] = rev + (" (with uncommitted changes in server/ or proto/)" if dirty else "")
     except OSError:
         pass
     info["build"] = "bazel -c opt" if opt else "bazel fastbuild (not optimized)"
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             log("tests/bench/setup.sh")
             subprocess.run(["bash", str(HERE / "setup.sh")], check=True)
     build_synthetic(bin_dir)
+    machine = machine_info(opt)  # The commit the build starts from.
     bazel_bin = bazel_build(opt)
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="herald-bench-"))
@@ -212,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     out_md = ROOT / "docs" / "benchmarks.md" if to_docs else workdir / "benchmarks.md"
     ctx.img_dir = out_md.parent / "img"
     ctx.sidecar_flags = common.sidecar_flags(ctx)
-    machine = machine_info(opt)
+    after = machine_info(opt).get("commit")
+    if after != machine.get("commit"):
+        machine["commit"] = f"{machine.get('commit')} (HEAD moved to {after} during the build)"
     log(f"workdir {workdir}; report {out_md}")
 
     machine["measured"] = {sc: f"{machine['date']} at {machine.get('commit', '?')}"
