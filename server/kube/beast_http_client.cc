@@ -124,6 +124,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return result;
   }
 
+  // Reads what the socket has (at least one byte) into buffer(), within
+  // `timeout`.
+  beast::error_code ReadSome(absl::Duration timeout) {
+    beast::error_code result = asio::error::would_block;
+    size_t got = 0;
+    Tcp().expires_after(ToChrono(timeout));
+    auto space = buffer_.prepare(kReadChunk);
+    auto handler = [&result, &got](beast::error_code ec, size_t n) {
+      result = ec;
+      got = n;
+    };
+    if (tls_) {
+      tls_->async_read_some(space, handler);
+    } else {
+      plain_->async_read_some(space, handler);
+    }
+    ioc_.restart();
+    ioc_.run();
+    buffer_.commit(got);
+    return result;
+  }
+  static constexpr size_t kReadChunk = 256 * 1024;
+
   absl::Status Connect(absl::Duration timeout) {
     tcp::resolver resolver(ioc_);
     beast::error_code ec;
@@ -269,25 +292,44 @@ class BeastHttpClient : public HttpClient {
       response.retry_after = std::string(ra->value());
     const bool ok_status = response.status >= 200 && response.status < 300;
 
+    // The body is parsed from what is buffered, and the socket is read only
+    // when the buffer runs dry: a busy watch stream brings many events per
+    // read, and each read (a timer, an epoll round) is the expensive part.
     std::vector<char> buf(64 * 1024);
-    while (!parser.is_done()) {
-      if (cancelled()) return absl::CancelledError("stream cancelled");
+    auto deliver = [&]() -> bool {
+      const size_t n = buf.size() - parser.get().body().size;
       parser.get().body().data = buf.data();
       parser.get().body().size = buf.size();
-      ec = conn->WithStream([&](auto& s) {
-        return conn->Run(idle_timeout, [&](auto handler) {
-          http::async_read_some(s, conn->buffer(), parser, handler);
-        });
-      });
-      if (ec == http::error::need_buffer) ec = {};
-      size_t n = buf.size() - parser.get().body().size;
-      if (n > 0) {
-        if (ok_status) {
-          if (!on_data(absl::string_view(buf.data(), n))) return response;
-        } else if (response.body.size() < kMaxErrorBody) {
-          response.body.append(buf.data(), n);
+      if (n == 0) return true;
+      if (ok_status) return on_data(absl::string_view(buf.data(), n));
+      if (response.body.size() < kMaxErrorBody)
+        response.body.append(buf.data(), n);
+      return true;
+    };
+    parser.get().body().data = buf.data();
+    parser.get().body().size = buf.size();
+    while (!parser.is_done()) {
+      if (cancelled()) return absl::CancelledError("stream cancelled");
+      beast::error_code pec;
+      while (conn->buffer().size() > 0 && !parser.is_done()) {
+        const size_t used = parser.put(conn->buffer().data(), pec);
+        conn->buffer().consume(used);
+        if (pec == http::error::need_buffer) {
+          pec = {};
+          if (!deliver()) return response;
+          continue;
         }
+        if (pec == http::error::need_more) {
+          pec = {};
+          break;
+        }
+        if (pec) break;
+        if (used == 0) break;
       }
+      if (!deliver()) return response;
+      if (pec) return NetError("reading the stream", pec);
+      if (parser.is_done()) break;
+      beast::error_code ec = conn->ReadSome(idle_timeout);
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
           ec == ssl::error::stream_truncated) {
         break;
