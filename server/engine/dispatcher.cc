@@ -193,7 +193,7 @@ void Dispatcher::Pump() {
         d->second.sent = absl::Now();
         v1::ConnectResponse msg;
         *msg.mutable_delivery() = d->second.delivery;
-        s->sink->Send(msg);
+        s->sink->Send(std::move(msg));
         Notify(DispatchEvent::Kind::kDelivery, d->second, nullptr,
                absl::ZeroDuration());
         progress = true;

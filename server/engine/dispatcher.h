@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "herald/v1/handler.pb.h"
@@ -27,6 +28,11 @@ class StreamSink {
  public:
   virtual ~StreamSink() = default;
   virtual void Send(const v1::ConnectResponse& message) = 0;
+  // The same, for a message the caller gives up (no copy where the sink
+  // can keep it).
+  virtual void Send(v1::ConnectResponse&& message) {
+    Send(static_cast<const v1::ConnectResponse&>(message));
+  }
 };
 
 // What the engine does with an outcome (on the engine loop). A non-OK status
@@ -159,7 +165,7 @@ class Dispatcher {
   // Handler id to its queue.
   std::map<std::string, std::deque<std::string>> queues_;
   // Delivery id to the delivery (queued or in flight).
-  std::map<std::string, Pending> deliveries_;
+  absl::node_hash_map<std::string, Pending> deliveries_;
   uint64_t rotation_ = 0;
   DispatchObserver observer_;
   std::map<std::string, LatencyHistogram> latencies_;

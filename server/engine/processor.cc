@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -1471,6 +1472,16 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
                  });
 }
 
+namespace {
+// Views in a stable order (objects are hashed, not ordered).
+template <class View>
+void SortViews(std::vector<View>& views) {
+  std::sort(views.begin(), views.end(), [](const View& a, const View& b) {
+    return std::tie(a.key.ns, a.key.name) < std::tie(b.key.ns, b.key.name);
+  });
+}
+}  // namespace
+
 std::vector<Processor::QueueView> Processor::Queues() const {
   std::vector<QueueView> out;
   for (const auto& [id, st] : objects_) {
@@ -1497,6 +1508,7 @@ std::vector<Processor::QueueView> Processor::Queues() const {
     v.waiting_for_indices = gated || st.index_dirty;
     out.push_back(std::move(v));
   }
+  SortViews(out);
   return out;
 }
 
@@ -1513,6 +1525,7 @@ std::vector<Processor::TimerView> Processor::Timers() const {
       out.push_back(std::move(v));
     }
   }
+  SortViews(out);
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/annotation_keys.h"
@@ -353,7 +354,9 @@ class Processor : public kube::WatchHandler {
   const EngineOptions options_;
   const AnnotationKeys keys_;
   std::string finalizer_;
-  std::map<Id, ObjectState> objects_;
+  // Hashed: ids share long prefixes (the resource), which makes ordered
+  // comparisons slow.
+  absl::node_hash_map<Id, ObjectState> objects_;
   std::map<std::string, HandlerStats> stats_;
   // Index name -> object id -> its [key, value] entries (for declarative
   // indices: the key alone).

@@ -8,6 +8,9 @@
 // sidecar releases the object without the outcome. The object keeps the
 // finalizer until every daemon is released. A daemon whose process goes away
 // restarts on another process serving its handler.
+#include <algorithm>
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "server/engine/processor.h"
 #include "server/runtime/logging.h"
@@ -419,6 +422,11 @@ std::vector<Processor::DaemonView> Processor::Daemons() const {
       out.push_back(std::move(v));
     }
   }
+  std::sort(out.begin(), out.end(),
+            [](const DaemonView& a, const DaemonView& b) {
+              return std::tie(a.key.ns, a.key.name, a.handler_id) <
+                     std::tie(b.key.ns, b.key.name, b.handler_id);
+            });
   return out;
 }
 

@@ -17,6 +17,7 @@ class Reactor;
 class Channel : public engine::StreamSink {
  public:
   void Send(const v1::ConnectResponse& message) override;
+  void Send(v1::ConnectResponse&& message) override;
   void Detach();
   void Attach(Reactor* r) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,10 +43,10 @@ class Reactor
   }
 
   // Called by Channel under its lock.
-  void Enqueue(const v1::ConnectResponse& message) {
+  void Enqueue(v1::ConnectResponse message) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
-    out_.push_back(message);
+    out_.push_back(std::move(message));
     if (!writing_) {
       writing_ = true;
       StartWrite(&out_.front());
@@ -171,6 +172,11 @@ class Reactor
 void Channel::Send(const v1::ConnectResponse& message) {
   std::lock_guard<std::mutex> lock(mu_);
   if (reactor_ != nullptr) reactor_->Enqueue(message);
+}
+
+void Channel::Send(v1::ConnectResponse&& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reactor_ != nullptr) reactor_->Enqueue(std::move(message));
 }
 
 void Channel::Detach() {
