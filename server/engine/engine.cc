@@ -85,12 +85,29 @@ void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
 void Engine::Watch(const std::string& resource_name) {
   absl::MutexLock lock(&watch_mu_);
   if (stopping_) return;
-  auto w = std::make_unique<kube::ResourceWatch>(api_, discovery_,
-                                                 resource_name, options_.scope,
-                                                 tee_.get(), options_.watch);
-  w->Start();
-  watches_.push_back(std::move(w));
-  watched_names_.push_back(resource_name);
+  // Resolved first (off the caller's thread), so that a handler registered
+  // for the same resource under another name shares this watch instead of
+  // starting a second one. A resource that does not exist yet gets a watch
+  // that waits for it.
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, resource_name, done] {
+    auto resolved = discovery_->Resolve(resource_name);
+    absl::MutexLock lock(&watch_mu_);
+    if (!stopping_) {
+      if (resolved.ok()) {
+        StartWatchLocked(*resolved);
+      } else {
+        auto w = std::make_unique<kube::ResourceWatch>(
+            api_, discovery_, resource_name, options_.scope, tee_.get(),
+            options_.watch);
+        w->Start();
+        watches_.push_back(std::move(w));
+        watched_names_.push_back(resource_name);
+      }
+    }
+    done->store(true);
+  });
+  registrations_.push_back({std::move(thread), std::move(done)});
 }
 
 void Engine::Inspect(std::function<void(const View&)> fn) {
