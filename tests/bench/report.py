@@ -145,6 +145,10 @@ def markdown(rows: list[dict], micro: list[dict] | None, machine: dict, quick: b
         for n in notes:
             out.append(f"- {n}")
         out.append("")
+    limits = Path(__file__).resolve().parent / "limits.md"
+    if limits.exists():
+        out.append(limits.read_text().strip())
+        out.append("")
     out.append("## Micro-benchmarks")
     out.append("")
     if not micro:
