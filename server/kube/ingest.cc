@@ -134,6 +134,11 @@ absl::StatusOr<cache::CachedObject> IngestObjectWithDom(
   if (obj.is_discarded()) {
     return absl::InvalidArgumentError("object is not JSON");
   }
+  return IngestParsed(obj, strip_managed_fields);
+}
+
+absl::StatusOr<cache::CachedObject> IngestParsed(json& obj,
+                                                 bool strip_managed_fields) {
   if (!obj.is_object()) {
     return absl::InvalidArgumentError("object is not a JSON object");
   }

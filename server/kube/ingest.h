@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
 #include "server/cache/object_store.h"
 
 namespace herald::kube {
@@ -23,6 +24,11 @@ absl::StatusOr<cache::CachedObject> IngestObject(absl::string_view json,
 // The same through the DOM only (the reference; for tests and benchmarks).
 absl::StatusOr<cache::CachedObject> IngestObjectWithDom(
     absl::string_view json, bool strip_managed_fields);
+
+// The DOM path for an object already parsed (a watch event parsed whole);
+// `obj` loses its managedFields when asked.
+absl::StatusOr<cache::CachedObject> IngestParsed(nlohmann::json& obj,
+                                                 bool strip_managed_fields);
 
 // One watch event line: its type and the object's raw JSON (a view into
 // `line`). False when the line is not a JSON object with "type" and

@@ -34,29 +34,6 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-// The DOM path, for events whose object is already parsed.
-absl::StatusOr<cache::CachedObject> IngestParsed(json& obj,
-                                                 bool strip_managed_fields) {
-  if (!obj.is_object()) {
-    return absl::InvalidArgumentError("object is not a JSON object");
-  }
-  auto meta = obj.find("metadata");
-  if (meta == obj.end() || !meta->is_object()) {
-    return absl::InvalidArgumentError("object has no metadata");
-  }
-  if (strip_managed_fields) meta->erase("managedFields");
-  cache::CachedObject out;
-  out.key.ns = Str(*meta, "namespace");
-  out.key.name = Str(*meta, "name");
-  out.uid = Str(*meta, "uid");
-  out.resource_version = Str(*meta, "resourceVersion");
-  if (out.key.name.empty()) {
-    return absl::InvalidArgumentError("object has no metadata.name");
-  }
-  out.json = obj.dump();
-  return out;
-}
-
 // The backoff's next delay, or the server's Retry-After when it asked for one.
 absl::Duration RetryDelayFor(const absl::Status& st,
                              runtime::Backoff& backoff) {
