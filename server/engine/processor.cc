@@ -80,6 +80,13 @@ const json& Meta(const json& body) {
 
 }  // namespace
 
+bool Processor::Deleting(const json& body) {
+  auto m = body.find("metadata");
+  if (m == body.end() || !m->is_object()) return false;
+  auto d = m->find("deletionTimestamp");
+  return d != m->end() && !d->is_null();
+}
+
 const std::string& Processor::UidOf(const ObjectState& st) {
   static const std::string* empty = new std::string();
   return st.object ? st.object->uid : *empty;
@@ -588,8 +595,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   needs_finalizer |= DaemonsHold(st);
   if (!any_match) return false;  // Stealth: no annotations at all.
 
-  const bool deleting = Meta(body).contains("deletionTimestamp") &&
-                        !Meta(body)["deletionTimestamp"].is_null();
+  const bool deleting = Deleting(body);
   const bool has_finalizer = HasFinalizer(body);
   if (!deleting && needs_finalizer && !has_finalizer) {
     PatchFinalizer(id, /*add=*/true);
@@ -758,8 +764,7 @@ void Processor::SyncTimers(const Id& id, ObjectState& st,
   const absl::Time now = loop_->clock()->Now();
   if (st.first_seen == absl::InfinitePast()) st.first_seen = now;
   if (st.changed_at == absl::InfinitePast()) st.changed_at = now;
-  const bool deleting = Meta(st.body).contains("deletionTimestamp") &&
-                        !Meta(st.body)["deletionTimestamp"].is_null();
+  const bool deleting = Deleting(st.body);
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_TIMER) continue;
     const bool match = !deleting && MatchesMeta(*h, st.body);

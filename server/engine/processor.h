@@ -246,6 +246,8 @@ class Processor : public kube::WatchHandler {
   };
 
   using Id = std::string;
+  // True when metadata.deletionTimestamp is set.
+  static bool Deleting(const nlohmann::json& body);
   static const std::string& UidOf(const ObjectState& st);
   static const std::string& RvOf(const ObjectState& st);
   static Id MakeId(const std::string& resource, const cache::ObjectKey& key);

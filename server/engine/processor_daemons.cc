@@ -22,13 +22,6 @@ namespace {
 using nlohmann::json;
 using Phase = Processor::DaemonState::Phase;
 
-bool Deleting(const json& body) {
-  auto m = body.find("metadata");
-  if (m == body.end() || !m->is_object()) return false;
-  auto d = m->find("deletionTimestamp");
-  return d != m->end() && !d->is_null();
-}
-
 const char* PhaseName(Phase p) {
   switch (p) {
     case Phase::kStarting:
