@@ -73,3 +73,27 @@ def test_a_handler_whose_group_answers_503_is_pending_then_served(cluster, tmp_p
         p.kill()
         kubectl(cluster, "delete", "apiservice", f"v1.{GROUP}", "--ignore-not-found", check=False)
         assert h.stop() == 0
+
+
+def test_an_index_flag_for_a_resource_applied_later_waits_for_it(cluster, tmp_path):
+    group = "later.herald.dev"
+    sock = tmp_path / "herald.sock"
+    h = sidecar(cluster, sock, f"--index=by_app=idxs.{group}:label:app")
+    try:
+        h.wait_for(r"handler 'by_app' is pending: unknown resource 'idxs.later.herald.dev'")
+        apply_crd(cluster, group, "Idx", "idxs")
+        obj = {"apiVersion": f"{group}/v1", "kind": "Idx",
+               "metadata": {"name": "i1", "namespace": "default", "labels": {"app": "web"}},
+               "spec": {}}
+        kubectl(cluster, "apply", "-f", "-", input=json.dumps(obj))
+
+        def index():
+            out = subprocess.run(["grpcurl", "-plaintext", "-d", '{"name": "by_app"}',
+                                  f"unix://{sock}", "herald.v1.InspectionService/GetIndex"],
+                                 capture_output=True, text=True, timeout=30)
+            return out.returncode == 0 and json.loads(out.stdout)
+        got = wait_for(lambda: (i := index()) and "web" in json.dumps(i) and i,
+                       what="the index filled", timeout=60)
+        assert "i1" in json.dumps(got)
+    finally:
+        assert h.stop() == 0
