@@ -303,89 +303,113 @@ void Processor::IndexDeclaratively(
 
 void Processor::RunIndexers(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
-  const uint64_t gen = st.index_gen;
   json body = json::parse(st.object->json, nullptr, false);
-  auto remaining = std::make_shared<std::vector<const Handler*>>();
+  std::vector<const Handler*> remaining;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX || h->declarative()) continue;
     if (MatchesMeta(*h, body)) {
-      remaining->push_back(h);
+      remaining.push_back(h);
     } else {
       indices_[h->id()].erase(id);
       ++index_changes_;  // It stopped matching.
     }
   }
-  if (remaining->empty()) {
+  if (remaining.empty()) {
     SetIndexDirty(st, false);
     Process(id);
     return;
   }
+  auto c = std::make_unique<Cycle>();
+  c->cause = v1::CAUSE_INDEX;
+  c->due = std::move(remaining);
+  c->index_gen = st.index_gen;
+  c->serial = next_cycle_serial_++;
+  const uint64_t serial = c->serial;
+  st.cycle = std::move(c);
   st.busy = true;
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, step, gen]() {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return;
-    ObjectState& s = it->second;
-    if (remaining->empty() || !s.object) {
-      s.busy = false;
-      // Clean only if no newer state arrived while indexing.
-      if (s.index_gen == gen) SetIndexDirty(s, false);
-      Process(id);
-      if (IndicesReady() && !gated_.empty()) {
-        std::set<Id> gated;
-        gated.swap(gated_);
-        for (const auto& g : gated) Process(g);
-      }
-      return;
+  StepIndexers(id, serial);
+}
+
+Processor::Cycle* Processor::CycleOf(const Id& id, uint64_t serial) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || !it->second.cycle ||
+      it->second.cycle->serial != serial) {
+    return nullptr;
+  }
+  return it->second.cycle.get();
+}
+
+void Processor::EndRun(ObjectState& st) {
+  st.busy = false;
+  st.cycle.reset();
+  st.current_delivery.clear();
+  st.current_handler.clear();
+}
+
+void Processor::StepIndexers(const Id& id, uint64_t serial) {
+  if (CycleOf(id, serial) == nullptr) return;
+  ObjectState& s = objects_.find(id)->second;
+  Cycle& c = *s.cycle;
+  if (c.next >= c.due.size() || !s.object) {
+    const uint64_t gen = c.index_gen;
+    EndRun(s);
+    // Clean only if no newer state arrived while indexing.
+    if (s.index_gen == gen) SetIndexDirty(s, false);
+    Process(id);
+    if (IndicesReady() && !gated_.empty()) {
+      std::set<Id> gated;
+      gated.swap(gated_);
+      for (const auto& g : gated) Process(g);
     }
-    const Handler* h = remaining->front();
-    remaining->erase(remaining->begin());
-    v1::Delivery d =
-        NewDelivery(s, *h, s.object->uid, s.object->resource_version);
-    d.set_cause(v1::CAUSE_INDEX);
-    d.set_body_json(s.object->json);
-    d.set_memo_json(s.memo.dump());
-    s.current_delivery = d.delivery_id();
-    s.current_handler = h->id();
-    stats_[h->id()].deliveries++;
-    dispatcher_->Submit(
-        std::move(d),
-        [this, id, h, step](const v1::Outcome& outcome,
+    return;
+  }
+  const Handler* h = c.due[c.next++];
+  v1::Delivery d =
+      NewDelivery(s, *h, s.object->uid, s.object->resource_version);
+  d.set_cause(v1::CAUSE_INDEX);
+  d.set_body_json(s.object->json);
+  d.set_memo_json(s.memo.dump());
+  s.current_delivery = d.delivery_id();
+  s.current_handler = h->id();
+  stats_[h->id()].deliveries++;
+  dispatcher_->Submit(
+      std::move(d),
+      [this, id, h, serial](const v1::Outcome& outcome,
                             const std::string&) -> absl::Status {
-          absl::Status bad;
-          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-            json r = outcome.result_json().empty()
-                         ? json(nullptr)
-                         : json::parse(outcome.result_json(), nullptr, false);
-            json entries = json::array();
-            if (r.is_object()) {
-              for (auto& [k, v] : r.items()) entries.push_back({k, v});
-            } else if (r.is_array()) {
-              for (auto& kv : r) {
-                if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
-              }
-            } else if (r.is_discarded()) {
-              bad = absl::InvalidArgumentError("result_json is not JSON");
+        absl::Status bad;
+        // A run the object no longer has (it went) keeps no entries.
+        const bool current = CycleOf(id, serial) != nullptr;
+        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+          json r = outcome.result_json().empty()
+                       ? json(nullptr)
+                       : json::parse(outcome.result_json(), nullptr, false);
+          json entries = json::array();
+          if (r.is_object()) {
+            for (auto& [k, v] : r.items()) entries.push_back({k, v});
+          } else if (r.is_array()) {
+            for (auto& kv : r) {
+              if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
             }
-            if (bad.ok()) {
-              stats_[h->id()].successes++;
-              if (entries.empty()) {
-                indices_[h->id()].erase(id);
-                ++index_changes_;
-              } else {
-                indices_[h->id()][id] = std::move(entries);
-                ++index_changes_;
-              }
-            }
-          } else {
-            // The object's previous entries stay until it indexes again.
-            stats_[h->id()].temporary_failures++;
+          } else if (r.is_discarded()) {
+            bad = absl::InvalidArgumentError("result_json is not JSON");
           }
-          loop_->Post([step] { (*step)(); });
-          return bad;
-        });
-  };
-  (*step)();
+          if (bad.ok()) {
+            stats_[h->id()].successes++;
+            if (current && entries.empty()) {
+              indices_[h->id()].erase(id);
+              ++index_changes_;
+            } else if (current) {
+              indices_[h->id()][id] = std::move(entries);
+              ++index_changes_;
+            }
+          }
+        } else {
+          // The object's previous entries stay until it indexes again.
+          stats_[h->id()].temporary_failures++;
+        }
+        loop_->Post([this, id, serial] { StepIndexers(id, serial); });
+        return bad;
+      });
 }
 
 const json* Processor::MemoOf(const std::string& resource_full_name,
@@ -519,53 +543,55 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     return;
   }
   // One delivery at a time, in order; errors are not retried.
+  auto c = std::make_unique<Cycle>();
+  c->cause = v1::CAUSE_EVENT;
+  c->due = std::move(matching);
+  c->event_type = std::move(ev.type);
+  c->event_object = std::move(ev.object);
+  c->serial = next_cycle_serial_++;
+  const uint64_t serial = c->serial;
+  st.cycle = std::move(c);
   st.busy = true;
-  auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
-  auto text = ev.object;
-  auto type = ev.type;
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, text, type, step]() {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return;
-    ObjectState& s = it->second;
-    if (remaining->empty()) {
-      s.busy = false;
-      Process(id);
-      return;
-    }
-    const Handler* h = remaining->front();
-    remaining->erase(remaining->begin());
-    v1::Delivery d = NewDelivery(s, *h, text->uid, text->resource_version);
-    d.set_cause(v1::CAUSE_EVENT);
-    d.set_event_type(type);
-    d.set_body_json(text->json);
-    d.set_memo_json(s.memo.dump());
-    s.current_delivery = d.delivery_id();
-    s.current_handler = h->id();
-    stats_[h->id()].deliveries++;
-    dispatcher_->Submit(
-        std::move(d),
-        [this, id, h, step](const v1::Outcome& outcome,
+  StepRawEvents(id, serial);
+}
+
+void Processor::StepRawEvents(const Id& id, uint64_t serial) {
+  if (CycleOf(id, serial) == nullptr) return;
+  ObjectState& s = objects_.find(id)->second;
+  Cycle& c = *s.cycle;
+  if (c.next >= c.due.size()) {
+    EndRun(s);
+    Process(id);
+    return;
+  }
+  const Handler* h = c.due[c.next++];
+  const cache::CachedObject& object = *c.event_object;
+  v1::Delivery d = NewDelivery(s, *h, object.uid, object.resource_version);
+  d.set_cause(v1::CAUSE_EVENT);
+  d.set_event_type(c.event_type);
+  d.set_body_json(object.json);
+  d.set_memo_json(s.memo.dump());
+  s.current_delivery = d.delivery_id();
+  s.current_handler = h->id();
+  stats_[h->id()].deliveries++;
+  dispatcher_->Submit(
+      std::move(d),
+      [this, id, h, serial](const v1::Outcome& outcome,
                             const std::string&) -> absl::Status {
-          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-            stats_[h->id()].successes++;
-          }
-          auto it2 = objects_.find(id);
-          if (it2 != objects_.end() && outcome.has_changes() &&
-              !outcome.changes().memo_patch_json().empty()) {
-            auto memo = ParseObjectField(outcome.changes().memo_patch_json(),
-                                         "memo_patch_json");
-            if (!memo.ok()) {
-              loop_->Post([step] { (*step)(); });
-              return memo.status();
-            }
-            it2->second.memo.merge_patch(*memo);
-          }
-          loop_->Post([step] { (*step)(); });
-          return absl::OkStatus();
-        });
-  };
-  (*step)();
+        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+          stats_[h->id()].successes++;
+        }
+        loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
+        auto it = objects_.find(id);
+        if (it != objects_.end() && outcome.has_changes() &&
+            !outcome.changes().memo_patch_json().empty()) {
+          auto memo = ParseObjectField(outcome.changes().memo_patch_json(),
+                                       "memo_patch_json");
+          if (!memo.ok()) return memo.status();
+          it->second.memo.merge_patch(*memo);
+        }
+        return absl::OkStatus();
+      });
 }
 
 bool Processor::StartCycle(const Id& id, ObjectState& st,
@@ -733,6 +759,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     Schedule(id, st, wake);
     return false;
   }
+  c.serial = next_cycle_serial_++;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
   if (st.cycle->due.empty()) {
@@ -807,6 +834,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   c.timer_id = handler_id;
   c.timer_next = interval;
   c.timer_grid = opts.sharp();
+  c.serial = next_cycle_serial_++;
+  const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
   v1::Delivery d =
@@ -817,11 +846,13 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.current_delivery = d.delivery_id();
   st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
-  dispatcher_->Submit(
-      std::move(d),
-      [this, id, h](const v1::Outcome& outcome, const std::string& stream_id) {
-        return OnTimerOutcome(id, h, outcome, stream_id);
-      });
+  dispatcher_->Submit(std::move(d),
+                      [this, id, h, serial](const v1::Outcome& outcome,
+                                            const std::string& stream_id) {
+                        if (CycleOf(id, serial) == nullptr)
+                          return absl::OkStatus();
+                        return OnTimerOutcome(id, h, outcome, stream_id);
+                      });
 }
 
 Processor::ParsedOutcome Processor::ParseOutcome(const v1::Outcome& outcome) {
@@ -895,10 +926,10 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
     stats.permanent_failures++;
   }
   if (bad.ok()) TakeChanges(st, *h, parsed, outcome, stream_id);
-  loop_->Post([this, id] {
-    auto it2 = objects_.find(id);
-    if (it2 == objects_.end()) return;
-    Cycle& cyc = *it2->second.cycle;
+  loop_->Post([this, id, serial = c.serial] {
+    Cycle* cycle = CycleOf(id, serial);
+    if (cycle == nullptr) return;
+    Cycle& cyc = *cycle;
     ApplyWrites(id, std::move(cyc.patch), std::move(cyc.status_patch), false,
                 std::move(cyc.events), std::move(cyc.patched_by));
   });
@@ -996,8 +1027,11 @@ void Processor::DeliverNext(const Id& id) {
     st.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
-        std::move(d), [this, id, h, delivery_id](const v1::Outcome& outcome,
-                                                 const std::string& stream_id) {
+        std::move(d),
+        [this, id, h, delivery_id, serial = c.serial](
+            const v1::Outcome& outcome, const std::string& stream_id) {
+          // An outcome for a cycle the object no longer runs changes nothing.
+          if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
           return OnOutcome(id, h, delivery_id, outcome, stream_id);
         });
     return;
@@ -1087,7 +1121,9 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     }
   }
   ++c.next;
-  loop_->Post([this, id] { DeliverNext(id); });
+  loop_->Post([this, id, serial = c.serial] {
+    if (CycleOf(id, serial) != nullptr) DeliverNext(id);
+  });
   return bad;
 }
 

@@ -562,6 +562,34 @@ TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   EXPECT_EQ(stream_.deliveries.size(), 2u);
 }
 
+TEST_F(ProcessorTest, ARawEventRunKeepsNoEventAliveOnceDone) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  auto cached = [](const json& obj) {
+    auto c = std::make_shared<cache::CachedObject>();
+    c->key = {"ns", obj["metadata"]["name"].get<std::string>()};
+    c->resource_version = obj["metadata"]["resourceVersion"];
+    c->json = obj.dump();
+    return c;
+  };
+  json obj = Example("w");
+  obj["metadata"]["resourceVersion"] = "1";
+  std::shared_ptr<cache::CachedObject> first = cached(obj);
+  std::weak_ptr<cache::CachedObject> watched = first;
+  processor_.OnEvent(Kex(), kube::WatchEvent{kube::WatchEvent::Type::kAdded,
+                                             std::move(first), false});
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // A newer state takes the first one's place as the object's latest.
+  obj["metadata"]["resourceVersion"] = "2";
+  processor_.OnEvent(Kex(), kube::WatchEvent{kube::WatchEvent::Type::kModified,
+                                             cached(obj), false});
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_TRUE(watched.expired()) << "the first event's object is still alive";
+}
+
 TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
   AddHandler("create_fn", v1::CAUSE_CREATE,
              [](v1::HandlerSpec& s) { s.mutable_timeout()->set_seconds(10); });
