@@ -560,8 +560,16 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
   ObjectState& s = objects_.find(id)->second;
   Cycle& c = *s.cycle;
   if (c.next >= c.due.size()) {
-    EndRun(s);
-    Process(id);
+    if (c.patch.empty() && c.status_patch.empty() && c.events.empty()) {
+      EndRun(s);
+      Process(id);
+      return;
+    }
+    // The handlers' changes, written as a cycle's are, once for the event;
+    // the object's next event or cycle comes after.
+    s.dirty = true;
+    ApplyWrites(id, std::move(c.patch), std::move(c.status_patch), false,
+                std::move(c.events), std::move(c.patched_by));
     return;
   }
   const Handler* h = c.due[c.next++];
@@ -577,18 +585,23 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
   dispatcher_->Submit(
       std::move(d),
       [this, id, h, serial](const v1::Outcome& outcome,
-                            const std::string&) -> absl::Status {
+                            const std::string& stream_id) -> absl::Status {
+        // Errors are not retried; whatever the status, the changes count.
         if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
           stats_[h->id()].successes++;
         }
         loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
-        auto it = objects_.find(id);
-        if (it != objects_.end() && outcome.has_changes() &&
-            !outcome.changes().memo_patch_json().empty()) {
-          auto memo = ParseObjectField(outcome.changes().memo_patch_json(),
-                                       "memo_patch_json");
-          if (!memo.ok()) return memo.status();
-          it->second.memo.merge_patch(*memo);
+        ParsedOutcome parsed = ParseOutcome(outcome);
+        if (!parsed.error.ok()) {
+          HERALD_LOG(WARNING, "engine")
+              << "delivery " << outcome.delivery_id() << " of " << h->id()
+              << ": malformed outcome, none of its changes applied: "
+              << parsed.error.message();
+          return parsed.error;
+        }
+        if (CycleOf(id, serial) != nullptr) {
+          TakeChanges(objects_.find(id)->second, *h, parsed, outcome,
+                      stream_id);
         }
         return absl::OkStatus();
       });
@@ -1284,14 +1297,27 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  // Events go out whatever happens to the patch.
+  // Events go out whatever happens to the patch (about the object a raw
+  // event carried, when the object is gone since).
+  const cache::CachedObject* about = st.object.get();
+  if (about == nullptr && st.cycle && st.cycle->event_object) {
+    about = st.cycle->event_object.get();
+  }
   for (const auto& e : events) {
     writer_->PostEvent(
         kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
-                             st.key.ns, st.key.name, UidOf(st), RvOf(st)},
+                             st.key.ns, st.key.name,
+                             about ? about->uid : std::string(),
+                             about ? about->resource_version : std::string()},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
         e.reason(), e.message());
+  }
+  if (!st.object) {
+    // Gone from the cluster: nothing to patch or store.
+    RejectPatches(st, patched_by, "was not applied: the object is gone");
+    EndCycle(id, absl::InfiniteFuture());
+    return;
   }
   if (!status_patch.empty() && !st.resource->has_status) {
     for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
@@ -1362,22 +1388,24 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           return;
         }
         const int http = kube::HttpStatusOf(r.status());
+        const bool raw_event = s.cycle && s.cycle->cause == v1::CAUSE_EVENT;
         if (http == 404) {
+          RejectPatches(s, patched_by, "was not applied: the object is gone");
           EndCycle(id, absl::InfiniteFuture());
           return;
         }
         if ((http == 400 || http == 422) && !patched_by.empty()) {
           // A handler's patch does not apply: tell its process, record the
           // failure in progress, and write our own part alone.
+          RejectPatches(s, patched_by,
+                        absl::StrCat("was rejected: ", r.status().message()));
+          if (raw_event || !s.cycle) {
+            // Raw-event handlers keep no progress and are not retried.
+            EndCycle(id, absl::InfiniteFuture());
+            return;
+          }
           const absl::Time now = loop_->clock()->Now();
           for (const auto& [hid, stream] : patched_by) {
-            v1::ConnectResponse msg;
-            auto* pe = msg.mutable_protocol_error();
-            pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
-            pe->set_message(
-                absl::StrCat("the patch of handler '", hid,
-                             "' was rejected: ", r.status().message()));
-            dispatcher_->SendTo(stream, msg);
             ProgressRecord& rec = s.cycle->records[hid];
             const Handler* h = registry_->Find(hid);
             rec.success = false;
@@ -1403,8 +1431,31 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           FinishCycle(id);
           return;
         }
+        if (raw_event) {
+          // Cycles run their handlers again after the throttle; raw-event
+          // handlers are not retried, so their changes are lost.
+          RejectPatches(
+              s, patched_by,
+              absl::StrCat("was not applied: ", r.status().ToString()));
+        }
         Throttle(id, r.status());
       });
+}
+
+void Processor::RejectPatches(
+    const ObjectState& st, const std::map<std::string, std::string>& patched_by,
+    const std::string& why) {
+  for (const auto& [hid, stream] : patched_by) {
+    const std::string message =
+        absl::StrCat("the patch of handler '", hid, "' ", why);
+    HERALD_LOG(WARNING, "engine") << st.resource->FullName() << " " << st.key.ns
+                                  << "/" << st.key.name << ": " << message;
+    v1::ConnectResponse msg;
+    auto* pe = msg.mutable_protocol_error();
+    pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+    pe->set_message(message);
+    dispatcher_->SendTo(stream, msg);
+  }
 }
 
 void Processor::EndCycle(const Id& id, absl::Time wake_at) {

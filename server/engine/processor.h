@@ -313,6 +313,12 @@ class Processor : public kube::WatchHandler {
                    std::vector<v1::EventRecord> events,
                    std::map<std::string, std::string> patched_by);
   void EndCycle(const Id& id, absl::Time wake_at);
+  // Tells each handler's process that its patch was not applied (`why`
+  // follows "the patch of handler 'ID' "), with PATCH_REJECTED and a log
+  // line.
+  void RejectPatches(const ObjectState& st,
+                     const std::map<std::string, std::string>& patched_by,
+                     const std::string& why);
   void Throttle(const Id& id, const absl::Status& why);
   void PatchFinalizer(const Id& id, bool add);
   void Schedule(const Id& id, ObjectState& st, absl::Time when);

@@ -540,6 +540,91 @@ TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
   }
 }
 
+TEST_F(ProcessorTest, RawEventHandlersChangesReachTheObject) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("other_event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("p"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(
+        R"({"metadata":{"labels":{"seen":"yes"}}})");
+    o.mutable_changes()->set_status_patch_json(R"({"seen":{"by":"event_fn"}})");
+    auto* e = o.mutable_changes()->add_events();
+    e->set_reason("Seen");
+    e->set_message("an event");
+  });
+  // The next handler of the same event, then one write for both.
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].handler_id(), "other_event_fn");
+  EXPECT_TRUE(api_.patches.empty());
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"extra":1}})");
+  });
+  EXPECT_EQ(Obj("p")["metadata"]["labels"]["seen"], "yes");
+  EXPECT_EQ(Obj("p")["spec"]["extra"], 1);
+  EXPECT_EQ(Obj("p")["status"]["seen"]["by"], "event_fn");
+  EXPECT_THAT(api_.events, ::testing::ElementsAre("p:Seen:an event"));
+  ASSERT_EQ(api_.patches.size(), 2u);  // The object, then its status.
+  EXPECT_TRUE(stream_.errors.empty());
+  // The handlers hear the change their own writes made, as in Kopf; no
+  // progress of theirs is ever stored.
+  ASSERT_GE(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].event_type(), "MODIFIED");
+  for (const auto& p : api_.patches) {
+    EXPECT_THAT(p.body, ::testing::Not(HasSubstr("herald.dev/event_fn")));
+  }
+}
+
+TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("r"));
+  api_.fail_next_with = 422;
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
+  });
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("event_fn"));
+  EXPECT_EQ(Obj("r")["spec"]["field"], "value");
+  EXPECT_TRUE(Ann("r", "herald.dev/event_fn").is_null());
+  // Not retried, and the object's next event is heard.
+  json o = Obj("r");
+  o["spec"]["field"] = "next";
+  o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["r"] = o;
+  api_.Emit(Kex(), "MODIFIED", o);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
+}
+
+TEST_F(ProcessorTest, APatchForADeletedObjectIsAnsweredWithAProtocolError) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("g"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  api_.Emit(Kex(), "DELETED", Obj("g"));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "DELETED");
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"late":true}})");
+    auto* e = o.mutable_changes()->add_events();
+    e->set_reason("Gone");
+    e->set_message("bye");
+  });
+  // Nothing to patch: the handler's process hears why; the Event still
+  // goes out, and the object's state is dropped.
+  EXPECT_TRUE(api_.patches.empty());
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("gone"));
+  EXPECT_THAT(api_.events, ::testing::ElementsAre("g:Gone:bye"));
+  EXPECT_EQ(processor_.objects(), 0u);
+}
+
 TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   AddHandler("event_fn", v1::CAUSE_EVENT);
   Connect();
