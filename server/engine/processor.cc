@@ -1006,6 +1006,11 @@ void Processor::DeliverNext(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
+  if (!st.object) {
+    // Deleted meanwhile: no handler is called for a gone object.
+    FinishCycle(id);
+    return;
+  }
   Cycle& c = *st.cycle;
   const absl::Time now = loop_->clock()->Now();
   while (c.next < c.due.size()) {
@@ -1220,6 +1225,17 @@ void Processor::FinishCycle(const Id& id) {
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   Cycle& c = *st.cycle;
+  if (!st.object) {
+    // Deleted meanwhile: nothing is stored for it (ApplyWrites tells the
+    // handlers whose patches go nowhere).
+    HERALD_LOG(INFO, "engine")
+        << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
+        << ": deleted during its " << c.purpose
+        << " cycle; the cycle ends without writing";
+    ApplyWrites(id, json::object(), json::object(), false, std::move(c.events),
+                std::move(c.patched_by));
+    return;
+  }
   bool all_done = true;
   for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
   json annotations = json::object();
@@ -1278,10 +1294,12 @@ void Processor::FinishCycle(const Id& id) {
 }
 
 bool Processor::TakeBody(ObjectState& st, const std::string& response) {
+  // A write answered after the object's deletion was seen does not bring
+  // it back.
+  if (!st.object) return false;
   auto object = kube::IngestObject(response, /*strip_managed_fields=*/true);
   if (!object.ok()) return false;
-  if (st.object &&
-      !IsNewer(object->resource_version, st.object->resource_version)) {
+  if (!IsNewer(object->resource_version, st.object->resource_version)) {
     return false;
   }
   st.object = std::make_shared<const cache::CachedObject>(std::move(*object));
@@ -1299,16 +1317,21 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   ObjectState& st = it->second;
   // Events go out whatever happens to the patch (about the object a raw
   // event carried, when the object is gone since).
-  const cache::CachedObject* about = st.object.get();
-  if (about == nullptr && st.cycle && st.cycle->event_object) {
-    about = st.cycle->event_object.get();
+  std::string uid = UidOf(st), rv = RvOf(st);
+  if (!st.object && st.cycle && st.cycle->event_object) {
+    uid = st.cycle->event_object->uid;
+    rv = st.cycle->event_object->resource_version;
+  } else if (!st.object) {
+    // A cycle's body is its object's last state.
+    const json& u = Resolve(Meta(st.body), {"uid"});
+    const json& r = Resolve(Meta(st.body), {"resourceVersion"});
+    if (u.is_string()) uid = u.get<std::string>();
+    if (r.is_string()) rv = r.get<std::string>();
   }
   for (const auto& e : events) {
     writer_->PostEvent(
         kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
-                             st.key.ns, st.key.name,
-                             about ? about->uid : std::string(),
-                             about ? about->resource_version : std::string()},
+                             st.key.ns, st.key.name, uid, rv},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
         e.reason(), e.message());

@@ -625,6 +625,41 @@ TEST_F(ProcessorTest, APatchForADeletedObjectIsAnsweredWithAProtocolError) {
   EXPECT_EQ(processor_.objects(), 0u);
 }
 
+TEST_F(ProcessorTest, AnObjectDeletedMidCycleEndsItWithoutWritesOrNullBodies) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("a_fn", v1::CAUSE_CREATE);
+  AddHandler("b_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("x"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT",
+                                                  "a_fn/CAUSE_CREATE"));
+  // Deleted while a_fn runs (no finalizer holds it).
+  api_.Emit(Kex(), "DELETED", Obj("x"));
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"metadata":{"labels":{"a":"1"}}})");
+  });
+  // b_fn is not called for a gone object; the raw-event handler hears the
+  // deletion.
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT",
+                                                  "a_fn/CAUSE_CREATE",
+                                                  "event_fn/CAUSE_EVENT"));
+  EXPECT_EQ(stream_.deliveries.back().event_type(), "DELETED");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  for (const auto& d : stream_.deliveries) {
+    EXPECT_TRUE(json::parse(d.body_json()).is_object()) << d.delivery_id();
+  }
+  // Nothing stored for it; a_fn's process hears its patch went nowhere.
+  EXPECT_TRUE(api_.patches.empty());
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("a_fn"));
+  EXPECT_EQ(processor_.objects(), 0u);
+  EXPECT_TRUE(processor_.Queues().empty());
+}
+
 TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   AddHandler("event_fn", v1::CAUSE_EVENT);
   Connect();
