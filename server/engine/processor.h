@@ -205,6 +205,11 @@ class Processor : public kube::WatchHandler {
     absl::Time started = absl::InfinitePast();
     absl::Time restart_at = absl::InfiniteFuture();
     uint32_t restarts = 0;
+    // As in Kopf, a daemon's attempts count from its start: failed attempts
+    // so far, and when the first began (sent as the delivery's retry and
+    // started). A daemon started again after it stopped begins anew.
+    uint32_t retries = 0;
+    absl::Time first_attempt = absl::InfinitePast();
     v1::StopReason stop_reason = v1::STOP_REASON_UNSPECIFIED;
   };
 

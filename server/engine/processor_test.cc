@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 namespace {
@@ -1055,6 +1056,75 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   MarkDeleted(api_, "d");
   loop_.RunUntilIdle();
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+}
+
+TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
+  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
+    (*s.mutable_labels())["run"].set_match(v1::META_MATCH_PRESENT);
+  });
+  Connect();
+  auto labelled = [&](bool run) {
+    json o = Obj("d");
+    if (run) {
+      o["metadata"]["labels"]["run"] = "yes";
+    } else {
+      o["metadata"]["labels"].erase("run");
+    }
+    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    api_.objects["d"] = o;
+    api_.Emit(Kex(), "MODIFIED", o);
+    loop_.RunUntilIdle();
+  };
+  json obj = Example("d");
+  obj["metadata"]["labels"]["run"] = "yes";
+  Create(obj);
+  const auto first = runtime::ToProtoTime(clock_.Now());
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(stream_.deliveries[0].retry(), 0u);
+  EXPECT_EQ(stream_.deliveries[0].started().seconds(), first.seconds());
+  // An error restarts it after the delay: the second attempt, same start.
+  clock_.Advance(absl::Seconds(3));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  EXPECT_EQ(stream_.deliveries[1].started().seconds(), first.seconds());
+  // An unexpected error counts too (restarted after the backoff).
+  Answer(v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  clock_.Advance(absl::Seconds(60));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].retry(), 2u);
+  EXPECT_EQ(stream_.deliveries[2].started().seconds(), first.seconds());
+  // Its process going away is no new attempt: the same one runs elsewhere.
+  dispatcher_.RemoveStream("s1");
+  Stream other;
+  StreamInfo info;
+  info.stream_id = "s1";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &other);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(other.deliveries.size(), 1u);
+  EXPECT_TRUE(other.deliveries[0].restarted());
+  EXPECT_EQ(other.deliveries[0].retry(), 2u);
+  EXPECT_EQ(other.deliveries[0].started().seconds(), first.seconds());
+  v1::Outcome ok;
+  ok.set_delivery_id(other.deliveries[0].delivery_id());
+  ok.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(dispatcher_.OnOutcome("s1", ok, &code).ok());
+  loop_.RunUntilIdle();
+  // Stopped by its filter and started again: a new daemon, from scratch.
+  labelled(false);
+  clock_.Advance(absl::Seconds(10));
+  labelled(true);
+  ASSERT_EQ(other.deliveries.size(), 2u);
+  EXPECT_EQ(other.deliveries[1].retry(), 0u);
+  EXPECT_EQ(other.deliveries[1].started().seconds(),
+            runtime::ToProtoTime(clock_.Now()).seconds());
 }
 
 TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
