@@ -667,6 +667,23 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
 
   Cycle c;
   json essence = Essence(body, options_.prefix);
+  // The essence last handled, from the diff-base annotation.
+  auto base = Annotation(body, kDiffBaseKey);
+  auto digest = Annotation(body, kDigestKey);
+  json old = nullptr;
+  if (base) old = json::parse(*base, nullptr, false);
+  if (!base && digest) {
+    // A large object: the digest says whether anything changed; the old
+    // essence is known if this sidecar handled it before (else null).
+    const std::string now_digest = Digest(essence.dump() + "\n");
+    if (*digest == now_digest) {
+      old = essence;
+    } else if (st.large_base &&
+               Digest(st.large_base->dump() + "\n") == *digest) {
+      old = *st.large_base;
+    }
+    base = "";
+  }
   if (deleting) {
     if (!has_finalizer) return false;  // Free: nothing holds the object.
     if (st.delete_done) {
@@ -675,37 +692,21 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
       return true;
     }
     c.cause = v1::CAUSE_DELETE;
+  } else if (!base || old.is_discarded()) {
+    c.cause = v1::CAUSE_CREATE;
+  } else if (old != essence) {
+    c.cause = v1::CAUSE_UPDATE;
+  } else if (first_sight) {
+    c.cause = v1::CAUSE_RESUME;
   } else {
-    auto base = Annotation(body, kDiffBaseKey);
-    auto digest = Annotation(body, kDigestKey);
-    json old = nullptr;
-    if (base) old = json::parse(*base, nullptr, false);
-    if (!base && digest) {
-      // A large object: the digest says whether anything changed; the old
-      // essence is known if this sidecar handled it before (else null).
-      const std::string now_digest = Digest(essence.dump() + "\n");
-      if (*digest == now_digest) {
-        old = essence;
-      } else if (st.large_base &&
-                 Digest(st.large_base->dump() + "\n") == *digest) {
-        old = *st.large_base;
-      }
-      base = "";
-    }
-    if (!base || old.is_discarded()) {
-      c.cause = v1::CAUSE_CREATE;
-      old = nullptr;
-    } else if (old != essence) {
-      c.cause = v1::CAUSE_UPDATE;
-    } else if (first_sight) {
-      c.cause = v1::CAUSE_RESUME;
-    } else {
-      return false;  // Nothing changed that matters.
-    }
-    c.old_essence = old;
-    c.new_essence = essence;
-    c.diff = ComputeDiff(old, essence);
+    return false;  // Nothing changed that matters.
   }
+  // Every cause has them, as in Kopf (handlers with a field get them
+  // narrowed to it).
+  if (!base || old.is_discarded()) old = nullptr;
+  c.old_essence = std::move(old);
+  c.new_essence = essence;
+  c.diff = ComputeDiff(c.old_essence, essence);
   c.purpose = PurposeOf(c.cause);
   if (c.cause == v1::CAUSE_CREATE || c.cause == v1::CAUSE_UPDATE ||
       first_sight) {
@@ -715,9 +716,12 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   for (const Handler* h : handlers) {
     if (!MatchesMeta(*h, body)) continue;
     bool in = false;
+    // Handlers limited to a field pass Kopf's field filters (see
+    // MatchesField); only update and field handlers need it to change.
     switch (h->cause()) {
       case v1::CAUSE_CREATE:
-        in = c.cause == v1::CAUSE_CREATE;
+        in = c.cause == v1::CAUSE_CREATE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_UPDATE:
         in = c.cause == v1::CAUSE_UPDATE &&
@@ -728,13 +732,15 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
              MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_DELETE:
-        in = c.cause == v1::CAUSE_DELETE;
+        in = c.cause == v1::CAUSE_DELETE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_RESUME:
         // Resume handlers join the first cycle after start, unless that
         // cycle is a creation.
         in = first_sight && c.cause != v1::CAUSE_CREATE &&
-             c.cause != v1::CAUSE_DELETE;
+             c.cause != v1::CAUSE_DELETE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       default:
         break;
@@ -979,16 +985,16 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
   d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
   d.set_body_json(st.object->json);
-  if (c.cause == v1::CAUSE_UPDATE || h.cause() == v1::CAUSE_FIELD) {
-    if (!h.field.empty()) {
-      d.set_old_json(Resolve(c.old_essence, h.field).dump());
-      d.set_new_json(Resolve(c.new_essence, h.field).dump());
-      d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
-    } else {
-      d.set_old_json(c.old_essence.dump());
-      d.set_new_json(c.new_essence.dump());
-      d.set_diff_json(DiffToJson(c.diff).dump());
-    }
+  if (!h.field.empty()) {
+    // Any handler limited to a field: the field's values and the diff
+    // inside it.
+    d.set_old_json(Resolve(c.old_essence, h.field).dump());
+    d.set_new_json(Resolve(c.new_essence, h.field).dump());
+    d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
+  } else if (c.cause == v1::CAUSE_UPDATE) {
+    d.set_old_json(c.old_essence.dump());
+    d.set_new_json(c.new_essence.dump());
+    d.set_diff_json(DiffToJson(c.diff).dump());
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);

@@ -205,6 +205,8 @@ class ProcessorTest : public ::testing::Test {
   v1::ProtocolErrorCode last_code_ = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
 };
 
+void MarkDeleted(FakeApi& api, const std::string& name);
+
 json Example(const std::string& name) {
   return json{{"apiVersion", "kopf.dev/v1"},
               {"kind", "KopfExample"},
@@ -352,6 +354,62 @@ TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
             R"([["change",[],"old","value"]])");
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
+TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
+  auto equals = [](const std::string& value) {
+    return [value](v1::HandlerSpec& s) {
+      s.set_field("spec.size");
+      s.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+      s.mutable_value_filter()->set_value_json(value);
+    };
+  };
+  AddHandler("create_fn/spec.size", v1::CAUSE_CREATE, equals("3"));
+  AddHandler("resume_fn/spec.size", v1::CAUSE_RESUME, equals("5"));
+  AddHandler("delete_fn/spec.size", v1::CAUSE_DELETE, equals("1"));
+  Connect();
+  json small = Example("small");
+  small["spec"]["size"] = 1;
+  Create(small);
+  EXPECT_TRUE(stream_.deliveries.empty());  // Not 3: create_fn is not for it.
+  json big = Example("big");
+  big["spec"]["size"] = 3;
+  Create(big);
+  ASSERT_THAT(Delivered(),
+              ::testing::ElementsAre("create_fn/spec.size/CAUSE_CREATE"));
+  // Old, new and diff narrowed to the field, as for field handlers.
+  EXPECT_EQ(stream_.deliveries[0].old_json(), "null");
+  EXPECT_EQ(stream_.deliveries[0].new_json(), "3");
+  EXPECT_EQ(stream_.deliveries[0].diff_json(), R"([["add",[],null,3]])");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Seen before, unchanged: a resume, for the object whose size is 5.
+  json old = Example("old");
+  old["spec"]["size"] = 5;
+  old["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      R"({"spec":{"field":"value","size":5}})";
+  old["metadata"]["finalizers"] = json::array({"herald.dev/finalizer"});
+  Create(old);
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].handler_id(), "resume_fn/spec.size");
+  EXPECT_EQ(stream_.deliveries[1].old_json(), "5");
+  EXPECT_EQ(stream_.deliveries[1].new_json(), "5");
+  EXPECT_EQ(stream_.deliveries[1].diff_json(), "[]");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Deleted: only the object whose size is 1 gets the delete handler; the
+  // other one's finalizer simply goes.
+  MarkDeleted(api_, "big");
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(Obj("big")["metadata"]["finalizers"], json::array());
+  MarkDeleted(api_, "small");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].handler_id(), "delete_fn/spec.size");
+  EXPECT_EQ(stream_.deliveries[2].cause(), v1::CAUSE_DELETE);
+  EXPECT_EQ(stream_.deliveries[2].old_json(), "1");
+  EXPECT_EQ(stream_.deliveries[2].new_json(), "1");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(Obj("small")["metadata"]["finalizers"], json::array());
 }
 
 TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {

@@ -472,3 +472,34 @@ def test_raw_event_handlers_changes_reach_the_object(cluster, sock, tmp_path):
     finally:
         p.kill()
         assert h.stop() == 0
+
+
+def test_create_handler_with_a_field_and_value_fires_on_its_value(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Sized", "sizeds")
+    h = sidecar(cluster, sock)
+    hid = "create_fn/spec.size"  # As Kopf names a handler with a field.
+    p = HandlerProcess(sock, {
+        "handlers": handlers("sizeds", {
+            "id": hid, "cause": "CAUSE_CREATE", "field": "spec.size",
+            "value_filter": {"match": "VALUE_MATCH_EQUALS", "value_json": "3"}}),
+        "steps": {hid: [{"result": {"size": 3}}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["rejected"] == {} and reg["accepted"] == [hid], reg
+        apply_object(cluster, GROUP, "Sized", "small", spec={"size": 1})
+        apply_object(cluster, GROUP, "Sized", "big", spec={"size": 3})
+        wait_for(lambda: get(cluster, "sizeds", "big").get("status", {}).get(hid),
+                 what="the create handler's result")
+        # The other object was handled too (its diff-base is stored), with
+        # no call: its size is not 3.
+        wait_for(lambda: "herald.dev/last-handled-configuration" in
+                 get(cluster, "sizeds", "small")["metadata"].get("annotations", {}),
+                 what="small's diff-base")
+        [d] = p.records("delivery")
+        assert d["object"] == "default/big" and d["cause"] == "CAUSE_CREATE", d
+        # Old and new narrowed to the field.
+        assert (d["old"], d["new"]) == ("null", "3"), d
+    finally:
+        p.kill()
+        assert h.stop() == 0
