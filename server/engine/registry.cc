@@ -129,10 +129,28 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
   if (spec.cause() == v1::CAUSE_FIELD && spec.field().empty()) {
     return absl::InvalidArgumentError("a field handler needs a field");
   }
-  if (!spec.field().empty() && spec.cause() != v1::CAUSE_FIELD &&
-      spec.cause() != v1::CAUSE_UPDATE) {
+  // As in Kopf: every resource-changing handler may be limited to a field;
+  // old and new values are about a change, which only update and field
+  // handlers need.
+  const bool changing =
+      spec.cause() == v1::CAUSE_CREATE || spec.cause() == v1::CAUSE_UPDATE ||
+      spec.cause() == v1::CAUSE_DELETE || spec.cause() == v1::CAUSE_RESUME ||
+      spec.cause() == v1::CAUSE_FIELD;
+  if (!spec.field().empty() && !changing) {
     return absl::InvalidArgumentError(
-        "field is only for field and update handlers");
+        "field is only for create, update, delete, resume and field handlers");
+  }
+  const bool needs_change =
+      spec.cause() == v1::CAUSE_UPDATE || spec.cause() == v1::CAUSE_FIELD;
+  if (!needs_change &&
+      spec.old_filter().match() != v1::VALUE_MATCH_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "old_filter is only for update and field handlers");
+  }
+  if (!needs_change &&
+      spec.new_filter().match() != v1::VALUE_MATCH_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "new_filter is only for update and field handlers");
   }
   absl::Status st = CheckMetaFilters(spec.labels(), "label filter");
   if (st.ok()) st = CheckMetaFilters(spec.annotations(), "annotation filter");
@@ -162,13 +180,21 @@ bool MatchesField(const Handler& h, const json& old_essence,
   if (h.field.empty()) return true;
   const json& o = Resolve(old_essence, h.field);
   const json& n = Resolve(new_essence, h.field);
-  if (o == n) return false;
   const auto& s = h.spec;
-  if (s.value_filter().match() != v1::VALUE_MATCH_UNSPECIFIED &&
-      !ValueMatches(s.value_filter(), h.value_equals, o) &&
-      !ValueMatches(s.value_filter(), h.value_equals, n)) {
+  // Kopf's _matches_field_values: the old or the new value passes `value`;
+  // without one, the field must be there in either.
+  if (s.value_filter().match() == v1::VALUE_MATCH_UNSPECIFIED) {
+    if (o.is_null() && n.is_null()) return false;
+  } else if (!ValueMatches(s.value_filter(), h.value_equals, o) &&
+             !ValueMatches(s.value_filter(), h.value_equals, n)) {
     return false;
   }
+  // Kopf's _matches_field_changes, for update and field handlers only: the
+  // field changed, and its old and new values pass `old` and `new`.
+  if (h.cause() != v1::CAUSE_UPDATE && h.cause() != v1::CAUSE_FIELD) {
+    return true;
+  }
+  if (o == n) return false;
   return ValueMatches(s.old_filter(), h.old_equals, o) &&
          ValueMatches(s.new_filter(), h.new_equals, n);
 }

@@ -129,5 +129,80 @@ TEST(RegistryTest, FieldFilters) {
   EXPECT_FALSE(MatchesField(*r.Find("g"), e(2), e(5)));
 }
 
+TEST(RegistryTest, EveryResourceChangingHandlerTakesAField) {
+  for (v1::Cause cause : {v1::CAUSE_CREATE, v1::CAUSE_UPDATE, v1::CAUSE_DELETE,
+                          v1::CAUSE_RESUME, v1::CAUSE_FIELD}) {
+    auto s = Spec("h", cause);
+    s.set_field("spec.size");
+    s.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+    s.mutable_value_filter()->set_value_json("3");
+    EXPECT_TRUE(ValidateSpec(s).ok())
+        << v1::Cause_Name(cause) << ": " << ValidateSpec(s);
+  }
+  for (v1::Cause cause :
+       {v1::CAUSE_EVENT, v1::CAUSE_TIMER, v1::CAUSE_DAEMON, v1::CAUSE_INDEX}) {
+    auto s = Spec("h", cause);
+    s.mutable_timer()->mutable_interval()->set_seconds(1);
+    if (cause != v1::CAUSE_TIMER) s.clear_timer();
+    s.set_field("spec.size");
+    EXPECT_THAT(std::string(ValidateSpec(s).message()),
+                HasSubstr("field is only for create, update, delete, resume "
+                          "and field handlers"))
+        << v1::Cause_Name(cause);
+  }
+  // Old and new values are about a change: only where one is needed.
+  for (v1::Cause cause :
+       {v1::CAUSE_CREATE, v1::CAUSE_DELETE, v1::CAUSE_RESUME}) {
+    auto s = Spec("h", cause);
+    s.set_field("spec.size");
+    s.mutable_old_filter()->set_match(v1::VALUE_MATCH_PRESENT);
+    EXPECT_THAT(std::string(ValidateSpec(s).message()),
+                HasSubstr("old_filter is only for update and field handlers"))
+        << v1::Cause_Name(cause);
+    s.clear_old_filter();
+    s.mutable_new_filter()->set_match(v1::VALUE_MATCH_PRESENT);
+    EXPECT_THAT(std::string(ValidateSpec(s).message()),
+                HasSubstr("new_filter is only for update and field handlers"))
+        << v1::Cause_Name(cause);
+  }
+}
+
+TEST(RegistryTest, FieldsOfCreateResumeAndDeleteMatchOnValuesNotChanges) {
+  Registry r;
+  auto e = [](int v) { return json{{"spec", {{"size", v}}}}; };
+  const json none = json{{"spec", {{"other", 1}}}};
+  // field= alone: the field is there, in the old or the new essence.
+  auto present = Spec("c", v1::CAUSE_CREATE);
+  present.set_field("spec.size");
+  ASSERT_TRUE(r.Add(present, Kex()).ok());
+  const Handler& c = *r.Find("c");
+  EXPECT_TRUE(MatchesField(c, nullptr, e(1)));
+  EXPECT_FALSE(MatchesField(c, nullptr, none));
+  // No change is needed (resume and delete see equal essences).
+  auto resume = Spec("r", v1::CAUSE_RESUME);
+  resume.set_field("spec.size");
+  resume.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+  resume.mutable_value_filter()->set_value_json("3");
+  ASSERT_TRUE(r.Add(resume, Kex()).ok());
+  EXPECT_TRUE(MatchesField(*r.Find("r"), e(3), e(3)));
+  EXPECT_FALSE(MatchesField(*r.Find("r"), e(2), e(2)));
+  EXPECT_FALSE(MatchesField(*r.Find("r"), none, none));
+  auto absent = Spec("d", v1::CAUSE_DELETE);
+  absent.set_field("spec.size");
+  absent.mutable_value_filter()->set_match(v1::VALUE_MATCH_ABSENT);
+  ASSERT_TRUE(r.Add(absent, Kex()).ok());
+  EXPECT_TRUE(MatchesField(*r.Find("d"), none, none));
+  EXPECT_FALSE(MatchesField(*r.Find("d"), e(1), e(1)));
+  // Update handlers with a field still need it to change.
+  auto update = Spec("u", v1::CAUSE_UPDATE);
+  update.set_field("spec.size");
+  ASSERT_TRUE(r.Add(update, Kex()).ok());
+  EXPECT_TRUE(MatchesField(*r.Find("u"), e(1), e(2)));
+  EXPECT_FALSE(MatchesField(*r.Find("u"), e(2), e(2)));
+  // Without a field, nothing to match.
+  ASSERT_TRUE(r.Add(Spec("plain", v1::CAUSE_CREATE), Kex()).ok());
+  EXPECT_TRUE(MatchesField(*r.Find("plain"), nullptr, none));
+}
+
 }  // namespace
 }  // namespace herald::engine

@@ -440,3 +440,69 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
     finally:
         p.kill()
         assert h.stop() == 0
+
+
+def test_raw_event_handlers_changes_reach_the_object(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Spy", "spies")
+    h = sidecar(cluster, sock)
+    label = {"metadata": {"labels": {"seen": "yes"}}}
+    p = HandlerProcess(sock, {
+        "handlers": handlers("spies", {"id": "event_fn", "cause": "CAUSE_EVENT"}),
+        # Every event answers with the same label patch (a no-op once
+        # applied); the first one also posts an Event.
+        "steps": {"event_fn": [{"patch": label, "status_patch": {"spied": True},
+                                "events": [{"reason": "Spied", "message": "seen"}]},
+                               {"patch": label}]},
+    }, tmp_path)
+    try:
+        p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Spy", "sp1")
+        obj = wait_for(lambda: (o := get(cluster, "spies", "sp1"))["metadata"].get("labels")
+                       and o.get("status") and o, what="the event handler's patch")
+        assert obj["metadata"]["labels"] == {"seen": "yes"}
+        assert obj["status"] == {"spied": True}
+        assert not any(k.startswith("herald.dev/")
+                       for k in obj["metadata"].get("annotations", {})), obj["metadata"]
+        wait_for(lambda: [e for e in json.loads(kubectl(
+            cluster, "get", "events", "-o", "json",
+            "--field-selector", "involvedObject.name=sp1").stdout)["items"]
+            if e["reason"] == "Spied"], what="the event handler's Event")
+        assert not p.records("protocol_error")
+        # The deleted object cannot take the patch: the process hears why.
+        kubectl(cluster, "delete", f"spies.{GROUP}", "sp1", "--wait=true", "--timeout=60s")
+        err = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_PATCH_REJECTED")
+        assert "event_fn" in err["message"] and "gone" in err["message"], err
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_create_handler_with_a_field_and_value_fires_on_its_value(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Sized", "sizeds")
+    h = sidecar(cluster, sock)
+    hid = "create_fn/spec.size"  # As Kopf names a handler with a field.
+    p = HandlerProcess(sock, {
+        "handlers": handlers("sizeds", {
+            "id": hid, "cause": "CAUSE_CREATE", "field": "spec.size",
+            "value_filter": {"match": "VALUE_MATCH_EQUALS", "value_json": "3"}}),
+        "steps": {hid: [{"result": {"size": 3}}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["rejected"] == {} and reg["accepted"] == [hid], reg
+        apply_object(cluster, GROUP, "Sized", "small", spec={"size": 1})
+        apply_object(cluster, GROUP, "Sized", "big", spec={"size": 3})
+        wait_for(lambda: get(cluster, "sizeds", "big").get("status", {}).get(hid),
+                 what="the create handler's result")
+        # The other object was handled too (its diff-base is stored), with
+        # no call: its size is not 3.
+        wait_for(lambda: "herald.dev/last-handled-configuration" in
+                 get(cluster, "sizeds", "small")["metadata"].get("annotations", {}),
+                 what="small's diff-base")
+        [d] = p.records("delivery")
+        assert d["object"] == "default/big" and d["cause"] == "CAUSE_CREATE", d
+        # Old and new narrowed to the field.
+        assert (d["old"], d["new"]) == ("null", "3"), d
+    finally:
+        p.kill()
+        assert h.stop() == 0
