@@ -3,18 +3,18 @@
 #include <algorithm>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/essence.h"
 #include "server/engine/progress.h"
+#include "server/kube/label_selector.h"
 #include "server/runtime/proto_time.h"
 
 namespace herald::rpc {
@@ -71,36 +71,14 @@ kube::ResourceWatch* FindWatch(const engine::Engine::View& v,
   return nullptr;
 }
 
-// Kubernetes' equality-based label selectors: "a=b", "a==b", "a!=b", "a",
-// "!a", comma-separated (all must match).
-bool SelectorMatches(const std::string& selector, const json& labels) {
-  for (absl::string_view raw :
-       absl::StrSplit(selector, ',', absl::SkipEmpty())) {
-    std::string term(absl::StripAsciiWhitespace(raw));
-    if (term.empty()) continue;
-    auto has = [&](const std::string& k) {
-      return labels.is_object() && labels.contains(k);
-    };
-    auto value = [&](const std::string& k) -> std::string {
-      return has(k) && labels[k].is_string() ? labels[k].get<std::string>()
-                                             : "";
-    };
-    size_t ne = term.find("!=");
-    size_t eq = term.find('=');
-    if (ne != std::string::npos) {
-      std::string k = term.substr(0, ne), v = term.substr(ne + 2);
-      if (has(k) && value(k) == v) return false;
-    } else if (eq != std::string::npos) {
-      std::string k = term.substr(0, eq);
-      std::string v = term.substr(term[eq + 1] == '=' ? eq + 2 : eq + 1);
-      if (!has(k) || value(k) != v) return false;
-    } else if (term[0] == '!') {
-      if (has(term.substr(1))) return false;
-    } else if (!has(term)) {
-      return false;
-    }
-  }
-  return true;
+// The object's labels for a label selector: string values only, as
+// Kubernetes keeps them.
+std::optional<absl::string_view> LabelOf(const json& labels,
+                                         absl::string_view key) {
+  if (!labels.is_object()) return std::nullopt;
+  auto it = labels.find(std::string(key));
+  if (it == labels.end() || !it->is_string()) return std::nullopt;
+  return absl::string_view(it->get_ref<const std::string&>());
 }
 
 v1::Cause PurposeCause(const std::string& purpose) {
@@ -405,7 +383,16 @@ grpc::ServerUnaryReactor* InspectionService::ListObjects(
     grpc::CallbackServerContext* context, const v1::ListObjectsRequest* request,
     v1::ListObjectsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  engine_->Inspect([reactor, request, response](const engine::Engine::View& v) {
+  auto parsed = kube::LabelSelector::Parse(request->label_selector());
+  if (!parsed.ok()) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("label_selector \"", request->label_selector(),
+                     "\": ", parsed.status().message())));
+    return reactor;
+  }
+  engine_->Inspect([reactor, request, response, selector = std::move(*parsed)](
+                       const engine::Engine::View& v) {
     kube::ResourceWatch* w = FindWatch(v, request->resource());
     if (w == nullptr) {
       reactor->Finish(
@@ -425,10 +412,12 @@ grpc::ServerUnaryReactor* InspectionService::ListObjects(
     size_t matched = 0;
     for (const auto& obj : w->store().List(request->namespace_(),
                                            request->namespace_().empty())) {
-      if (!request->label_selector().empty()) {
+      if (!selector.empty()) {
         json body = json::parse(obj->json, nullptr, false);
-        if (!SelectorMatches(request->label_selector(),
-                             engine::Resolve(body, {"metadata", "labels"}))) {
+        const json& labels = engine::Resolve(body, {"metadata", "labels"});
+        if (!selector.Matches([&labels](absl::string_view key) {
+              return LabelOf(labels, key);
+            })) {
           continue;
         }
       }

@@ -353,6 +353,19 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
         listed = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app=a"})
         assert [o["metadata"]["name"] for o in listed["objects"]] == ["s1"]
         assert listed["objects"][0]["spec"] == {"n": 1}  # JSON, not base64.
+        # kubectl's -l syntax: sets, negations, existence.
+        both = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app in (a,b)"})
+        assert [o["metadata"]["name"] for o in both["objects"]] == ["s1", "s2"]
+        not_a = grpcurl("ListObjects", {"resource": "seens",
+                                        "label_selector": "app notin (a), !tier, app"})
+        assert [o["metadata"]["name"] for o in not_a["objects"]] == ["s2"]
+        bad = subprocess.run(["grpcurl", "-plaintext", "-d",
+                              json.dumps({"resource": "seens", "label_selector": "=,=,!"}),
+                              f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "InvalidArgument" in bad.stderr, bad.stderr
+        assert ('label_selector "=,=,!": at column 1: found \'=\', expected a key or \'!\''
+                in bad.stderr), bad.stderr
         page = grpcurl("ListObjects", {"resource": f"Seen.{GROUP}", "page_size": 1})
         assert len(page["objects"]) == 1 and page["next_page_token"] == "1"
 
