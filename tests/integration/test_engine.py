@@ -242,6 +242,35 @@ def test_protocol_errors_are_answered_and_other_objects_keep_flowing(cluster, so
     assert "m-json" not in json.dumps(get(cluster, "mixeds", "m-json").get("status", {}))
 
 
+def test_registrations_with_impossible_keys_or_field_paths_are_rejected(cluster, sock, tmp_path):
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {"handlers": [
+        {"id": "bad_label", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "labels": {"not a/valid//key!!": {"match": "META_MATCH_PRESENT"}}},
+        {"id": "bad_annotation", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "annotations": {"example.com/": {"match": "META_MATCH_ABSENT"}}},
+        {"id": "bad_field", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "spec..[x]"},
+        {"id": "good", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "data.x",
+         "labels": {"app.kubernetes.io/name": {"match": "META_MATCH_EQUALS", "value": "web"}}},
+    ]}, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["accepted"] == ["good"], reg
+        assert reg["rejected"] == {
+            "bad_label": "label filter 'not a/valid//key!!': not a valid label key: more than one "
+                         "'/' (a key is an optional DNS subdomain prefix and '/', then a name, "
+                         "e.g. 'example.com/my-name')",
+            "bad_annotation": "annotation filter 'example.com/': not a valid annotation key: "
+                              "the name after '/' is empty",
+            "bad_field": "field 'spec..[x]': segment 2 is empty (a field path is dot-separated "
+                         "keys, e.g. spec.size)",
+        }, reg["rejected"]
+        h.wait_for(r"rejected handler 'bad_field': field 'spec\.\.\[x\]': segment 2 is empty")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
 def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path):
     import subprocess
     apply_crd(cluster, GROUP, "Probe", "probes")
