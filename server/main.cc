@@ -7,10 +7,12 @@
 // and the resources they name are watched from then on.
 
 #include <signal.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -19,7 +21,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -28,10 +34,12 @@
 #include "grpcpp/server_builder.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/engine.h"
+#include "server/engine/registry.h"
 #include "server/kube/api_client.h"
 #include "server/kube/beast_http_client.h"
 #include "server/kube/cluster_config.h"
 #include "server/kube/discovery.h"
+#include "server/kube/label_selector.h"
 #include "server/kube/namespace_scope.h"
 #include "server/kube/resource_watch.h"
 #include "server/rpc/handler_service.h"
@@ -91,6 +99,13 @@ ABSL_FLAG(absl::Duration, stop_wait, absl::Seconds(10),
 
 namespace {
 
+// Handler messages: at least this, so that a delivery of a small object fits,
+// at most 1 GiB, so that gRPC's own limit (twice ours) fits in an int.
+constexpr uint64_t kMinMessageBytes = 1024;
+constexpr uint64_t kMaxMessageBytes = uint64_t{1} << 30;
+// sun_path holds 108 bytes, the terminating NUL included.
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+
 using herald::kube::ResourceInfo;
 using herald::kube::WatchEvent;
 
@@ -121,7 +136,7 @@ absl::StatusOr<herald::v1::HandlerSpec> ParseIndexFlag(const std::string& s) {
       parts[0].empty() || parts[2].empty() ||
       (parts[1] != "label" && parts[1] != "field")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--index: '", s,
+        absl::StrCat("'", s,
                      "' is not NAME=RESOURCE:label:KEY or "
                      "NAME=RESOURCE:field:PATH"));
   }
@@ -134,12 +149,95 @@ absl::StatusOr<herald::v1::HandlerSpec> ParseIndexFlag(const std::string& s) {
   } else {
     spec.mutable_index()->set_field(parts[2]);
   }
+  absl::Status valid = herald::engine::ValidateSpec(spec);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", s, "': ", valid.message()));
+  }
   return spec;
 }
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "herald: %s\n", message.c_str());
   return 2;
+}
+
+// "--qps='-1': must be 0 (no client-side limit) or more": the flag, its value
+// as parsed, and why it is refused.
+std::string FlagError(absl::string_view name, absl::string_view why) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return absl::StrCat("--", name, "='",
+                      flag != nullptr ? flag->CurrentValue() : "", "': ", why);
+}
+
+// The reason the flags cannot work together, naming the first bad one; ""
+// when they are fine. Checked before anything starts.
+std::string CheckFlags() {
+  const double qps = absl::GetFlag(FLAGS_qps);
+  if (!(qps >= 0) || std::isinf(qps)) {
+    return FlagError("qps", "must be 0 (no client-side limit) or more");
+  }
+  if (absl::GetFlag(FLAGS_burst) < 1) {
+    return FlagError("burst",
+                     "must be at least 1 (requests let through at once by "
+                     "the client-side limit)");
+  }
+  const uint64_t bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (bytes < kMinMessageBytes || bytes > kMaxMessageBytes) {
+    return FlagError("max_message_bytes",
+                     absl::StrCat("must be between ", kMinMessageBytes, " and ",
+                                  kMaxMessageBytes, " (1 GiB)"));
+  }
+  if (absl::GetFlag(FLAGS_watch_idle_timeout) < absl::Seconds(1)) {
+    return FlagError("watch_idle_timeout",
+                     "must be at least 1s (every list and watch read is "
+                     "abandoned after this long without data)");
+  }
+  if (absl::GetFlag(FLAGS_stop_wait) < absl::ZeroDuration()) {
+    return FlagError("stop_wait", "must not be negative");
+  }
+  int n = 0;
+  for (const auto& r : absl::GetFlag(FLAGS_resource)) {
+    ++n;
+    if (absl::StripAsciiWhitespace(r).empty()) {
+      return FlagError("resource", absl::StrCat("entry ", n, " is empty"));
+    }
+  }
+  const std::string prefix = absl::GetFlag(FLAGS_annotation_prefix);
+  if (std::string why = herald::kube::QualifiedNameError(
+          absl::AsciiStrToLower(absl::StrCat(prefix, "/x")));
+      !why.empty()) {
+    return FlagError("annotation_prefix",
+                     absl::StrCat("not usable as an annotation prefix: ",
+                                  prefix.empty() ? "it is empty" : why));
+  }
+  const std::string finalizer = absl::GetFlag(FLAGS_finalizer);
+  if (!finalizer.empty()) {
+    if (std::string why = herald::kube::QualifiedNameError(finalizer);
+        !why.empty()) {
+      return FlagError("finalizer",
+                       absl::StrCat("not a valid finalizer name: ", why));
+    }
+  }
+  const std::string socket = absl::GetFlag(FLAGS_socket);
+  if (socket.size() > kMaxSocketPath) {
+    return FlagError(
+        "socket",
+        absl::StrCat("a Unix socket path has at most ", kMaxSocketPath,
+                     " bytes; this one has ", socket.size()));
+  }
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (!listen.empty() && !absl::StartsWith(listen, "unix:")) {
+    const size_t colon = listen.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
+      return FlagError("listen",
+                       "not host:port (e.g. 127.0.0.1:50051, [::]:50051)");
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -149,6 +247,7 @@ int main(int argc, char** argv) {
       "The Herald sidecar: watches Kubernetes resources for handler "
       "processes.");
   absl::ParseCommandLine(argc, argv);
+  if (std::string why = CheckFlags(); !why.empty()) return Fail(why);
   const std::string level = absl::GetFlag(FLAGS_log_level);
   using herald::runtime::Severity;
   if (level == "debug") {
@@ -158,13 +257,25 @@ int main(int argc, char** argv) {
   } else if (level == "error") {
     herald::runtime::SetMinLogSeverity(Severity::kError);
   } else if (level != "info") {
-    return Fail(absl::StrCat("--log_level: unknown level '", level, "'"));
+    return Fail(FlagError("log_level", "not debug, info, warning or error"));
   }
   const auto resources = absl::GetFlag(FLAGS_resource);
   auto scope =
       herald::kube::NamespaceScope::Parse(absl::GetFlag(FLAGS_namespaces));
-  if (!scope.ok())
-    return Fail(absl::StrCat("--namespaces: ", scope.status().message()));
+  if (!scope.ok()) {
+    return Fail(FlagError("namespaces", scope.status().message()));
+  }
+  const nlohmann::json operator_memo =
+      nlohmann::json::parse(absl::GetFlag(FLAGS_operator_memo), nullptr, false);
+  if (!operator_memo.is_object()) {
+    return Fail(FlagError("operator_memo", "not a JSON object"));
+  }
+  std::vector<herald::v1::HandlerSpec> indices;
+  for (const auto& flag : absl::GetFlag(FLAGS_index)) {
+    auto spec = ParseIndexFlag(flag);
+    if (!spec.ok()) return Fail(FlagError("index", spec.status().message()));
+    indices.push_back(*spec);
+  }
 
   auto config = herald::kube::ResolveClusterConfig(
       absl::GetFlag(FLAGS_kubeconfig), absl::GetFlag(FLAGS_context));
@@ -195,22 +306,11 @@ int main(int argc, char** argv) {
   herald::engine::Engine::Options engine_options;
   engine_options.engine.prefix = absl::GetFlag(FLAGS_annotation_prefix);
   engine_options.engine.finalizer = absl::GetFlag(FLAGS_finalizer);
-  engine_options.engine.operator_memo =
-      nlohmann::json::parse(absl::GetFlag(FLAGS_operator_memo), nullptr, false);
-  if (!engine_options.engine.operator_memo.is_object()) {
-    return Fail("--operator_memo: not a JSON object: " +
-                absl::GetFlag(FLAGS_operator_memo));
-  }
+  engine_options.engine.operator_memo = operator_memo;
   engine_options.scope = *scope;
   engine_options.watch = watch_options;
   engine_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   if (absl::GetFlag(FLAGS_log_events)) engine_options.observer = &log_events;
-  std::vector<herald::v1::HandlerSpec> indices;
-  for (const auto& flag : absl::GetFlag(FLAGS_index)) {
-    auto spec = ParseIndexFlag(flag);
-    if (!spec.ok()) return Fail(std::string(spec.status().message()));
-    indices.push_back(*spec);
-  }
   // A fatal error (a startup handler failed for good) stops the sidecar as a
   // signal would, and sets the exit code.
   static std::atomic<bool> fatal{false};
@@ -241,7 +341,7 @@ int main(int argc, char** argv) {
     auto port = endpoints.Start(health_listen);
     if (!port.ok()) {
       engine.Stop();
-      return Fail(absl::StrCat("--health_listen: ", port.status().message()));
+      return Fail(FlagError("health_listen", port.status().message()));
     }
     HERALD_LOG(INFO, "main") << "/healthz and /readyz on " << health_listen
                              << " (port " << *port << ")";

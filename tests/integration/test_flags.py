@@ -1,0 +1,69 @@
+"""The sidecar's command line: every flag is checked before anything starts.
+
+A bad value exits with code 2 and one line naming the flag, the value and
+why. These run the real binary without a control plane: the checks come
+before the kubeconfig is even read."""
+
+import subprocess
+
+import pytest
+
+from heraldproc import BAZEL_BIN
+
+pytestmark = pytest.mark.usefixtures("binaries")
+
+
+def run(*args: str, tmp_path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "KUBECONFIG": str(tmp_path / "no-such-kubeconfig")}
+    return subprocess.run([str(BAZEL_BIN / "server" / "herald"),
+                           f"--socket={tmp_path}/herald.sock", *args],
+                          env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("flag,line", [
+    ("--namespaces=team-[",
+     "herald: --namespaces='team-[': 'team-[': the '[' at position 6 is never closed "
+     "(a [...] lists characters or ranges, e.g. team-[ab] or team-[a-c])"),
+    ("--namespaces=Team-A",
+     "herald: --namespaces='Team-A': 'Team-A' is not a namespace name (lowercase letters, "
+     "digits and '-', starting and ending with a letter or digit, at most 63 characters)"),
+    ("--watch_idle_timeout=0s",
+     "herald: --watch_idle_timeout='0': must be at least 1s (every list and watch read is "
+     "abandoned after this long without data)"),
+    ("--stop_wait=-5s", "herald: --stop_wait='-5s': must not be negative"),
+    ("--max_message_bytes=0",
+     "herald: --max_message_bytes='0': must be between 1024 and 1073741824 (1 GiB)"),
+    ("--max_message_bytes=2147483648",
+     "herald: --max_message_bytes='2147483648': must be between 1024 and 1073741824 (1 GiB)"),
+    ("--qps=-1", "herald: --qps='-1': must be 0 (no client-side limit) or more"),
+    ("--qps=nan", "herald: --qps='nan': must be 0 (no client-side limit) or more"),
+    ("--burst=0",
+     "herald: --burst='0': must be at least 1 (requests let through at once by the "
+     "client-side limit)"),
+    ("--resource=pods,,configmaps", "herald: --resource='pods,,configmaps': entry 2 is empty"),
+    ("--annotation_prefix=not_a_domain",
+     "herald: --annotation_prefix='not_a_domain': not usable as an annotation prefix: the "
+     "prefix 'not_a_domain' is not a DNS subdomain"),
+    ("--finalizer=a/b/c",
+     "herald: --finalizer='a/b/c': not a valid finalizer name: more than one '/'"),
+    ("--listen=localhost", "herald: --listen='localhost': not host:port"),
+    ("--socket=/tmp/" + "s" * 120,
+     "herald: --socket='/tmp/" + "s" * 120 + "': a Unix socket path has at most 107 bytes; "
+     "this one has 125"),
+    ("--log_level=loud", "herald: --log_level='loud': not debug, info, warning or error"),
+    ("--operator_memo=[1]", "herald: --operator_memo='[1]': not a JSON object"),
+    ("--index=by_app=pods:label:not a/valid//key",
+     "herald: --index='by_app=pods:label:not a/valid//key': 'by_app=pods:label:not "
+     "a/valid//key': index label 'not a/valid//key': not a valid label key: more than one '/'"),
+    ("--index=by_node=pods:field:spec..nodeName",
+     "herald: --index='by_node=pods:field:spec..nodeName': 'by_node=pods:field:spec..nodeName'"
+     ": index field 'spec..nodeName': segment 2 is empty"),
+])
+def test_a_bad_flag_exits_2_with_one_line_naming_it(flag, line, tmp_path):
+    # The last --socket wins, so a test of --socket overrides run()'s.
+    res = run(flag, tmp_path=tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [x for x in (res.stdout + res.stderr).splitlines() if x.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(line), lines[0]
