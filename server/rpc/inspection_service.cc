@@ -32,8 +32,64 @@ void FillRef(const kube::ResourceInfo& r, v1::ResourceRef* out) {
   out->set_namespaced(r.namespaced);
 }
 
+void ToValue(const json& j, google::protobuf::Value* out);
+
+void ToFields(const json& object, google::protobuf::Struct* out) {
+  auto& fields = *out->mutable_fields();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    ToValue(it.value(), &fields[it.key()]);
+  }
+}
+
+void ToValue(const json& j, google::protobuf::Value* out) {
+  switch (j.type()) {
+    case json::value_t::boolean:
+      out->set_bool_value(j.get<bool>());
+      break;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      out->set_number_value(j.get<double>());
+      break;
+    case json::value_t::string:
+      out->set_string_value(j.get_ref<const std::string&>());
+      break;
+    case json::value_t::array: {
+      auto* list = out->mutable_list_value();
+      for (const auto& item : j) ToValue(item, list->add_values());
+      break;
+    }
+    case json::value_t::object:
+      ToFields(j, out->mutable_struct_value());
+      break;
+    default:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+  }
+}
+
+// A cached object (or memo) as a Struct. Protobuf's JSON parser refuses
+// objects nested more than about 33 levels (it re-parses what it built under
+// the binary parser's recursion limit of 100, and each JSON level is three
+// messages deep); those are built from nlohmann's DOM, which has no such
+// limit. An error says why the text is no JSON object at all.
+absl::Status JsonToStruct(const std::string& text,
+                          google::protobuf::Struct* out) {
+  if (google::protobuf::util::JsonStringToMessage(text, out).ok()) {
+    return absl::OkStatus();
+  }
+  out->Clear();
+  const json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_object()) {
+    return absl::InvalidArgumentError(
+        parsed.is_discarded() ? "it is not valid JSON" : "it is not an object");
+  }
+  ToFields(parsed, out);
+  return absl::OkStatus();
+}
+
 bool ToStruct(const std::string& text, google::protobuf::Struct* out) {
-  return google::protobuf::util::JsonStringToMessage(text, out).ok();
+  return JsonToStruct(text, out).ok();
 }
 
 // A resource as users name it, matched against a watched one.
@@ -456,9 +512,30 @@ grpc::ServerUnaryReactor* InspectionService::GetObject(
                        key.name, " is not in the cache")));
       return;
     }
-    ToStruct(obj->json, response->mutable_object());
+    const std::string what = absl::StrCat(r.FullName(), " ", key.ns,
+                                          key.ns.empty() ? "" : "/", key.name);
+    if (absl::Status st = JsonToStruct(obj->json, response->mutable_object());
+        !st.ok()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       absl::StrCat(what,
+                                    ": the cached object cannot be shown as a "
+                                    "google.protobuf.Struct: ",
+                                    st.message())));
+      return;
+    }
     if (const json* memo = v.processor.MemoOf(r.FullName(), key)) {
-      ToStruct(memo->dump(), response->mutable_memo());
+      if (absl::Status st =
+              JsonToStruct(memo->dump(), response->mutable_memo());
+          !st.ok()) {
+        reactor->Finish(
+            grpc::Status(grpc::StatusCode::INTERNAL,
+                         absl::StrCat(what,
+                                      ": the memo cannot be shown as a "
+                                      "google.protobuf.Struct: ",
+                                      st.message())));
+        return;
+      }
     }
     json body = json::parse(obj->json, nullptr, false);
     const json& ann = engine::Resolve(body, {"metadata", "annotations"});

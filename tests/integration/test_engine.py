@@ -271,6 +271,39 @@ def test_registrations_with_impossible_keys_or_field_paths_are_rejected(cluster,
         assert h.stop() == 0
 
 
+def test_get_object_returns_deeply_nested_objects(cluster, sock, tmp_path):
+    """Protobuf's JSON parser gives up on objects nested more than about 33
+    levels; GetObject used to answer OK with an empty object for them."""
+    import subprocess
+    apply_crd(cluster, GROUP, "Deep", "deeps")
+
+    def nested(levels):
+        value = "bottom"
+        for _ in range(levels):
+            value = {"l": [1, value]}
+        return value
+
+    for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+        obj = {"apiVersion": f"{GROUP}/v1", "kind": "Deep",
+               "metadata": {"name": name, "namespace": "default"}, "spec": nested(levels)}
+        kubectl(cluster, "create", "-f", "-", input=json.dumps(obj))
+    h = sidecar(cluster, sock, f"--resource=deeps.{GROUP}")
+    try:
+        h.wait_for(r"LISTED deeps")
+        for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+            out = subprocess.run(
+                ["grpcurl", "-plaintext", "-d",
+                 json.dumps({"resource": "deeps", "namespace": "default", "name": name}),
+                 f"unix://{sock}", "herald.v1.InspectionService/GetObject"],
+                capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            obj = json.loads(out.stdout)["object"]
+            assert obj["metadata"]["name"] == name
+            assert obj["spec"] == nested(levels), name
+    finally:
+        assert h.stop() == 0
+
+
 def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path):
     import subprocess
     apply_crd(cluster, GROUP, "Probe", "probes")
