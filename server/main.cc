@@ -6,16 +6,21 @@
 // Handler processes connect to the socket (or --listen), register handlers,
 // and the resources they name are watched from then on.
 
+#include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +60,14 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, context, "", "Kubeconfig context; default: current.");
 ABSL_FLAG(std::string, socket, "/tmp/herald.sock",
           "Unix socket for handler processes; empty for none.");
+ABSL_FLAG(std::string, socket_mode, "0660",
+          "Permissions of the --socket file, in octal, set whatever the "
+          "umask: whoever can connect can register handlers and receive "
+          "every object watched.");
+ABSL_FLAG(std::string, socket_group, "",
+          "Group (name or number) to own the --socket file, so that handler "
+          "processes running as another user in it can connect; empty: the "
+          "sidecar's group.");
 ABSL_FLAG(std::string, listen, "",
           "Also listen on this TCP address (e.g. 127.0.0.1:50051); empty for "
           "none.");
@@ -162,6 +175,33 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// An octal file mode such as "0660" or "660"; nullopt when it is not one.
+std::optional<mode_t> ParseSocketMode(const std::string& text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  mode_t mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + (c - '0');
+  }
+  if (mode > 0777) return std::nullopt;
+  return mode;
+}
+
+// A group by name or number; nullopt when there is no such group.
+std::optional<gid_t> LookUpGroup(const std::string& name) {
+  std::vector<char> buffer(16384);
+  struct group entry;
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(),
+                   &found) == 0 &&
+      found != nullptr) {
+    return found->gr_gid;
+  }
+  uint32_t gid = 0;
+  if (absl::SimpleAtoi(name, &gid)) return static_cast<gid_t>(gid);
+  return std::nullopt;
+}
+
 // "--qps='-1': must be 0 (no client-side limit) or more": the flag, its value
 // as parsed, and why it is refused.
 std::string FlagError(absl::string_view name, absl::string_view why) {
@@ -226,6 +266,10 @@ std::string CheckFlags() {
         absl::StrCat("a Unix socket path has at most ", kMaxSocketPath,
                      " bytes; this one has ", socket.size()));
   }
+  if (!ParseSocketMode(absl::GetFlag(FLAGS_socket_mode)).has_value()) {
+    return FlagError("socket_mode",
+                     "not an octal mode between 0000 and 0777 (e.g. 0660)");
+  }
   const std::string listen = absl::GetFlag(FLAGS_listen);
   if (!listen.empty() && !absl::StartsWith(listen, "unix:")) {
     const size_t colon = listen.rfind(':');
@@ -264,6 +308,12 @@ int main(int argc, char** argv) {
       herald::kube::NamespaceScope::Parse(absl::GetFlag(FLAGS_namespaces));
   if (!scope.ok()) {
     return Fail(FlagError("namespaces", scope.status().message()));
+  }
+  std::optional<gid_t> socket_gid;
+  if (const std::string group = absl::GetFlag(FLAGS_socket_group);
+      !group.empty()) {
+    socket_gid = LookUpGroup(group);
+    if (!socket_gid) return Fail(FlagError("socket_group", "no such group"));
   }
   const nlohmann::json operator_memo =
       nlohmann::json::parse(absl::GetFlag(FLAGS_operator_memo), nullptr, false);
@@ -353,6 +403,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string socket = absl::GetFlag(FLAGS_socket);
+  const mode_t socket_mode = *ParseSocketMode(absl::GetFlag(FLAGS_socket_mode));
   const std::string listen = absl::GetFlag(FLAGS_listen);
   if (socket.empty() && listen.empty()) {
     return Fail("--socket and --listen are both empty: nowhere to listen");
@@ -377,12 +428,35 @@ int main(int argc, char** argv) {
   builder.RegisterService(&handler_service);
   builder.RegisterService(&health_service);
   builder.RegisterService(&inspection_service);
+  // The socket is created readable and writable by its owner only, whatever
+  // the umask, then given its group and mode: nobody else can connect in
+  // between. (The umask is the process's; nothing else creates files now.)
+  const mode_t umask_before = ::umask(0177);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ::umask(umask_before);
   if (!server) {
     engine.Stop();
     return Fail(absl::StrCat(
         "cannot listen on ", socket.empty() ? "" : "unix:" + socket,
         socket.empty() || listen.empty() ? "" : " and ", listen));
+  }
+  if (!socket.empty()) {
+    std::string failed;
+    if (socket_gid && ::chown(socket.c_str(), -1, *socket_gid) != 0) {
+      failed = FlagError("socket_group",
+                         absl::StrCat("cannot give ", socket,
+                                      " to the group: ", std::strerror(errno)));
+    } else if (::chmod(socket.c_str(), socket_mode) != 0) {
+      failed = FlagError("socket_mode",
+                         absl::StrCat("cannot set the mode of ", socket, ": ",
+                                      std::strerror(errno)));
+    }
+    if (!failed.empty()) {
+      server->Shutdown();
+      engine.Stop();
+      ::unlink(socket.c_str());
+      return Fail(failed);
+    }
   }
   HERALD_LOG(INFO, "main") << "handler stream listening on "
                            << (socket.empty() ? "" : "unix:" + socket)

@@ -4,11 +4,15 @@ A bad value exits with code 2 and one line naming the flag, the value and
 why. These run the real binary without a control plane: the checks come
 before the kubeconfig is even read."""
 
+import grp
+import json
+import os
+import stat
 import subprocess
 
 import pytest
 
-from heraldproc import BAZEL_BIN
+from heraldproc import BAZEL_BIN, Proc
 
 pytestmark = pytest.mark.usefixtures("binaries")
 
@@ -51,6 +55,11 @@ def run(*args: str, tmp_path) -> subprocess.CompletedProcess:
     ("--socket=/tmp/" + "s" * 120,
      "herald: --socket='/tmp/" + "s" * 120 + "': a Unix socket path has at most 107 bytes; "
      "this one has 125"),
+    ("--socket_mode=0999",
+     "herald: --socket_mode='0999': not an octal mode between 0000 and 0777 (e.g. 0660)"),
+    ("--socket_mode=1777",
+     "herald: --socket_mode='1777': not an octal mode between 0000 and 0777 (e.g. 0660)"),
+    ("--socket_group=no-such-group", "herald: --socket_group='no-such-group': no such group"),
     ("--log_level=loud", "herald: --log_level='loud': not debug, info, warning or error"),
     ("--operator_memo=[1]", "herald: --operator_memo='[1]': not a JSON object"),
     ("--index=by_app=pods:label:not a/valid//key",
@@ -67,3 +76,43 @@ def test_a_bad_flag_exits_2_with_one_line_naming_it(flag, line, tmp_path):
     lines = [x for x in (res.stdout + res.stderr).splitlines() if x.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith(line), lines[0]
+
+
+def start_under_umask_000(tmp_path, *flags: str) -> tuple[Proc, str]:
+    """The sidecar with an API server that does not answer (it is not needed
+    to listen), started by a shell whose umask is 000."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    sock = str(tmp_path / "herald.sock")
+    h = Proc(["sh", "-c", 'umask 000 && exec "$0" "$@"', str(BAZEL_BIN / "server" / "herald"),
+              f"--kubeconfig={kubeconfig}", f"--socket={sock}", *flags],
+             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    return h, sock
+
+
+def test_the_socket_is_0660_whatever_the_umask(tmp_path):
+    h, sock = start_under_umask_000(tmp_path)
+    try:
+        h.wait_for(r"handler stream listening on unix:", timeout=10)
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+    finally:
+        assert h.stop() == 0
+
+
+def test_socket_mode_and_group_flags(tmp_path):
+    # Another group than the sidecar's own, to see the change.
+    group = next(g for g in grp.getgrall() if g.gr_gid != os.getgid())
+    h, sock = start_under_umask_000(tmp_path, "--socket_mode=0600",
+                                    f"--socket_group={group.gr_name}")
+    try:
+        h.wait_for(r"handler stream listening on unix:", timeout=10)
+        st = os.stat(sock)
+        assert stat.S_IMODE(st.st_mode) == 0o600
+        assert st.st_gid == group.gr_gid
+    finally:
+        assert h.stop() == 0
