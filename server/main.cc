@@ -91,8 +91,13 @@ ABSL_FLAG(std::string, operator_memo, "{}",
 ABSL_FLAG(std::string, namespaces, "",
           "Namespace scope: empty for cluster-wide, names, globs and "
           "negations ('team-*,!team-x').");
-ABSL_FLAG(double, qps, 50, "Client-side rate limit of API requests.");
-ABSL_FLAG(int, burst, 100, "Burst of the client-side rate limit.");
+ABSL_FLAG(double, qps, 0,
+          "Client-side rate limit of API requests per second; 0 for none, "
+          "the default: the API server's own flow control paces the sidecar "
+          "(its 429 answers are retried after their Retry-After), as "
+          "controller-runtime and Kopf leave it by default.");
+ABSL_FLAG(int, burst, 100,
+          "Burst of the client-side rate limit (with --qps above 0).");
 ABSL_FLAG(bool, keep_managed_fields, false,
           "Keep metadata.managedFields in cached objects.");
 ABSL_FLAG(absl::Duration, watch_idle_timeout, absl::Seconds(70),

@@ -49,7 +49,9 @@ enum class PatchType { kMerge, kJson, kStrategicMerge, kApply };
 class ApiClient {
  public:
   struct Options {
-    double qps = 50;
+    // No client-side limit unless set: the API server's flow control (429
+    // with Retry-After, honoured) is the limit.
+    double qps = 0;
     int burst = 100;
     // Attempts per request before giving up on retryable errors.
     int max_attempts = 8;

@@ -162,6 +162,19 @@ TEST(ApiClientTest, RateLimitPacesRequests) {
   EXPECT_EQ(clock.Slept(), absl::Milliseconds(200));
 }
 
+TEST(ApiClientTest, DefaultsDoNotThrottle) {
+  // A burst of 1,000 requests waits for nothing on the client side: the API
+  // server's flow control (429 with Retry-After) is the limit.
+  runtime::FakeClock clock;
+  auto fake = std::make_unique<FakeHttpClient>();
+  fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  ApiClient::Options o;
+  o.clock = &clock;
+  ApiClient api(std::move(fake), o);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(api.Get("/x").ok());
+  EXPECT_EQ(clock.Slept(), absl::ZeroDuration());
+}
+
 TEST(RetryDelayTest, Decisions) {
   runtime::Backoff b;
   EXPECT_FALSE(RetryDelay(HttpResponse{200, "", ""}, b));

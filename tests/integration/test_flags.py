@@ -116,3 +116,15 @@ def test_socket_mode_and_group_flags(tmp_path):
         assert st.st_gid == group.gr_gid
     finally:
         assert h.stop() == 0
+
+
+def test_the_default_is_no_client_side_rate_limit(tmp_path):
+    """--qps defaults to 0 (no limit): a burst of objects is paced by the API
+    server's own flow control, not throttled below it."""
+    res = subprocess.run([str(BAZEL_BIN / "server" / "herald"), "--helpfull"],
+                         capture_output=True, text=True, timeout=30)
+    text = " ".join((res.stdout + res.stderr).split())
+    assert "--qps (Client-side rate limit of API requests per second; 0 for none, the " \
+           "default:" in text, text
+    qps = text[text.index("--qps ("):]
+    assert qps[qps.index("); default: "):].startswith("); default: 0;"), qps[:400]
