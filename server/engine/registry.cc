@@ -2,25 +2,69 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/engine/essence.h"
+#include "server/kube/label_selector.h"
 
 namespace herald::engine {
 namespace {
 
 using nlohmann::json;
 
+// Label and annotation keys follow Kubernetes' rules (annotation keys are
+// checked lowercased, as the API server does): a filter on a key that no
+// object can carry would never match.
 absl::Status CheckMetaFilters(
     const google::protobuf::Map<std::string, v1::MetaFilter>& filters,
-    const char* what) {
+    bool labels) {
+  const char* what = labels ? "label filter" : "annotation filter";
   for (const auto& [key, f] : filters) {
     if (key.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": empty key"));
     }
+    const std::string why =
+        kube::QualifiedNameError(labels ? key : absl::AsciiStrToLower(key));
+    if (!why.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", key, "': not a valid ",
+                       labels ? "label" : "annotation", " key: ", why));
+    }
     if (f.match() == v1::META_MATCH_UNSPECIFIED) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, " '", key, "': match is unspecified"));
+    }
+    if (labels && f.match() == v1::META_MATCH_EQUALS) {
+      const std::string bad_value = kube::LabelValueError(f.value());
+      if (!bad_value.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, " '", key, "': value '", f.value(),
+                         "' is not a valid label value: ", bad_value));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A field path is dot-separated keys ("spec.size"), none of them empty.
+absl::Status CheckFieldPath(const std::string& path, const char* what) {
+  if (path.empty()) return absl::OkStatus();
+  size_t n = 0;
+  for (absl::string_view segment : absl::StrSplit(path, '.')) {
+    ++n;
+    if (segment.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " '", path, "': segment ", n,
+          " is empty (a field path is dot-separated keys, e.g. spec.size)"));
+    }
+    if (absl::StrContains(segment, '[') || absl::StrContains(segment, ']')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " '", path, "': segment ", n, " '", segment,
+          "' has brackets: list indexes are not supported (a field path is "
+          "dot-separated keys, e.g. spec.size)"));
     }
   }
   return absl::OkStatus();
@@ -152,8 +196,18 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
     return absl::InvalidArgumentError(
         "new_filter is only for update and field handlers");
   }
-  absl::Status st = CheckMetaFilters(spec.labels(), "label filter");
-  if (st.ok()) st = CheckMetaFilters(spec.annotations(), "annotation filter");
+  absl::Status st = CheckMetaFilters(spec.labels(), /*labels=*/true);
+  if (st.ok()) st = CheckMetaFilters(spec.annotations(), /*labels=*/false);
+  if (st.ok()) st = CheckFieldPath(spec.field(), "field");
+  if (st.ok()) st = CheckFieldPath(spec.index().field(), "index field");
+  if (st.ok() && !spec.index().label().empty()) {
+    const std::string why = kube::QualifiedNameError(spec.index().label());
+    if (!why.empty()) {
+      st = absl::InvalidArgumentError(
+          absl::StrCat("index label '", spec.index().label(),
+                       "': not a valid label key: ", why));
+    }
+  }
   if (st.ok()) st = CheckValueFilter(spec.value_filter(), "value_filter");
   if (st.ok()) st = CheckValueFilter(spec.old_filter(), "old_filter");
   if (st.ok()) st = CheckValueFilter(spec.new_filter(), "new_filter");

@@ -73,6 +73,88 @@ TEST(RegistryTest, ValidatesSpecs) {
   EXPECT_THAT(ValidateSpec(v).message(), HasSubstr("value_json is not JSON"));
 }
 
+TEST(RegistryTest, LabelAndAnnotationKeysFollowKubernetesRules) {
+  auto labels = [](const std::string& key, v1::MetaMatch match,
+                   const std::string& value = "") {
+    auto s = Spec("a", v1::CAUSE_CREATE);
+    (*s.mutable_labels())[key].set_match(match);
+    (*s.mutable_labels())[key].set_value(value);
+    return ValidateSpec(s);
+  };
+  auto annotations = [](const std::string& key) {
+    auto s = Spec("a", v1::CAUSE_CREATE);
+    (*s.mutable_annotations())[key].set_match(v1::META_MATCH_PRESENT);
+    return ValidateSpec(s);
+  };
+  EXPECT_TRUE(labels("app", v1::META_MATCH_PRESENT).ok());
+  EXPECT_TRUE(
+      labels("app.kubernetes.io/name", v1::META_MATCH_EQUALS, "web").ok());
+  EXPECT_TRUE(labels("x", v1::META_MATCH_EQUALS, "").ok());
+  absl::Status st = labels("not a/valid//key!!", v1::META_MATCH_PRESENT);
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_THAT(st.message(),
+              HasSubstr("label filter 'not a/valid//key!!': not a valid "
+                        "label key: more than one '/'"));
+  EXPECT_THAT(labels("-app", v1::META_MATCH_ABSENT).message(),
+              HasSubstr("the name '-app' must consist of letters, digits"));
+  EXPECT_THAT(labels("Example.com/app", v1::META_MATCH_PRESENT).message(),
+              HasSubstr("the prefix 'Example.com' is not a DNS subdomain"));
+  EXPECT_THAT(labels(std::string(64, 'k'), v1::META_MATCH_PRESENT).message(),
+              HasSubstr("64 characters long, more than 63"));
+  EXPECT_THAT(labels("app", v1::META_MATCH_EQUALS, "a b").message(),
+              HasSubstr("label filter 'app': value 'a b' is not a valid "
+                        "label value"));
+
+  EXPECT_TRUE(annotations("kopf.zalando.org/last-handled-configuration").ok());
+  // Annotation keys are checked lowercased, as the API server does.
+  EXPECT_TRUE(annotations("Example.com/Note").ok());
+  EXPECT_THAT(annotations("not a/valid//key!!").message(),
+              HasSubstr("annotation filter 'not a/valid//key!!': not a valid "
+                        "annotation key: more than one '/'"));
+  EXPECT_THAT(annotations("example.com/").message(),
+              HasSubstr("the name after '/' is empty"));
+
+  auto index = Spec("i", v1::CAUSE_INDEX);
+  index.mutable_index()->set_label("app/");
+  EXPECT_THAT(ValidateSpec(index).message(),
+              HasSubstr("index label 'app/': not a valid label key"));
+}
+
+TEST(RegistryTest, FieldPathsAreDotSeparatedNonEmptyKeys) {
+  auto field = [](const std::string& path) {
+    auto s = Spec("f", v1::CAUSE_FIELD);
+    s.set_field(path);
+    return ValidateSpec(s);
+  };
+  EXPECT_TRUE(field("spec").ok());
+  EXPECT_TRUE(field("spec.size").ok());
+  EXPECT_TRUE(field("metadata.labels.app-name_1").ok());
+  absl::Status st = field("spec..[x]");
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_THAT(st.message(), HasSubstr("field 'spec..[x]': segment 2 is empty"));
+  EXPECT_THAT(field(".spec").message(), HasSubstr("segment 1 is empty"));
+  EXPECT_THAT(field("spec.").message(), HasSubstr("segment 2 is empty"));
+  EXPECT_THAT(field("spec.items[0].name").message(),
+              HasSubstr("segment 2 'items[0]' has brackets: list indexes are "
+                        "not supported"));
+  auto update = Spec("u", v1::CAUSE_UPDATE);
+  update.set_field("spec..x");
+  EXPECT_THAT(ValidateSpec(update).message(), HasSubstr("segment 2 is empty"));
+  auto index = Spec("i", v1::CAUSE_INDEX);
+  index.mutable_index()->set_field("spec.nodeName.");
+  EXPECT_THAT(ValidateSpec(index).message(),
+              HasSubstr("index field 'spec.nodeName.': segment 3 is empty"));
+}
+
+TEST(RegistryTest, AddRejectsWhatValidateSpecRejects) {
+  Registry registry;
+  auto s = Spec("a", v1::CAUSE_CREATE);
+  (*s.mutable_labels())["bad key"].set_match(v1::META_MATCH_PRESENT);
+  EXPECT_THAT(registry.Add(s, Kex()).message(),
+              HasSubstr("not a valid label key"));
+  EXPECT_EQ(registry.Find("a"), nullptr);
+}
+
 TEST(RegistryTest, SameIdSameSpecIsFineDifferentSpecIsRejected) {
   Registry r;
   ASSERT_TRUE(r.Add(Spec("a", v1::CAUSE_CREATE), Kex()).ok());

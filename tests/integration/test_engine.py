@@ -245,6 +245,68 @@ def test_protocol_errors_are_answered_and_other_objects_keep_flowing(cluster, so
     assert "m-json" not in json.dumps(get(cluster, "mixeds", "m-json").get("status", {}))
 
 
+def test_registrations_with_impossible_keys_or_field_paths_are_rejected(cluster, sock, tmp_path):
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {"handlers": [
+        {"id": "bad_label", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "labels": {"not a/valid//key!!": {"match": "META_MATCH_PRESENT"}}},
+        {"id": "bad_annotation", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "annotations": {"example.com/": {"match": "META_MATCH_ABSENT"}}},
+        {"id": "bad_field", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "spec..[x]"},
+        {"id": "good", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "data.x",
+         "labels": {"app.kubernetes.io/name": {"match": "META_MATCH_EQUALS", "value": "web"}}},
+    ]}, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["accepted"] == ["good"], reg
+        assert reg["rejected"] == {
+            "bad_label": "label filter 'not a/valid//key!!': not a valid label key: more than one "
+                         "'/' (a key is an optional DNS subdomain prefix and '/', then a name, "
+                         "e.g. 'example.com/my-name')",
+            "bad_annotation": "annotation filter 'example.com/': not a valid annotation key: "
+                              "the name after '/' is empty",
+            "bad_field": "field 'spec..[x]': segment 2 is empty (a field path is dot-separated "
+                         "keys, e.g. spec.size)",
+        }, reg["rejected"]
+        h.wait_for(r"rejected handler 'bad_field': field 'spec\.\.\[x\]': segment 2 is empty")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_get_object_returns_deeply_nested_objects(cluster, sock, tmp_path):
+    """Protobuf's JSON parser gives up on objects nested more than about 33
+    levels; GetObject used to answer OK with an empty object for them."""
+    import subprocess
+    apply_crd(cluster, GROUP, "Deep", "deeps")
+
+    def nested(levels):
+        value = "bottom"
+        for _ in range(levels):
+            value = {"l": [1, value]}
+        return value
+
+    for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+        obj = {"apiVersion": f"{GROUP}/v1", "kind": "Deep",
+               "metadata": {"name": name, "namespace": "default"}, "spec": nested(levels)}
+        kubectl(cluster, "create", "-f", "-", input=json.dumps(obj))
+    h = sidecar(cluster, sock, f"--resource=deeps.{GROUP}")
+    try:
+        h.wait_for(r"LISTED deeps")
+        for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+            out = subprocess.run(
+                ["grpcurl", "-plaintext", "-d",
+                 json.dumps({"resource": "deeps", "namespace": "default", "name": name}),
+                 f"unix://{sock}", "herald.v1.InspectionService/GetObject"],
+                capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            obj = json.loads(out.stdout)["object"]
+            assert obj["metadata"]["name"] == name
+            assert obj["spec"] == nested(levels), name
+    finally:
+        assert h.stop() == 0
+
+
 def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path):
     import subprocess
     apply_crd(cluster, GROUP, "Probe", "probes")
@@ -356,6 +418,19 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
         listed = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app=a"})
         assert [o["metadata"]["name"] for o in listed["objects"]] == ["s1"]
         assert listed["objects"][0]["spec"] == {"n": 1}  # JSON, not base64.
+        # kubectl's -l syntax: sets, negations, existence.
+        both = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app in (a,b)"})
+        assert [o["metadata"]["name"] for o in both["objects"]] == ["s1", "s2"]
+        not_a = grpcurl("ListObjects", {"resource": "seens",
+                                        "label_selector": "app notin (a), !tier, app"})
+        assert [o["metadata"]["name"] for o in not_a["objects"]] == ["s2"]
+        bad = subprocess.run(["grpcurl", "-plaintext", "-d",
+                              json.dumps({"resource": "seens", "label_selector": "=,=,!"}),
+                              f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "InvalidArgument" in bad.stderr, bad.stderr
+        assert ('label_selector "=,=,!": at column 1: found \'=\', expected a key or \'!\''
+                in bad.stderr), bad.stderr
         page = grpcurl("ListObjects", {"resource": f"Seen.{GROUP}", "page_size": 1})
         assert len(page["objects"]) == 1 and page["next_page_token"] == "1"
 

@@ -198,6 +198,24 @@ def test_unreachable_api_server_is_retried_without_exiting(cluster, tmp_path):
         assert h.stop() == 0
 
 
+def test_refused_credentials_are_logged_as_such(cluster, tmp_path):
+    """A token the API server does not know: HTTP 401, which is not a network
+    problem and must not be reported as one."""
+    cfg = json.loads(cluster.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"token": "not-a-known-token"}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(cfg))
+    h = herald(cluster, "--resource=pods", f"--kubeconfig={path}")
+    try:
+        h.wait_for(r"\[kube\] not ready: cannot resolve 'pods': the API server refused the "
+                   r"credentials \(check the kubeconfig's user: token, token file or client "
+                   r"certificate\): GET /api: HTTP 401: Unauthorized; retrying")
+        assert h.proc.poll() is None, "herald exited on refused credentials"
+    finally:
+        assert h.stop() == 0
+    assert not [line for line in h.lines if "cannot reach" in line], h.lines
+
+
 def test_token_file_is_read_again_when_it_rotates(cluster, tmp_path):
     cluster.set_tokens({"token-one": "herald-sa", "token-two": "herald-sa"})
     cluster.restart_apiserver()
