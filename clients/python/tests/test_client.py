@@ -58,10 +58,10 @@ def test_patch_and_memo_containers():
 
 
 def _delivery(handler_id, cause="CAUSE_CREATE", **kw):
+    kw.setdefault("body_json", json.dumps({"metadata": {"name": "x", "namespace": "ns", "uid": "u1"},
+                                           "spec": {"a": 1}}))
     d = pb.Delivery(delivery_id="d-1", handler_id=handler_id,
-                    cause=resource_pb2.Cause.Value(cause),
-                    body_json=json.dumps({"metadata": {"name": "x", "namespace": "ns", "uid": "u1"},
-                                          "spec": {"a": 1}}), **kw)
+                    cause=resource_pb2.Cause.Value(cause), **kw)
     d.object.namespace, d.object.name, d.object.uid = "ns", "x", "u1"
     return d
 
@@ -282,3 +282,143 @@ def test_activities_see_the_operator_memo_itself():
     assert o.status == pb.OUTCOME_STATUS_SUCCESS
     assert op.memo == {"ready": True} and op.memos == {}
     assert json.loads(o.changes.memo_patch_json) == {"region": "eu"}
+
+
+def _deep(depth):
+    """A JSON object nested `depth` levels deep."""
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def _answer(op, d):
+    """Handles one delivery; it must be answered with exactly one outcome."""
+    async def go():
+        outbox = asyncio.Queue()
+        await op._handle(d, outbox)
+        assert outbox.qsize() == 1, f"{outbox.qsize()} messages for one delivery"
+        return (await outbox.get()).outcome
+    return asyncio.run(go())
+
+
+def test_deliveries_the_client_cannot_decode_are_answered_as_unexpected_errors():
+    reg = herald.Registry()
+    calls = []
+
+    @herald.on.create("kopfexamples", id="h", registry=reg)
+    def h(**_):
+        calls.append(1)
+
+    op = Operator(registry=reg)
+    deep = '{"metadata":{"name":"x"},"spec":' + _deep(1000) + "}"
+    for d in (_delivery("h", body_json=deep), _delivery("h", memo_json=_deep(1000)),
+              _delivery("h", cause="CAUSE_UPDATE", old_json=_deep(1000), new_json="{}"),
+              _delivery("h", body_json="{not json")):
+        o = _answer(op, d)
+        assert o.delivery_id == "d-1"
+        assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+        assert o.message.startswith("the delivery cannot be decoded: "), o.message
+    assert "RecursionError" in _answer(op, _delivery("h", body_json=deep)).message
+    assert "JSONDecodeError" in _answer(op, _delivery("h", body_json="{not json")).message
+    assert calls == []  # The handler is never called with half its arguments.
+    assert _answer(op, _delivery("h")).status == pb.OUTCOME_STATUS_SUCCESS
+
+
+def test_results_patches_and_memos_that_cannot_be_encoded_are_unexpected_errors():
+    reg = herald.Registry()
+    loop = {}
+    loop["self"] = loop
+
+    @herald.on.create("kopfexamples", id="opaque", registry=reg)
+    def opaque(**_):
+        return {"when": object()}
+
+    @herald.on.create("kopfexamples", id="circular", registry=reg)
+    async def circular(**_):
+        return loop
+
+    @herald.on.create("kopfexamples", id="deep", registry=reg)
+    def deep(**_):
+        return _nested(5000)
+
+    @herald.on.create("kopfexamples", id="index", registry=reg)
+    def index_fn(**_):
+        return {"k": object()}
+    reg.get("index").cause = "CAUSE_INDEX"
+
+    @herald.on.create("kopfexamples", id="badpatch", registry=reg)
+    def badpatch(patch, shared_memo, logger, **_):
+        patch.status["x"] = {1, 2}
+        patch.metadata.labels["ok"] = "yes"
+        shared_memo["fine"] = 1
+        logger.info("still posted")
+        return {"ignored": True}
+
+    @herald.on.create("kopfexamples", id="badmemo", registry=reg)
+    def badmemo(shared_memo, **_):
+        shared_memo["lock"] = object()
+
+    op = Operator(registry=reg)
+    o = _answer(op, _delivery("badpatch"))
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+    assert o.message.startswith("the status patch cannot be encoded as JSON: TypeError"), o.message
+    assert o.result_json == "" and o.changes.status_patch_json == ""
+    # What could be encoded still goes out, as with any failed handler.
+    assert json.loads(o.changes.patch_json) == {"metadata": {"labels": {"ok": "yes"}}}
+    assert json.loads(o.changes.memo_patch_json) == {"fine": 1}
+    assert [e.message for e in o.changes.events] == [
+        "still posted", "handler badpatch failed: " + o.message]
+    o = _answer(op, _delivery("badmemo"))
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+    assert o.message.startswith("the memo patch cannot be encoded as JSON: TypeError"), o.message
+    for hid, reason in (("opaque", "TypeError"), ("circular", "ValueError"),
+                        ("deep", "RecursionError"), ("index", "TypeError")):
+        o = _answer(op, _delivery(hid))
+        assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR, hid
+        assert o.message.startswith("the result cannot be encoded as JSON: " + reason), o.message
+        assert o.result_json == ""
+
+
+def _nested(depth):
+    out = {}
+    for _ in range(depth):
+        out = {"a": out}
+    return out
+
+
+def test_failures_in_when_filters_and_subhandlers_are_outcomes():
+    reg = herald.Registry()
+
+    @herald.on.create("kopfexamples", id="badwhen", when=lambda **_: 1 / 0, registry=reg)
+    def badwhen(**_):
+        raise AssertionError("not called")
+
+    @herald.on.create("kopfexamples", id="parent", registry=reg)
+    def parent(**_):
+        @herald.subhandler(id="child")
+        def child(**_):
+            return {"ignored": object()}
+
+        @herald.subhandler(id="deep")
+        def deep(**_):
+            raise RecursionError("too deep")
+
+    op = Operator(registry=reg)
+    o = _answer(op, _delivery("badwhen"))
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR and "ZeroDivisionError" in o.message
+    o = _answer(op, _delivery("parent"))
+    assert [(c.id, c.status) for c in o.subhandlers] == [
+        ("parent/child", pb.OUTCOME_STATUS_SUCCESS),
+        ("parent/deep", pb.OUTCOME_STATUS_UNEXPECTED_ERROR)]
+    assert "RecursionError: too deep" in o.subhandlers[1].message
+
+
+def test_any_unforeseen_failure_still_answers_the_delivery(monkeypatch):
+    reg = herald.Registry()
+    herald.on.create("kopfexamples", id="h", registry=reg)(lambda **_: None)
+    op = Operator(registry=reg)
+
+    def broken(*_, **__):
+        raise RuntimeError("broken logger")
+    monkeypatch.setattr(herald.runtime, "_ObjectLogger", broken)
+    o = _answer(op, _delivery("h"))
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+    assert o.message == "the client failed to handle the delivery: RuntimeError: broken logger"

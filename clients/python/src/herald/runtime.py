@@ -94,6 +94,20 @@ def _duration(seconds: Optional[float]):
     return d
 
 
+def _reason(e: BaseException) -> str:
+    """An exception as the reason of an outcome: its type and message."""
+    try:
+        text = str(e)
+    except Exception:  # noqa: BLE001 - a broken __str__ still leaves the type
+        text = "(no message)"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _cut(message: str, limit: int = 4096) -> str:
+    """A message for an outcome, cut so that one error cannot fill the stream."""
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
 def _meta_filters(filters: dict, target) -> None:
     for key, want in filters.items():
         f = target[key]
@@ -203,6 +217,12 @@ class _ObjectLogger(logging.LoggerAdapter):
 
     def process(self, msg, kwargs):
         return f"[{self.key}] {msg}", kwargs
+
+
+def _add_events(changes, log: _ObjectLogger) -> None:
+    for etype, reason, message in log.events:
+        changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
+                           reason=reason, message=message)
 
 
 class Operator:
@@ -455,6 +475,28 @@ class Operator:
                 log.exception("sub-handler %s failed with an unexpected error", child_id)
 
     async def _handle(self, d, outbox: asyncio.Queue) -> None:
+        """Answers one delivery with exactly one outcome, whatever fails on
+        the way (a daemon of a process that stops is the one exception: it
+        restarts elsewhere)."""
+        answered = False
+
+        async def answer(outcome) -> None:
+            nonlocal answered
+            answered = True
+            await outbox.put(pb.ConnectRequest(outcome=outcome))
+
+        try:
+            await self._handle_delivery(d, answer, outbox)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a delivery is always answered
+            logger.exception("delivery %s of %s failed in the client", d.delivery_id, d.handler_id)
+            if not answered:
+                await outbox.put(pb.ConnectRequest(outcome=pb.Outcome(
+                    delivery_id=d.delivery_id, status=pb.OUTCOME_STATUS_UNEXPECTED_ERROR,
+                    message=_cut(f"the client failed to handle the delivery: {_reason(e)}"))))
+
+    async def _handle_delivery(self, d, answer: Callable, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
         key = (f"{d.object.namespace}/{d.object.name}" if d.object.namespace
                else d.object.name or d.handler_id)
@@ -464,14 +506,22 @@ class Operator:
         if h is None:
             outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
             outcome.message = f"this process has no handler {d.handler_id!r}"
-            await outbox.put(pb.ConnectRequest(outcome=outcome))
+            await answer(outcome)
             return
         patch = Patch()
-        shared = json.loads(d.memo_json) if d.memo_json else {}
-        shared_before = copy.deepcopy(shared)
-        kwargs = self._kwargs(d, h, log, patch, shared)
-        result = None
         daemon = d.cause == resource_pb2.CAUSE_DAEMON
+        try:
+            shared = json.loads(d.memo_json) if d.memo_json else {}
+            shared_before = copy.deepcopy(shared)
+            kwargs = self._kwargs(d, h, log, patch, shared)
+        except Exception as e:  # noqa: BLE001 - too deep, or not JSON: an outcome
+            outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+            outcome.message = _cut(f"the delivery cannot be decoded: {_reason(e)}")
+            log.error("handler %s not called: %s", h.id, outcome.message)
+            _add_events(outcome.changes, log)
+            await answer(outcome)
+            return
+        result = None
         flusher = None
         if daemon:
             state = {"memo": shared_before}
@@ -489,10 +539,6 @@ class Operator:
                 outcome.status = pb.OUTCOME_STATUS_SUCCESS
                 if declared:
                     await self._run_subhandlers(d, h, declared, kwargs, outcome, log)
-                if h.cause == "CAUSE_INDEX":
-                    outcome.result_json = encode_index_result(result)
-                elif result is not None:
-                    outcome.result_json = json.dumps(result)
         except herald_errors.TemporaryError as e:
             outcome.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
             outcome.message = str(e)
@@ -514,33 +560,56 @@ class Operator:
             outcome.message = "cancelled after a stop request"
         except Exception as e:  # noqa: BLE001 - any error is an outcome
             outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
-            outcome.message = f"{type(e).__name__}: {e}"
+            outcome.message = _cut(_reason(e))
             log.exception("handler %s failed with an unexpected error", h.id)
-        else:
-            children_ok = all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)
-            if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon and children_ok:
-                # Logged, not posted: an Event per success would double the
-                # API writes of every handled change.
-                log.logger.info("[%s] handler %s succeeded", log.key, h.id)
         if flusher:
             flusher.cancel()
             shared_before = state["memo"]
             stopped = kwargs["stopped"]
             if self._stopping.is_set() and not getattr(stopped, "by_sidecar", False):
                 return  # This process stops: the daemon restarts on another.
+        # Encoded piece by piece: what cannot be encoded makes the outcome an
+        # unexpected error naming it; the rest still goes out, as with any
+        # failed handler.
+        failures = []
+
+        def encode(what: str, fn: Callable[[], Any]) -> Optional[str]:
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001 - unserialisable, circular or too deep
+                failures.append(f"the {what} cannot be encoded as JSON: {_reason(e)}")
+                return None
+
+        if outcome.status == pb.OUTCOME_STATUS_SUCCESS and (
+                h.cause == "CAUSE_INDEX" or result is not None):
+            text = encode("result", (lambda: encode_index_result(result))
+                          if h.cause == "CAUSE_INDEX" else (lambda: json.dumps(result)))
+            if text is not None:
+                outcome.result_json = text
         body_patch = dict(patch)
         status_patch = body_patch.pop("status", None)
         if body_patch:
-            outcome.changes.patch_json = json.dumps(body_patch)
+            outcome.changes.patch_json = encode("patch", lambda: json.dumps(body_patch)) or ""
         if status_patch:
-            outcome.changes.status_patch_json = json.dumps(status_patch)
-        memo_patch = merge_patch_between(shared_before, shared)
-        if memo_patch:
-            outcome.changes.memo_patch_json = json.dumps(memo_patch)
-        for etype, reason, message in log.events:
-            outcome.changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
-                                       reason=reason, message=message)
-        await outbox.put(pb.ConnectRequest(outcome=outcome))
+            outcome.changes.status_patch_json = encode(
+                "status patch", lambda: json.dumps(status_patch)) or ""
+        memo_patch = encode("memo patch", lambda: json.dumps(
+            merge_patch_between(shared_before, shared) or None))
+        if memo_patch and memo_patch != "null":
+            outcome.changes.memo_patch_json = memo_patch
+        if failures:
+            outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+            outcome.message = _cut("; ".join(failures))
+            outcome.ClearField("result_json")
+            outcome.ClearField("delay")
+            log.error("handler %s failed: %s", h.id, outcome.message)
+        elif (outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon
+              and all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)):
+            # Logged, not posted: an Event per success would double the
+            # API writes of every handled change.
+            log.logger.info("[%s] handler %s succeeded", log.key, h.id)
+        _add_events(outcome.changes, log)
+        await answer(outcome)
         gone = (d.cause == resource_pb2.CAUSE_DELETE and outcome.status == pb.OUTCOME_STATUS_SUCCESS) or \
             (d.cause == resource_pb2.CAUSE_EVENT and d.event_type == "DELETED")
         if gone:  # The object's local memo goes with the object.
@@ -551,7 +620,6 @@ class Operator:
                                                result=result))
             except Exception:  # noqa: BLE001 - a callback never breaks the stream
                 log.exception("the after-callback of %s failed", h.id)
-
 
     async def _flush_daemon(self, d, patch: Patch, shared: dict, state: dict,
                             log: _ObjectLogger, outbox: asyncio.Queue) -> None:
