@@ -422,3 +422,71 @@ def test_any_unforeseen_failure_still_answers_the_delivery(monkeypatch):
     o = _answer(op, _delivery("h"))
     assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert o.message == "the client failed to handle the delivery: RuntimeError: broken logger"
+
+
+def test_callable_label_and_annotation_filters_are_evaluated_by_the_client():
+    reg = herald.Registry()
+    seen = []
+
+    def tier(value, name, spec, labels, **_):
+        seen.append(("tier", value, name, spec, labels))
+        return value in ("gold", "silver")
+
+    async def owner(value, **_):
+        seen.append(("owner", value))
+        return value is None  # Matches when the annotation is absent.
+
+    def when(**_):
+        seen.append(("when",))
+        return True
+
+    @herald.on.create("kopfexamples", id="h", labels={"tier": tier, "app": "web"},
+                      annotations={"owner": owner, "kept": herald.PRESENT}, when=when,
+                      registry=reg)
+    def h(**_):
+        seen.append(("called",))
+        return "ok"
+
+    @herald.on.update("kopfexamples", id="plain", labels={"app": "web"}, registry=reg)
+    def plain(**_):
+        pass
+
+    s = handler_spec(reg.get("h"))
+    # The callables stay in the client; the rest of the filters go to the sidecar.
+    assert set(s.labels) == {"app"} and s.labels["app"].value == "web"
+    assert set(s.annotations) == {"kept"}
+    assert s.has_when
+    assert not handler_spec(reg.get("plain")).has_when
+
+    def delivery(labels, annotations):
+        body = {"metadata": {"name": "x", "namespace": "ns", "labels": labels,
+                             "annotations": annotations}, "spec": {"a": 1}}
+        return _delivery("h", body_json=json.dumps(body))
+
+    op = Operator(registry=reg)
+    o = _answer(op, delivery({"tier": "gold", "app": "web"}, {"kept": ""}))
+    assert o.status == pb.OUTCOME_STATUS_SUCCESS and json.loads(o.result_json) == "ok"
+    # Kopf's order: labels, annotations, then `when`; each gets the handler's kwargs.
+    assert seen == [("tier", "gold", "x", {"a": 1}, {"tier": "gold", "app": "web"}),
+                    ("owner", None), ("when",), ("called",)]
+    seen.clear()
+    o = _answer(op, delivery({"app": "web"}, {"kept": ""}))  # No tier label: the filter gets None.
+    assert o.status == pb.OUTCOME_STATUS_SKIPPED
+    assert seen == [("tier", None, "x", {"a": 1}, {"app": "web"})]
+    seen.clear()
+    o = _answer(op, delivery({"tier": "silver"}, {"owner": "someone"}))
+    assert o.status == pb.OUTCOME_STATUS_SKIPPED
+    assert [s[0] for s in seen] == ["tier", "owner"]
+
+
+def test_a_failing_label_filter_is_an_unexpected_error():
+    reg = herald.Registry()
+
+    @herald.on.create("kopfexamples", id="h", labels={"x": lambda value, **_: value.upper()},
+                      registry=reg)
+    def h(**_):
+        raise AssertionError("not called")
+
+    o = _answer(Operator(registry=reg), _delivery("h"))  # No label x: value is None.
+    assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+    assert "AttributeError" in o.message

@@ -110,6 +110,8 @@ def _cut(message: str, limit: int = 4096) -> str:
 
 def _meta_filters(filters: dict, target) -> None:
     for key, want in filters.items():
+        if callable(want):
+            continue  # Evaluated by the client (see Operator._matches).
         f = target[key]
         if want is PRESENT:
             f.match = pb.META_MATCH_PRESENT
@@ -118,6 +120,13 @@ def _meta_filters(filters: dict, target) -> None:
         else:
             f.match = pb.META_MATCH_EQUALS
             f.value = str(want)
+
+
+def _client_filtered(h: Handler) -> bool:
+    """Whether the client decides part of the handler's match: a `when`
+    callback, or callable label or annotation filters (Kopf's semantics)."""
+    return h.when is not None or any(
+        callable(v) for v in (*h.labels.values(), *h.annotations.values()))
 
 
 def _value_filter(value: Any, target) -> None:
@@ -159,7 +168,7 @@ def handler_spec(h: Handler, index_ids: tuple = ()) -> pb.HandlerSpec:
     themselves asks for the registry's indices."""
     s = pb.HandlerSpec(id=h.id, resource=h.resource,
                        cause=resource_pb2.Cause.Value(h.cause), field=h.field,
-                       optional=h.optional, has_when=h.when is not None)
+                       optional=h.optional, has_when=_client_filtered(h))
     _meta_filters(h.labels, s.labels)
     _meta_filters(h.annotations, s.annotations)
     for name, target in (("value", s.value_filter), ("old", s.old_filter), ("new", s.new_filter)):
@@ -445,6 +454,18 @@ class Operator:
         return await loop.run_in_executor(get_executor(),
                                           functools.partial(ctx.run, fn, **kwargs))
 
+    async def _matches(self, h: Handler, kwargs: dict) -> bool:
+        """The filters the sidecar left to the client, in Kopf's order: callable
+        label filters, callable annotation filters (each called with the value,
+        None when absent, and the handler's kwargs), then `when`."""
+        for pattern, content in ((h.labels, kwargs["labels"]),
+                                 (h.annotations, kwargs["annotations"])):
+            for key, want in pattern.items():
+                if callable(want) and not await self._call(
+                        functools.partial(want, content.get(key)), kwargs):
+                    return False
+        return h.when is None or bool(await self._call(h.when, kwargs))
+
     async def _run_subhandlers(self, d, h: Handler, declared: list, kwargs: dict,
                                outcome, log: _ObjectLogger) -> None:
         done = set(d.done_subhandler_ids)
@@ -527,7 +548,7 @@ class Operator:
             state = {"memo": shared_before}
             flusher = asyncio.ensure_future(self._flush_daemon(d, patch, shared, state, log, outbox))
         try:
-            if h.when is not None and not await self._call(h.when, kwargs):
+            if not await self._matches(h, kwargs):
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
             else:
                 declared: list = []
