@@ -490,3 +490,49 @@ def test_a_failing_label_filter_is_an_unexpected_error():
     o = _answer(Operator(registry=reg), _delivery("h"))  # No label x: value is None.
     assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert "AttributeError" in o.message
+
+
+def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
+    from herald import runtime
+    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "6")
+    monkeypatch.delenv("HERALD_CREDITS", raising=False)
+
+    def registry(*fns):
+        reg = herald.Registry()
+        for i, fn in enumerate(fns):
+            herald.on.create("kopfexamples", id=f"h{i}", registry=reg)(fn)
+        return reg
+
+    async def waits(**_):
+        pass
+
+    def blocks(**_):
+        pass
+
+    # Async handlers wait on the event loop: a large default, not the pool's size.
+    assert Operator(registry=registry(waits)).credits == runtime.ASYNC_CREDITS == 1000
+    # Sync ones run in the pool: more deliveries than threads would only queue.
+    assert Operator(registry=registry(blocks, blocks)).credits == 6
+    assert Operator(registry=registry(waits, blocks)).credits == 1006
+    # Daemons take no credit; declarative indices are never delivered.
+    reg = registry(blocks)
+    herald.daemon("kopfexamples", id="d", registry=reg)(waits)
+    herald.declare_index("kopfexamples", id="by_app", label="app", registry=reg)
+    assert Operator(registry=reg).credits == 6
+    # Handlers registered after the operator was made count too.
+    reg = herald.Registry()
+    op = Operator(registry=reg)
+    herald.on.update("kopfexamples", id="late", registry=reg)(waits)
+    assert op.credits == 1000
+    # The executor in use decides, once there is one.
+    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "3")
+    runtime.get_executor()
+    monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "50")
+    assert Operator(registry=registry(blocks)).credits == 3
+    monkeypatch.setattr(runtime, "_executor", None)
+    # Explicit credits win, then $HERALD_CREDITS.
+    monkeypatch.setenv("HERALD_CREDITS", "7")
+    assert Operator(registry=registry(waits)).credits == 7
+    assert Operator(registry=registry(waits), credits=2).credits == 2

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--target", default=None,
                      help=f"the sidecar's address (default $HERALD_TARGET or {DEFAULT_TARGET})")
     run.add_argument("--credits", type=int, default=None,
-                     help="deliveries held at once (default cores x 4)")
+                     help="deliveries held at once (default $HERALD_CREDITS, else 1000 for "
+                     "async handlers plus the thread pool's size for sync ones)")
     run.add_argument("--stop-wait", type=float, default=10.0,
                      help="seconds running handlers get to finish on SIGINT/SIGTERM")
     run.add_argument("--cause", choices=["create", "update", "delete", "resume", "event"],

@@ -41,6 +41,12 @@ _ACTIVITIES = ("CAUSE_STARTUP", "CAUSE_CLEANUP", "CAUSE_PROBE")
 # How often a running daemon's patch, memo changes and Events are sent.
 INTERIM_INTERVAL = 1.0
 
+# Deliveries an operator holds at once for its async handlers, by default:
+# they wait for I/O on the event loop, where a thousand cost little (Kopf runs
+# every object's handler at once). Sync handlers add the size of the thread
+# pool they run in. `credits=` or $HERALD_CREDITS set the total instead.
+ASYNC_CREDITS = 1000
+
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 # The sub-handlers a running handler declares, in order: (id, function).
 _subhandlers: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
@@ -71,14 +77,32 @@ def subhandler(*, id: Optional[str] = None) -> Callable:
     return decorator
 
 
+def executor_workers() -> int:
+    """The threads of the pool sync handlers run in: the pool's own once it
+    exists, else $HERALD_EXECUTOR_WORKERS or cores x 4."""
+    if _executor is not None:
+        return _executor._max_workers
+    return int(os.environ.get("HERALD_EXECUTOR_WORKERS", 0)) or (os.cpu_count() or 1) * 4
+
+
 def get_executor() -> concurrent.futures.ThreadPoolExecutor:
     """The pool that sync handlers run in (cores x 4 threads by default)."""
     global _executor
     if _executor is None:
-        workers = int(os.environ.get("HERALD_EXECUTOR_WORKERS", 0)) or (os.cpu_count() or 1) * 4
-        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=executor_workers(),
                                                           thread_name_prefix="herald-sync")
     return _executor
+
+
+def default_credits(handlers: list) -> int:
+    """How many deliveries to hold at once for these handlers: ASYNC_CREDITS
+    when any is async, plus the executor's threads when any is sync. Daemons
+    take no credit and declarative indices get no deliveries: they do not
+    count. At least 1."""
+    kinds = {inspect.iscoroutinefunction(h.fn) for h in handlers
+             if h.cause != "CAUSE_DAEMON" and h.index_by is None}
+    return max(1, (ASYNC_CREDITS if True in kinds else 0) +
+               (executor_workers() if False in kinds else 0))
 
 
 async def run_in_executor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -249,7 +273,7 @@ class Operator:
                  process_name: Optional[str] = None):
         self.registry = registry or get_default_registry()
         self.target = target or os.environ.get("HERALD_TARGET", DEFAULT_TARGET)
-        self.credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or (os.cpu_count() or 1) * 4
+        self._credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or None
         self.memo = memo if memo is not None else Memo()
         self.memo_factory = memo_factory
         self.stop_wait = stop_wait
@@ -260,6 +284,16 @@ class Operator:
         # Running daemons: delivery id -> (task, stop flag).
         self._daemons: dict[str, tuple[asyncio.Task, DaemonStopped]] = {}
         self._stopping = asyncio.Event()
+
+    @property
+    def credits(self) -> int:
+        """Deliveries held at once: `credits=`, else $HERALD_CREDITS, else
+        sized by the registry's handlers when registering (default_credits)."""
+        return self._credits or default_credits(self.registry.handlers)
+
+    @credits.setter
+    def credits(self, value: Optional[int]) -> None:
+        self._credits = value
 
     # --- memos ---------------------------------------------------------------
 
@@ -377,8 +411,8 @@ class Operator:
             kind = resp.WhichOneof("message")
             if kind == "registered":
                 r = resp.registered
-                logger.info("registered %d handler(s) with the Herald sidecar (%s)",
-                            len(r.accepted_handler_ids), r.stream_id)
+                logger.info("registered %d handler(s) with the Herald sidecar (%s, %d credits)",
+                            len(r.accepted_handler_ids), r.stream_id, self.credits)
                 for rej in r.rejections:
                     logger.error("handler %r was rejected: %s", rej.handler_id, rej.reason)
                 if ready_flag is not None:
