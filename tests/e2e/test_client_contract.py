@@ -7,10 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from heraldproc import Proc, kubectl
 
 from .test_examples import Setup, crd, ex  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.usefixtures("binaries")
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -86,3 +88,31 @@ def test_callable_label_and_annotation_filters(ex, tmp_path):
                 what=f"{name} handled")
         assert "create_fn" not in ex.get(name).get("status", {}), name
     assert {key for key, _ in ex.successes()} == {f"{ex.ns}/gold"}
+
+
+WITH_INVALID = '''
+import herald
+
+@herald.on.create('kopfexamples')
+def create_fn(name, **_):
+    return {'handled': name}
+
+@herald.on.field('kopfexamples', field='')
+def no_field(**_):
+    pass
+'''
+
+
+def test_a_rejected_handler_stops_herald_run_unless_allowed(ex, tmp_path):
+    p = run_file(ex, tmp_path, WITH_INVALID, wait=None)
+    assert p.proc.wait(timeout=60) != 0
+    out = "\n".join(p.lines)
+    assert "handler 'no_field' was rejected: a field handler needs a field" in out, out
+    assert "herald: the Herald sidecar rejected 1 handler(s): 'no_field': " \
+           "a field handler needs a field" in out, out
+    # With --allow-rejected the rest is served, the rejection logged.
+    p = run_file(ex, tmp_path, WITH_INVALID, "--allow-rejected")
+    p.wait_for(r"ERROR \[herald\] handler 'no_field' was rejected: a field handler needs a field")
+    ex.apply(name="served")
+    assert ex.status("create_fn", name="served") == {"handled": "served"}
+    assert p.proc.poll() is None

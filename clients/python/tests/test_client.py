@@ -536,3 +536,105 @@ def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
     monkeypatch.setenv("HERALD_CREDITS", "7")
     assert Operator(registry=registry(waits)).credits == 7
     assert Operator(registry=registry(waits), credits=2).credits == 2
+
+
+class _FakeCall:
+    """A handler stream that answers `register` with `registered`, then ends."""
+
+    def __init__(self, registered, ended=None):
+        self.registered = registered
+        self.ended = ended
+
+    def __aiter__(self):
+        return self._messages()
+
+    async def _messages(self):
+        yield pb.ConnectResponse(registered=self.registered)
+        if self.ended is not None:
+            self.ended.set()
+
+    def cancel(self):
+        pass
+
+
+def _registered(rejections=(), pending=(), accepted=("good",)):
+    return pb.Registered(
+        stream_id="stream-1", accepted_handler_ids=list(accepted),
+        rejections=[pb.HandlerRejection(handler_id=i, reason=r) for i, r in rejections],
+        pending=[pb.PendingHandler(handler_id=i, reason=r) for i, r in pending])
+
+
+def _two_handlers():
+    reg = herald.Registry()
+    herald.on.create("kopfexamples", id="good", registry=reg)(lambda **_: None)
+    herald.on.field("kopfexamples", id="bad", field="", registry=reg)(lambda **_: None)
+    return reg
+
+
+def test_rejected_handlers_stop_the_operator_with_their_reasons(monkeypatch, caplog):
+    from herald import runtime
+
+    async def go():
+        ended = asyncio.Event()
+        monkeypatch.setattr(runtime.pb_grpc, "HandlerServiceStub", lambda channel: type(
+            "Stub", (), {"Connect": lambda self, requests: _FakeCall(_registered(
+                rejections=[("bad", "a field handler needs a field")]), ended)})())
+        ready = asyncio.Event()
+        # Without the fix the stream would end and the operator reconnect: the
+        # stop flag ends that loop, so the test fails rather than hangs.
+        await herald.operator(registry=_two_handlers(), target="unix:/nonexistent/herald.sock",
+                              stop_flag=ended, ready_flag=ready)
+        return ready
+
+    with pytest.raises(herald.RegistrationRejected) as e:
+        asyncio.run(go())
+    assert e.value.rejections == [("bad", "a field handler needs a field")]
+    assert "'bad': a field handler needs a field" in str(e.value)
+    assert "allow_rejected" in str(e.value)
+    assert ("herald", 40, "handler 'bad' was rejected: a field handler needs a field") in \
+        caplog.record_tuples
+
+
+def test_allow_rejected_serves_the_rest_and_pending_handlers_are_warned_about(caplog):
+    op = Operator(registry=_two_handlers(), allow_rejected=True)
+    ready = asyncio.Event()
+    call = _FakeCall(_registered(rejections=[("bad", "a field handler needs a field")],
+                                 pending=[("good", "resource 'kopfexamples' not found yet")]))
+
+    async def go():
+        await op._read(call, asyncio.Queue(), ready)
+    asyncio.run(go())
+    assert ready.is_set()
+    logged = [(lvl, msg) for _, lvl, msg in caplog.record_tuples]
+    assert (40, "handler 'bad' was rejected: a field handler needs a field") in logged
+    assert (30, "handler 'good' is waiting for its resource: "
+                "resource 'kopfexamples' not found yet") in logged
+    # Pending handlers alone are no error, whatever allow_rejected says.
+    op = Operator(registry=_two_handlers())
+    ready = asyncio.Event()
+    asyncio.run(op._read(_FakeCall(_registered(pending=[("good", "503")])), asyncio.Queue(), ready))
+    assert ready.is_set()
+
+
+def test_run_has_an_allow_rejected_flag(monkeypatch):
+    from herald import _cli
+    seen = {}
+
+    class FakeOperator:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+        def stop(self):
+            pass
+
+        async def run(self):
+            raise herald.RegistrationRejected([("bad", "a field handler needs a field")])
+
+    monkeypatch.setattr(_cli, "Operator", FakeOperator)
+    with pytest.raises(SystemExit) as e:
+        _cli.main(["run", "--allow-rejected"])
+    assert seen["allow_rejected"] is True
+    assert "'bad': a field handler needs a field" in str(e.value.code)
+    with pytest.raises(SystemExit):
+        _cli.main(["run"])
+    assert seen["allow_rejected"] is False

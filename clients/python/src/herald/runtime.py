@@ -270,7 +270,7 @@ class Operator:
                  credits: Optional[int] = None, memo: Optional[Any] = None,
                  memo_factory: Optional[Callable[[], Any]] = None,
                  stop_wait: float = 10.0, posting_level: Optional[int] = logging.INFO,
-                 process_name: Optional[str] = None):
+                 process_name: Optional[str] = None, allow_rejected: bool = False):
         self.registry = registry or get_default_registry()
         self.target = target or os.environ.get("HERALD_TARGET", DEFAULT_TARGET)
         self._credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or None
@@ -279,6 +279,9 @@ class Operator:
         self.stop_wait = stop_wait
         self.posting_level = posting_level
         self.process_name = process_name or f"{socket.gethostname()}/{os.getpid()}"
+        # False: a handler the sidecar rejects stops the operator
+        # (RegistrationRejected); True: the rest are served, the errors logged.
+        self.allow_rejected = allow_rejected
         self.memos: dict[str, Any] = {}
         self._tasks: set[asyncio.Task] = set()
         # Running daemons: delivery id -> (task, stop flag).
@@ -413,8 +416,17 @@ class Operator:
                 r = resp.registered
                 logger.info("registered %d handler(s) with the Herald sidecar (%s, %d credits)",
                             len(r.accepted_handler_ids), r.stream_id, self.credits)
+                for p in r.pending:
+                    logger.warning("handler %r is waiting for its resource: %s",
+                                   p.handler_id, p.reason)
                 for rej in r.rejections:
                     logger.error("handler %r was rejected: %s", rej.handler_id, rej.reason)
+                if r.rejections:
+                    if not self.allow_rejected:
+                        raise herald_errors.RegistrationRejected(
+                            [(rej.handler_id, rej.reason) for rej in r.rejections])
+                    logger.warning("serving the other handlers without the %d rejected one(s) "
+                                   "(allow_rejected)", len(r.rejections))
                 if ready_flag is not None:
                     ready_flag.set()
             elif kind == "delivery":
@@ -706,14 +718,18 @@ async def operator(*, registry: Optional[Registry] = None, target: Optional[str]
                    credits: Optional[int] = None, memo: Optional[Any] = None,
                    memo_factory: Optional[Callable[[], Any]] = None,
                    stop_flag: Any = None, ready_flag: Any = None, stop_wait: float = 10.0,
-                   posting_level: Optional[int] = logging.INFO) -> None:
+                   posting_level: Optional[int] = logging.INFO,
+                   allow_rejected: bool = False) -> None:
     """Serves `registry` (default: the decorators' registry) until stop_flag.
 
     Runs in any asyncio-compatible loop, in any thread. `memo` is the
     operator memo, shallow-copied into each object's local memo on first
-    sight; `memo_factory` makes the local memos (a custom class).
+    sight; `memo_factory` makes the local memos (a custom class). When the
+    sidecar rejects a handler (an invalid spec), raises RegistrationRejected
+    naming the handlers and the reasons, unless `allow_rejected`: then the
+    others are served and the rejections logged as errors.
     """
     op = Operator(registry=registry, target=target, credits=credits, memo=memo,
                   memo_factory=memo_factory, stop_wait=stop_wait,
-                  posting_level=posting_level)
+                  posting_level=posting_level, allow_rejected=allow_rejected)
     await op.run(stop_flag=stop_flag, ready_flag=ready_flag)
