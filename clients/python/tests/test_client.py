@@ -352,6 +352,11 @@ def test_results_patches_and_memos_that_cannot_be_encoded_are_unexpected_errors(
         logger.info("still posted")
         return {"ignored": True}
 
+    @herald.on.create("kopfexamples", id="retried", registry=reg)
+    def retried(patch, **_):
+        patch.spec["when"] = object()
+        raise herald.TemporaryError("later", delay=7)
+
     @herald.on.create("kopfexamples", id="badmemo", registry=reg)
     def badmemo(shared_memo, **_):
         shared_memo["lock"] = object()
@@ -369,6 +374,11 @@ def test_results_patches_and_memos_that_cannot_be_encoded_are_unexpected_errors(
     o = _answer(op, _delivery("badmemo"))
     assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert o.message.startswith("the memo patch cannot be encoded as JSON: TypeError"), o.message
+    # A failed handler keeps its verdict; the reason is added.
+    o = _answer(op, _delivery("retried"))
+    assert o.status == pb.OUTCOME_STATUS_TEMPORARY_ERROR and o.delay.seconds == 7
+    assert o.message.startswith("later; the patch cannot be encoded as JSON: TypeError"), o.message
+    assert o.changes.patch_json == ""
     for hid, reason in (("opaque", "TypeError"), ("circular", "ValueError"),
                         ("deep", "RecursionError"), ("index", "TypeError")):
         o = _answer(op, _delivery(hid))

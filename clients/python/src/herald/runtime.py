@@ -635,9 +635,9 @@ class Operator:
             stopped = kwargs["stopped"]
             if self._stopping.is_set() and not getattr(stopped, "by_sidecar", False):
                 return  # This process stops: the daemon restarts on another.
-        # Encoded piece by piece: what cannot be encoded makes the outcome an
-        # unexpected error naming it; the rest still goes out, as with any
-        # failed handler.
+        # Encoded piece by piece: what cannot be encoded makes a success an
+        # unexpected error naming it (an error keeps its status, the reason
+        # added); the rest still goes out, as with any failed handler.
         failures = []
 
         def encode(what: str, fn: Callable[[], Any]) -> Optional[str]:
@@ -665,11 +665,15 @@ class Operator:
         if memo_patch and memo_patch != "null":
             outcome.changes.memo_patch_json = memo_patch
         if failures:
-            outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+            log.error("handler %s failed: %s", h.id, "; ".join(failures))
+            if outcome.status in (pb.OUTCOME_STATUS_TEMPORARY_ERROR,
+                                  pb.OUTCOME_STATUS_PERMANENT_ERROR,
+                                  pb.OUTCOME_STATUS_UNEXPECTED_ERROR):
+                failures.insert(0, outcome.message)
+            else:
+                outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+                outcome.ClearField("result_json")
             outcome.message = _cut("; ".join(failures))
-            outcome.ClearField("result_json")
-            outcome.ClearField("delay")
-            log.error("handler %s failed: %s", h.id, outcome.message)
         elif (outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon
               and all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)):
             # Logged, not posted: an Event per success would double the
