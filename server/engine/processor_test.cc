@@ -1016,6 +1016,44 @@ TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
   EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["app",["x"]]])");
 }
 
+TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
+  // N objects wait for one credit: every step of the loop is counted, and
+  // stays a few per object however long the queue (nothing polls or
+  // rescans the waiting objects).
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  StreamInfo info;
+  info.stream_id = "s1";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &stream_);
+  processor_.OnListed(Kex(), "");
+  constexpr int kObjects = 300;
+  size_t steps = 0;
+  for (int i = 0; i < kObjects; ++i) {
+    json obj = Example(absl::StrCat("w", i));
+    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    obj["metadata"]["uid"] = absl::StrCat("uid-w", i);
+    api_.objects[obj["metadata"]["name"]] = obj;
+    api_.Emit(Kex(), "ADDED", obj);
+    steps += loop_.RunUntilIdle();
+  }
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(dispatcher_.queued(), kObjects - 1u);
+  size_t answered = 0;
+  while (answered < stream_.deliveries.size()) {
+    v1::Outcome o;
+    o.set_delivery_id(stream_.deliveries[answered++].delivery_id());
+    o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+    v1::ProtocolErrorCode code;
+    ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+    steps += loop_.RunUntilIdle();
+  }
+  EXPECT_EQ(answered, static_cast<size_t>(kObjects));
+  EXPECT_EQ(dispatcher_.queued(), 0u);
+  // Per object: its event, the write of its results and the event of that.
+  EXPECT_LE(steps, 5u * kObjects);
+}
+
 TEST_F(ProcessorTest, ObjectMemosStartAsACopyOfTheOperatorMemo) {
   registry_ = Registry();
   EngineOptions o;
