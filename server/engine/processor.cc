@@ -187,14 +187,16 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   }
   const auto& handlers = registry_->ForResource(resource.FullName());
   bool declarative = false;
+  bool indexers = false;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX) continue;
-    if (h->declarative()) {
-      declarative = true;
-    } else {
-      SetIndexDirty(st, true);
-      ++st.index_gen;
-    }
+    (h->declarative() ? declarative : indexers) = true;
+  }
+  // As in Kopf, every new state is indexed (status-only changes too), but
+  // once: the event of a state already taken from a write's answer, or an
+  // older event arriving after it, brings nothing new to index.
+  if (indexers && st.object->resource_version != st.indexed_rv) {
+    SetIndexDirty(st, true);
   }
   if (declarative) IndexDeclaratively(id, *st.object, handlers);
   Process(id);
@@ -303,6 +305,7 @@ void Processor::IndexDeclaratively(
 
 void Processor::RunIndexers(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
+  st.indexed_rv = st.object->resource_version;
   json body = json::parse(st.object->json, nullptr, false);
   std::vector<const Handler*> remaining;
   for (const Handler* h : handlers) {
@@ -322,7 +325,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
   auto c = std::make_unique<Cycle>();
   c->cause = v1::CAUSE_INDEX;
   c->due = std::move(remaining);
-  c->index_gen = st.index_gen;
+  c->index_rv = st.indexed_rv;
   c->serial = next_cycle_serial_++;
   const uint64_t serial = c->serial;
   st.cycle = std::move(c);
@@ -351,10 +354,10 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
   ObjectState& s = objects_.find(id)->second;
   Cycle& c = *s.cycle;
   if (c.next >= c.due.size() || !s.object) {
-    const uint64_t gen = c.index_gen;
+    const bool latest = !s.object || s.object->resource_version == c.index_rv;
     EndRun(s);
     // Clean only if no newer state arrived while indexing.
-    if (s.index_gen == gen) SetIndexDirty(s, false);
+    if (latest) SetIndexDirty(s, false);
     Process(id);
     if (IndicesReady() && !gated_.empty()) {
       std::set<Id> gated;

@@ -168,8 +168,8 @@ class Processor : public kube::WatchHandler {
     // `due`, delivered one at a time from `next`.
     std::string event_type;
     std::shared_ptr<const cache::CachedObject> event_object;
-    // For an index run (cause CAUSE_INDEX): the object's state it indexes.
-    uint64_t index_gen = 0;
+    // For an index run (cause CAUSE_INDEX): the resourceVersion it indexes.
+    std::string index_rv;
     // Tells this cycle from any later one of the object: continuations
     // posted to the loop carry it.
     uint64_t serial = 0;
@@ -241,7 +241,9 @@ class Processor : public kube::WatchHandler {
     // The object's state changed since its index entries were computed
     // (until the indexing of its latest state has finished).
     bool index_dirty = false;
-    uint64_t index_gen = 0;
+    // The resourceVersion last given to the index handlers: a state is
+    // indexed once, however many events and write answers bring it.
+    std::string indexed_rv;
     // Timers by handler id, and what they schedule by.
     std::map<std::string, TimerState> timers;
     // Daemons by handler id.
