@@ -96,3 +96,20 @@ def test_list_resources_shows_a_failing_watch_why_and_its_recovery(cluster, tmp_
     finally:
         assert h.stop() == 0
 
+
+def test_health_knows_every_service_the_sidecar_serves(cluster, tmp_path):
+    sock = tmp_path / "herald.sock"
+    h = sidecar(cluster, sock)
+    try:
+        listed = wait_for(lambda: (out := grpcurl(sock, "list", check=False)).returncode == 0
+                          and out.stdout.split(), what="grpcurl list")
+        assert "herald.v1.InspectionService" in listed, listed
+        for service in ["", *listed]:
+            out = grpcurl(sock, "grpc.health.v1.Health/Check", {"service": service}, check=False)
+            assert out.returncode == 0, f"{service!r}: {out.stderr}"
+            assert json.loads(out.stdout) == {"status": "SERVING"}, (service, out.stdout)
+        out = grpcurl(sock, "grpc.health.v1.Health/Check", {"service": "herald.v1.Nope"},
+                      check=False)
+        assert out.returncode != 0 and "NotFound" in out.stderr, out.stderr
+    finally:
+        assert h.stop() == 0
