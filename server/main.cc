@@ -403,7 +403,12 @@ int main(int argc, char** argv) {
   }
 
   herald::rpc::HandlerService handler_service(&engine);
-  herald::rpc::HealthService health_service;
+  // Health knows every service served here. (Reflection's name has no
+  // generated constant in the installed headers.)
+  herald::rpc::HealthService health_service(
+      {herald::v1::HandlerService::service_full_name(),
+       herald::v1::InspectionService::service_full_name(),
+       "grpc.reflection.v1alpha.ServerReflection"});
   herald::rpc::InspectionService inspection_service(&engine);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

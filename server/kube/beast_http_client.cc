@@ -291,6 +291,8 @@ class BeastHttpClient : public HttpClient {
     if (ra != parser.get().end())
       response.retry_after = std::string(ra->value());
     const bool ok_status = response.status >= 200 && response.status < 300;
+    // An empty first chunk tells the caller the request was answered.
+    if (ok_status && !on_data(absl::string_view())) return response;
 
     // The body is parsed from what is buffered, and the socket is read only
     // when the buffer runs dry: a busy watch stream brings many events per

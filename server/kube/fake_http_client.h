@@ -87,6 +87,7 @@ class FakeHttpClient : public HttpClient {
       best->second.pop_front();
     }
     if (s.status != 200) return HttpResponse{s.status, s.body, s.retry_after};
+    if (!on_data(absl::string_view())) return HttpResponse{200, "", ""};
     for (const auto& c : s.chunks) {
       if (canceller != nullptr && canceller->cancelled()) {
         return absl::CancelledError("cancelled");

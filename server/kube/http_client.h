@@ -76,9 +76,11 @@ class HttpClient {
   // a timeout is DeadlineExceeded. HTTP errors are responses, not errors.
   virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
 
-  // A request whose body arrives over time (a watch). For a 2xx answer, the
-  // body goes to `on_data` chunk by chunk as it arrives and the result has an
-  // empty body; otherwise the (small) body is collected into the result.
+  // A request whose body arrives over time (a watch). For a 2xx answer,
+  // `on_data` is called with an empty chunk as soon as the header has
+  // arrived, then with the body chunk by chunk as it arrives, and the result
+  // has an empty body; otherwise the (small) body is collected into the
+  // result.
   // Returns when the body ends, when `on_data` returns false, when nothing
   // arrived for `idle_timeout` (DeadlineExceeded), or when `canceller` is
   // cancelled (Cancelled).

@@ -3,6 +3,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
 
@@ -76,6 +79,66 @@ absl::Time ResourceWatch::last_event() const {
   return last_event_;
 }
 
+ResourceWatch::Health ResourceWatch::Summarize(
+    const std::map<std::string, WatcherStatus>& watchers,
+    const WatcherStatus* namespaces, const WatcherStatus& resolving) {
+  Health h;
+  if (watchers.size() == 1) {
+    h.resource_version = watchers.begin()->second.resource_version;
+  } else {
+    std::vector<std::string> parts;
+    for (const auto& [ns, w] : watchers) {
+      if (!w.resource_version.empty()) {
+        parts.push_back(absl::StrCat(ns, "=", w.resource_version));
+      }
+    }
+    h.resource_version = absl::StrJoin(parts, ",");
+  }
+  // Every failure source, named.
+  std::vector<std::pair<std::string, const WatcherStatus*>> sources;
+  sources.emplace_back("", &resolving);
+  if (namespaces != nullptr) sources.emplace_back("namespaces", namespaces);
+  for (const auto& [ns, w] : watchers) {
+    sources.emplace_back(ns.empty() ? "" : absl::StrCat("namespace ", ns), &w);
+  }
+  const std::pair<std::string, const WatcherStatus*>* latest = nullptr;
+  int backing_off = 0;
+  for (const auto& source : sources) {
+    const WatcherStatus& w = *source.second;
+    if (w.last_error.empty()) continue;
+    if (w.backing_off) ++backing_off;
+    // One backing off wins over any that recovered; then the latest.
+    if (latest == nullptr || (w.backing_off && !latest->second->backing_off) ||
+        (w.backing_off == latest->second->backing_off &&
+         w.last_error_time > latest->second->last_error_time)) {
+      latest = &source;
+    }
+  }
+  h.backing_off = backing_off > 0;
+  if (latest != nullptr) {
+    const WatcherStatus& w = *latest->second;
+    h.last_error = absl::StrCat(
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", w.last_error_time,
+                         absl::UTCTimeZone()),
+        " ", latest->first, latest->first.empty() ? "" : ": ", w.last_error);
+    if (backing_off > 1) {
+      absl::StrAppend(&h.last_error, " (and ", backing_off - 1,
+                      " more backing off)");
+    }
+  }
+  return h;
+}
+
+ResourceWatch::Health ResourceWatch::health() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, WatcherStatus> watchers;
+  for (const auto& [ns, r] : watchers_) watchers[ns] = r.watcher->status();
+  WatcherStatus namespaces;
+  if (namespace_watcher_) namespaces = namespace_watcher_->status();
+  return Summarize(watchers, namespace_watcher_ ? &namespaces : nullptr,
+                   resolving_);
+}
+
 void ResourceWatch::Forwarder::OnListed(const ResourceInfo& r,
                                         const std::string& ns) {
   {
@@ -130,7 +193,19 @@ void ResourceWatch::Run() {
     auto r = discovery_->Resolve(name_);
     if (r.ok()) {
       resolved = *r;
+      absl::MutexLock lock(&mu_);
+      resolving_.backing_off = false;
       break;
+    }
+    {
+      // Waiting for a resource to appear is no failure; the rest is.
+      absl::MutexLock lock(&mu_);
+      resolving_.backing_off = !absl::IsNotFound(r.status());
+      if (resolving_.backing_off) {
+        resolving_.last_error = absl::StrCat(
+            "resolving '", name_, "' failed: ", ExplainFailure(r.status()));
+        resolving_.last_error_time = api_->clock()->Now();
+      }
     }
     if (absl::IsNotFound(r.status())) {
       {

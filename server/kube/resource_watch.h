@@ -23,6 +23,28 @@ class ResourceWatch {
  public:
   enum class State { kResolving, kWaitingForResource, kWatching, kStopped };
 
+  // How the watch is doing, over all its watchers, for inspection.
+  struct Health {
+    // True while resolving the resource fails, or while any watcher is
+    // backing off after a failure.
+    bool backing_off = false;
+    // The last resourceVersion seen: with one watcher, its own; with
+    // several, "ns=rv" per namespace, comma-separated, in namespace order.
+    std::string resource_version;
+    // The failure that matters, named: of a watcher backing off (the latest
+    // one; how many other namespaces back off too), else the latest failure
+    // of any (kept after recovery); "" if none. Starts with the time
+    // ("2026-11-24T15:22:37Z namespace ns1: listing failed: ...").
+    std::string last_error;
+  };
+  // Sums up the statuses of the watchers (by namespace, "" for
+  // cluster-wide), of the watch on namespaces that a glob scope keeps
+  // (nullptr if none; its resourceVersion is not the resource's) and of the
+  // resolution of the resource.
+  static Health Summarize(const std::map<std::string, WatcherStatus>& watchers,
+                          const WatcherStatus* namespaces,
+                          const WatcherStatus& resolving);
+
   ResourceWatch(ApiClient* api, Discovery* discovery, std::string name,
                 NamespaceScope scope, WatchHandler* handler,
                 WatchOptions options = WatchOptions());
@@ -43,6 +65,8 @@ class ResourceWatch {
   const NamespaceScope& scope() const { return scope_; }
   // When the last event arrived (InfinitePast before any).
   absl::Time last_event() const;
+  // Thread-safe.
+  Health health() const;
 
  private:
   class NamespaceTracker;
@@ -83,6 +107,8 @@ class ResourceWatch {
   ResourceInfo resource_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Running> watchers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, bool> listed_ ABSL_GUARDED_BY(mu_);
+  // Resolution failures, as a watcher's are kept.
+  WatcherStatus resolving_ ABSL_GUARDED_BY(mu_);
   absl::Time last_event_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // For scopes with globs: the watch on namespaces.
   std::unique_ptr<NamespaceTracker> tracker_ ABSL_GUARDED_BY(mu_);

@@ -78,6 +78,17 @@ int Watcher::list_count() const {
   return list_count_;
 }
 
+WatcherStatus Watcher::status() const {
+  absl::MutexLock lock(&mu_);
+  WatcherStatus s;
+  s.resource_version = rv_;
+  s.list_count = list_count_;
+  s.backing_off = backing_off_;
+  s.last_error = last_error_;
+  s.last_error_time = last_error_time_;
+  return s;
+}
+
 void Watcher::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   absl::MutexLock lock(&mu_);
@@ -95,7 +106,18 @@ void Watcher::Emit(WatchEvent::Type type,
   handler_->OnEvent(resource_, e);
 }
 
-void Watcher::LogFailure(const absl::Status& st, absl::string_view what) {
+void Watcher::Recovered() {
+  absl::MutexLock lock(&mu_);
+  backing_off_ = false;
+}
+
+void Watcher::Failed(const absl::Status& st, absl::string_view what) {
+  {
+    absl::MutexLock lock(&mu_);
+    backing_off_ = true;
+    last_error_ = absl::StrCat(what, " failed: ", ExplainFailure(st));
+    last_error_time_ = api_->clock()->Now();
+  }
   const int http = HttpStatusOf(st);
   if (http == 401 || http == 403) {
     absl::Time now = api_->clock()->Now();
@@ -208,6 +230,7 @@ absl::Status Watcher::ListAndSync() {
     absl::MutexLock lock(&mu_);
     rv_ = list_rv;
     ++list_count_;
+    backing_off_ = false;
   }
   handler_->OnListed(resource_, ns_);
   return absl::OkStatus();
@@ -304,8 +327,19 @@ absl::Status Watcher::WatchOnce() {
     return true;
   });
   HttpResponse resp;
+  bool answered = false;
   absl::Status st = OpenStream(
-      req, [&](absl::string_view chunk) { return lines.Feed(chunk); }, &resp);
+      req,
+      [&](absl::string_view chunk) {
+        // The first call (an empty chunk once a 2xx header has arrived)
+        // means the watch request succeeded.
+        if (!answered) {
+          answered = true;
+          Recovered();
+        }
+        return lines.Feed(chunk);
+      },
+      &resp);
   if (!stream_error.ok()) return stream_error;
   if (absl::IsDeadlineExceeded(st)) {
     HERALD_LOG(INFO, "kube")
@@ -331,7 +365,7 @@ void Watcher::Run() {
       absl::Status st = ListAndSync();
       if (stop_.HasBeenNotified()) break;
       if (!st.ok()) {
-        LogFailure(st, "listing");
+        Failed(st, "listing");
         if (!Sleep(RetryDelayFor(st, backoff))) break;
         continue;
       }
@@ -354,7 +388,7 @@ void Watcher::Run() {
       backoff.Reset();
       continue;
     }
-    LogFailure(st, "watching");
+    Failed(st, "watching");
     if (!Sleep(RetryDelayFor(st, backoff))) break;
   }
 }

@@ -58,6 +58,21 @@ struct WatchOptions {
   absl::Duration forbidden_log_period = absl::Minutes(5);
 };
 
+// What a Watcher has seen, for inspection.
+struct WatcherStatus {
+  // The last resourceVersion seen: of a listing, an event or a bookmark.
+  std::string resource_version;
+  int list_count = 0;
+  // True from a failed list or watch request until a listing completes or a
+  // watch request is answered 200 (the watcher waits between attempts, with
+  // backoff, meanwhile).
+  bool backing_off = false;
+  // The last failure ("listing failed: ..." or "watching failed: ...") and
+  // when it happened; empty and InfinitePast before any. Kept after recovery.
+  std::string last_error;
+  absl::Time last_error_time = absl::InfinitePast();
+};
+
 // Lists and watches until stopped. Run() blocks; Stop() may be called from
 // any thread.
 class Watcher {
@@ -72,6 +87,8 @@ class Watcher {
   // For inspection and tests.
   std::string resource_version() const;
   int list_count() const;
+  // Thread-safe.
+  WatcherStatus status() const;
 
  private:
   absl::Status ListAndSync();
@@ -83,7 +100,10 @@ class Watcher {
   bool Sleep(absl::Duration d);
   void Emit(WatchEvent::Type type, std::shared_ptr<const cache::CachedObject> o,
             bool from_listing);
-  void LogFailure(const absl::Status& st, absl::string_view what);
+  // Logs a failed request and records it (backing off from now on).
+  void Failed(const absl::Status& st, absl::string_view what);
+  // A request succeeded: no longer backing off.
+  void Recovered();
 
   ApiClient* api_;
   const ResourceInfo resource_;
@@ -98,6 +118,9 @@ class Watcher {
   StreamCanceller* canceller_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::string rv_ ABSL_GUARDED_BY(mu_);
   int list_count_ ABSL_GUARDED_BY(mu_) = 0;
+  bool backing_off_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_error_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_forbidden_log_ = absl::InfinitePast();
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
 };

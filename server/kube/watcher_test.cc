@@ -1,5 +1,6 @@
 #include "server/kube/watcher.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 constexpr char kList[] = "/apis/kopf.dev/v1/namespaces/ns1/kopfexamples?limit=";
 constexpr char kWatch[] =
@@ -64,15 +66,29 @@ class Recorder : public WatchHandler {
         WatchEventTypeName(e.type), " ", e.object->key.name, "@",
         e.object->resource_version, e.from_listing ? " (list)" : ""));
     jsons.push_back(e.object->json);
+    if (e.object->key.name == stop_on_name && watcher) watcher->Stop();
   }
   void OnListed(const ResourceInfo&, const std::string&) override {
     if (++listings == stop_after_listings && watcher) watcher->Stop();
   }
   std::vector<std::string> events;
   std::vector<std::string> jsons;
+  // Stops the watcher when an object of this name arrives.
+  std::string stop_on_name;
   int listings = 0;
   int stop_after_listings = 1000;
   Watcher* watcher = nullptr;
+};
+
+// A FakeClock that calls `on_sleep` before each sleep: what a watcher
+// shows while it waits.
+class ObservingClock : public runtime::FakeClock {
+ public:
+  bool SleepFor(absl::Duration d, absl::Notification* stop) override {
+    if (on_sleep) on_sleep();
+    return FakeClock::SleepFor(d, stop);
+  }
+  std::function<void()> on_sleep;
 };
 
 struct Fixture {
@@ -92,7 +108,7 @@ struct Fixture {
     for (const auto& r : fake->requests()) out.push_back(r.target);
     return out;
   }
-  runtime::FakeClock clock;
+  ObservingClock clock;
   FakeHttpClient* fake;
   std::unique_ptr<ApiClient> api;
   cache::ObjectStore store;
@@ -195,6 +211,77 @@ TEST(WatcherTest, WatchNetworkErrorsResumeFromTheLastVersion) {
   // Nothing is repeated: the relist finds what the watch already delivered.
   EXPECT_THAT(f.rec.events, ElementsAre("ADDED a@6", "ADDED b@7"));
   EXPECT_EQ(f.clock.Slept(), absl::Seconds(1));  // Only after the reset.
+}
+
+TEST(WatcherTest, ReportsListingFailuresAndBacksOffUntilAListingSucceeds) {
+  Fixture f;
+  const absl::Time start = f.clock.Now();
+  f.fake->AddStreamStatus(
+      kList, 403,
+      R"({"kind":"Status","code":403,"message":"kopfexamples is forbidden"})");
+  f.fake->AddStreamStatus(kList, 503, "unavailable");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "1")}, "5")});
+  std::vector<WatcherStatus> seen;
+  f.clock.on_sleep = [&] { seen.push_back(f.watcher->status()); };
+  EXPECT_FALSE(f.watcher->status().backing_off);
+  EXPECT_EQ(f.watcher->status().last_error, "");
+  EXPECT_EQ(f.watcher->status().last_error_time, absl::InfinitePast());
+  f.rec.stop_after_listings = 1;
+  f.watcher->Run();
+
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[0].backing_off);
+  EXPECT_THAT(seen[0].last_error,
+              HasSubstr("listing failed: access is forbidden"));
+  EXPECT_THAT(seen[0].last_error, HasSubstr("kopfexamples is forbidden"));
+  EXPECT_EQ(seen[0].last_error_time, start);
+  EXPECT_EQ(seen[0].resource_version, "");
+  EXPECT_TRUE(seen[1].backing_off);
+  EXPECT_THAT(seen[1].last_error, HasSubstr("HTTP 503: unavailable"));
+  EXPECT_THAT(seen[1].last_error, StartsWith("listing failed: "));
+  EXPECT_EQ(seen[1].last_error_time, start + absl::Seconds(1));
+
+  const WatcherStatus after = f.watcher->status();
+  EXPECT_FALSE(after.backing_off);
+  EXPECT_EQ(after.resource_version, "5");
+  EXPECT_EQ(after.list_count, 1);
+  // The last failure stays, with its time.
+  EXPECT_EQ(after.last_error, seen[1].last_error);
+  EXPECT_EQ(after.last_error_time, start + absl::Seconds(1));
+}
+
+TEST(WatcherTest, ReportsWatchFailuresAndBacksOffUntilAWatchIsAnswered) {
+  Fixture f;
+  f.fake->AddStream(kList, {ListPage({}, "5")});
+  f.fake->AddStream(absl::StrCat(kWatch, "5&"), {Event("ADDED", Obj("a", "6"))},
+                    absl::UnavailableError("connection refused"));
+  f.fake->AddStreamStatus(
+      absl::StrCat(kWatch, "6&"), 403,
+      R"({"kind":"Status","code":403,"message":"watch is forbidden"})");
+  // Answered, then an event: the watcher stops there.
+  f.fake->AddStream(
+      absl::StrCat(kWatch, "6&"),
+      {R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"8"}}})"
+       "\n",
+       Event("ADDED", Obj("stop", "9"))});
+  std::vector<WatcherStatus> seen;
+  f.clock.on_sleep = [&] { seen.push_back(f.watcher->status()); };
+  f.rec.stop_on_name = "stop";
+  f.watcher->Run();
+
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[0].backing_off);
+  EXPECT_EQ(seen[0].last_error, "watching failed: connection refused");
+  EXPECT_EQ(seen[0].resource_version, "6");
+  EXPECT_TRUE(seen[1].backing_off);
+  EXPECT_THAT(seen[1].last_error,
+              HasSubstr("watching failed: access is forbidden"));
+  EXPECT_THAT(seen[1].last_error, HasSubstr("watch is forbidden"));
+
+  const WatcherStatus after = f.watcher->status();
+  EXPECT_FALSE(after.backing_off);
+  EXPECT_EQ(after.resource_version, "9");
+  EXPECT_EQ(after.last_error, seen[1].last_error);
 }
 
 TEST(IngestObjectTest, RejectsWhatIsNotAnObject) {

@@ -1,22 +1,17 @@
 #include "server/rpc/health_service.h"
 
+#include <utility>
+
 namespace herald::rpc {
 namespace {
 
 using grpc::health::v1::HealthCheckResponse;
 
-HealthCheckResponse::ServingStatus StatusOf(const std::string& service) {
-  if (service.empty() || service == "herald.v1.HandlerService") {
-    return HealthCheckResponse::SERVING;
-  }
-  return HealthCheckResponse::SERVICE_UNKNOWN;
-}
-
 // Sends the status once, then holds the stream open until the client goes.
 class WatchReactor : public grpc::ServerWriteReactor<HealthCheckResponse> {
  public:
-  explicit WatchReactor(const std::string& service) {
-    response_.set_status(StatusOf(service));
+  explicit WatchReactor(HealthCheckResponse::ServingStatus status) {
+    response_.set_status(status);
     StartWrite(&response_);
   }
   void OnWriteDone(bool ok) override {
@@ -30,6 +25,19 @@ class WatchReactor : public grpc::ServerWriteReactor<HealthCheckResponse> {
 };
 
 }  // namespace
+
+HealthService::HealthService(std::set<std::string> services)
+    : services_(std::move(services)) {}
+
+HealthCheckResponse::ServingStatus HealthService::StatusOf(
+    const std::string& service) const {
+  if (service.empty() ||
+      service == grpc::health::v1::Health::service_full_name() ||
+      services_.count(service) > 0) {
+    return HealthCheckResponse::SERVING;
+  }
+  return HealthCheckResponse::SERVICE_UNKNOWN;
+}
 
 grpc::ServerUnaryReactor* HealthService::Check(
     grpc::CallbackServerContext* context,
@@ -50,7 +58,7 @@ grpc::ServerUnaryReactor* HealthService::Check(
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
     grpc::CallbackServerContext* context,
     const grpc::health::v1::HealthCheckRequest* request) {
-  return new WatchReactor(request->service());
+  return new WatchReactor(StatusOf(request->service()));
 }
 
 }  // namespace herald::rpc

@@ -414,16 +414,21 @@ grpc::ServerUnaryReactor* InspectionService::ListResources(
     for (auto* w : v.watches) {
       auto* r = response->add_resources();
       const auto state = w->state();
+      const kube::ResourceWatch::Health health = w->health();
       if (state == kube::ResourceWatch::State::kWatching) {
         FillRef(w->resource(), r->mutable_resource());
-        r->set_state(w->synced() ? v1::WATCH_STATE_WATCHING
-                                 : v1::WATCH_STATE_LISTING);
+        r->set_state(health.backing_off ? v1::WATCH_STATE_BACKING_OFF
+                     : w->synced()      ? v1::WATCH_STATE_WATCHING
+                                        : v1::WATCH_STATE_LISTING);
       } else {
         r->mutable_resource()->set_plural(w->name());
         r->set_state(state == kube::ResourceWatch::State::kWaitingForResource
                          ? v1::WATCH_STATE_WAITING_FOR_RESOURCE
-                         : v1::WATCH_STATE_UNSPECIFIED);
+                     : health.backing_off ? v1::WATCH_STATE_BACKING_OFF
+                                          : v1::WATCH_STATE_UNSPECIFIED);
       }
+      r->set_resource_version(health.resource_version);
+      r->set_last_error(health.last_error);
       r->set_scope(w->scope().spec());
       r->set_object_count(w->store().size());
       if (w->last_event() != absl::InfinitePast()) {
