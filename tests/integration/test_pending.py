@@ -97,3 +97,38 @@ def test_an_index_flag_for_a_resource_applied_later_waits_for_it(cluster, tmp_pa
         assert "i1" in json.dumps(got)
     finally:
         assert h.stop() == 0
+
+
+def test_registration_while_the_api_server_restarts_loses_no_create(cluster, tmp_path):
+    """The handler process registers while kube-apiserver is down: its
+    handlers are pending (never rejected), and an object created once the
+    API server is back gets every handler, the create one included."""
+    group = "restart.herald.dev"
+    apply_crd(cluster, group, "Boot", "boots")
+    sock = tmp_path / "herald.sock"
+    h = sidecar(cluster, sock)
+    p = None
+    try:
+        h.wait_for(r"handler stream listening")
+        cluster.stop_apiserver()
+        try:
+            p = HandlerProcess(sock, {
+                "handlers": [{"id": "create_fn", "cause": "CAUSE_CREATE", "resource": f"boots.{group}"},
+                             {"id": "delete_fn", "cause": "CAUSE_DELETE", "resource": f"boots.{group}"}],
+                "steps": {"create_fn": [{"result": {"created": True}}]},
+            }, tmp_path)
+            reg = p.wait_record(event="registered")
+        finally:
+            cluster.start_apiserver()
+        assert reg["rejected"] == {}
+        assert sorted(reg["pending"]) == ["create_fn", "delete_fn"]
+        apply_object(cluster, group, "Boot", "b1")
+        obj = wait_for(lambda: (o := json.loads(kubectl(
+            cluster, "get", f"boots.{group}", "b1", "-n", "default", "-o", "json").stdout)
+        ).get("status", {}).get("create_fn") and o, what="create_fn's result", timeout=60)
+        assert obj["status"]["create_fn"] == {"created": True}
+        assert obj["metadata"]["finalizers"] == ["herald.dev/finalizer"]
+    finally:
+        if p:
+            p.kill()
+        assert h.stop() == 0
