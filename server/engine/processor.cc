@@ -367,14 +367,7 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
     return;
   }
   const Handler* h = c.due[c.next++];
-  v1::Delivery d =
-      NewDelivery(s, *h, s.object->uid, s.object->resource_version);
-  d.set_cause(v1::CAUSE_INDEX);
-  d.set_body_json(s.object->json);
-  d.set_memo_json(s.memo.dump());
-  s.current_delivery = d.delivery_id();
-  s.current_handler = h->id();
-  stats_[h->id()].deliveries++;
+  v1::Delivery d = StepDelivery(s, *h, *s.object, v1::CAUSE_INDEX);
   dispatcher_->Submit(
       std::move(d),
       [this, id, h, serial](const v1::Outcome& outcome,
@@ -579,14 +572,8 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
   }
   const Handler* h = c.due[c.next++];
   const cache::CachedObject& object = *c.event_object;
-  v1::Delivery d = NewDelivery(s, *h, object.uid, object.resource_version);
-  d.set_cause(v1::CAUSE_EVENT);
+  v1::Delivery d = StepDelivery(s, *h, object, v1::CAUSE_EVENT);
   d.set_event_type(c.event_type);
-  d.set_body_json(object.json);
-  d.set_memo_json(s.memo.dump());
-  s.current_delivery = d.delivery_id();
-  s.current_handler = h->id();
-  stats_[h->id()].deliveries++;
   dispatcher_->Submit(
       std::move(d),
       [this, id, h, serial](const v1::Outcome& outcome,
@@ -958,6 +945,19 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
                 std::move(cyc.events), std::move(cyc.patched_by));
   });
   return bad;
+}
+
+v1::Delivery Processor::StepDelivery(ObjectState& st, const Handler& h,
+                                     const cache::CachedObject& object,
+                                     v1::Cause cause) {
+  v1::Delivery d = NewDelivery(st, h, object.uid, object.resource_version);
+  d.set_cause(cause);
+  d.set_body_json(object.json);
+  d.set_memo_json(st.memo.dump());
+  st.current_delivery = d.delivery_id();
+  st.current_handler = h.id();
+  stats_[h.id()].deliveries++;
+  return d;
 }
 
 v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,

@@ -373,6 +373,10 @@ class Processor : public kube::WatchHandler {
   // A delivery with a fresh id, the handler, resource and object filled in.
   v1::Delivery NewDelivery(const ObjectState& st, const Handler& h,
                            const std::string& uid, const std::string& rv);
+  // The delivery of one step of a raw-event or index run: the object's
+  // body and memo as `object` has them, counted and marked current.
+  v1::Delivery StepDelivery(ObjectState& st, const Handler& h,
+                            const cache::CachedObject& object, v1::Cause cause);
   v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
                             const ProgressRecord& rec);
 

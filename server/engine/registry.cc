@@ -253,18 +253,28 @@ bool MatchesField(const Handler& h, const json& old_essence,
          ValueMatches(s.new_filter(), h.new_equals, n);
 }
 
+namespace {
+
+// A handler id registered again (a process reconnects, or another process
+// serves it too) must come with the same spec.
+absl::Status SameSpec(const v1::HandlerSpec& registered,
+                      const v1::HandlerSpec& spec) {
+  if (google::protobuf::util::MessageDifferencer::Equals(registered, spec)) {
+    return absl::OkStatus();
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "id '", spec.id(), "' is already registered with a different spec"));
+}
+
+}  // namespace
+
 absl::Status Registry::Add(const v1::HandlerSpec& spec,
                            const kube::ResourceInfo& resource) {
   absl::Status st = ValidateSpec(spec);
   if (!st.ok()) return st;
   auto it = handlers_.find(spec.id());
   if (it != handlers_.end()) {
-    if (google::protobuf::util::MessageDifferencer::Equals(it->second->spec,
-                                                           spec)) {
-      return absl::OkStatus();
-    }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "id '", spec.id(), "' is already registered with a different spec"));
+    return SameSpec(it->second->spec, spec);
   }
   auto h = std::make_unique<Handler>();
   h->spec = spec;
@@ -290,22 +300,13 @@ absl::Status Registry::AddPending(const v1::HandlerSpec& spec,
   if (!st.ok()) return st;
   auto it = handlers_.find(spec.id());
   if (it != handlers_.end()) {
-    if (google::protobuf::util::MessageDifferencer::Equals(it->second->spec,
-                                                           spec)) {
-      return absl::OkStatus();  // Resolved already, for an earlier stream.
-    }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "id '", spec.id(), "' is already registered with a different spec"));
+    return SameSpec(it->second->spec, spec);  // Resolved already.
   }
   auto p = pending_.find(spec.id());
   if (p != pending_.end()) {
-    if (google::protobuf::util::MessageDifferencer::Equals(p->second.spec,
-                                                           spec)) {
-      p->second.reason = std::move(reason);
-      return absl::OkStatus();
-    }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "id '", spec.id(), "' is already registered with a different spec"));
+    st = SameSpec(p->second.spec, spec);
+    if (st.ok()) p->second.reason = std::move(reason);
+    return st;
   }
   pending_.emplace(spec.id(), PendingHandler{spec, std::move(reason), now});
   return absl::OkStatus();
