@@ -12,11 +12,9 @@ The implementations, each with the defaults its users get:
 
 - Herald: the sidecar (only where to listen and which namespace) and
   `herald run peers/herald-python/slow.py` (only where the sidecar is): the
-  client's default credits, the sidecar's default client-side rate limit;
-- Kopf 1.45.2: `kopf run --standalone --namespace=NS peers/kopf/slow.py`;
-- for comparison, not in the verdict: Herald with the sidecar's client-side
-  rate limit off (`--qps=0`, as P1 runs it), which shows what the default
-  limit costs.
+  client's default credits, no client-side rate limit (the sidecar's
+  default `--qps=0`: the API server's flow control paces it);
+- Kopf 1.45.2: `kopf run --standalone --namespace=NS peers/kopf/slow.py`.
 
 Rows: the time against Kopf's (target <= 0.9x) and the CPU of the
 implementation's processes against Kopf's (target <= 0.5x), each
@@ -44,11 +42,10 @@ import p1  # noqa: E402
 from p1 import PEERS, Process, _ctx  # noqa: E402
 
 HANDLER_SECONDS = 0.2
-ORDER = ["herald-python", "kopf", "herald-python-noqps"]
+ORDER = ["herald-python", "kopf"]
 LABELS = {
     "herald-python": "Herald + Python client, defaults",
     "kopf": "Kopf 1.45.2",
-    "herald-python-noqps": "Herald + Python client, sidecar --qps=0",
 }
 TIME_TARGET, CPU_TARGET = 0.9, 0.5
 
@@ -61,9 +58,8 @@ def start_impl(impl: str, ctx, ns: str, run_dir: Path, env: dict) -> list[Proces
     sock = run_dir / "herald.sock"
     if len(str(sock)) > 100:  # a Unix socket path has at most 107 bytes
         sock = Path(tempfile.mkdtemp(prefix="herald-p10-")) / "h.sock"
-    extra = ["--qps=0"] if impl == "herald-python-noqps" else []
     sidecar = Process("herald", [str(Path(_ctx(ctx, "bazel_bin")) / "server" / "herald"),
-                                 f"--socket={sock}", f"--namespaces={ns}", *extra], env, run_dir)
+                                 f"--socket={sock}", f"--namespaces={ns}"], env, run_dir)
     deadline = time.monotonic() + 30
     while not sock.exists() and sidecar.alive() and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -197,8 +193,6 @@ def run(ctx) -> list[dict]:
 
     h, b = results.get("herald-python"), results.get("kopf")
     details = [describe(r) for r in (h, b) if r]
-    if "herald-python-noqps" in results:
-        details.append("For comparison, " + describe(results["herald-python-noqps"]))
     details += [f"{LABELS[i]} not measured: {why}" for i, why in skipped.items()]
     common = (
         f"N={n} Widgets, {'median of ' + str(rounds) + ' rounds' if rounds > 1 else 'one round'}, "

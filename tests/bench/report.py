@@ -100,13 +100,22 @@ def markdown(rows: list[dict], micro: list[dict] | None, machine: dict, quick: b
     out.append("## Machine")
     out.append("")
     measured = machine.get("measured") or {}
-    for k, v in machine.items():
-        if k in ("measured", "note"):
-            continue
-        out.append(f"- {k}: {v}")
     if len(set(measured.values())) > 1:
-        out.append("- scenarios measured in separate runs: " + "; ".join(
-            f"{sc} {when}" for sc, when in sorted(measured.items())))
+        # Partial runs (--only ... --update-docs): the machine of the last run
+        # is not the one the other scenarios ran on; each run is named with
+        # the scenarios it measured.
+        out.append("Scenarios measured in separate runs, each with the machine it ran on:")
+        out.append("")
+        by_run: dict[str, list[str]] = {}
+        for sc, run in measured.items():
+            by_run.setdefault(run, []).append(sc)
+        for run, scs in sorted(by_run.items(), key=lambda kv: kv[0]):
+            out.append(f"- {', '.join(scs)}: {run}")
+    else:
+        for k, v in machine.items():
+            if k in ("measured", "note"):
+                continue
+            out.append(f"- {k}: {v}")
     out.append("")
     out.append("## Results")
     out.append("")

@@ -120,6 +120,14 @@ def machine_info(opt: bool) -> dict:
     return info
 
 
+def run_of(machine: dict) -> str:
+    """One run, as docs/benchmarks.json keeps it for each scenario it measured:
+    when, at which commit and on which machine (partial runs may be on another)."""
+    keys = ("CPU", "memory", "kernel", "load average at start", "build")
+    return (f"{machine['date']} at {machine.get('commit', '?')}; "
+            + ", ".join(f"{k} {machine[k]}" for k in keys if machine.get(k)))
+
+
 def run_micro(ctx: Context) -> list[dict] | None:
     exe = ctx.tool("tests", "bench", "cc", "micro_benchmarks")
     if not exe.exists():
@@ -221,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         machine["commit"] = f"{machine.get('commit')} (HEAD moved to {after} during the build)"
     log(f"workdir {workdir}; report {out_md}")
 
-    machine["measured"] = {sc: f"{machine['date']} at {machine.get('commit', '?')}"
-                           for sc in selected}
+    machine["measured"] = {sc: run_of(machine)
+                           for sc in selected + (["micro-benchmarks"] if want_micro else [])}
     rows: list[dict] = []
     harness_notes = []
     for name in selected:
@@ -235,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        harness_notes.append("matplotlib is not installed in this Python: no plots.")
+        if set(selected) & {"P1", "P3", "P4"}:  # the scenarios that draw plots
+            harness_notes.append("matplotlib is not installed in this Python: no plots.")
     if "index" not in ctx.sidecar_flags and ("P4" in selected):
         harness_notes.append("The sidecar lists no --index flag: P4 ran without declarative indices.")
 
@@ -256,10 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                 key=lambda r: SCENARIOS.index(r["scenario"]) if r["scenario"] in SCENARIOS else 99)
             if micro is None:
                 all_micro = old.get("micro")
-            # When and at which commit each scenario was measured.
+            # When, at which commit and on which machine each scenario was measured.
             measured = dict(old.get("machine", {}).get("measured", {}))
-            for sc in selected:
-                measured[sc] = f"{machine['date']} at {machine.get('commit', '?')}"
+            measured.update(machine["measured"])
             machine = dict(machine, measured=measured)
             all_notes = harness_notes or old.get("notes", [])
         docs_json.write_text(json.dumps({"rows": all_rows, "micro": all_micro,
