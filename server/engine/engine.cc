@@ -49,23 +49,53 @@ void Engine::Start() {
 }
 
 void Engine::Stop() {
+  // No lock is held while waiting below: registration threads may be in an
+  // API call, watchers in a request that takes a while to end, and the loop
+  // keeps serving meanwhile (it never waits for this thread).
   std::vector<Registration> registrations;
   {
-    absl::MutexLock lock(&watch_mu_);
+    absl::MutexLock lock(&registrations_mu_);
     if (stopping_) return;
     stopping_ = true;
     registrations.swap(registrations_);
   }
   for (auto& r : registrations) r.thread.join();
-  {
-    absl::MutexLock lock(&watch_mu_);
-    for (auto& w : watches_) w->Stop();
-  }
+  // No registration starts a watch after this: they start on the loop, and
+  // look at `loop_stopping_` there.
+  auto take = [this] {
+    loop_stopping_ = true;
+    for (auto& w : watches_) stopped_watches_.push_back(std::move(w));
+    watches_.clear();
+    watched_names_.clear();
+  };
+  if (!loop_thread_.joinable() || !RunOnLoop(take)) take();
+  for (auto& w : stopped_watches_) w->Stop();
   loop_.Stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }
 
-void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
+bool Engine::Spawn(std::function<void()> fn) {
+  absl::MutexLock lock(&registrations_mu_);
+  if (stopping_) return false;
+  for (auto it = registrations_.begin(); it != registrations_.end();) {
+    if (it->done->load()) {
+      it->thread.join();  // Done: returns at once.
+      it = registrations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([fn = std::move(fn), done] {
+    fn();
+    done->store(true);
+  });
+  registrations_.push_back({std::move(thread), std::move(done)});
+  return true;
+}
+
+void Engine::StartWatch(const kube::ResourceInfo& resource) {
+  if (loop_stopping_) return;
   const std::string name = resource.FullName();
   for (size_t i = 0; i < watches_.size(); ++i) {
     if (watched_names_[i] == name ||
@@ -75,6 +105,11 @@ void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
       return;
     }
   }
+  StartWatchByName(name);
+}
+
+void Engine::StartWatchByName(const std::string& name) {
+  if (loop_stopping_) return;
   auto w = std::make_unique<kube::ResourceWatch>(
       api_, discovery_, name, options_.scope, tee_.get(), options_.watch);
   w->Start();
@@ -83,44 +118,35 @@ void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
 }
 
 void Engine::Watch(const std::string& resource_name) {
-  absl::MutexLock lock(&watch_mu_);
-  if (stopping_) return;
   // Resolved first (off the caller's thread), so that a handler registered
   // for the same resource under another name shares this watch instead of
   // starting a second one. A resource that does not exist yet gets a watch
   // that waits for it.
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, resource_name, done] {
+  Spawn([this, resource_name] {
     auto resolved = discovery_->Resolve(resource_name);
-    absl::MutexLock lock(&watch_mu_);
-    if (!stopping_) {
+    loop_.Post([this, resource_name, resolved = std::move(resolved)] {
       if (resolved.ok()) {
-        StartWatchLocked(*resolved);
+        StartWatch(*resolved);
       } else {
-        auto w = std::make_unique<kube::ResourceWatch>(
-            api_, discovery_, resource_name, options_.scope, tee_.get(),
-            options_.watch);
-        w->Start();
-        watches_.push_back(std::move(w));
-        watched_names_.push_back(resource_name);
+        StartWatchByName(resource_name);
       }
-    }
-    done->store(true);
+    });
   });
-  registrations_.push_back({std::move(thread), std::move(done)});
 }
 
-void Engine::Inspect(std::function<void(const View&)> fn) {
-  loop_.Post([this, fn = std::move(fn)] {
-    std::vector<kube::ResourceWatch*> watches;
-    {
-      absl::MutexLock lock(&watch_mu_);
-      for (auto& w : watches_) watches.push_back(w.get());
-    }
-    View view{registry_, dispatcher_, *processor_, std::move(watches),
+Engine::View Engine::MakeView() {
+  std::vector<kube::ResourceWatch*> watches;
+  for (auto& w : watches_) watches.push_back(w.get());
+  return View{registry_, dispatcher_, *processor_, std::move(watches),
               started_,  options_,    api_server_};
-    fn(view);
-  });
+}
+
+bool Engine::Inspect(std::function<void(const View&)> fn) {
+  return loop_.Post([this, fn = std::move(fn)] { fn(MakeView()); });
+}
+
+bool Engine::InspectAndWait(std::function<void(const View&)> fn) {
+  return RunOnLoop([this, &fn] { fn(MakeView()); });
 }
 
 std::string Engine::NewStreamId() {
@@ -161,18 +187,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
                      std::shared_ptr<StreamSink> sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
-  absl::MutexLock lock(&watch_mu_);
-  if (stopping_) return;
-  for (auto it = registrations_.begin(); it != registrations_.end();) {
-    if (it->done->load()) {
-      it->thread.join();
-      it = registrations_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, stream_id, request, peer, sink, done] {
+  Spawn([this, stream_id, request, peer, sink] {
     struct Resolved {
       v1::HandlerSpec spec;
       kube::ResourceInfo resource;
@@ -251,9 +266,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             dispatcher_.AddStream(info, sink.get());
           }
           auto watch = [this, resources] {
-            absl::MutexLock lock(&watch_mu_);
-            if (stopping_) return;
-            for (const auto& r : resources) StartWatchLocked(r);
+            for (const auto& r : resources) StartWatch(r);
           };
           if (startup.empty()) {
             watch();
@@ -263,9 +276,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
                        std::move(watch));
           }
         });
-    done->store(true);
   });
-  registrations_.push_back({std::move(thread), std::move(done)});
 }
 
 void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {
@@ -418,13 +429,32 @@ void Engine::RunStartup(std::vector<std::string> ids, size_t next,
   });
 }
 
-void Engine::RunOnLoop(std::function<void()> fn) {
-  absl::Notification done;
-  loop_.Post([&] {
+bool Engine::RunOnLoop(std::function<void()> fn) {
+  if (loop_.InLoopThread()) {
+    // The loop would wait for itself.
+    HERALD_LOG(ERROR, "engine") << "RunOnLoop called on the loop; not run";
+    return false;
+  }
+  // `done` is told when the task has run, or when it is destroyed without
+  // running (Post refused it, or Stop released it): whoever holds the last
+  // reference to `signal` notifies.
+  struct Signal {
+    absl::Notification done;
+    bool ran = false;
+  };
+  struct Notifier {
+    std::shared_ptr<Signal> signal;
+    ~Notifier() { signal->done.Notify(); }
+  };
+  auto signal = std::make_shared<Signal>();
+  auto notifier = std::make_shared<Notifier>();
+  notifier->signal = signal;
+  loop_.Post([fn = std::move(fn), notifier = std::move(notifier)] {
     fn();
-    done.Notify();
+    notifier->signal->ran = true;
   });
-  done.WaitForNotification();
+  signal->done.WaitForNotification();
+  return signal->ran;
 }
 
 void Engine::Drain(absl::Duration max_wait) {
@@ -456,8 +486,11 @@ void Engine::Drain(absl::Duration max_wait) {
   });
   while (absl::Now() < deadline) {
     bool done = false;
-    RunOnLoop(
-        [&] { done = *pending == 0 && processor_->daemons_running() == 0; });
+    if (!RunOnLoop([&] {
+          done = *pending == 0 && processor_->daemons_running() == 0;
+        })) {
+      return;  // Stopped.
+    }
     if (done) return;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -467,35 +500,29 @@ void Engine::Drain(absl::Duration max_wait) {
 }
 
 bool Engine::Ready() {
-  std::vector<kube::ResourceWatch*> watches;
-  {
-    absl::MutexLock lock(&watch_mu_);
-    for (auto& w : watches_) watches.push_back(w.get());
-  }
-  if (watches.empty()) return false;
-  for (auto* w : watches) {
-    if (!w->synced()) return false;
-  }
-  bool indices = false;
-  RunOnLoop([&] { indices = processor_->IndicesReady(); });
-  return indices;
+  bool ready = false;
+  RunOnLoop([&] {
+    ready = !watches_.empty() && processor_->IndicesReady();
+    for (const auto& w : watches_) ready = ready && w->synced();
+  });
+  return ready;
 }
 
 Engine::ProbeResult Engine::Probe(absl::Duration wait) {
   absl::MutexLock probe_lock(&probe_mu_);
   if (absl::Now() - probe_at_ < options_.probe_cache) return probe_;
+  // Loop-owned, but for `answered`, which the loop notifies.
   struct Run {
-    absl::Mutex mu;
     nlohmann::json results = nlohmann::json::object();
     bool ok = true;
     int pending = 0;
     std::vector<std::string> delivery_ids;
+    absl::Notification answered;
   };
   auto run = std::make_shared<Run>();
-  RunOnLoop([this, run] {
+  const bool running = RunOnLoop([this, run] {
     for (const Handler* h : registry_.All()) {
       if (h->cause() != v1::CAUSE_PROBE) continue;
-      absl::MutexLock lock(&run->mu);
       if (!dispatcher_.HasStreamFor(h->id())) {
         run->results[h->id()] = {{"error", "no process serves it"}};
         run->ok = false;
@@ -506,8 +533,6 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
       run->delivery_ids.push_back(d.delivery_id());
       dispatcher_.Submit(std::move(d), [run, id = h->id()](const v1::Outcome& o,
                                                            const std::string&) {
-        absl::MutexLock lock(&run->mu);
-        --run->pending;
         if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
           nlohmann::json r =
               o.result_json().empty()
@@ -518,39 +543,41 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
           run->results[id] = {{"error", o.message()}};
           run->ok = false;
         }
+        if (--run->pending == 0 && !run->answered.HasBeenNotified()) {
+          run->answered.Notify();
+        }
         return absl::OkStatus();
       });
     }
-  });
-  {
-    absl::MutexLock lock(&run->mu);
-    auto answered = [run]() ABSL_SHARED_LOCKS_REQUIRED(run->mu) {
-      return run->pending == 0;
-    };
-    run->mu.AwaitWithTimeout(absl::Condition(&answered), wait);
-  }
-  RunOnLoop([this, run, wait] {
-    absl::MutexLock lock(&run->mu);
-    if (run->pending == 0) return;
-    for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
-    for (const Handler* h : registry_.All()) {
-      if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
-        run->results[h->id()] = {
-            {"error",
-             absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
-      }
+    if (run->pending == 0 && !run->answered.HasBeenNotified()) {
+      run->answered.Notify();
     }
-    run->ok = false;
   });
-  absl::MutexLock lock(&run->mu);
-  probe_.ok = run->ok;
-  probe_.json = run->results.dump();
+  if (running) run->answered.WaitForNotificationWithTimeout(wait);
+  ProbeResult result{false, R"({"error":"the sidecar is stopping"})"};
+  RunOnLoop([this, run, wait, &result] {
+    if (run->pending > 0) {
+      for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
+      for (const Handler* h : registry_.All()) {
+        if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
+          run->results[h->id()] = {
+              {"error",
+               absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
+        }
+      }
+      run->ok = false;
+      run->pending = 0;
+    }
+    result.ok = run->ok;
+    result.json = run->results.dump();
+  });
+  probe_ = result;
   probe_at_ = absl::Now();
   return probe_;
 }
 
 uint64_t Engine::Subscribe(std::function<void(const DispatchEvent&)> fn) {
-  uint64_t id = 0;
+  uint64_t id = 0;  // Stays 0 (no subscription) once stopped.
   RunOnLoop([&] {
     id = next_subscriber_++;
     subscribers_[id] = std::move(fn);

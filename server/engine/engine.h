@@ -49,7 +49,9 @@ class Engine {
   ~Engine();
 
   void Start();
-  // Stops the watches, then the loop.
+  // Waits for the registration threads, stops the watches, then the loop.
+  // Takes no lock while it waits, and the loop keeps running until the
+  // watches are stopped. Idempotent.
   void Stop();
 
   // Watches a resource without handlers (yet), e.g. from the command line.
@@ -104,17 +106,27 @@ class Engine {
     const Options& options;
     std::string api_server;
   };
-  // Runs `fn` on the engine loop with a view of the engine's state.
-  void Inspect(std::function<void(const View&)> fn);
+  // Runs `fn` on the engine loop with a view of the engine's state. False,
+  // without running `fn`, once the engine has stopped.
+  bool Inspect(std::function<void(const View&)> fn);
+  // The same, waiting until `fn` has run: for callers that take what they
+  // need from the view (shared immutable objects) and do the heavy part on
+  // their own thread. False once stopped. Not on the loop.
+  bool InspectAndWait(std::function<void(const View&)> fn);
   void set_api_server(std::string s) { api_server_ = std::move(s); }
 
  private:
   class Tee;
+  View MakeView();
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
                  const std::string& delivery_id, const std::string& message);
-  // On the loop.
-  void StartWatchLocked(const kube::ResourceInfo& resource)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(watch_mu_);
+  // On the loop: watches `resource` (resolved), or `name` (not resolved yet:
+  // the watch waits for it), unless watched already or stopping.
+  void StartWatch(const kube::ResourceInfo& resource);
+  void StartWatchByName(const std::string& name);
+  // Runs `fn` on a registration thread of its own (it may talk to the API
+  // server). False when stopping. Not on the loop.
+  bool Spawn(std::function<void()> fn);
   // Resolves and registers specs off the loop; `sink` null for none.
   void Resolve(const std::string& stream_id, const v1::Register& request,
                const std::string& peer, std::shared_ptr<StreamSink> sink);
@@ -122,8 +134,9 @@ class Engine {
   void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
                   absl::Time started, std::function<void()> then);
   v1::Delivery ActivityDelivery(const Handler& h, v1::Cause cause);
-  // Runs `fn` on the loop and waits for it.
-  void RunOnLoop(std::function<void()> fn);
+  // Runs `fn` on the loop and waits for it. False, without waiting, when the
+  // loop has stopped (or stops before running `fn`). Not on the loop.
+  bool RunOnLoop(std::function<void()> fn);
 
   kube::ApiClient* api_;
   kube::Discovery* discovery_;
@@ -150,18 +163,25 @@ class Engine {
   absl::Time probe_at_ ABSL_GUARDED_BY(probe_mu_) = absl::InfinitePast();
   ProbeResult probe_ ABSL_GUARDED_BY(probe_mu_);
 
-  absl::Mutex watch_mu_;
-  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_
-      ABSL_GUARDED_BY(watch_mu_);
-  std::vector<std::string> watched_names_ ABSL_GUARDED_BY(watch_mu_);
+  // Loop-owned: the watches, and the names they were asked for. Stop moves
+  // them to `stopped_watches_` (on the loop) before stopping them (off it).
+  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_;
+  std::vector<std::string> watched_names_;
+  bool loop_stopping_ = false;
+  // Stop's own, once it has taken them from the loop.
+  std::vector<std::unique_ptr<kube::ResourceWatch>> stopped_watches_;
+
+  // Guards the registration threads' bookkeeping only: held for no I/O and
+  // no join, and never taken on the loop.
+  absl::Mutex registrations_mu_;
   // Registration threads, with a flag each sets when it is done; finished
   // ones are joined at the next registration.
   struct Registration {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Registration> registrations_ ABSL_GUARDED_BY(watch_mu_);
-  bool stopping_ ABSL_GUARDED_BY(watch_mu_) = false;
+  std::vector<Registration> registrations_ ABSL_GUARDED_BY(registrations_mu_);
+  bool stopping_ ABSL_GUARDED_BY(registrations_mu_) = false;
 };
 
 }  // namespace herald::engine
