@@ -153,26 +153,32 @@ std::string Engine::NewStreamId() {
   return absl::StrCat("stream-", next_stream_.fetch_add(1));
 }
 
-void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
-                       const std::string& delivery_id,
-                       const std::string& message) {
+v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
+                                         const std::string& delivery_id,
+                                         const std::string& message) {
   v1::ConnectResponse msg;
   auto* e = msg.mutable_protocol_error();
   e->set_code(code);
   e->set_delivery_id(delivery_id);
   e->set_message(message);
-  sink->Send(msg);
+  return msg;
 }
 
-void Engine::Register(const std::string& stream_id, const v1::Register& request,
-                      const std::string& peer,
-                      std::shared_ptr<StreamSink> sink) {
+void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
+                       const std::string& delivery_id,
+                       const std::string& message) {
+  sink->Send(ProtocolErrorMessage(code, delivery_id, message));
+}
+
+absl::Status Engine::Register(const std::string& stream_id,
+                              const v1::Register& request,
+                              const std::string& peer,
+                              std::shared_ptr<StreamSink> sink) {
   if (request.credits() == 0) {
-    SendError(sink.get(), v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-              "register: credits must be at least 1");
-    return;
+    return absl::InvalidArgumentError("register: credits must be at least 1");
   }
   Resolve(stream_id, request, peer, std::move(sink));
+  return absl::OkStatus();
 }
 
 void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
@@ -279,16 +285,28 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
   });
 }
 
+void Engine::NotRegistered(const std::string& stream_id, const char* what,
+                           const std::string& delivery_id) {
+  HERALD_LOG(WARNING, "engine")
+      << stream_id << ": " << what
+      << (delivery_id.empty()
+              ? ""
+              : absl::StrCat(" for delivery '", delivery_id, "'"))
+      << " ignored: the stream is not registered (its registration is still "
+         "being resolved, or the stream has ended)";
+}
+
 void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {
   loop_.Post([this, stream_id, outcome] {
     v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
     absl::Status st = dispatcher_.OnOutcome(stream_id, outcome, &code);
     auto it = sinks_.find(stream_id);
-    if (it == sinks_.end()) return;
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "outcome", outcome.delivery_id());
+      return;
+    }
     if (!st.ok()) {
-      HERALD_LOG(WARNING, "engine")
-          << stream_id << ": outcome for delivery '" << outcome.delivery_id()
-          << "': " << st.message();
+      // The channel logs the error it sends.
       SendError(it->second.get(), code, outcome.delivery_id(),
                 std::string(st.message()));
       if (code != v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON) return;
@@ -303,7 +321,11 @@ void Engine::SetCredits(const std::string& stream_id, uint32_t credits) {
   loop_.Post([this, stream_id, credits] {
     absl::Status st = dispatcher_.SetCredits(stream_id, credits);
     auto it = sinks_.find(stream_id);
-    if (!st.ok() && it != sinks_.end()) {
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "set_credits", "");
+      return;
+    }
+    if (!st.ok()) {
       SendError(it->second.get(), v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
                 absl::StrCat("set_credits: ", st.message()));
     }
@@ -314,7 +336,10 @@ void Engine::InterimChanges(const std::string& stream_id,
                             const v1::InterimChanges& changes) {
   loop_.Post([this, stream_id, changes] {
     auto it = sinks_.find(stream_id);
-    if (it == sinks_.end()) return;
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "interim_changes", changes.delivery_id());
+      return;
+    }
     v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
     absl::Status st;
     if (dispatcher_.InFlight(stream_id, changes.delivery_id()) == nullptr) {
@@ -330,7 +355,6 @@ void Engine::InterimChanges(const std::string& stream_id,
                  : v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT;
     }
     if (!st.ok()) {
-      HERALD_LOG(WARNING, "engine") << stream_id << ": " << st.message();
       SendError(it->second.get(), code, changes.delivery_id(),
                 std::string(st.message()));
     }

@@ -28,6 +28,12 @@
 
 namespace herald::engine {
 
+// A ProtocolError for a handler stream. The stream's channel (the gRPC layer)
+// logs every one it sends, whoever built it.
+v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
+                                         const std::string& delivery_id,
+                                         const std::string& message);
+
 class Engine {
  public:
   struct Options {
@@ -57,11 +63,14 @@ class Engine {
   // Watches a resource without handlers (yet), e.g. from the command line.
   void Watch(const std::string& resource_name);
 
-  // From the gRPC layer (any thread). Register answers through `sink`
-  // (Registered, or a ProtocolError) once its resources are resolved.
+  // From the gRPC layer (any thread). Register checks the request first: an
+  // invalid one (zero credits) is refused with InvalidArgument, before
+  // anything is registered, and the stream may register again. Otherwise it
+  // answers through `sink` (Registered) once its resources are resolved.
   std::string NewStreamId();
-  void Register(const std::string& stream_id, const v1::Register& request,
-                const std::string& peer, std::shared_ptr<StreamSink> sink);
+  absl::Status Register(const std::string& stream_id,
+                        const v1::Register& request, const std::string& peer,
+                        std::shared_ptr<StreamSink> sink);
   void Outcome(const std::string& stream_id, const v1::Outcome& outcome);
   void SetCredits(const std::string& stream_id, uint32_t credits);
   void InterimChanges(const std::string& stream_id,
@@ -120,6 +129,9 @@ class Engine {
   View MakeView();
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
                  const std::string& delivery_id, const std::string& message);
+  // On the loop: logs a message from a stream the engine does not serve.
+  void NotRegistered(const std::string& stream_id, const char* what,
+                     const std::string& delivery_id);
   // On the loop: watches `resource` (resolved), or `name` (not resolved yet:
   // the watch waits for it), unless watched already or stopping.
   void StartWatch(const kube::ResourceInfo& resource);

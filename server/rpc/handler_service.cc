@@ -3,6 +3,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/runtime/logging.h"
@@ -13,9 +15,12 @@ namespace {
 class Reactor;
 
 // What the engine holds to send on a stream. Outlives the reactor: after the
-// stream ends, sends are dropped.
+// stream ends, sends are dropped. Every protocol error sent to a handler
+// process passes here, whoever built it, and is logged here.
 class Channel : public engine::StreamSink {
  public:
+  Channel(std::string stream_id, std::string peer)
+      : stream_id_(std::move(stream_id)), peer_(std::move(peer)) {}
   void Send(const v1::ConnectResponse& message) override;
   void Send(v1::ConnectResponse&& message) override;
   void Detach();
@@ -25,6 +30,12 @@ class Channel : public engine::StreamSink {
   }
 
  private:
+  // Logs `message` if it is a protocol error; `sent` false when the stream
+  // has ended.
+  void LogIfError(const v1::ConnectResponse& message, bool sent) const;
+
+  const std::string stream_id_;
+  const std::string peer_;
   std::mutex mu_;
   Reactor* reactor_ = nullptr;
   friend class Reactor;
@@ -37,7 +48,7 @@ class Reactor
       : engine_(engine),
         stream_id_(engine->NewStreamId()),
         peer_(context->peer()),
-        channel_(std::make_shared<Channel>()) {
+        channel_(std::make_shared<Channel>(stream_id_, peer_)) {
     channel_->Attach(this);
     StartRead(&request_);
   }
@@ -104,14 +115,7 @@ class Reactor
 
   void Error(v1::ProtocolErrorCode code, const std::string& delivery_id,
              const std::string& message) {
-    HERALD_LOG(WARNING, "rpc")
-        << stream_id_ << " (" << peer_ << "): " << message;
-    v1::ConnectResponse r;
-    auto* e = r.mutable_protocol_error();
-    e->set_code(code);
-    e->set_delivery_id(delivery_id);
-    e->set_message(message);
-    Enqueue(r);
+    channel_->Send(engine::ProtocolErrorMessage(code, delivery_id, message));
   }
 
   void Handle(const v1::ConnectRequest& req) {
@@ -131,8 +135,18 @@ class Reactor
                 "register may be sent once per stream");
           return;
         }
+        {
+          // Refused (bad arguments): not registered, so the process can
+          // send a corrected register on the same stream.
+          absl::Status st =
+              engine_->Register(stream_id_, req.register_(), peer_, channel_);
+          if (!st.ok()) {
+            Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
+                  std::string(st.message()));
+            return;
+          }
+        }
         registered_ = true;
-        engine_->Register(stream_id_, req.register_(), peer_, channel_);
         return;
       case v1::ConnectRequest::kOutcome:
         if (!registered_) break;
@@ -169,13 +183,28 @@ class Reactor
   bool finished_ = false;
 };
 
+void Channel::LogIfError(const v1::ConnectResponse& message, bool sent) const {
+  if (!message.has_protocol_error()) return;
+  const v1::ProtocolError& e = message.protocol_error();
+  HERALD_LOG(WARNING, "rpc")
+      << stream_id_ << " (" << peer_
+      << "): " << (sent ? "sent" : "could not send (the stream has ended)")
+      << " protocol error " << v1::ProtocolErrorCode_Name(e.code())
+      << " (delivery "
+      << (e.delivery_id().empty() ? "none"
+                                  : absl::StrCat("'", e.delivery_id(), "'"))
+      << "): " << e.message();
+}
+
 void Channel::Send(const v1::ConnectResponse& message) {
   std::lock_guard<std::mutex> lock(mu_);
+  LogIfError(message, reactor_ != nullptr);
   if (reactor_ != nullptr) reactor_->Enqueue(message);
 }
 
 void Channel::Send(v1::ConnectResponse&& message) {
   std::lock_guard<std::mutex> lock(mu_);
+  LogIfError(message, reactor_ != nullptr);
   if (reactor_ != nullptr) reactor_->Enqueue(std::move(message));
 }
 
