@@ -49,6 +49,7 @@ void Engine::Start() {
 }
 
 void Engine::Stop() {
+  stopping_flag_ = true;
   // No lock is held while waiting below: registration threads may be in an
   // API call, watchers in a request that takes a while to end, and the loop
   // keeps serving meanwhile (it never waits for this thread).
@@ -482,6 +483,7 @@ bool Engine::RunOnLoop(std::function<void()> fn) {
 }
 
 void Engine::Drain(absl::Duration max_wait) {
+  stopping_flag_ = true;
   const absl::Time deadline = absl::Now() + max_wait;
   auto pending = std::make_shared<int>(0);  // Loop-owned.
   RunOnLoop([this, pending] {
@@ -615,9 +617,23 @@ void Engine::Unsubscribe(uint64_t id) {
 
 void Engine::Disconnect(const std::string& stream_id) {
   loop_.Post([this, stream_id] {
+    std::vector<std::string> in_flight;
+    for (const auto& s : dispatcher_.Streams()) {
+      if (s.stream_id == stream_id) in_flight = s.in_flight;
+    }
     dispatcher_.RemoveStream(stream_id);
     if (sinks_.erase(stream_id)) {
-      HERALD_LOG(INFO, "engine") << stream_id << " disconnected";
+      std::string ids;
+      for (const auto& id : in_flight) {
+        absl::StrAppend(&ids, ids.empty() ? "" : ", ", "'", id, "'");
+      }
+      HERALD_LOG(INFO, "engine")
+          << stream_id << " disconnected"
+          << (in_flight.empty()
+                  ? ""
+                  : absl::StrCat("; requeued its deliveries in flight "
+                                 "(daemons' as they decide): ",
+                                 ids));
     }
   });
 }

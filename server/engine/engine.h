@@ -104,6 +104,8 @@ class Engine {
   void Unsubscribe(uint64_t id);
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
+  // True once Drain or Stop has begun. Any thread.
+  bool stopping() const { return stopping_flag_.load(); }
 
   // What inspection reads, on the loop.
   struct View {
@@ -161,6 +163,7 @@ class Engine {
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<Tee> tee_;
   std::atomic<uint64_t> next_stream_{1};
+  std::atomic<bool> stopping_flag_{false};
   const absl::Time started_ = absl::Now();
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.

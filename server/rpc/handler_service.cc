@@ -1,5 +1,7 @@
 #include "server/rpc/handler_service.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -46,6 +48,7 @@ class Reactor
  public:
   Reactor(engine::Engine* engine, grpc::CallbackServerContext* context)
       : engine_(engine),
+        context_(context),
         stream_id_(engine->NewStreamId()),
         peer_(context->peer()),
         channel_(std::make_shared<Channel>(stream_id_, peer_)) {
@@ -84,6 +87,9 @@ class Reactor
   void OnReadDone(bool ok) override {
     if (!ok) {
       std::lock_guard<std::mutex> lock(mu_);
+      // Not cancelled yet: the process closed its side, or gRPC refused
+      // what it sent (it then cancels the call).
+      read_failed_uncancelled_ = !context_->IsCancelled();
       reading_done_ = true;
       MaybeFinishLocked();
       return;
@@ -95,17 +101,52 @@ class Reactor
 
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
     reading_done_ = true;
     MaybeFinishLocked();
   }
 
   void OnDone() override {
+    LogEnd();
     channel_->Detach();
     if (registered_) engine_->Disconnect(stream_id_);
     delete this;
   }
 
  private:
+  // Says why the stream ended. gRPC's server API does not tell the status a
+  // cancelled call ended with; the order of the callbacks tells a message
+  // gRPC refused (the read fails, then gRPC cancels the call) from a
+  // process that went away (the call is cancelled, then the read fails).
+  void LogEnd() {
+    bool cancelled, refused;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled = cancelled_;
+      refused = cancelled_ && read_failed_uncancelled_;
+    }
+    const std::string who = absl::StrCat(stream_id_, " (", peer_, ")");
+    if (!cancelled) {
+      HERALD_LOG(INFO, "rpc") << who << ": the process closed the stream";
+    } else if (engine_->stopping()) {
+      HERALD_LOG(INFO, "rpc") << who << ": closed, the sidecar is stopping";
+    } else if (refused) {
+      HERALD_LOG(WARNING, "rpc")
+          << who
+          << ": gRPC refused a message from the process and ended the stream; "
+             "most likely a message over gRPC's own limit of "
+          << HandlerService::GrpcMessageLimit(engine_->max_message_bytes())
+          << " bytes (2 x --max_message_bytes + 1 MiB), which the process "
+             "sees as status RESOURCE_EXHAUSTED \"Received message larger "
+             "than max (<size> vs. <limit>)\"";
+    } else {
+      HERALD_LOG(WARNING, "rpc")
+          << who
+          << ": the stream was cancelled: the process went away or its "
+             "connection broke";
+    }
+  }
+
   void MaybeFinishLocked() {
     if (reading_done_ && !writing_ && !finished_) {
       finished_ = true;
@@ -171,6 +212,7 @@ class Reactor
   }
 
   engine::Engine* engine_;
+  grpc::CallbackServerContext* context_;
   const std::string stream_id_;
   const std::string peer_;
   std::shared_ptr<Channel> channel_;
@@ -181,6 +223,8 @@ class Reactor
   bool writing_ = false;
   bool reading_done_ = false;
   bool finished_ = false;
+  bool cancelled_ = false;
+  bool read_failed_uncancelled_ = false;
 };
 
 void Channel::LogIfError(const v1::ConnectResponse& message, bool sent) const {
@@ -214,6 +258,11 @@ void Channel::Detach() {
 }
 
 }  // namespace
+
+int HandlerService::GrpcMessageLimit(uint64_t max_message_bytes) {
+  return static_cast<int>(
+      std::min<uint64_t>(max_message_bytes * 2 + (1 << 20), INT32_MAX));
+}
 
 grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>*
 HandlerService::Connect(grpc::CallbackServerContext* context) {

@@ -60,3 +60,57 @@ def test_a_corrected_register_on_the_same_stream_is_served(cluster, sock, tmp_pa
     finally:
         p.kill()
         assert h.stop() == 0
+
+
+def test_refused_patches_and_credits_are_logged(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Refused", "refuseds")
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {
+        "handlers": handlers("refuseds", {"id": "create_fn", "cause": "CAUSE_CREATE"}),
+        # A label key the API server refuses (422), and zero credits.
+        "steps": {"create_fn": [{"set_credits": 0,
+                                 "patch": {"metadata": {"labels": {"not a key!": "x"}}}},
+                                {"status": "TEMPORARY_ERROR", "delay": 600}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Refused", "x1")
+        credits = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_INVALID_ARGUMENT")
+        assert "set_credits: credits must be at least 1" in credits["message"], credits
+        rejected = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_PATCH_REJECTED")
+        assert "not a key!" in rejected["message"], rejected
+        logged_error(h, reg["stream_id"], "INVALID_ARGUMENT", "none",
+                     re.escape("set_credits: credits must be at least 1"))
+        line = logged_error(h, reg["stream_id"], "PATCH_REJECTED",
+                            f"'{rejected['delivery_id']}'" if rejected["delivery_id"] else "none",
+                            "the patch of handler 'create_fn' was rejected: ").string
+        assert "not a key!" in line, line
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_a_message_over_grpcs_own_limit_is_logged(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Huge", "huges")
+    # gRPC's own limit is 2 x 100000 + 1 MiB = 1248576 bytes.
+    h = sidecar(cluster, sock, "--max_message_bytes=100000")
+    p = HandlerProcess(sock, {
+        "handlers": handlers("huges", {"id": "create_fn", "cause": "CAUSE_CREATE"}),
+        "steps": {"create_fn": [{"result_size": 2_000_000}, {"result": {"ok": True}}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Huge", "h1")
+        delivery = p.wait_record(event="delivery", handler="create_fn")
+        gone = p.wait_record(event="disconnected")
+        assert gone["code"] == "StatusCode.RESOURCE_EXHAUSTED", gone
+        line = h.wait_for(rf"{re.escape(reg['stream_id'])} \(.*\): .*RESOURCE_EXHAUSTED").string
+        assert "1248576" in line, line
+        h.wait_for(rf"{re.escape(reg['stream_id'])} disconnected; requeued its deliveries "
+                   rf"in flight .*'{re.escape(delivery['delivery_id'])}'")
+        # The process reconnects; the delivery comes again and succeeds.
+        wait_for(lambda: get(cluster, "huges", "h1").get("status", {}).get("create_fn") == {"ok": True},
+                 what="create_fn's result stored after the reconnect")
+    finally:
+        p.kill()
+        assert h.stop() == 0
