@@ -362,7 +362,34 @@ void Engine::InterimChanges(const std::string& stream_id,
   });
 }
 
+v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
+                                       v1::OutcomeStatus status) {
+  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+      status == v1::OUTCOME_STATUS_UNSPECIFIED) {
+    status = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
+                 ? v1::OUTCOME_STATUS_PERMANENT_ERROR
+             : h.spec.errors() == v1::ERRORS_MODE_IGNORED
+                 ? v1::OUTCOME_STATUS_SUCCESS
+                 : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+  }
+  HandlerStats& stats = processor_->stats_of(h.id());
+  switch (status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+    case v1::OUTCOME_STATUS_SKIPPED:
+      stats.successes++;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      stats.permanent_failures++;
+      break;
+    default:
+      stats.temporary_failures++;
+      break;
+  }
+  return status;
+}
+
 v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
+  processor_->stats_of(h.id()).deliveries++;
   v1::Delivery d;
   d.set_delivery_id(absl::StrCat("a-", next_activity_++));
   d.set_handler_id(h.id());
@@ -419,14 +446,7 @@ void Engine::RunStartup(std::vector<std::string> ids, size_t next,
         status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
       }
     }
-    if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
-        status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-      status = h->spec.errors() == v1::ERRORS_MODE_PERMANENT
-                   ? v1::OUTCOME_STATUS_PERMANENT_ERROR
-               : h->spec.errors() == v1::ERRORS_MODE_IGNORED
-                   ? v1::OUTCOME_STATUS_SUCCESS
-                   : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-    }
+    status = CountOutcome(*h, status);
     if (status == v1::OUTCOME_STATUS_SUCCESS ||
         status == v1::OUTCOME_STATUS_SKIPPED) {
       if (bad.ok()) processor_->operator_memo().merge_patch(memo);
@@ -500,8 +520,9 @@ void Engine::Drain(absl::Duration max_wait) {
           << "running cleanup handler '" << h->id() << "'";
       dispatcher_.Submit(
           ActivityDelivery(*h, v1::CAUSE_CLEANUP),
-          [pending, h](const v1::Outcome& o, const std::string&) {
+          [this, pending, h](const v1::Outcome& o, const std::string&) {
             --*pending;
+            CountOutcome(*h, o.status());
             if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
               HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
                                             << "' failed: " << o.message();
@@ -557,8 +578,10 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
       ++run->pending;
       v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_PROBE);
       run->delivery_ids.push_back(d.delivery_id());
-      dispatcher_.Submit(std::move(d), [run, id = h->id()](const v1::Outcome& o,
-                                                           const std::string&) {
+      dispatcher_.Submit(std::move(d), [this, run, h](const v1::Outcome& o,
+                                                      const std::string&) {
+        const std::string& id = h->id();
+        CountOutcome(*h, o.status());
         if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
           nlohmann::json r =
               o.result_json().empty()

@@ -147,7 +147,12 @@ class Engine {
   // On the loop: runs startup handlers one after another, then `then`.
   void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
                   absl::Time started, std::function<void()> then);
+  // On the loop: a startup, cleanup or probe delivery, counted for `h`.
   v1::Delivery ActivityDelivery(const Handler& h, v1::Cause cause);
+  // On the loop: counts an activity's outcome for `h`; returns its status
+  // with an unexpected (or unset) error resolved by the handler's errors
+  // mode.
+  v1::OutcomeStatus CountOutcome(const Handler& h, v1::OutcomeStatus status);
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
   // loop has stopped (or stops before running `fn`). Not on the loop.
   bool RunOnLoop(std::function<void()> fn);
