@@ -178,7 +178,8 @@ class Client:
                         self.registered = True
                         emit(event="registered", stream_id=resp.registered.stream_id,
                              accepted=list(resp.registered.accepted_handler_ids),
-                             rejected={r.handler_id: r.reason for r in resp.registered.rejections})
+                             rejected={r.handler_id: r.reason for r in resp.registered.rejections},
+                             pending={r.handler_id: r.reason for r in resp.registered.pending})
                     elif kind == "delivery":
                         threading.Thread(target=self._answer, args=(resp.delivery,),
                                          daemon=True).start()

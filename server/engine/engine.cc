@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "nlohmann/json.hpp"
+#include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 
@@ -50,9 +52,16 @@ void Engine::Start() {
 
 void Engine::Stop() {
   stopping_flag_ = true;
-  // No lock is held while waiting below: registration threads may be in an
-  // API call, watchers in a request that takes a while to end, and the loop
-  // keeps serving meanwhile (it never waits for this thread).
+  // No lock is held while waiting below: the pending resolver and
+  // registration threads may be in an API call, watchers in a request that
+  // takes a while to end, and the loop keeps serving meanwhile (it never
+  // waits for this thread).
+  {
+    absl::MutexLock lock(&pending_mu_);
+    pending_stop_ = true;
+  }
+  if (!pending_stopped_.HasBeenNotified()) pending_stopped_.Notify();
+  if (pending_thread_.joinable()) pending_thread_.join();
   std::vector<Registration> registrations;
   {
     absl::MutexLock lock(&registrations_mu_);
@@ -198,6 +207,8 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
     struct Resolved {
       v1::HandlerSpec spec;
       kube::ResourceInfo resource;
+      // Set when the resource cannot be resolved yet: why.
+      std::string pending;
     };
     std::vector<Resolved> resolved;
     v1::Registered answer;
@@ -214,6 +225,14 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
         auto r = discovery_->Resolve(spec.resource());
         if (r.ok()) {
           resolved.push_back({spec, *r});
+          continue;
+        }
+        // Only an ambiguous name is the spec's fault. A resource that does
+        // not exist yet, or an API server that cannot be asked now, leaves
+        // the handler pending, never rejected.
+        if (!absl::IsInvalidArgument(r.status())) {
+          resolved.push_back(
+              {spec, kube::ResourceInfo(), std::string(r.status().message())});
           continue;
         }
         st = r.status();
@@ -234,6 +253,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
           std::vector<kube::ResourceInfo> resources;
           std::vector<std::string> startup;
           for (const auto& r : resolved) {
+            if (!r.pending.empty()) continue;
             absl::Status st = registry_.Add(r.spec, r.resource);
             if (!st.ok()) {
               auto* rej = answer.add_rejections();
@@ -253,6 +273,26 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
               seen |= x.FullName() == r.resource.FullName();
             if (!seen) resources.push_back(r.resource);
           }
+          std::set<std::string> pending_names;
+          for (const auto& r : resolved) {
+            if (r.pending.empty()) continue;
+            const v1::HandlerSpec& spec = r.spec;
+            const std::string& reason = r.pending;
+            absl::Status st =
+                registry_.AddPending(spec, reason, loop_.clock()->Now());
+            if (!st.ok()) {
+              auto* rej = answer.add_rejections();
+              rej->set_handler_id(spec.id());
+              rej->set_reason(std::string(st.message()));
+              continue;
+            }
+            answer.add_accepted_handler_ids(spec.id());
+            info.handler_ids.push_back(spec.id());
+            auto* p = answer.add_pending();
+            p->set_handler_id(spec.id());
+            p->set_reason(reason);
+            pending_names.insert(spec.resource());
+          }
           if (sink) {
             v1::ConnectResponse msg;
             *msg.mutable_registered() = answer;
@@ -267,6 +307,20 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             HERALD_LOG(WARNING, "engine")
                 << stream_id << ": rejected handler '" << rej.handler_id()
                 << "': " << rej.reason();
+          }
+          for (const auto& p : answer.pending()) {
+            HERALD_LOG(WARNING, "engine")
+                << stream_id << ": handler '" << p.handler_id()
+                << "' is pending: " << p.reason()
+                << "; resolving it again until it can be served, and holding "
+                   "the cycles it could belong to";
+          }
+          if (!pending_names.empty()) {
+            absl::MutexLock lock(&pending_mu_);
+            pending_names_.insert(pending_names.begin(), pending_names.end());
+            if (!pending_thread_.joinable() && !pending_stop_) {
+              pending_thread_ = std::thread([this] { ResolvePending(); });
+            }
           }
           if (sink) {
             sinks_[stream_id] = sink;
@@ -295,6 +349,69 @@ void Engine::NotRegistered(const std::string& stream_id, const char* what,
               : absl::StrCat(" for delivery '", delivery_id, "'"))
       << " ignored: the stream is not registered (its registration is still "
          "being resolved, or the stream has ended)";
+}
+
+void Engine::ResolvePending() {
+  runtime::Backoff backoff(options_.watch.backoff);
+  while (true) {
+    std::set<std::string> names;
+    {
+      absl::MutexLock lock(&pending_mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pending_mu_) {
+        return pending_stop_ || !pending_names_.empty();
+      };
+      pending_mu_.Await(absl::Condition(&wake));
+      if (pending_stop_) return;
+      names = pending_names_;
+    }
+    for (const auto& name : names) {
+      auto r = discovery_->Resolve(name);
+      if (!r.ok()) {
+        if (absl::IsInvalidArgument(r.status())) {
+          HERALD_LOG(ERROR, "engine") << r.status().message();
+        }
+        const std::string reason(r.status().message());
+        loop_.Post(
+            [this, name, reason] { registry_.SetPendingReason(name, reason); });
+        continue;
+      }
+      {
+        absl::MutexLock lock(&pending_mu_);
+        pending_names_.erase(name);
+      }
+      // Activated on the loop before the watch can post any event (the
+      // watch starts in the task after).
+      loop_.Post(
+          [this, name, resource = *r] { ActivatePending(name, resource); });
+      loop_.Post([this, resource = *r] { StartWatch(resource); });
+    }
+    {
+      absl::MutexLock lock(&pending_mu_);
+      if (pending_names_.empty()) {
+        backoff.Reset();
+        continue;
+      }
+    }
+    if (!api_->clock()->SleepFor(backoff.Next(), &pending_stopped_)) return;
+  }
+}
+
+void Engine::ActivatePending(const std::string& name,
+                             const kube::ResourceInfo& resource) {
+  std::vector<std::string> conflicts;
+  std::vector<std::string> ids = registry_.Resolve(name, resource, &conflicts);
+  for (const auto& c : conflicts) {
+    HERALD_LOG(ERROR, "engine")
+        << "a pending handler of '" << name << "' cannot be served: " << c;
+  }
+  if (!ids.empty()) {
+    HERALD_LOG(INFO, "engine")
+        << "'" << name << "' is " << resource.FullName() << ": handler(s) "
+        << absl::StrJoin(ids, ", ") << " are served from now on";
+  }
+  // Objects held while these handlers were pending go on (the watch was
+  // started or asked to reprocess them after this).
+  processor_->Reprocess(resource.FullName());
 }
 
 void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {
@@ -549,7 +666,8 @@ void Engine::Drain(absl::Duration max_wait) {
 bool Engine::Ready() {
   bool ready = false;
   RunOnLoop([&] {
-    ready = !watches_.empty() && processor_->IndicesReady();
+    ready = !watches_.empty() && processor_->IndicesReady() &&
+            registry_.pending().empty();
     for (const auto& w : watches_) ready = ready && w->synced();
   });
   return ready;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "herald/v1/handler.pb.h"
 #include "server/engine/dispatcher.h"
 #include "server/engine/object_writer.h"
@@ -156,6 +157,12 @@ class Engine {
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
   // loop has stopped (or stops before running `fn`). Not on the loop.
   bool RunOnLoop(std::function<void()> fn);
+  // Off the loop: keeps resolving the resource names of pending handlers
+  // until each resolves or the engine stops.
+  void ResolvePending();
+  // On the loop: the pending handlers of `name` now serve `resource`.
+  void ActivatePending(const std::string& name,
+                       const kube::ResourceInfo& resource);
 
   kube::ApiClient* api_;
   kube::Discovery* discovery_;
@@ -202,6 +209,15 @@ class Engine {
   };
   std::vector<Registration> registrations_ ABSL_GUARDED_BY(registrations_mu_);
   bool stopping_ ABSL_GUARDED_BY(registrations_mu_) = false;
+
+  // Resource names of pending handlers, resolved again and again by
+  // `pending_thread_` (started with the first pending handler). The mutex
+  // is held for no I/O and no join: the loop may take it briefly.
+  absl::Mutex pending_mu_;
+  std::set<std::string> pending_names_ ABSL_GUARDED_BY(pending_mu_);
+  bool pending_stop_ ABSL_GUARDED_BY(pending_mu_) = false;
+  absl::Notification pending_stopped_;
+  std::thread pending_thread_;
 };
 
 }  // namespace herald::engine

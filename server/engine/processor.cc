@@ -469,8 +469,10 @@ void Processor::Process(const Id& id) {
     stateful |= h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
   }
   if (!stateful && st.timers.empty() && st.daemons.empty()) return;
-  if (!IndicesReady()) {
-    // Kopf's rule: handlers wait until every index is filled.
+  if (!IndicesReady() || registry_->HasPendingFor(*st.resource)) {
+    // Kopf's rule: handlers wait until every index is filled. Likewise while
+    // a handler that could be for this resource is pending: a cycle without
+    // it could store its cause as handled.
     gated_.insert(id);
     return;
   }

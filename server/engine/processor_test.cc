@@ -1051,5 +1051,60 @@ TEST_F(ProcessorTest, AFailedSubHandlerFailsItsParent) {
   EXPECT_EQ(processor_.stats().at("create_fn").permanent_failures, 1u);
 }
 
+TEST_F(ProcessorTest, PendingHandlerHoldsTheCyclesItCouldBelongTo) {
+  // The create handler's resource could not be resolved at registration
+  // (an API server restarting): a cycle run by the delete handler alone
+  // would store the diff-base, and create_fn would never run.
+  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  v1::HandlerSpec pending;
+  pending.set_id("create_fn");
+  pending.set_resource("kopfexamples");
+  pending.set_cause(v1::CAUSE_CREATE);
+  ASSERT_TRUE(
+      registry_.AddPending(pending, "cannot resolve yet", clock_.Now()).ok());
+  handler_ids_.push_back("create_fn");
+  Connect();
+  Create(Example("a"));
+  EXPECT_TRUE(stream_.deliveries.empty());
+  EXPECT_TRUE(api_.patches.empty());
+  EXPECT_TRUE(registry_.HasPendingFor(Kex()));
+  // Resolved: the held object goes on, and the create handler runs.
+  EXPECT_THAT(registry_.Resolve("kopfexamples", Kex(), nullptr),
+              ::testing::ElementsAre("create_fn"));
+  EXPECT_FALSE(registry_.HasPendingFor(Kex()));
+  processor_.Reprocess(Kex().FullName());
+  loop_.RunUntilIdle();
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE"));
+}
+
+TEST(RegistryTest, PendingHandlersResolveAndConflictLikeOthers) {
+  Registry r;
+  v1::HandlerSpec s;
+  s.set_id("create_fn");
+  s.set_resource("kex");
+  s.set_cause(v1::CAUSE_CREATE);
+  ASSERT_TRUE(r.AddPending(s, "why", absl::UnixEpoch()).ok());
+  // The same spec again (a reconnect) is fine; another spec under the id
+  // is not.
+  EXPECT_TRUE(r.AddPending(s, "why again", absl::UnixEpoch()).ok());
+  v1::HandlerSpec other = s;
+  other.set_cause(v1::CAUSE_UPDATE);
+  EXPECT_FALSE(r.AddPending(other, "why", absl::UnixEpoch()).ok());
+  kube::ResourceInfo pods;
+  pods.version = "v1";
+  pods.plural = "pods";
+  pods.kind = "Pod";
+  EXPECT_FALSE(r.HasPendingFor(pods));
+  kube::ResourceInfo kex = Kex();
+  kex.short_names = {"kex"};
+  EXPECT_TRUE(r.HasPendingFor(kex));
+  EXPECT_TRUE(r.Resolve("pods", pods, nullptr).empty());
+  EXPECT_THAT(r.Resolve("kex", kex, nullptr),
+              ::testing::ElementsAre("create_fn"));
+  EXPECT_TRUE(r.pending().empty());
+  ASSERT_NE(r.Find("create_fn"), nullptr);
+  EXPECT_EQ(r.ForResource(kex.FullName()).size(), 1u);
+}
+
 }  // namespace
 }  // namespace herald::engine

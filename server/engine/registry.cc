@@ -204,6 +204,67 @@ absl::Status Registry::Add(const v1::HandlerSpec& spec,
   return absl::OkStatus();
 }
 
+absl::Status Registry::AddPending(const v1::HandlerSpec& spec,
+                                  std::string reason, absl::Time now) {
+  absl::Status st = ValidateSpec(spec);
+  if (!st.ok()) return st;
+  auto it = handlers_.find(spec.id());
+  if (it != handlers_.end()) {
+    if (google::protobuf::util::MessageDifferencer::Equals(it->second->spec,
+                                                           spec)) {
+      return absl::OkStatus();  // Resolved already, for an earlier stream.
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "id '", spec.id(), "' is already registered with a different spec"));
+  }
+  auto p = pending_.find(spec.id());
+  if (p != pending_.end()) {
+    if (google::protobuf::util::MessageDifferencer::Equals(p->second.spec,
+                                                           spec)) {
+      p->second.reason = std::move(reason);
+      return absl::OkStatus();
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "id '", spec.id(), "' is already registered with a different spec"));
+  }
+  pending_.emplace(spec.id(), PendingHandler{spec, std::move(reason), now});
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Registry::Resolve(
+    const std::string& name, const kube::ResourceInfo& resource,
+    std::vector<std::string>* conflicts) {
+  std::vector<std::string> ids;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.spec.resource() != name) {
+      ++it;
+      continue;
+    }
+    absl::Status st = Add(it->second.spec, resource);
+    if (st.ok()) {
+      ids.push_back(it->first);
+    } else if (conflicts != nullptr) {
+      conflicts->push_back(std::string(st.message()));
+    }
+    it = pending_.erase(it);
+  }
+  return ids;
+}
+
+void Registry::SetPendingReason(const std::string& name,
+                                const std::string& reason) {
+  for (auto& [id, p] : pending_) {
+    if (p.spec.resource() == name) p.reason = reason;
+  }
+}
+
+bool Registry::HasPendingFor(const kube::ResourceInfo& resource) const {
+  for (const auto& [id, p] : pending_) {
+    if (kube::CouldDenote(p.spec.resource(), resource)) return true;
+  }
+  return false;
+}
+
 const Handler* Registry::Find(const std::string& id) const {
   auto it = handlers_.find(id);
   return it == handlers_.end() ? nullptr : it->second.get();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/kube/discovery.h"
@@ -52,9 +53,37 @@ bool MatchesMeta(const Handler& h, const nlohmann::json& body);
 bool MatchesField(const Handler& h, const nlohmann::json& old_essence,
                   const nlohmann::json& new_essence);
 
+// An accepted handler whose resource is not resolved yet (a CRD not
+// applied yet, or an API server that could not be asked).
+struct PendingHandler {
+  v1::HandlerSpec spec;
+  std::string reason;
+  absl::Time since;
+};
+
 // Not thread-safe: owned by the engine loop.
 class Registry {
  public:
+  // Adds a handler whose resource cannot be resolved yet. Fails when the
+  // spec is invalid or the id is registered with a different spec.
+  absl::Status AddPending(const v1::HandlerSpec& spec, std::string reason,
+                          absl::Time now);
+  // The pending handlers registered for the resource name `name` become
+  // handlers of `resource`; returns their ids. A pending handler whose id
+  // meanwhile got registered with a different spec stays out, with the
+  // reason in `conflicts`.
+  std::vector<std::string> Resolve(const std::string& name,
+                                   const kube::ResourceInfo& resource,
+                                   std::vector<std::string>* conflicts);
+  // Updates why the handlers of `name` are still pending.
+  void SetPendingReason(const std::string& name, const std::string& reason);
+  // True while a pending handler's resource name could denote `resource`:
+  // its cycles must wait, so that no cause is stored as handled without it.
+  bool HasPendingFor(const kube::ResourceInfo& resource) const;
+  const std::map<std::string, PendingHandler>& pending() const {
+    return pending_;
+  }
+
   // Adds a handler whose resource is already resolved. Fails when the id is
   // registered with a different spec.
   absl::Status Add(const v1::HandlerSpec& spec,
@@ -68,6 +97,8 @@ class Registry {
 
  private:
   std::map<std::string, std::unique_ptr<Handler>> handlers_;
+  // Handler id -> pending handler.
+  std::map<std::string, PendingHandler> pending_;
   // Resource full name -> its handlers in order; rebuilt by Add.
   std::map<std::string, std::vector<const Handler*>> by_resource_;
   uint64_t next_order_ = 0;

@@ -123,7 +123,9 @@ ApiClient::ApiClient(std::unique_ptr<HttpClient> http, Options options)
       options_(options),
       limiter_(options.qps, options.burst, options.clock) {}
 
-absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request) {
+absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request,
+                                               int max_attempts) {
+  if (max_attempts <= 0) max_attempts = options_.max_attempts;
   runtime::Backoff backoff;
   const std::string what = absl::StrCat(request.method, " ", request.target);
   for (int attempt = 1;; ++attempt) {
@@ -133,7 +135,7 @@ absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request) {
       return std::move(result->body);
     }
     absl::optional<absl::Duration> delay = RetryDelay(result, backoff);
-    if (!delay || attempt >= options_.max_attempts) {
+    if (!delay || attempt >= max_attempts) {
       if (!result.ok()) return result.status();
       return StatusFromResponse(*result, what);
     }
@@ -146,10 +148,11 @@ absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request) {
   }
 }
 
-absl::StatusOr<std::string> ApiClient::Get(const std::string& target) {
+absl::StatusOr<std::string> ApiClient::Get(const std::string& target,
+                                           int max_attempts) {
   HttpRequest r;
   r.target = target;
-  return Request(r);
+  return Request(r, max_attempts);
 }
 
 absl::StatusOr<std::string> ApiClient::Create(

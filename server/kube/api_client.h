@@ -56,9 +56,13 @@ class ApiClient {
       : ApiClient(std::move(http), Options()) {}
 
   // The body of a 2xx answer; otherwise the error as above.
-  absl::StatusOr<std::string> Request(const HttpRequest& request);
+  // `max_attempts` (when > 0) overrides Options::max_attempts, for callers
+  // that retry on their own terms.
+  absl::StatusOr<std::string> Request(const HttpRequest& request,
+                                      int max_attempts = 0);
 
-  absl::StatusOr<std::string> Get(const std::string& target);
+  absl::StatusOr<std::string> Get(const std::string& target,
+                                  int max_attempts = 0);
   absl::StatusOr<std::string> Create(const std::string& collection_path,
                                      const std::string& body);
   absl::StatusOr<std::string> Patch(const std::string& object_path,

@@ -26,7 +26,40 @@ bool NameMatches(const ResourceInfo& r, const std::string& name) {
   return false;
 }
 
+// The (group, version-or-empty) pairs a dotted name may denote; empty for an
+// unqualified name (any group, preferred version).
+std::vector<std::pair<std::string, std::string>> Qualifiers(
+    const std::vector<std::string>& parts) {
+  std::vector<std::pair<std::string, std::string>> wanted;
+  if (parts.size() > 1) {
+    // "<resource>.<version>.<group>" and "<resource>.<version>" (core).
+    wanted.emplace_back(
+        absl::StrJoin(std::vector<std::string>(parts.begin() + 2, parts.end()),
+                      "."),
+        parts[1]);
+    // "<resource>.<group>".
+    wanted.emplace_back(
+        absl::StrJoin(std::vector<std::string>(parts.begin() + 1, parts.end()),
+                      "."),
+        "");
+  }
+  return wanted;
+}
+
 }  // namespace
+
+bool CouldDenote(const std::string& name, const ResourceInfo& r) {
+  std::vector<std::string> parts = absl::StrSplit(name, '.');
+  if (!NameMatches(r, parts[0])) return false;
+  const auto wanted = Qualifiers(parts);
+  if (wanted.empty()) return true;
+  for (const auto& [group, version] : wanted) {
+    if (group == r.group && (version.empty() || version == r.version)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string ResourceInfo::ApiPath() const {
   return group.empty() ? absl::StrCat("/api/", version)
@@ -102,14 +135,22 @@ void Discovery::Invalidate() {
   absl::MutexLock lock(&mu_);
   loaded_ = false;
   groups_.clear();
+  failed_.clear();
   resources_.clear();
 }
 
+// Discovery's callers resolve again on their own schedule (a pending
+// handler, a watch waiting for its resource), so one failed request makes
+// a refresh incomplete at once rather than holding it through the API
+// client's retries (half a minute for a group that answers 503).
+constexpr int kDiscoveryAttempts = 1;
+
 absl::Status Discovery::RefreshLocked() {
   groups_.clear();
+  failed_.clear();
   resources_.clear();
   // The core group.
-  auto core = api_->Get("/api");
+  auto core = api_->Get("/api", kDiscoveryAttempts);
   if (!core.ok()) return core.status();
   json core_doc = json::parse(*core, nullptr, false);
   GroupInfo core_group;
@@ -120,7 +161,7 @@ absl::Status Discovery::RefreshLocked() {
   core_group.preferred_version = core_group.versions.front();
   groups_.push_back(core_group);
   // Named groups.
-  auto apis = api_->Get("/apis");
+  auto apis = api_->Get("/apis", kDiscoveryAttempts);
   if (!apis.ok()) return apis.status();
   json apis_doc = json::parse(*apis, nullptr, false);
   if (!apis_doc.is_object() || !apis_doc.contains("groups")) {
@@ -147,17 +188,19 @@ absl::Status Discovery::RefreshLocked() {
       const std::string path = g.name.empty()
                                    ? absl::StrCat("/api/", v)
                                    : absl::StrCat("/apis/", g.name, "/", v);
-      auto list = api_->Get(path);
+      auto list = api_->Get(path, kDiscoveryAttempts);
       if (!list.ok()) {
-        // An aggregated API that is down must not hide every other group.
-        if (absl::IsUnavailable(list.status()) ||
-            absl::IsNotFound(list.status())) {
-          continue;
-        }
-        return list.status();
+        // A group-version that does not answer (an aggregated API that is
+        // down, an API server that is starting) must not hide every other
+        // group; a name it could hold resolves as Unavailable, not NotFound.
+        failed_.push_back({g.name, v, list.status()});
+        continue;
       }
       auto parsed = ParseResourceList(g.name, v, *list);
-      if (!parsed.ok()) return parsed.status();
+      if (!parsed.ok()) {
+        failed_.push_back({g.name, v, parsed.status()});
+        continue;
+      }
       resources_[absl::StrCat(g.name, "/", v)] = std::move(*parsed);
     }
   }
@@ -170,20 +213,9 @@ absl::StatusOr<ResourceInfo> Discovery::ResolveLocked(const std::string& name,
   *not_found = false;
   std::vector<std::string> parts = absl::StrSplit(name, '.');
   const std::string base = parts[0];
-  const std::string rest = absl::StrJoin(
-      std::vector<std::string>(parts.begin() + 1, parts.end()), ".");
 
   // (group, version-or-empty) pairs the name may denote.
-  std::vector<std::pair<std::string, std::string>> wanted;
-  if (parts.size() > 1) {
-    // "<resource>.<version>.<group>" and "<resource>.<version>" (core).
-    wanted.emplace_back(
-        absl::StrJoin(std::vector<std::string>(parts.begin() + 2, parts.end()),
-                      "."),
-        parts[1]);
-    // "<resource>.<group>".
-    wanted.emplace_back(rest, "");
-  }
+  const auto wanted = Qualifiers(parts);
 
   std::vector<ResourceInfo> matches;
   for (const auto& g : groups_) {
@@ -208,6 +240,21 @@ absl::StatusOr<ResourceInfo> Discovery::ResolveLocked(const std::string& name,
     }
   }
   if (matches.empty()) {
+    // A group-version that did not answer could hold it.
+    for (const auto& f : failed_) {
+      bool could = wanted.empty();
+      for (const auto& w : wanted) {
+        could |=
+            w.first == f.group && (w.second.empty() || w.second == f.version);
+      }
+      if (could) {
+        *not_found = true;  // A miss all the same: worth a refresh.
+        return absl::UnavailableError(absl::StrCat(
+            "cannot resolve '", name, "' yet: discovery of ",
+            f.group.empty() ? "" : f.group + "/", f.version,
+            " failed: ", absl::StripAsciiWhitespace(f.status.message())));
+      }
+    }
     *not_found = true;
     return absl::NotFoundError(
         absl::StrCat("unknown resource '", name,

@@ -45,14 +45,22 @@ absl::StatusOr<std::vector<ResourceInfo>> ParseResourceList(
     const std::string& group, const std::string& version,
     const std::string& json);
 
+// True when the user-written `name` ("kopfexamples", "kex",
+// "KopfExample.kopf.dev", "kopfexamples.v1.kopf.dev") could denote `r`.
+bool CouldDenote(const std::string& name, const ResourceInfo& r);
+
 // Thread-safe. Caches what it fetched; a name it cannot resolve makes it
 // fetch again (a CRD may have appeared since).
 class Discovery {
  public:
   explicit Discovery(ApiClient* api) : api_(api) {}
 
-  // Resolves a user-written name. NotFound when nothing matches;
-  // InvalidArgument when several resources in different groups match.
+  // Resolves a user-written name. NotFound when nothing matches and every
+  // group the name could be in answered; Unavailable when nothing matches
+  // but a group-version it could be in did not answer (an API server that
+  // is restarting answers 503 for some groups): a transient state, never a
+  // final answer. InvalidArgument when several resources in different
+  // groups match.
   absl::StatusOr<ResourceInfo> Resolve(const std::string& name);
 
   // Drops the cache.
@@ -64,16 +72,24 @@ class Discovery {
     std::string preferred_version;
     std::vector<std::string> versions;
   };
+  // A group-version whose resource list could not be fetched.
+  struct Failed {
+    std::string group;
+    std::string version;
+    absl::Status status;
+  };
 
   absl::Status RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `miss`: nothing matched (NotFound or Unavailable).
   absl::StatusOr<ResourceInfo> ResolveLocked(const std::string& name,
-                                             bool* not_found)
+                                             bool* miss)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ApiClient* api_;
   absl::Mutex mu_;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<GroupInfo> groups_ ABSL_GUARDED_BY(mu_);
+  std::vector<Failed> failed_ ABSL_GUARDED_BY(mu_);
   // "group/version" to its resources.
   std::map<std::string, std::vector<ResourceInfo>> resources_
       ABSL_GUARDED_BY(mu_);

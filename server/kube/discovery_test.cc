@@ -38,8 +38,13 @@ constexpr char kKopfV1beta1[] = R"({"kind":"APIResourceList","resources":[
 constexpr char kOther[] = R"({"kind":"APIResourceList","resources":[
  {"name":"widgets","singularName":"widget","namespaced":true,"kind":"Widget","verbs":["list"]}]})";
 
+constexpr char kUnavailable[] =
+    R"({"kind":"Status","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503})";
+
 struct Fixture {
-  Fixture() {
+  // `kopf_answers`: whether kopf.dev/v1 answers, or 503 as a group of an
+  // API server that is starting does.
+  explicit Fixture(bool kopf_answers = true) {
     auto f = std::make_unique<FakeHttpClient>();
     fake = f.get();
     fake->AddJson("/api", R"({"kind":"APIVersions","versions":["v1"]})");
@@ -47,7 +52,11 @@ struct Fixture {
     fake->AddJson("/apis", kApis);
     fake->AddJson("/apis/apps/v1", kApps);
     fake->AddJson("/apis/events.k8s.io/v1", kEvents);
-    fake->AddJson("/apis/kopf.dev/v1", kKopfV1);
+    if (kopf_answers) {
+      fake->AddJson("/apis/kopf.dev/v1", kKopfV1);
+    } else {
+      fake->AddJson("/apis/kopf.dev/v1", kUnavailable, 503);
+    }
     fake->AddJson("/apis/kopf.dev/v1beta1", kKopfV1beta1);
     fake->AddJson("/apis/other.dev/v1", kOther);
     ApiClient::Options o;
@@ -121,6 +130,51 @@ TEST(DiscoveryTest, UnknownNameRefetchesOnceThenFails) {
               HasSubstr("unknown resource 'kopfexampels'"));
   // A miss refreshes discovery (a CRD may have appeared).
   EXPECT_GT(f.fake->requests().size(), before);
+}
+
+TEST(DiscoveryTest, AGroupThatDoesNotAnswerMakesAMissTransientNotFinal) {
+  // An API server that is restarting answers 503 for some groups: a name
+  // that group could hold is not "unknown" but not resolvable yet.
+  Fixture f(/*kopf_answers=*/false);
+  auto r = f.discovery->Resolve("kopfexamples");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("cannot resolve 'kopfexamples' yet: discovery of "
+                        "kopf.dev/v1 failed"));
+  // Names in groups that answered still resolve; a name qualified with a
+  // group that answered is a real miss.
+  EXPECT_TRUE(f.discovery->Resolve("deployments").ok());
+  auto other = f.discovery->Resolve("gadgets.other.dev");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kNotFound);
+  // A transient miss is asked again: the group answers once it is back.
+  f.fake->AddJson("/apis/kopf.dev/v1", kKopfV1);
+  size_t before = f.fake->requests().size();
+  EXPECT_FALSE(f.discovery->Resolve("kopfexamples").ok());  // The last 503.
+  EXPECT_GT(f.fake->requests().size(), before);
+  auto back = f.discovery->Resolve("kopfexamples");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->FullName(), "kopfexamples.v1.kopf.dev");
+}
+
+TEST(DiscoveryTest, CouldDenoteFollowsTheResolutionRules) {
+  ResourceInfo r;
+  r.group = "kopf.dev";
+  r.version = "v1";
+  r.plural = "kopfexamples";
+  r.singular = "kopfexample";
+  r.kind = "KopfExample";
+  r.short_names = {"kex"};
+  for (const char* yes :
+       {"kopfexamples", "kex", "KopfExample", "kopfexamples.kopf.dev",
+        "kopfexamples.v1.kopf.dev"}) {
+    EXPECT_TRUE(CouldDenote(yes, r)) << yes;
+  }
+  for (const char* no : {"pods", "kopfexamples.other.dev",
+                         "kopfexamples.v2.kopf.dev", "kopfexamples.v1"}) {
+    EXPECT_FALSE(CouldDenote(no, r)) << no;
+  }
 }
 
 }  // namespace

@@ -519,6 +519,7 @@ grpc::ServerUnaryReactor* InspectionService::ListHandlers(
       auto* info = response->add_handlers();
       info->set_handler_id(h->id());
       FillRef(h->resource, info->mutable_resource());
+      info->set_resource_name(h->spec.resource());
       info->set_cause(h->cause());
       uint32_t processes = 0;
       for (const auto& s : streams) {
@@ -540,6 +541,19 @@ grpc::ServerUnaryReactor* InspectionService::ListHandlers(
         *info->mutable_latency_p99() =
             runtime::ToProtoDuration(lat->second.Quantile(0.99));
       }
+    }
+    for (const auto& [id, p] : v.registry.pending()) {
+      auto* info = response->add_handlers();
+      info->set_handler_id(id);
+      info->set_resource_name(p.spec.resource());
+      info->set_cause(p.spec.cause());
+      info->set_pending_reason(p.reason);
+      uint32_t processes = 0;
+      for (const auto& s : streams) {
+        processes +=
+            std::count(s.handler_ids.begin(), s.handler_ids.end(), id) > 0;
+      }
+      info->set_process_count(processes);
     }
     reactor->Finish(grpc::Status::OK);
   });
