@@ -115,9 +115,11 @@ class Reactor
 
  private:
   // Says why the stream ended. gRPC's server API does not tell the status a
-  // cancelled call ended with; the order of the callbacks tells a message
-  // gRPC refused (the read fails, then gRPC cancels the call) from a
-  // process that went away (the call is cancelled, then the read fails).
+  // cancelled call ended with. The order of the callbacks hints at it: when
+  // gRPC refuses a message (over its own size limit), the read fails and
+  // then gRPC cancels the call; when the process goes away, the call is
+  // cancelled and then the read fails. A hint only: both lines name the
+  // limit and the status the process gets.
   void LogEnd() {
     bool cancelled, refused;
     {
@@ -126,6 +128,10 @@ class Reactor
       refused = cancelled_ && read_failed_uncancelled_;
     }
     const std::string who = absl::StrCat(stream_id_, " (", peer_, ")");
+    const std::string limit = absl::StrCat(
+        "gRPC's own limit of ",
+        HandlerService::GrpcMessageLimit(engine_->max_message_bytes()),
+        " bytes (2 x --max_message_bytes + 1 MiB)");
     if (!cancelled) {
       HERALD_LOG(INFO, "rpc") << who << ": the process closed the stream";
     } else if (engine_->stopping()) {
@@ -133,17 +139,18 @@ class Reactor
     } else if (refused) {
       HERALD_LOG(WARNING, "rpc")
           << who
-          << ": gRPC refused a message from the process and ended the stream; "
-             "most likely a message over gRPC's own limit of "
-          << HandlerService::GrpcMessageLimit(engine_->max_message_bytes())
-          << " bytes (2 x --max_message_bytes + 1 MiB), which the process "
-             "sees as status RESOURCE_EXHAUSTED \"Received message larger "
-             "than max (<size> vs. <limit>)\"";
+          << ": gRPC refused a message from the process and ended the "
+             "stream: most likely a message over "
+          << limit
+          << "; the process gets status RESOURCE_EXHAUSTED \"Received "
+             "message larger than max (<size> vs. <limit>)\"";
     } else {
       HERALD_LOG(WARNING, "rpc")
           << who
           << ": the stream was cancelled: the process went away or its "
-             "connection broke";
+             "connection broke, or, if it still runs, gRPC refused a message "
+             "from it (over "
+          << limit << "; the process then gets status RESOURCE_EXHAUSTED)";
     }
   }
 
