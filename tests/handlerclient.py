@@ -129,7 +129,8 @@ class Client:
         steps = self.script.get("steps", {}).get(d.handler_id) or [{"status": "SUCCESS"}]
         step = steps[min(n, len(steps) - 1)]
         emit(event="delivery", handler=d.handler_id, cause=resource_pb2.Cause.Name(d.cause),
-             object=key[1], delivery_id=d.delivery_id, retry=d.retry, step=n,
+             object=key[1], rv=d.object.resource_version, delivery_id=d.delivery_id,
+             retry=d.retry, step=n,
              old=d.old_json, new=d.new_json, diff=d.diff_json, memo=d.memo_json,
              event_type=d.event_type)
         if step.get("hang"):

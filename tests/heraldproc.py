@@ -45,10 +45,14 @@ def build(*targets: str) -> None:
 class Proc:
     """A running binary whose stderr and stdout lines are collected."""
 
-    def __init__(self, args: list[str], env: dict):
+    def __init__(self, args: list[str], env: dict, sigint_ignored: bool = False):
+        """`sigint_ignored`: start the binary with SIGINT ignored, as a job
+        started in the background of a non-interactive shell (a CI runner, a
+        supervisor) is."""
         self.args = args
+        preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True, preexec_fn=preexec)
         self.lines: list[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()

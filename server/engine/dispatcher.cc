@@ -53,13 +53,12 @@ void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
 void Dispatcher::RemoveStream(const std::string& stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
-  std::map<std::string, std::string> in_flight =
-      std::move(it->second.in_flight);
+  std::map<uint64_t, std::string> in_flight = std::move(it->second.in_flight);
   streams_.erase(it);
   // Back to the front of their handlers' queues, in delivery order, unless
   // their owner no longer wants them.
   for (auto r = in_flight.rbegin(); r != in_flight.rend(); ++r) {
-    auto d = deliveries_.find(r->first);
+    auto d = deliveries_.find(r->second);
     if (d == deliveries_.end()) continue;
     Notify(DispatchEvent::Kind::kRequeue, d->second, nullptr,
            absl::ZeroDuration());
@@ -68,7 +67,7 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
       deliveries_.erase(d);
       continue;
     }
-    queues_[r->second].push_front(r->first);
+    queues_[d->second.delivery.handler_id()].push_front(r->second);
   }
   Pump();
 }
@@ -89,6 +88,7 @@ void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
   Pending& p = deliveries_[id];
+  p.seq = next_seq_++;
   p.delivery = std::move(delivery);
   p.on_outcome = std::move(on_outcome);
   queues_[handler].push_back(id);
@@ -101,6 +101,7 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
   Pending& p = deliveries_[id];
+  p.seq = next_seq_++;
   p.delivery = std::move(delivery);
   p.on_outcome = std::move(on_outcome);
   p.on_requeue = std::move(on_requeue);
@@ -115,7 +116,7 @@ bool Dispatcher::Cancel(const std::string& delivery_id) {
   const std::string handler = d->second.delivery.handler_id();
   auto s = streams_.find(d->second.stream_id);
   if (s != streams_.end()) {
-    s->second.in_flight.erase(delivery_id);
+    s->second.in_flight.erase(d->second.seq);
     s->second.long_running.erase(delivery_id);
   }
   auto q = queues_.find(handler);
@@ -187,7 +188,7 @@ void Dispatcher::Pump() {
         if (s == nullptr) break;
         const std::string id = queue.front();
         queue.pop_front();
-        s->in_flight[id] = handler;
+        s->in_flight[d->second.seq] = id;
         if (d->second.long_running) s->long_running.insert(id);
         d->second.stream_id = s->info.stream_id;
         d->second.sent = absl::Now();
@@ -212,8 +213,8 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
   }
   Stream& s = sit->second;
   const std::string& id = outcome.delivery_id();
-  auto f = s.in_flight.find(id);
-  if (f == s.in_flight.end()) {
+  auto d = deliveries_.find(id);
+  if (d == deliveries_.end() || d->second.stream_id != stream_id) {
     if (s.recent_done_set.count(id)) {
       *code = v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME;
       return absl::FailedPreconditionError(absl::StrCat(
@@ -223,7 +224,7 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
     return absl::FailedPreconditionError(
         absl::StrCat("delivery '", id, "' is not in flight on this stream"));
   }
-  s.in_flight.erase(f);
+  s.in_flight.erase(d->second.seq);
   s.long_running.erase(id);
   s.recent_done.push_back(id);
   s.recent_done_set.insert(id);
@@ -231,15 +232,11 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
     s.recent_done_set.erase(s.recent_done.front());
     s.recent_done.pop_front();
   }
-  auto d = deliveries_.find(id);
-  OutcomeCallback cb;
-  if (d != deliveries_.end()) {
-    const absl::Duration latency = absl::Now() - d->second.sent;
-    latencies_[d->second.delivery.handler_id()].Add(latency);
-    Notify(DispatchEvent::Kind::kOutcome, d->second, &outcome, latency);
-    cb = std::move(d->second.on_outcome);
-    deliveries_.erase(d);
-  }
+  const absl::Duration latency = absl::Now() - d->second.sent;
+  latencies_[d->second.delivery.handler_id()].Add(latency);
+  Notify(DispatchEvent::Kind::kOutcome, d->second, &outcome, latency);
+  OutcomeCallback cb = std::move(d->second.on_outcome);
+  deliveries_.erase(d);
   absl::Status result;
   if (cb) result = cb(outcome, stream_id);
   Pump();
@@ -255,8 +252,9 @@ void Dispatcher::SendTo(const std::string& stream_id,
 
 bool Dispatcher::InFlightOn(const std::string& stream_id,
                             const std::string& delivery_id) const {
-  auto it = streams_.find(stream_id);
-  return it != streams_.end() && it->second.in_flight.count(delivery_id);
+  auto d = deliveries_.find(delivery_id);
+  return d != deliveries_.end() && !stream_id.empty() &&
+         d->second.stream_id == stream_id;
 }
 
 size_t Dispatcher::queued() const {
@@ -282,7 +280,7 @@ std::vector<StreamInfo> Dispatcher::Streams() const {
   for (const auto& [id, s] : streams_) {
     StreamInfo info = s.info;
     info.in_flight.clear();
-    for (const auto& [d, h] : s.in_flight) info.in_flight.push_back(d);
+    for (const auto& [seq, d] : s.in_flight) info.in_flight.push_back(d);
     out.push_back(std::move(info));
   }
   return out;

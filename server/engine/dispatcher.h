@@ -1,7 +1,7 @@
 // Spreads deliveries over the handler processes that serve each handler,
 // never sending a process more unanswered deliveries than its credits. When a
 // process's stream ends, its deliveries in flight go back to the front of
-// the queue at once.
+// the queue at once, in the order they were submitted.
 //
 // Per-object order is the caller's: the engine submits at most one delivery
 // per object at a time.
@@ -141,13 +141,18 @@ class Dispatcher {
     StreamInfo info;
     StreamSink* sink;
     std::set<std::string> handlers;
-    std::map<std::string, std::string> in_flight;  // delivery id -> handler id
+    // Deliveries in flight, by their sequence number (so in delivery order)
+    // -> delivery id.
+    std::map<uint64_t, std::string> in_flight;
     // Long-running ones among in_flight: they take no credit.
     std::set<std::string> long_running;
     std::deque<std::string> recent_done;  // For DUPLICATE_OUTCOME.
     std::set<std::string> recent_done_set;
   };
   struct Pending {
+    // The order of submission, kept when requeued: ids are strings on the
+    // wire, and "d-10" sorts before "d-9".
+    uint64_t seq = 0;
     v1::Delivery delivery;
     OutcomeCallback on_outcome;
     RequeueCallback on_requeue;
@@ -167,6 +172,7 @@ class Dispatcher {
   // Delivery id to the delivery (queued or in flight).
   absl::node_hash_map<std::string, Pending> deliveries_;
   uint64_t rotation_ = 0;
+  uint64_t next_seq_ = 1;
   DispatchObserver observer_;
   std::map<std::string, LatencyHistogram> latencies_;
 };

@@ -112,6 +112,32 @@ TEST(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
   EXPECT_FALSE(d.OnOutcome("a", O("d2"), &code).ok());
 }
 
+TEST(DispatcherTest, RequeueFollowsDeliveryOrderPastTenInFlight) {
+  Dispatcher d;
+  Sink a;
+  d.AddStream(Info("a", 12, {"h"}), &a);
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 12; ++i) {
+    ids.push_back("d-" + std::to_string(i));
+    d.Submit(D(ids.back()), Ok);
+  }
+  ASSERT_EQ(a.sent, ids);
+  ASSERT_EQ(d.Streams().size(), 1u);
+  EXPECT_EQ(d.Streams()[0].in_flight, ids);  // "d-9" before "d-10".
+  d.RemoveStream("a");
+  Sink b;
+  d.AddStream(Info("b", 12, {"h"}), &b);
+  EXPECT_EQ(b.sent, ids);
+  // Answered on their new stream; the old one knows them no more.
+  v1::ProtocolErrorCode code;
+  EXPECT_TRUE(d.InFlightOn("b", "d-10"));
+  EXPECT_FALSE(d.InFlightOn("a", "d-10"));
+  ASSERT_TRUE(d.OnOutcome("b", O("d-10"), &code).ok());
+  EXPECT_FALSE(d.InFlightOn("b", "d-10"));
+  EXPECT_FALSE(d.OnOutcome("b", O("d-10"), &code).ok());
+  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
+}
+
 TEST(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
   Dispatcher d;
   Sink s;

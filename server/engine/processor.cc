@@ -187,14 +187,16 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   }
   const auto& handlers = registry_->ForResource(resource.FullName());
   bool declarative = false;
+  bool indexers = false;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX) continue;
-    if (h->declarative()) {
-      declarative = true;
-    } else {
-      SetIndexDirty(st, true);
-      ++st.index_gen;
-    }
+    (h->declarative() ? declarative : indexers) = true;
+  }
+  // As in Kopf, every new state is indexed (status-only changes too), but
+  // once: the event of a state already taken from a write's answer, or an
+  // older event arriving after it, brings nothing new to index.
+  if (indexers && st.object->resource_version != st.indexed_rv) {
+    SetIndexDirty(st, true);
   }
   if (declarative) IndexDeclaratively(id, *st.object, handlers);
   Process(id);
@@ -303,89 +305,114 @@ void Processor::IndexDeclaratively(
 
 void Processor::RunIndexers(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
-  const uint64_t gen = st.index_gen;
+  st.indexed_rv = st.object->resource_version;
   json body = json::parse(st.object->json, nullptr, false);
-  auto remaining = std::make_shared<std::vector<const Handler*>>();
+  std::vector<const Handler*> remaining;
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_INDEX || h->declarative()) continue;
     if (MatchesMeta(*h, body)) {
-      remaining->push_back(h);
+      remaining.push_back(h);
     } else {
       indices_[h->id()].erase(id);
       ++index_changes_;  // It stopped matching.
     }
   }
-  if (remaining->empty()) {
+  if (remaining.empty()) {
     SetIndexDirty(st, false);
     Process(id);
     return;
   }
+  auto c = std::make_unique<Cycle>();
+  c->cause = v1::CAUSE_INDEX;
+  c->due = std::move(remaining);
+  c->index_rv = st.indexed_rv;
+  c->serial = next_cycle_serial_++;
+  const uint64_t serial = c->serial;
+  st.cycle = std::move(c);
   st.busy = true;
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, step, gen]() {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return;
-    ObjectState& s = it->second;
-    if (remaining->empty() || !s.object) {
-      s.busy = false;
-      // Clean only if no newer state arrived while indexing.
-      if (s.index_gen == gen) SetIndexDirty(s, false);
-      Process(id);
-      if (IndicesReady() && !gated_.empty()) {
-        std::set<Id> gated;
-        gated.swap(gated_);
-        for (const auto& g : gated) Process(g);
-      }
-      return;
+  StepIndexers(id, serial);
+}
+
+Processor::Cycle* Processor::CycleOf(const Id& id, uint64_t serial) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || !it->second.cycle ||
+      it->second.cycle->serial != serial) {
+    return nullptr;
+  }
+  return it->second.cycle.get();
+}
+
+void Processor::EndRun(ObjectState& st) {
+  st.busy = false;
+  st.cycle.reset();
+  st.current_delivery.clear();
+  st.current_handler.clear();
+}
+
+void Processor::StepIndexers(const Id& id, uint64_t serial) {
+  if (CycleOf(id, serial) == nullptr) return;
+  ObjectState& s = objects_.find(id)->second;
+  Cycle& c = *s.cycle;
+  if (c.next >= c.due.size() || !s.object) {
+    const bool latest = !s.object || s.object->resource_version == c.index_rv;
+    EndRun(s);
+    // Clean only if no newer state arrived while indexing.
+    if (latest) SetIndexDirty(s, false);
+    Process(id);
+    if (IndicesReady() && !gated_.empty()) {
+      std::set<Id> gated;
+      gated.swap(gated_);
+      for (const auto& g : gated) Process(g);
     }
-    const Handler* h = remaining->front();
-    remaining->erase(remaining->begin());
-    v1::Delivery d =
-        NewDelivery(s, *h, s.object->uid, s.object->resource_version);
-    d.set_cause(v1::CAUSE_INDEX);
-    d.set_body_json(s.object->json);
-    d.set_memo_json(s.memo.dump());
-    s.current_delivery = d.delivery_id();
-    s.current_handler = h->id();
-    stats_[h->id()].deliveries++;
-    dispatcher_->Submit(
-        std::move(d),
-        [this, id, h, step](const v1::Outcome& outcome,
+    return;
+  }
+  const Handler* h = c.due[c.next++];
+  v1::Delivery d =
+      NewDelivery(s, *h, s.object->uid, s.object->resource_version);
+  d.set_cause(v1::CAUSE_INDEX);
+  d.set_body_json(s.object->json);
+  d.set_memo_json(s.memo.dump());
+  s.current_delivery = d.delivery_id();
+  s.current_handler = h->id();
+  stats_[h->id()].deliveries++;
+  dispatcher_->Submit(
+      std::move(d),
+      [this, id, h, serial](const v1::Outcome& outcome,
                             const std::string&) -> absl::Status {
-          absl::Status bad;
-          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-            json r = outcome.result_json().empty()
-                         ? json(nullptr)
-                         : json::parse(outcome.result_json(), nullptr, false);
-            json entries = json::array();
-            if (r.is_object()) {
-              for (auto& [k, v] : r.items()) entries.push_back({k, v});
-            } else if (r.is_array()) {
-              for (auto& kv : r) {
-                if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
-              }
-            } else if (r.is_discarded()) {
-              bad = absl::InvalidArgumentError("result_json is not JSON");
+        absl::Status bad;
+        // A run the object no longer has (it went) keeps no entries.
+        const bool current = CycleOf(id, serial) != nullptr;
+        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+          json r = outcome.result_json().empty()
+                       ? json(nullptr)
+                       : json::parse(outcome.result_json(), nullptr, false);
+          json entries = json::array();
+          if (r.is_object()) {
+            for (auto& [k, v] : r.items()) entries.push_back({k, v});
+          } else if (r.is_array()) {
+            for (auto& kv : r) {
+              if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
             }
-            if (bad.ok()) {
-              stats_[h->id()].successes++;
-              if (entries.empty()) {
-                indices_[h->id()].erase(id);
-                ++index_changes_;
-              } else {
-                indices_[h->id()][id] = std::move(entries);
-                ++index_changes_;
-              }
-            }
-          } else {
-            // The object's previous entries stay until it indexes again.
-            stats_[h->id()].temporary_failures++;
+          } else if (r.is_discarded()) {
+            bad = absl::InvalidArgumentError("result_json is not JSON");
           }
-          loop_->Post([step] { (*step)(); });
-          return bad;
-        });
-  };
-  (*step)();
+          if (bad.ok()) {
+            stats_[h->id()].successes++;
+            if (current && entries.empty()) {
+              indices_[h->id()].erase(id);
+              ++index_changes_;
+            } else if (current) {
+              indices_[h->id()][id] = std::move(entries);
+              ++index_changes_;
+            }
+          }
+        } else {
+          // The object's previous entries stay until it indexes again.
+          stats_[h->id()].temporary_failures++;
+        }
+        loop_->Post([this, id, serial] { StepIndexers(id, serial); });
+        return bad;
+      });
 }
 
 const json* Processor::MemoOf(const std::string& resource_full_name,
@@ -521,53 +548,68 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     return;
   }
   // One delivery at a time, in order; errors are not retried.
+  auto c = std::make_unique<Cycle>();
+  c->cause = v1::CAUSE_EVENT;
+  c->due = std::move(matching);
+  c->event_type = std::move(ev.type);
+  c->event_object = std::move(ev.object);
+  c->serial = next_cycle_serial_++;
+  const uint64_t serial = c->serial;
+  st.cycle = std::move(c);
   st.busy = true;
-  auto remaining = std::make_shared<std::vector<const Handler*>>(matching);
-  auto text = ev.object;
-  auto type = ev.type;
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, id, remaining, text, type, step]() {
-    auto it = objects_.find(id);
-    if (it == objects_.end()) return;
-    ObjectState& s = it->second;
-    if (remaining->empty()) {
-      s.busy = false;
+  StepRawEvents(id, serial);
+}
+
+void Processor::StepRawEvents(const Id& id, uint64_t serial) {
+  if (CycleOf(id, serial) == nullptr) return;
+  ObjectState& s = objects_.find(id)->second;
+  Cycle& c = *s.cycle;
+  if (c.next >= c.due.size()) {
+    if (c.patch.empty() && c.status_patch.empty() && c.events.empty()) {
+      EndRun(s);
       Process(id);
       return;
     }
-    const Handler* h = remaining->front();
-    remaining->erase(remaining->begin());
-    v1::Delivery d = NewDelivery(s, *h, text->uid, text->resource_version);
-    d.set_cause(v1::CAUSE_EVENT);
-    d.set_event_type(type);
-    d.set_body_json(text->json);
-    d.set_memo_json(s.memo.dump());
-    s.current_delivery = d.delivery_id();
-    s.current_handler = h->id();
-    stats_[h->id()].deliveries++;
-    dispatcher_->Submit(
-        std::move(d),
-        [this, id, h, step](const v1::Outcome& outcome,
-                            const std::string&) -> absl::Status {
-          if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-            stats_[h->id()].successes++;
-          }
-          auto it2 = objects_.find(id);
-          if (it2 != objects_.end() && outcome.has_changes() &&
-              !outcome.changes().memo_patch_json().empty()) {
-            auto memo = ParseObjectField(outcome.changes().memo_patch_json(),
-                                         "memo_patch_json");
-            if (!memo.ok()) {
-              loop_->Post([step] { (*step)(); });
-              return memo.status();
-            }
-            it2->second.memo.merge_patch(*memo);
-          }
-          loop_->Post([step] { (*step)(); });
-          return absl::OkStatus();
-        });
-  };
-  (*step)();
+    // The handlers' changes, written as a cycle's are, once for the event;
+    // the object's next event or cycle comes after.
+    s.dirty = true;
+    ApplyWrites(id, std::move(c.patch), std::move(c.status_patch), false,
+                std::move(c.events), std::move(c.patched_by));
+    return;
+  }
+  const Handler* h = c.due[c.next++];
+  const cache::CachedObject& object = *c.event_object;
+  v1::Delivery d = NewDelivery(s, *h, object.uid, object.resource_version);
+  d.set_cause(v1::CAUSE_EVENT);
+  d.set_event_type(c.event_type);
+  d.set_body_json(object.json);
+  d.set_memo_json(s.memo.dump());
+  s.current_delivery = d.delivery_id();
+  s.current_handler = h->id();
+  stats_[h->id()].deliveries++;
+  dispatcher_->Submit(
+      std::move(d),
+      [this, id, h, serial](const v1::Outcome& outcome,
+                            const std::string& stream_id) -> absl::Status {
+        // Errors are not retried; whatever the status, the changes count.
+        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+          stats_[h->id()].successes++;
+        }
+        loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
+        ParsedOutcome parsed = ParseOutcome(outcome);
+        if (!parsed.error.ok()) {
+          HERALD_LOG(WARNING, "engine")
+              << "delivery " << outcome.delivery_id() << " of " << h->id()
+              << ": malformed outcome, none of its changes applied: "
+              << parsed.error.message();
+          return parsed.error;
+        }
+        if (CycleOf(id, serial) != nullptr) {
+          TakeChanges(objects_.find(id)->second, *h, parsed, outcome,
+                      stream_id);
+        }
+        return absl::OkStatus();
+      });
 }
 
 bool Processor::StartCycle(const Id& id, ObjectState& st,
@@ -630,6 +672,23 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
 
   Cycle c;
   json essence = Essence(body, options_.prefix);
+  // The essence last handled, from the diff-base annotation.
+  auto base = Annotation(body, kDiffBaseKey);
+  auto digest = Annotation(body, kDigestKey);
+  json old = nullptr;
+  if (base) old = json::parse(*base, nullptr, false);
+  if (!base && digest) {
+    // A large object: the digest says whether anything changed; the old
+    // essence is known if this sidecar handled it before (else null).
+    const std::string now_digest = Digest(essence.dump() + "\n");
+    if (*digest == now_digest) {
+      old = essence;
+    } else if (st.large_base &&
+               Digest(st.large_base->dump() + "\n") == *digest) {
+      old = *st.large_base;
+    }
+    base = "";
+  }
   if (deleting) {
     if (!has_finalizer) return false;  // Free: nothing holds the object.
     if (st.delete_done) {
@@ -638,37 +697,21 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
       return true;
     }
     c.cause = v1::CAUSE_DELETE;
+  } else if (!base || old.is_discarded()) {
+    c.cause = v1::CAUSE_CREATE;
+  } else if (old != essence) {
+    c.cause = v1::CAUSE_UPDATE;
+  } else if (first_sight) {
+    c.cause = v1::CAUSE_RESUME;
   } else {
-    auto base = Annotation(body, kDiffBaseKey);
-    auto digest = Annotation(body, kDigestKey);
-    json old = nullptr;
-    if (base) old = json::parse(*base, nullptr, false);
-    if (!base && digest) {
-      // A large object: the digest says whether anything changed; the old
-      // essence is known if this sidecar handled it before (else null).
-      const std::string now_digest = Digest(essence.dump() + "\n");
-      if (*digest == now_digest) {
-        old = essence;
-      } else if (st.large_base &&
-                 Digest(st.large_base->dump() + "\n") == *digest) {
-        old = *st.large_base;
-      }
-      base = "";
-    }
-    if (!base || old.is_discarded()) {
-      c.cause = v1::CAUSE_CREATE;
-      old = nullptr;
-    } else if (old != essence) {
-      c.cause = v1::CAUSE_UPDATE;
-    } else if (first_sight) {
-      c.cause = v1::CAUSE_RESUME;
-    } else {
-      return false;  // Nothing changed that matters.
-    }
-    c.old_essence = old;
-    c.new_essence = essence;
-    c.diff = ComputeDiff(old, essence);
+    return false;  // Nothing changed that matters.
   }
+  // Every cause has them, as in Kopf (handlers with a field get them
+  // narrowed to it).
+  if (!base || old.is_discarded()) old = nullptr;
+  c.old_essence = std::move(old);
+  c.new_essence = essence;
+  c.diff = ComputeDiff(c.old_essence, essence);
   c.purpose = PurposeOf(c.cause);
   if (c.cause == v1::CAUSE_CREATE || c.cause == v1::CAUSE_UPDATE ||
       first_sight) {
@@ -678,9 +721,12 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   for (const Handler* h : handlers) {
     if (!MatchesMeta(*h, body)) continue;
     bool in = false;
+    // Handlers limited to a field pass Kopf's field filters (see
+    // MatchesField); only update and field handlers need it to change.
     switch (h->cause()) {
       case v1::CAUSE_CREATE:
-        in = c.cause == v1::CAUSE_CREATE;
+        in = c.cause == v1::CAUSE_CREATE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_UPDATE:
         in = c.cause == v1::CAUSE_UPDATE &&
@@ -691,13 +737,15 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
              MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_DELETE:
-        in = c.cause == v1::CAUSE_DELETE;
+        in = c.cause == v1::CAUSE_DELETE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       case v1::CAUSE_RESUME:
         // Resume handlers join the first cycle after start, unless that
         // cycle is a creation.
         in = first_sight && c.cause != v1::CAUSE_CREATE &&
-             c.cause != v1::CAUSE_DELETE;
+             c.cause != v1::CAUSE_DELETE &&
+             MatchesField(*h, c.old_essence, c.new_essence);
         break;
       default:
         break;
@@ -735,6 +783,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     Schedule(id, st, wake);
     return false;
   }
+  c.serial = next_cycle_serial_++;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
   if (st.cycle->due.empty()) {
@@ -809,6 +858,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   c.timer_id = handler_id;
   c.timer_next = interval;
   c.timer_grid = opts.sharp();
+  c.serial = next_cycle_serial_++;
+  const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.busy = true;
   v1::Delivery d =
@@ -819,11 +870,13 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.current_delivery = d.delivery_id();
   st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
-  dispatcher_->Submit(
-      std::move(d),
-      [this, id, h](const v1::Outcome& outcome, const std::string& stream_id) {
-        return OnTimerOutcome(id, h, outcome, stream_id);
-      });
+  dispatcher_->Submit(std::move(d),
+                      [this, id, h, serial](const v1::Outcome& outcome,
+                                            const std::string& stream_id) {
+                        if (CycleOf(id, serial) == nullptr)
+                          return absl::OkStatus();
+                        return OnTimerOutcome(id, h, outcome, stream_id);
+                      });
 }
 
 Processor::ParsedOutcome Processor::ParseOutcome(const v1::Outcome& outcome) {
@@ -897,10 +950,10 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
     stats.permanent_failures++;
   }
   if (bad.ok()) TakeChanges(st, *h, parsed, outcome, stream_id);
-  loop_->Post([this, id] {
-    auto it2 = objects_.find(id);
-    if (it2 == objects_.end()) return;
-    Cycle& cyc = *it2->second.cycle;
+  loop_->Post([this, id, serial = c.serial] {
+    Cycle* cycle = CycleOf(id, serial);
+    if (cycle == nullptr) return;
+    Cycle& cyc = *cycle;
     ApplyWrites(id, std::move(cyc.patch), std::move(cyc.status_patch), false,
                 std::move(cyc.events), std::move(cyc.patched_by));
   });
@@ -937,16 +990,16 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
   d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
   d.set_body_json(st.object->json);
-  if (c.cause == v1::CAUSE_UPDATE || h.cause() == v1::CAUSE_FIELD) {
-    if (!h.field.empty()) {
-      d.set_old_json(Resolve(c.old_essence, h.field).dump());
-      d.set_new_json(Resolve(c.new_essence, h.field).dump());
-      d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
-    } else {
-      d.set_old_json(c.old_essence.dump());
-      d.set_new_json(c.new_essence.dump());
-      d.set_diff_json(DiffToJson(c.diff).dump());
-    }
+  if (!h.field.empty()) {
+    // Any handler limited to a field: the field's values and the diff
+    // inside it.
+    d.set_old_json(Resolve(c.old_essence, h.field).dump());
+    d.set_new_json(Resolve(c.new_essence, h.field).dump());
+    d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
+  } else if (c.cause == v1::CAUSE_UPDATE) {
+    d.set_old_json(c.old_essence.dump());
+    d.set_new_json(c.new_essence.dump());
+    d.set_diff_json(DiffToJson(c.diff).dump());
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
@@ -964,6 +1017,11 @@ void Processor::DeliverNext(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
+  if (!st.object) {
+    // Deleted meanwhile: no handler is called for a gone object.
+    FinishCycle(id);
+    return;
+  }
   Cycle& c = *st.cycle;
   const absl::Time now = loop_->clock()->Now();
   while (c.next < c.due.size()) {
@@ -998,8 +1056,11 @@ void Processor::DeliverNext(const Id& id) {
     st.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
-        std::move(d), [this, id, h, delivery_id](const v1::Outcome& outcome,
-                                                 const std::string& stream_id) {
+        std::move(d),
+        [this, id, h, delivery_id, serial = c.serial](
+            const v1::Outcome& outcome, const std::string& stream_id) {
+          // An outcome for a cycle the object no longer runs changes nothing.
+          if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
           return OnOutcome(id, h, delivery_id, outcome, stream_id);
         });
     return;
@@ -1089,7 +1150,9 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     }
   }
   ++c.next;
-  loop_->Post([this, id] { DeliverNext(id); });
+  loop_->Post([this, id, serial = c.serial] {
+    if (CycleOf(id, serial) != nullptr) DeliverNext(id);
+  });
   return bad;
 }
 
@@ -1173,6 +1236,17 @@ void Processor::FinishCycle(const Id& id) {
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   Cycle& c = *st.cycle;
+  if (!st.object) {
+    // Deleted meanwhile: nothing is stored for it (ApplyWrites tells the
+    // handlers whose patches go nowhere).
+    HERALD_LOG(INFO, "engine")
+        << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
+        << ": deleted during its " << c.purpose
+        << " cycle; the cycle ends without writing";
+    ApplyWrites(id, json::object(), json::object(), false, std::move(c.events),
+                std::move(c.patched_by));
+    return;
+  }
   bool all_done = true;
   for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
   json annotations = json::object();
@@ -1231,10 +1305,12 @@ void Processor::FinishCycle(const Id& id) {
 }
 
 bool Processor::TakeBody(ObjectState& st, const std::string& response) {
+  // A write answered after the object's deletion was seen does not bring
+  // it back.
+  if (!st.object) return false;
   auto object = kube::IngestObject(response, /*strip_managed_fields=*/true);
   if (!object.ok()) return false;
-  if (st.object &&
-      !IsNewer(object->resource_version, st.object->resource_version)) {
+  if (!IsNewer(object->resource_version, st.object->resource_version)) {
     return false;
   }
   st.object = std::make_shared<const cache::CachedObject>(std::move(*object));
@@ -1250,14 +1326,32 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  // Events go out whatever happens to the patch.
+  // Events go out whatever happens to the patch (about the object a raw
+  // event carried, when the object is gone since).
+  std::string uid = UidOf(st), rv = RvOf(st);
+  if (!st.object && st.cycle && st.cycle->event_object) {
+    uid = st.cycle->event_object->uid;
+    rv = st.cycle->event_object->resource_version;
+  } else if (!st.object) {
+    // A cycle's body is its object's last state.
+    const json& u = Resolve(Meta(st.body), {"uid"});
+    const json& r = Resolve(Meta(st.body), {"resourceVersion"});
+    if (u.is_string()) uid = u.get<std::string>();
+    if (r.is_string()) rv = r.get<std::string>();
+  }
   for (const auto& e : events) {
     writer_->PostEvent(
         kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
-                             st.key.ns, st.key.name, UidOf(st), RvOf(st)},
+                             st.key.ns, st.key.name, uid, rv},
         e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
                                            : kube::EventKind::kNormal,
         e.reason(), e.message());
+  }
+  if (!st.object) {
+    // Gone from the cluster: nothing to patch or store.
+    RejectPatches(st, patched_by, "was not applied: the object is gone");
+    EndCycle(id, absl::InfiniteFuture());
+    return;
   }
   if (!status_patch.empty() && !st.resource->has_status) {
     for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
@@ -1328,22 +1422,24 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           return;
         }
         const int http = kube::HttpStatusOf(r.status());
+        const bool raw_event = s.cycle && s.cycle->cause == v1::CAUSE_EVENT;
         if (http == 404) {
+          RejectPatches(s, patched_by, "was not applied: the object is gone");
           EndCycle(id, absl::InfiniteFuture());
           return;
         }
         if ((http == 400 || http == 422) && !patched_by.empty()) {
           // A handler's patch does not apply: tell its process, record the
           // failure in progress, and write our own part alone.
+          RejectPatches(s, patched_by,
+                        absl::StrCat("was rejected: ", r.status().message()));
+          if (raw_event || !s.cycle) {
+            // Raw-event handlers keep no progress and are not retried.
+            EndCycle(id, absl::InfiniteFuture());
+            return;
+          }
           const absl::Time now = loop_->clock()->Now();
           for (const auto& [hid, stream] : patched_by) {
-            v1::ConnectResponse msg;
-            auto* pe = msg.mutable_protocol_error();
-            pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
-            pe->set_message(
-                absl::StrCat("the patch of handler '", hid,
-                             "' was rejected: ", r.status().message()));
-            dispatcher_->SendTo(stream, msg);
             ProgressRecord& rec = s.cycle->records[hid];
             const Handler* h = registry_->Find(hid);
             rec.success = false;
@@ -1369,8 +1465,31 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           FinishCycle(id);
           return;
         }
+        if (raw_event) {
+          // Cycles run their handlers again after the throttle; raw-event
+          // handlers are not retried, so their changes are lost.
+          RejectPatches(
+              s, patched_by,
+              absl::StrCat("was not applied: ", r.status().ToString()));
+        }
         Throttle(id, r.status());
       });
+}
+
+void Processor::RejectPatches(
+    const ObjectState& st, const std::map<std::string, std::string>& patched_by,
+    const std::string& why) {
+  for (const auto& [hid, stream] : patched_by) {
+    const std::string message =
+        absl::StrCat("the patch of handler '", hid, "' ", why);
+    HERALD_LOG(WARNING, "engine") << st.resource->FullName() << " " << st.key.ns
+                                  << "/" << st.key.name << ": " << message;
+    v1::ConnectResponse msg;
+    auto* pe = msg.mutable_protocol_error();
+    pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+    pe->set_message(message);
+    dispatcher_->SendTo(stream, msg);
+  }
 }
 
 void Processor::EndCycle(const Id& id, absl::Time wake_at) {

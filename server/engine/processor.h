@@ -169,6 +169,15 @@ class Processor : public kube::WatchHandler {
     absl::Duration timer_next;
     // Sharp: the next run is at the next point of the grid, from the end.
     bool timer_grid = false;
+    // For a raw-event run (cause CAUSE_EVENT): the event; its handlers are
+    // `due`, delivered one at a time from `next`.
+    std::string event_type;
+    std::shared_ptr<const cache::CachedObject> event_object;
+    // For an index run (cause CAUSE_INDEX): the resourceVersion it indexes.
+    std::string index_rv;
+    // Tells this cycle from any later one of the object: continuations
+    // posted to the loop carry it.
+    uint64_t serial = 0;
   };
 
   struct RawEvent {
@@ -201,6 +210,11 @@ class Processor : public kube::WatchHandler {
     absl::Time started = absl::InfinitePast();
     absl::Time restart_at = absl::InfiniteFuture();
     uint32_t restarts = 0;
+    // As in Kopf, a daemon's attempts count from its start: failed attempts
+    // so far, and when the first began (sent as the delivery's retry and
+    // started). A daemon started again after it stopped begins anew.
+    uint32_t retries = 0;
+    absl::Time first_attempt = absl::InfinitePast();
     v1::StopReason stop_reason = v1::STOP_REASON_UNSPECIFIED;
   };
 
@@ -232,7 +246,9 @@ class Processor : public kube::WatchHandler {
     // The object's state changed since its index entries were computed
     // (until the indexing of its latest state has finished).
     bool index_dirty = false;
-    uint64_t index_gen = 0;
+    // The resourceVersion last given to the index handlers: a state is
+    // indexed once, however many events and write answers bring it.
+    std::string indexed_rv;
     // Timers by handler id, and what they schedule by.
     std::map<std::string, TimerState> timers;
     // Daemons by handler id.
@@ -261,8 +277,16 @@ class Processor : public kube::WatchHandler {
                    std::shared_ptr<const cache::CachedObject> object,
                    bool gone);
   void Process(const Id& id);
+  // Raw-event handlers: the object's next event, one delivery at a time.
+  // The run's state lives in the object's cycle; each outcome posts the
+  // next step, which finds it there by id and serial.
   void RunRawEvents(const Id& id, ObjectState& st,
                     const std::vector<const Handler*>& handlers);
+  void StepRawEvents(const Id& id, uint64_t serial);
+  // The object's cycle if it is still the one `serial` names, else null.
+  Cycle* CycleOf(const Id& id, uint64_t serial);
+  // Ends a raw-event or index run: the object is free again.
+  void EndRun(ObjectState& st);
   bool StartCycle(const Id& id, ObjectState& st,
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
@@ -301,6 +325,12 @@ class Processor : public kube::WatchHandler {
                    std::vector<v1::EventRecord> events,
                    std::map<std::string, std::string> patched_by);
   void EndCycle(const Id& id, absl::Time wake_at);
+  // Tells each handler's process that its patch was not applied (`why`
+  // follows "the patch of handler 'ID' "), with PATCH_REJECTED and a log
+  // line.
+  void RejectPatches(const ObjectState& st,
+                     const std::map<std::string, std::string>& patched_by,
+                     const std::string& why);
   void Throttle(const Id& id, const absl::Status& why);
   void PatchFinalizer(const Id& id, bool add);
   void Schedule(const Id& id, ObjectState& st, absl::Time when);
@@ -340,6 +370,7 @@ class Processor : public kube::WatchHandler {
   // Index handlers: compute the object's entries, one delivery at a time.
   void RunIndexers(const Id& id, ObjectState& st,
                    const std::vector<const Handler*>& handlers);
+  void StepIndexers(const Id& id, uint64_t serial);
   void DropIndexEntries(const Id& id);
   // Takes the object from a write's response if it is newer than what we
   // have; false when the response was not a newer object.
@@ -385,6 +416,7 @@ class Processor : public kube::WatchHandler {
   std::map<std::string, IndexCache> index_cache_;
   uint64_t index_changes_ = 0;
   uint64_t next_delivery_ = 1;
+  uint64_t next_cycle_serial_ = 1;
   // Resource full name -> the ResourceInfo its objects share.
   std::map<std::string, std::shared_ptr<const kube::ResourceInfo>> resources_;
   nlohmann::json operator_memo_;

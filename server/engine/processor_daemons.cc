@@ -78,12 +78,15 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
   ds.phase = Phase::kRunning;
   ds.started = loop_->clock()->Now();
   ds.restart_at = absl::InfiniteFuture();
+  if (ds.first_attempt == absl::InfinitePast()) ds.first_attempt = ds.started;
   v1::Delivery del =
       NewDelivery(st, *h, st.object->uid, st.object->resource_version);
   del.set_cause(v1::CAUSE_DAEMON);
   del.set_body_json(st.object->json);
   del.set_memo_json(st.memo.dump());
   del.set_restarted(ds.restarts > 0);
+  del.set_retry(ds.retries);
+  *del.mutable_started() = runtime::ToProtoTime(ds.first_attempt);
   ds.delivery_id = del.delivery_id();
   daemon_deliveries_[ds.delivery_id] = {id, handler_id};
   stats_[handler_id].deliveries++;
@@ -301,6 +304,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
                             : h->backoff();
     ds.phase = Phase::kBackoff;
     ds.restarts++;
+    ds.retries++;
     ds.restart_at = loop_->clock()->Now() + delay;
     ds.timer = loop_->PostAt(
         ds.restart_at, [this, id, handler_id] { StartDaemon(id, handler_id); });
@@ -312,6 +316,8 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
       stats_[handler_id].successes++;
     }
     ds.phase = Phase::kDone;
+    ds.retries = 0;
+    ds.first_attempt = absl::InfinitePast();
     // A deletion may wait for this daemon.
     loop_->Post([this, id] { Process(id); });
   }

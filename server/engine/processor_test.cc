@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 namespace {
@@ -73,6 +74,10 @@ class FakeApi : public ObjectWriter {
   void Emit(const kube::ResourceInfo& r, const std::string& type,
             const json& obj) {
     if (!processor) return;
+    if (hold_events) {
+      held.push_back({r, type, obj});
+      return;
+    }
     cache::CachedObject c;
     c.key = {obj["metadata"].value("namespace", ""), obj["metadata"]["name"]};
     c.uid = obj["metadata"].value("uid", "");
@@ -85,10 +90,23 @@ class FakeApi : public ObjectWriter {
     processor->OnEvent(r, e);
   }
 
+  // Sends the held watch events, in order.
+  void ReleaseEvents() {
+    hold_events = false;
+    std::vector<Held> events;
+    events.swap(held);
+    for (const auto& e : events) Emit(e.resource, e.type, e.object);
+  }
+
   struct Call {
     kube::PatchType type;
     std::string body;
     bool status;
+  };
+  struct Held {
+    kube::ResourceInfo resource;
+    std::string type;
+    json object;
   };
   runtime::EventLoop* loop_;
   Processor* processor = nullptr;
@@ -101,6 +119,11 @@ class FakeApi : public ObjectWriter {
   // API server may when the patch removes a terminating object's last
   // finalizer.
   bool status_reply_next_json = false;
+  // Watch events wait in `held` until ReleaseEvents: the API server's
+  // answers to patches then arrive before the events of the changes, as
+  // they often do.
+  bool hold_events = false;
+  std::vector<Held> held;
 };
 
 class Stream : public StreamSink {
@@ -203,6 +226,8 @@ class ProcessorTest : public ::testing::Test {
   absl::Status last_answer_;
   v1::ProtocolErrorCode last_code_ = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
 };
+
+void MarkDeleted(FakeApi& api, const std::string& name);
 
 json Example(const std::string& name) {
   return json{{"apiVersion", "kopf.dev/v1"},
@@ -351,6 +376,62 @@ TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
             R"([["change",[],"old","value"]])");
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
+TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
+  auto equals = [](const std::string& value) {
+    return [value](v1::HandlerSpec& s) {
+      s.set_field("spec.size");
+      s.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
+      s.mutable_value_filter()->set_value_json(value);
+    };
+  };
+  AddHandler("create_fn/spec.size", v1::CAUSE_CREATE, equals("3"));
+  AddHandler("resume_fn/spec.size", v1::CAUSE_RESUME, equals("5"));
+  AddHandler("delete_fn/spec.size", v1::CAUSE_DELETE, equals("1"));
+  Connect();
+  json small = Example("small");
+  small["spec"]["size"] = 1;
+  Create(small);
+  EXPECT_TRUE(stream_.deliveries.empty());  // Not 3: create_fn is not for it.
+  json big = Example("big");
+  big["spec"]["size"] = 3;
+  Create(big);
+  ASSERT_THAT(Delivered(),
+              ::testing::ElementsAre("create_fn/spec.size/CAUSE_CREATE"));
+  // Old, new and diff narrowed to the field, as for field handlers.
+  EXPECT_EQ(stream_.deliveries[0].old_json(), "null");
+  EXPECT_EQ(stream_.deliveries[0].new_json(), "3");
+  EXPECT_EQ(stream_.deliveries[0].diff_json(), R"([["add",[],null,3]])");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Seen before, unchanged: a resume, for the object whose size is 5.
+  json old = Example("old");
+  old["spec"]["size"] = 5;
+  old["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      R"({"spec":{"field":"value","size":5}})";
+  old["metadata"]["finalizers"] = json::array({"herald.dev/finalizer"});
+  Create(old);
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].handler_id(), "resume_fn/spec.size");
+  EXPECT_EQ(stream_.deliveries[1].old_json(), "5");
+  EXPECT_EQ(stream_.deliveries[1].new_json(), "5");
+  EXPECT_EQ(stream_.deliveries[1].diff_json(), "[]");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Deleted: only the object whose size is 1 gets the delete handler; the
+  // other one's finalizer simply goes.
+  MarkDeleted(api_, "big");
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(Obj("big")["metadata"]["finalizers"], json::array());
+  MarkDeleted(api_, "small");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].handler_id(), "delete_fn/spec.size");
+  EXPECT_EQ(stream_.deliveries[2].cause(), v1::CAUSE_DELETE);
+  EXPECT_EQ(stream_.deliveries[2].old_json(), "1");
+  EXPECT_EQ(stream_.deliveries[2].new_json(), "1");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(Obj("small")["metadata"]["finalizers"], json::array());
 }
 
 TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
@@ -540,6 +621,126 @@ TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
   }
 }
 
+TEST_F(ProcessorTest, RawEventHandlersChangesReachTheObject) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("other_event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("p"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(
+        R"({"metadata":{"labels":{"seen":"yes"}}})");
+    o.mutable_changes()->set_status_patch_json(R"({"seen":{"by":"event_fn"}})");
+    auto* e = o.mutable_changes()->add_events();
+    e->set_reason("Seen");
+    e->set_message("an event");
+  });
+  // The next handler of the same event, then one write for both.
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].handler_id(), "other_event_fn");
+  EXPECT_TRUE(api_.patches.empty());
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"extra":1}})");
+  });
+  EXPECT_EQ(Obj("p")["metadata"]["labels"]["seen"], "yes");
+  EXPECT_EQ(Obj("p")["spec"]["extra"], 1);
+  EXPECT_EQ(Obj("p")["status"]["seen"]["by"], "event_fn");
+  EXPECT_THAT(api_.events, ::testing::ElementsAre("p:Seen:an event"));
+  ASSERT_EQ(api_.patches.size(), 2u);  // The object, then its status.
+  EXPECT_TRUE(stream_.errors.empty());
+  // The handlers hear the change their own writes made, as in Kopf; no
+  // progress of theirs is ever stored.
+  ASSERT_GE(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].event_type(), "MODIFIED");
+  for (const auto& p : api_.patches) {
+    EXPECT_THAT(p.body, ::testing::Not(HasSubstr("herald.dev/event_fn")));
+  }
+}
+
+TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("r"));
+  api_.fail_next_with = 422;
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
+  });
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("event_fn"));
+  EXPECT_EQ(Obj("r")["spec"]["field"], "value");
+  EXPECT_TRUE(Ann("r", "herald.dev/event_fn").is_null());
+  // Not retried, and the object's next event is heard.
+  json o = Obj("r");
+  o["spec"]["field"] = "next";
+  o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+  api_.objects["r"] = o;
+  api_.Emit(Kex(), "MODIFIED", o);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
+}
+
+TEST_F(ProcessorTest, APatchForADeletedObjectIsAnsweredWithAProtocolError) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  Create(Example("g"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  api_.Emit(Kex(), "DELETED", Obj("g"));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].event_type(), "DELETED");
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"spec":{"late":true}})");
+    auto* e = o.mutable_changes()->add_events();
+    e->set_reason("Gone");
+    e->set_message("bye");
+  });
+  // Nothing to patch: the handler's process hears why; the Event still
+  // goes out, and the object's state is dropped.
+  EXPECT_TRUE(api_.patches.empty());
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("gone"));
+  EXPECT_THAT(api_.events, ::testing::ElementsAre("g:Gone:bye"));
+  EXPECT_EQ(processor_.objects(), 0u);
+}
+
+TEST_F(ProcessorTest, AnObjectDeletedMidCycleEndsItWithoutWritesOrNullBodies) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("a_fn", v1::CAUSE_CREATE);
+  AddHandler("b_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("x"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT",
+                                                  "a_fn/CAUSE_CREATE"));
+  // Deleted while a_fn runs (no finalizer holds it).
+  api_.Emit(Kex(), "DELETED", Obj("x"));
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+    o.mutable_changes()->set_patch_json(R"({"metadata":{"labels":{"a":"1"}}})");
+  });
+  // b_fn is not called for a gone object; the raw-event handler hears the
+  // deletion.
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT",
+                                                  "a_fn/CAUSE_CREATE",
+                                                  "event_fn/CAUSE_EVENT"));
+  EXPECT_EQ(stream_.deliveries.back().event_type(), "DELETED");
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  for (const auto& d : stream_.deliveries) {
+    EXPECT_TRUE(json::parse(d.body_json()).is_object()) << d.delivery_id();
+  }
+  // Nothing stored for it; a_fn's process hears its patch went nowhere.
+  EXPECT_TRUE(api_.patches.empty());
+  ASSERT_EQ(stream_.errors.size(), 1u);
+  EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
+  EXPECT_THAT(stream_.errors[0].message(), HasSubstr("a_fn"));
+  EXPECT_EQ(processor_.objects(), 0u);
+  EXPECT_TRUE(processor_.Queues().empty());
+}
+
 TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   AddHandler("event_fn", v1::CAUSE_EVENT);
   Connect();
@@ -560,6 +761,34 @@ TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   EXPECT_EQ(json::parse(stream_.deliveries[1].body_json())["spec"]["n"], 49);
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
+TEST_F(ProcessorTest, ARawEventRunKeepsNoEventAliveOnceDone) {
+  AddHandler("event_fn", v1::CAUSE_EVENT);
+  Connect();
+  auto cached = [](const json& obj) {
+    auto c = std::make_shared<cache::CachedObject>();
+    c->key = {"ns", obj["metadata"]["name"].get<std::string>()};
+    c->resource_version = obj["metadata"]["resourceVersion"];
+    c->json = obj.dump();
+    return c;
+  };
+  json obj = Example("w");
+  obj["metadata"]["resourceVersion"] = "1";
+  std::shared_ptr<cache::CachedObject> first = cached(obj);
+  std::weak_ptr<cache::CachedObject> watched = first;
+  processor_.OnEvent(Kex(), kube::WatchEvent{kube::WatchEvent::Type::kAdded,
+                                             std::move(first), false});
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // A newer state takes the first one's place as the object's latest.
+  obj["metadata"]["resourceVersion"] = "2";
+  processor_.OnEvent(Kex(), kube::WatchEvent{kube::WatchEvent::Type::kModified,
+                                             cached(obj), false});
+  loop_.RunUntilIdle();
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_TRUE(watched.expired()) << "the first event's object is still alive";
 }
 
 TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
@@ -720,6 +949,109 @@ TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
   api_.Emit(Kex(), "DELETED", Obj("a"));
   loop_.RunUntilIdle();
   EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["db",["b"]]])");
+}
+
+TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
+  AddHandler("by_app", v1::CAUSE_INDEX);
+  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
+    s.mutable_timer()->mutable_interval()->set_seconds(1);
+  });
+  AddHandler("monitor", v1::CAUSE_DAEMON);
+  Connect();
+  processor_.OnListed(Kex(), "");
+  // Index deliveries by the resourceVersion they index.
+  std::map<std::string, int> indexed;
+  std::string daemon_id;
+  size_t answered = 0;
+  int ticks = 0;
+  // Answers every delivery out so far but the daemon's, as they come.
+  auto answer_all = [&] {
+    while (answered < stream_.deliveries.size()) {
+      const v1::Delivery d = stream_.deliveries[answered++];
+      if (d.cause() == v1::CAUSE_DAEMON) {
+        daemon_id = d.delivery_id();
+        continue;
+      }
+      v1::Outcome o;
+      o.set_delivery_id(d.delivery_id());
+      o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+      if (d.cause() == v1::CAUSE_INDEX) {
+        ++indexed[d.object().resource_version()];
+        o.set_result_json(R"({"app":"x"})");
+      } else if (d.cause() == v1::CAUSE_TIMER) {
+        o.set_result_json(std::to_string(++ticks));  // Into the status.
+      }
+      v1::ProtocolErrorCode code;
+      ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+      loop_.RunUntilIdle();
+    }
+  };
+  Create(Example("x"));
+  answer_all();
+  ASSERT_FALSE(daemon_id.empty());
+  for (int i = 1; i <= 10; ++i) {
+    // The daemon and the timer write the status; the answers to their
+    // patches arrive before the watch events of the changes.
+    api_.hold_events = true;
+    v1::ObjectChanges changes;
+    changes.set_status_patch_json(json{{"monitor", {{"beat", i}}}}.dump());
+    ASSERT_TRUE(processor_.OnInterimChanges(daemon_id, changes, "s1").ok());
+    loop_.RunUntilIdle();
+    clock_.Advance(absl::Seconds(1));
+    loop_.RunUntilIdle();
+    answer_all();
+    api_.ReleaseEvents();
+    loop_.RunUntilIdle();
+    answer_all();
+  }
+  EXPECT_GE(ticks, 10);  // Every round wrote the status.
+  for (const auto& [rv, n] : indexed) {
+    EXPECT_EQ(n, 1) << "resourceVersion " << rv << " indexed " << n << " times";
+  }
+  // As in Kopf, every new state is indexed, status-only changes too: the
+  // latest one is.
+  const std::string last =
+      Obj("x")["metadata"]["resourceVersion"].get<std::string>();
+  EXPECT_EQ(indexed.count(last), 1u);
+  EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["app",["x"]]])");
+}
+
+TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
+  // N objects wait for one credit: every step of the loop is counted, and
+  // stays a few per object however long the queue (nothing polls or
+  // rescans the waiting objects).
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  StreamInfo info;
+  info.stream_id = "s1";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &stream_);
+  processor_.OnListed(Kex(), "");
+  constexpr int kObjects = 300;
+  size_t steps = 0;
+  for (int i = 0; i < kObjects; ++i) {
+    json obj = Example(absl::StrCat("w", i));
+    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    obj["metadata"]["uid"] = absl::StrCat("uid-w", i);
+    api_.objects[obj["metadata"]["name"]] = obj;
+    api_.Emit(Kex(), "ADDED", obj);
+    steps += loop_.RunUntilIdle();
+  }
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(dispatcher_.queued(), kObjects - 1u);
+  size_t answered = 0;
+  while (answered < stream_.deliveries.size()) {
+    v1::Outcome o;
+    o.set_delivery_id(stream_.deliveries[answered++].delivery_id());
+    o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+    v1::ProtocolErrorCode code;
+    ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+    steps += loop_.RunUntilIdle();
+  }
+  EXPECT_EQ(answered, static_cast<size_t>(kObjects));
+  EXPECT_EQ(dispatcher_.queued(), 0u);
+  // Per object: its event, the write of its results and the event of that.
+  EXPECT_LE(steps, 5u * kObjects);
 }
 
 TEST_F(ProcessorTest, ObjectMemosStartAsACopyOfTheOperatorMemo) {
@@ -907,6 +1239,75 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   MarkDeleted(api_, "d");
   loop_.RunUntilIdle();
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+}
+
+TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
+  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
+    (*s.mutable_labels())["run"].set_match(v1::META_MATCH_PRESENT);
+  });
+  Connect();
+  auto labelled = [&](bool run) {
+    json o = Obj("d");
+    if (run) {
+      o["metadata"]["labels"]["run"] = "yes";
+    } else {
+      o["metadata"]["labels"].erase("run");
+    }
+    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
+    api_.objects["d"] = o;
+    api_.Emit(Kex(), "MODIFIED", o);
+    loop_.RunUntilIdle();
+  };
+  json obj = Example("d");
+  obj["metadata"]["labels"]["run"] = "yes";
+  Create(obj);
+  const auto first = runtime::ToProtoTime(clock_.Now());
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_EQ(stream_.deliveries[0].retry(), 0u);
+  EXPECT_EQ(stream_.deliveries[0].started().seconds(), first.seconds());
+  // An error restarts it after the delay: the second attempt, same start.
+  clock_.Advance(absl::Seconds(3));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  EXPECT_EQ(stream_.deliveries[1].started().seconds(), first.seconds());
+  // An unexpected error counts too (restarted after the backoff).
+  Answer(v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  clock_.Advance(absl::Seconds(60));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 3u);
+  EXPECT_EQ(stream_.deliveries[2].retry(), 2u);
+  EXPECT_EQ(stream_.deliveries[2].started().seconds(), first.seconds());
+  // Its process going away is no new attempt: the same one runs elsewhere.
+  dispatcher_.RemoveStream("s1");
+  Stream other;
+  StreamInfo info;
+  info.stream_id = "s1";
+  info.credits = 1;
+  info.handler_ids = handler_ids_;
+  dispatcher_.AddStream(info, &other);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(other.deliveries.size(), 1u);
+  EXPECT_TRUE(other.deliveries[0].restarted());
+  EXPECT_EQ(other.deliveries[0].retry(), 2u);
+  EXPECT_EQ(other.deliveries[0].started().seconds(), first.seconds());
+  v1::Outcome ok;
+  ok.set_delivery_id(other.deliveries[0].delivery_id());
+  ok.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(dispatcher_.OnOutcome("s1", ok, &code).ok());
+  loop_.RunUntilIdle();
+  // Stopped by its filter and started again: a new daemon, from scratch.
+  labelled(false);
+  clock_.Advance(absl::Seconds(10));
+  labelled(true);
+  ASSERT_EQ(other.deliveries.size(), 2u);
+  EXPECT_EQ(other.deliveries[1].retry(), 0u);
+  EXPECT_EQ(other.deliveries[1].started().seconds(),
+            runtime::ToProtoTime(clock_.Now()).seconds());
 }
 
 TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {

@@ -2,25 +2,69 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/engine/essence.h"
+#include "server/kube/label_selector.h"
 
 namespace herald::engine {
 namespace {
 
 using nlohmann::json;
 
+// Label and annotation keys follow Kubernetes' rules (annotation keys are
+// checked lowercased, as the API server does): a filter on a key that no
+// object can carry would never match.
 absl::Status CheckMetaFilters(
     const google::protobuf::Map<std::string, v1::MetaFilter>& filters,
-    const char* what) {
+    bool labels) {
+  const char* what = labels ? "label filter" : "annotation filter";
   for (const auto& [key, f] : filters) {
     if (key.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": empty key"));
     }
+    const std::string why =
+        kube::QualifiedNameError(labels ? key : absl::AsciiStrToLower(key));
+    if (!why.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", key, "': not a valid ",
+                       labels ? "label" : "annotation", " key: ", why));
+    }
     if (f.match() == v1::META_MATCH_UNSPECIFIED) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, " '", key, "': match is unspecified"));
+    }
+    if (labels && f.match() == v1::META_MATCH_EQUALS) {
+      const std::string bad_value = kube::LabelValueError(f.value());
+      if (!bad_value.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, " '", key, "': value '", f.value(),
+                         "' is not a valid label value: ", bad_value));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A field path is dot-separated keys ("spec.size"), none of them empty.
+absl::Status CheckFieldPath(const std::string& path, const char* what) {
+  if (path.empty()) return absl::OkStatus();
+  size_t n = 0;
+  for (absl::string_view segment : absl::StrSplit(path, '.')) {
+    ++n;
+    if (segment.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " '", path, "': segment ", n,
+          " is empty (a field path is dot-separated keys, e.g. spec.size)"));
+    }
+    if (absl::StrContains(segment, '[') || absl::StrContains(segment, ']')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " '", path, "': segment ", n, " '", segment,
+          "' has brackets: list indexes are not supported (a field path is "
+          "dot-separated keys, e.g. spec.size)"));
     }
   }
   return absl::OkStatus();
@@ -129,13 +173,41 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec) {
   if (spec.cause() == v1::CAUSE_FIELD && spec.field().empty()) {
     return absl::InvalidArgumentError("a field handler needs a field");
   }
-  if (!spec.field().empty() && spec.cause() != v1::CAUSE_FIELD &&
-      spec.cause() != v1::CAUSE_UPDATE) {
+  // As in Kopf: every resource-changing handler may be limited to a field;
+  // old and new values are about a change, which only update and field
+  // handlers need.
+  const bool changing =
+      spec.cause() == v1::CAUSE_CREATE || spec.cause() == v1::CAUSE_UPDATE ||
+      spec.cause() == v1::CAUSE_DELETE || spec.cause() == v1::CAUSE_RESUME ||
+      spec.cause() == v1::CAUSE_FIELD;
+  if (!spec.field().empty() && !changing) {
     return absl::InvalidArgumentError(
-        "field is only for field and update handlers");
+        "field is only for create, update, delete, resume and field handlers");
   }
-  absl::Status st = CheckMetaFilters(spec.labels(), "label filter");
-  if (st.ok()) st = CheckMetaFilters(spec.annotations(), "annotation filter");
+  const bool needs_change =
+      spec.cause() == v1::CAUSE_UPDATE || spec.cause() == v1::CAUSE_FIELD;
+  if (!needs_change &&
+      spec.old_filter().match() != v1::VALUE_MATCH_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "old_filter is only for update and field handlers");
+  }
+  if (!needs_change &&
+      spec.new_filter().match() != v1::VALUE_MATCH_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "new_filter is only for update and field handlers");
+  }
+  absl::Status st = CheckMetaFilters(spec.labels(), /*labels=*/true);
+  if (st.ok()) st = CheckMetaFilters(spec.annotations(), /*labels=*/false);
+  if (st.ok()) st = CheckFieldPath(spec.field(), "field");
+  if (st.ok()) st = CheckFieldPath(spec.index().field(), "index field");
+  if (st.ok() && !spec.index().label().empty()) {
+    const std::string why = kube::QualifiedNameError(spec.index().label());
+    if (!why.empty()) {
+      st = absl::InvalidArgumentError(
+          absl::StrCat("index label '", spec.index().label(),
+                       "': not a valid label key: ", why));
+    }
+  }
   if (st.ok()) st = CheckValueFilter(spec.value_filter(), "value_filter");
   if (st.ok()) st = CheckValueFilter(spec.old_filter(), "old_filter");
   if (st.ok()) st = CheckValueFilter(spec.new_filter(), "new_filter");
@@ -162,13 +234,21 @@ bool MatchesField(const Handler& h, const json& old_essence,
   if (h.field.empty()) return true;
   const json& o = Resolve(old_essence, h.field);
   const json& n = Resolve(new_essence, h.field);
-  if (o == n) return false;
   const auto& s = h.spec;
-  if (s.value_filter().match() != v1::VALUE_MATCH_UNSPECIFIED &&
-      !ValueMatches(s.value_filter(), h.value_equals, o) &&
-      !ValueMatches(s.value_filter(), h.value_equals, n)) {
+  // Kopf's _matches_field_values: the old or the new value passes `value`;
+  // without one, the field must be there in either.
+  if (s.value_filter().match() == v1::VALUE_MATCH_UNSPECIFIED) {
+    if (o.is_null() && n.is_null()) return false;
+  } else if (!ValueMatches(s.value_filter(), h.value_equals, o) &&
+             !ValueMatches(s.value_filter(), h.value_equals, n)) {
     return false;
   }
+  // Kopf's _matches_field_changes, for update and field handlers only: the
+  // field changed, and its old and new values pass `old` and `new`.
+  if (h.cause() != v1::CAUSE_UPDATE && h.cause() != v1::CAUSE_FIELD) {
+    return true;
+  }
+  if (o == n) return false;
   return ValueMatches(s.old_filter(), h.old_equals, o) &&
          ValueMatches(s.new_filter(), h.new_equals, n);
 }

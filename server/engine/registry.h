@@ -48,8 +48,11 @@ absl::Status ValidateSpec(const v1::HandlerSpec& spec);
 // True when the object's labels and annotations pass the handler's filters.
 bool MatchesMeta(const Handler& h, const nlohmann::json& body);
 
-// For handlers limited to a field: true when the field changed between the
-// two essences and the value filters pass. Handlers without a field: true.
+// For handlers limited to a field, Kopf's field filters on the two essences:
+// the field's old or new value passes the value filter (without one: the
+// field is there in either); for update and field handlers, the field also
+// changed and its old and new values pass their filters. Handlers without a
+// field: true.
 bool MatchesField(const Handler& h, const nlohmann::json& old_essence,
                   const nlohmann::json& new_essence);
 

@@ -57,6 +57,22 @@ int HttpStatusOf(const absl::Status& status) {
   return 0;
 }
 
+std::string ExplainFailure(const absl::Status& status) {
+  switch (HttpStatusOf(status)) {
+    case 401:
+      return absl::StrCat(
+          "the API server refused the credentials (check the kubeconfig's "
+          "user: token, token file or client certificate): ",
+          status.message());
+    case 403:
+      return absl::StrCat(
+          "access is forbidden (the user lacks the RBAC permission): ",
+          status.message());
+    default:
+      return std::string(status.message());
+  }
+}
+
 absl::Status StatusFromResponse(const HttpResponse& response,
                                 absl::string_view what) {
   std::string message;

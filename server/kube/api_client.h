@@ -22,6 +22,11 @@ namespace herald::kube {
 // come from an HTTP answer).
 int HttpStatusOf(const absl::Status& status);
 
+// Why a request failed, in words for the log: a 401 is the API server
+// refusing the credentials, a 403 a missing permission; the request and the
+// server's message follow. Other failures: the status's message.
+std::string ExplainFailure(const absl::Status& status);
+
 // The Retry-After carried by a Status from StatusFromResponse, if any.
 absl::optional<absl::Duration> RetryAfterOf(const absl::Status& status);
 
@@ -44,7 +49,9 @@ enum class PatchType { kMerge, kJson, kStrategicMerge, kApply };
 class ApiClient {
  public:
   struct Options {
-    double qps = 50;
+    // No client-side limit unless set: the API server's flow control (429
+    // with Retry-After, honoured) is the limit.
+    double qps = 0;
     int burst = 100;
     // Attempts per request before giving up on retryable errors.
     int max_attempts = 8;

@@ -116,6 +116,38 @@ TEST(ApiClientTest, ClientErrorsFailAtOnceWithTheServersMessage) {
                 "number"));
 }
 
+TEST(ApiClientTest, ExplainsRefusedCredentialsAndForbiddenAccess) {
+  Fixture f;
+  f.fake->Add("GET", "/api/v1",
+              HttpResponse{401,
+                           R"({"kind":"Status","reason":"Unauthorized",)"
+                           R"("message":"Unauthorized","code":401})",
+                           ""});
+  auto r = f.api->Get("/api/v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ExplainFailure(r.status()),
+            "the API server refused the credentials (check the kubeconfig's "
+            "user: token, token file or client certificate): GET /api/v1: "
+            "HTTP 401: Unauthorized");
+  f.fake->Add("GET", "/api/v1/pods",
+              HttpResponse{403,
+                           R"({"kind":"Status","reason":"Forbidden","message":)"
+                           R"("pods is forbidden: User u cannot list"})",
+                           ""});
+  auto p = f.api->Get("/api/v1/pods");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(ExplainFailure(p.status()),
+            "access is forbidden (the user lacks the RBAC permission): GET "
+            "/api/v1/pods: HTTP 403: pods is forbidden: User u cannot "
+            "list");
+  // Anything else: the message as it is.
+  f.fake->Add("GET", "/missing", HttpResponse{404, "", ""});
+  auto m = f.api->Get("/missing");
+  EXPECT_EQ(ExplainFailure(m.status()), m.status().message());
+  EXPECT_EQ(ExplainFailure(absl::UnavailableError("connecting: refused")),
+            "connecting: refused");
+}
+
 TEST(ApiClientTest, RateLimitPacesRequests) {
   runtime::FakeClock clock;
   auto fake = std::make_unique<FakeHttpClient>();
@@ -128,6 +160,19 @@ TEST(ApiClientTest, RateLimitPacesRequests) {
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(api.Get("/x").ok());
   // Two free from the burst, then one every 100 ms.
   EXPECT_EQ(clock.Slept(), absl::Milliseconds(200));
+}
+
+TEST(ApiClientTest, DefaultsDoNotThrottle) {
+  // A burst of 1,000 requests waits for nothing on the client side: the API
+  // server's flow control (429 with Retry-After) is the limit.
+  runtime::FakeClock clock;
+  auto fake = std::make_unique<FakeHttpClient>();
+  fake->Add("GET", "/x", HttpResponse{200, "ok", ""});
+  ApiClient::Options o;
+  o.clock = &clock;
+  ApiClient api(std::move(fake), o);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(api.Get("/x").ok());
+  EXPECT_EQ(clock.Slept(), absl::ZeroDuration());
 }
 
 TEST(RetryDelayTest, Decisions) {

@@ -2,6 +2,9 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+#include <string>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -9,14 +12,64 @@
 namespace herald::kube {
 namespace {
 
-bool ValidPattern(absl::string_view p) {
-  for (char c : p) {
-    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-          c == '*' || c == '?' || c == '[' || c == ']' || c == '.')) {
-      return false;
+bool LowerAlnum(char c) {
+  return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z');
+}
+
+constexpr char kNameRule[] =
+    "lowercase letters, digits and '-', starting and ending with a letter or "
+    "digit, at most 63 characters";
+
+// Why `p` (a name, or a glob of *, ? and [...]) can match no namespace name,
+// or "" when it can. Namespace names are RFC 1123 labels.
+std::string PatternError(absl::string_view p) {
+  if (p.empty()) return "an empty pattern after '!'";
+  if (p.find_first_of("*?[") == absl::string_view::npos) {
+    if (p.size() > 63 || !LowerAlnum(p.front()) || !LowerAlnum(p.back()) ||
+        !std::all_of(p.begin(), p.end(),
+                     [](char c) { return LowerAlnum(c) || c == '-'; })) {
+      return absl::StrCat("'", p, "' is not a namespace name (", kNameRule,
+                          ")");
+    }
+    return "";
+  }
+  for (size_t i = 0; i < p.size(); ++i) {
+    const char c = p[i];
+    if (c == '[') {
+      size_t j = i + 1;
+      if (j < p.size() && (p[j] == '!' || p[j] == '^')) ++j;
+      const size_t first = j;
+      while (j < p.size() && p[j] != ']') {
+        if (!LowerAlnum(p[j]) && p[j] != '-') {
+          return absl::StrCat(
+              "'", p, "': '", std::string(1, p[j]), "' at position ", j + 1,
+              " cannot be in a namespace name (", kNameRule, ")");
+        }
+        ++j;
+      }
+      if (j == p.size()) {
+        return absl::StrCat("'", p, "': the '[' at position ", i + 1,
+                            " is never closed (a [...] lists characters or "
+                            "ranges, e.g. team-[ab] or team-[a-c])");
+      }
+      if (j == first) {
+        return absl::StrCat("'", p, "': the [...] at position ", i + 1,
+                            " lists no characters");
+      }
+      i = j;
+      continue;
+    }
+    if (c == ']') {
+      return absl::StrCat("'", p, "': the ']' at position ", i + 1,
+                          " closes no '['");
+    }
+    if (!LowerAlnum(c) && c != '-' && c != '*' && c != '?') {
+      return absl::StrCat("'", p, "': '", std::string(1, c), "' at position ",
+                          i + 1, " cannot be in a namespace name (", kNameRule,
+                          ")");
     }
   }
-  return !p.empty();
+  return "";
 }
 
 bool Glob(const std::string& pattern, absl::string_view ns) {
@@ -37,11 +90,8 @@ absl::StatusOr<NamespaceScope> NamespaceScope::Parse(absl::string_view spec) {
       negated = true;
       part.remove_prefix(1);
     }
-    if (!ValidPattern(part)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "namespace scope '", spec, "': '", raw,
-          "' is not a namespace name or glob (letters, digits, '-', '*', '?', "
-          "'[...]', optionally after '!')"));
+    if (std::string why = PatternError(part); !why.empty()) {
+      return absl::InvalidArgumentError(why);
     }
     if (part == "*" && !negated) continue;  // Everything: same as no include.
     plain = plain && !negated &&

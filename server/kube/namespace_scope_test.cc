@@ -46,5 +46,38 @@ TEST(NamespaceScopeTest, BadPatternIsAClearError) {
   EXPECT_THAT(s.status().message(), ::testing::HasSubstr("'bad/name'"));
 }
 
+TEST(NamespaceScopeTest, BracketsAndNames) {
+  auto s = NamespaceScope::Parse("team-[ab],!team-[!a-z]x");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->Matches("team-a"));
+  EXPECT_FALSE(s->Matches("team-c"));
+  // Patterns that could match no namespace name are errors naming why.
+  struct Case {
+    const char* spec;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"team-[", "'team-[': the '[' at position 6 is never closed"},
+      {"team-[ab", "'team-[ab': the '[' at position 6 is never closed"},
+      {"team-[]", "'team-[]': the [...] at position 6 lists no characters"},
+      {"team-*]", "'team-*]': the ']' at position 7 closes no '['"},
+      {"team-]", "'team-]' is not a namespace name"},
+      {"Team-*", "'Team-*': 'T' at position 1 cannot be in a namespace name"},
+      {"team-[A]", "'team-[A]': 'A' at position 7 cannot be in"},
+      {"Default", "'Default' is not a namespace name (lowercase letters"},
+      {"a.b", "'a.b' is not a namespace name"},
+      {"-x", "'-x' is not a namespace name"},
+      {"ok,!", "an empty pattern after '!'"},
+  };
+  for (const auto& c : cases) {
+    auto bad = NamespaceScope::Parse(c.spec);
+    ASSERT_FALSE(bad.ok()) << c.spec;
+    EXPECT_THAT(bad.status().message(), ::testing::HasSubstr(c.error))
+        << c.spec;
+  }
+  EXPECT_FALSE(NamespaceScope::Parse(std::string(64, 'n')).ok());
+  EXPECT_TRUE(NamespaceScope::Parse(std::string(63, 'n')).ok());
+}
+
 }  // namespace
 }  // namespace herald::kube

@@ -144,6 +144,11 @@ void ResourceWatch::Run() {
       }
     } else if (absl::IsInvalidArgument(r.status())) {
       HERALD_LOG(ERROR, "kube") << r.status().message();
+    } else if (HttpStatusOf(r.status()) == 401 ||
+               HttpStatusOf(r.status()) == 403) {
+      HERALD_LOG(ERROR, "kube")
+          << "not ready: cannot resolve '" << name_
+          << "': " << ExplainFailure(r.status()) << "; retrying";
     } else {
       HERALD_LOG(WARNING, "kube")
           << "not ready: cannot reach the API server to resolve '" << name_

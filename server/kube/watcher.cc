@@ -96,14 +96,15 @@ void Watcher::Emit(WatchEvent::Type type,
 }
 
 void Watcher::LogFailure(const absl::Status& st, absl::string_view what) {
-  if (HttpStatusOf(st) == 403) {
+  const int http = HttpStatusOf(st);
+  if (http == 401 || http == 403) {
     absl::Time now = api_->clock()->Now();
     if (now - last_forbidden_log_ < options_.forbidden_log_period) return;
     last_forbidden_log_ = now;
     HERALD_LOG(WARNING, "kube")
-        << label_ << ": " << what << " is forbidden; retrying quietly (next "
+        << label_ << ": " << what << " failed; retrying quietly (next "
         << "report in " << absl::FormatDuration(options_.forbidden_log_period)
-        << "): " << st.message();
+        << "): " << ExplainFailure(st);
     return;
   }
   HERALD_LOG(WARNING, "kube") << label_ << ": " << what << " failed: " << st;

@@ -54,7 +54,7 @@ struct WatchOptions {
   absl::Duration idle_timeout = absl::Seconds(70);
   bool strip_managed_fields = true;
   runtime::Backoff::Options backoff;
-  // A 403 is logged at most once per this period per watcher.
+  // A 401 or 403 is logged at most once per this period per watcher.
   absl::Duration forbidden_log_period = absl::Minutes(5);
 };
 

@@ -3,18 +3,18 @@
 #include <algorithm>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/essence.h"
 #include "server/engine/progress.h"
+#include "server/kube/label_selector.h"
 #include "server/runtime/proto_time.h"
 
 namespace herald::rpc {
@@ -32,8 +32,64 @@ void FillRef(const kube::ResourceInfo& r, v1::ResourceRef* out) {
   out->set_namespaced(r.namespaced);
 }
 
+void ToValue(const json& j, google::protobuf::Value* out);
+
+void ToFields(const json& object, google::protobuf::Struct* out) {
+  auto& fields = *out->mutable_fields();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    ToValue(it.value(), &fields[it.key()]);
+  }
+}
+
+void ToValue(const json& j, google::protobuf::Value* out) {
+  switch (j.type()) {
+    case json::value_t::boolean:
+      out->set_bool_value(j.get<bool>());
+      break;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      out->set_number_value(j.get<double>());
+      break;
+    case json::value_t::string:
+      out->set_string_value(j.get_ref<const std::string&>());
+      break;
+    case json::value_t::array: {
+      auto* list = out->mutable_list_value();
+      for (const auto& item : j) ToValue(item, list->add_values());
+      break;
+    }
+    case json::value_t::object:
+      ToFields(j, out->mutable_struct_value());
+      break;
+    default:
+      out->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+  }
+}
+
+// A cached object (or memo) as a Struct. Protobuf's JSON parser refuses
+// objects nested more than about 33 levels (it re-parses what it built under
+// the binary parser's recursion limit of 100, and each JSON level is three
+// messages deep); those are built from nlohmann's DOM, which has no such
+// limit. An error says why the text is no JSON object at all.
+absl::Status JsonToStruct(const std::string& text,
+                          google::protobuf::Struct* out) {
+  if (google::protobuf::util::JsonStringToMessage(text, out).ok()) {
+    return absl::OkStatus();
+  }
+  out->Clear();
+  const json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_object()) {
+    return absl::InvalidArgumentError(
+        parsed.is_discarded() ? "it is not valid JSON" : "it is not an object");
+  }
+  ToFields(parsed, out);
+  return absl::OkStatus();
+}
+
 bool ToStruct(const std::string& text, google::protobuf::Struct* out) {
-  return google::protobuf::util::JsonStringToMessage(text, out).ok();
+  return JsonToStruct(text, out).ok();
 }
 
 // A resource as users name it, matched against a watched one.
@@ -71,36 +127,14 @@ kube::ResourceWatch* FindWatch(const engine::Engine::View& v,
   return nullptr;
 }
 
-// Kubernetes' equality-based label selectors: "a=b", "a==b", "a!=b", "a",
-// "!a", comma-separated (all must match).
-bool SelectorMatches(const std::string& selector, const json& labels) {
-  for (absl::string_view raw :
-       absl::StrSplit(selector, ',', absl::SkipEmpty())) {
-    std::string term(absl::StripAsciiWhitespace(raw));
-    if (term.empty()) continue;
-    auto has = [&](const std::string& k) {
-      return labels.is_object() && labels.contains(k);
-    };
-    auto value = [&](const std::string& k) -> std::string {
-      return has(k) && labels[k].is_string() ? labels[k].get<std::string>()
-                                             : "";
-    };
-    size_t ne = term.find("!=");
-    size_t eq = term.find('=');
-    if (ne != std::string::npos) {
-      std::string k = term.substr(0, ne), v = term.substr(ne + 2);
-      if (has(k) && value(k) == v) return false;
-    } else if (eq != std::string::npos) {
-      std::string k = term.substr(0, eq);
-      std::string v = term.substr(term[eq + 1] == '=' ? eq + 2 : eq + 1);
-      if (!has(k) || value(k) != v) return false;
-    } else if (term[0] == '!') {
-      if (has(term.substr(1))) return false;
-    } else if (!has(term)) {
-      return false;
-    }
-  }
-  return true;
+// The object's labels for a label selector: string values only, as
+// Kubernetes keeps them.
+std::optional<absl::string_view> LabelOf(const json& labels,
+                                         absl::string_view key) {
+  if (!labels.is_object()) return std::nullopt;
+  auto it = labels.find(std::string(key));
+  if (it == labels.end() || !it->is_string()) return std::nullopt;
+  return absl::string_view(it->get_ref<const std::string&>());
 }
 
 v1::Cause PurposeCause(const std::string& purpose) {
@@ -405,6 +439,14 @@ grpc::ServerUnaryReactor* InspectionService::ListObjects(
     grpc::CallbackServerContext* context, const v1::ListObjectsRequest* request,
     v1::ListObjectsResponse* response) {
   auto* reactor = context->DefaultReactor();
+  auto selector = kube::LabelSelector::Parse(request->label_selector());
+  if (!selector.ok()) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("label_selector \"", request->label_selector(),
+                     "\": ", selector.status().message())));
+    return reactor;
+  }
   const uint32_t page = request->page_size() ? request->page_size() : 100;
   size_t skip = 0;
   if (!request->page_token().empty() &&
@@ -438,10 +480,12 @@ grpc::ServerUnaryReactor* InspectionService::ListObjects(
   }
   size_t matched = 0;
   for (const auto& obj : objects) {
-    if (!request->label_selector().empty()) {
+    if (!selector->empty()) {
       json body = json::parse(obj->json, nullptr, false);
-      if (!SelectorMatches(request->label_selector(),
-                           engine::Resolve(body, {"metadata", "labels"}))) {
+      const json& labels = engine::Resolve(body, {"metadata", "labels"});
+      if (!selector->Matches([&labels](absl::string_view key) {
+            return LabelOf(labels, key);
+          })) {
         continue;
       }
     }
@@ -479,9 +523,30 @@ grpc::ServerUnaryReactor* InspectionService::GetObject(
                        key.name, " is not in the cache")));
       return;
     }
-    ToStruct(obj->json, response->mutable_object());
+    const std::string what = absl::StrCat(r.FullName(), " ", key.ns,
+                                          key.ns.empty() ? "" : "/", key.name);
+    if (absl::Status st = JsonToStruct(obj->json, response->mutable_object());
+        !st.ok()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       absl::StrCat(what,
+                                    ": the cached object cannot be shown as a "
+                                    "google.protobuf.Struct: ",
+                                    st.message())));
+      return;
+    }
     if (const json* memo = v.processor.MemoOf(r.FullName(), key)) {
-      ToStruct(memo->dump(), response->mutable_memo());
+      if (absl::Status st =
+              JsonToStruct(memo->dump(), response->mutable_memo());
+          !st.ok()) {
+        reactor->Finish(
+            grpc::Status(grpc::StatusCode::INTERNAL,
+                         absl::StrCat(what,
+                                      ": the memo cannot be shown as a "
+                                      "google.protobuf.Struct: ",
+                                      st.message())));
+        return;
+      }
     }
     json body = json::parse(obj->json, nullptr, false);
     const json& ann = engine::Resolve(body, {"metadata", "annotations"});

@@ -241,9 +241,10 @@ def start_impl(impl: str, ctx: dict, ns: str, run_dir: Path, env: dict) -> list[
     sock = run_dir / "herald.sock"
     if len(str(sock)) > 100:  # a Unix socket path has at most 107 bytes
         sock = Path(tempfile.mkdtemp(prefix="herald-p1-")) / "h.sock"
-    # No client-side rate limit (--qps=0), like controller-runtime's default and Kopf.
+    # Herald's defaults: no client-side rate limit, like controller-runtime's
+    # default and Kopf's.
     sidecar = Process("herald", [str(bazel_bin / "server" / "herald"), f"--socket={sock}",
-                                 f"--namespaces={ns}", "--qps=0"], env, run_dir)
+                                 f"--namespaces={ns}"], env, run_dir)
     # The handler is started once the socket is there: a gRPC client that
     # finds no socket backs off for a second before trying again, which would
     # time gRPC's reconnect policy rather than Herald.
@@ -610,7 +611,7 @@ def run(ctx) -> list[dict]:
         "write (Herald's merge PATCH carries its diff-base annotation and the status together; "
         "with a subresource Herald writes a second PATCH to /status while controller-runtime writes "
         "only the status, which would compare different amounts of work). "
-        "No client-side rate limits (Herald --qps=0, controller-runtime's default, Kopf's default); "
+        "No client-side rate limits (Herald's default, controller-runtime's default, Kopf's default); "
         f"controller-runtime and the plain client use {WRITE_CONCURRENCY} workers, like Herald's writer pool; "
         "Kopf runs with its defaults. The Herald Python client posts its own \"handler succeeded\" "
         "log line as a Kubernetes Event (one more POST per object), which Kopf does not; "

@@ -62,7 +62,7 @@ def test_handlers_past_the_stop_wait_are_cancelled_and_redelivered(ex, tmp_path)
 
 
 TWO = '''
-import asyncio, os, threading, herald
+import asyncio, os, signal, sys, threading, herald
 
 first, second = herald.Registry(), herald.Registry()
 
@@ -74,41 +74,73 @@ def a(memo, **_):
 async def b(memo, **_):
     return memo.who
 
-stops = []
-def serve(registry, who):
-    stop = threading.Event()
-    stops.append(stop)
+def serve(registry, who, stop, ready):
     asyncio.run(herald.operator(registry=registry, memo=herald.Memo(who=who), stop_flag=stop,
-                                target=os.environ['HERALD_TARGET']))
+                                ready_flag=ready, target=os.environ['HERALD_TARGET']))
 
-threads = [threading.Thread(target=serve, args=(r, w)) for r, w in ((first, 'one'), (second, 'two'))]
-for t in threads:
-    t.start()
-try:
-    threading.Event().wait()
-except KeyboardInterrupt:
-    for s in stops:
-        s.set()
+def start():
+    stop = threading.Event()
+    readies = [threading.Event(), threading.Event()]
+    threads = [threading.Thread(target=serve, args=(r, w, stop, ready))
+               for (r, w), ready in zip(((first, 'one'), (second, 'two')), readies)]
     for t in threads:
-        t.join()
-    print('both stopped', flush=True)
+        t.start()
+    for ready in readies:
+        ready.wait()
+    return stop, threads
+
+# Start and stop both operators again and again (a stress of their
+# lifecycle), then serve until SIGINT or SIGTERM.
+cycles = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+for i in range(cycles):
+    stop, threads = start()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+        if t.is_alive():
+            print(f'cycle {i}: an operator did not stop', flush=True)
+            os._exit(3)
+print(f'{cycles} start/stop cycles done', flush=True)
+stop, threads = start()
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, lambda signum, frame: stop.set())
+print('both ready', flush=True)
+stop.wait()
+for t in threads:
+    t.join()
+print('both stopped', flush=True)
 '''
 
 
-def test_two_isolated_operators_in_one_process(ex, tmp_path):
+def run_two(ex, tmp_path, cycles=0):
     import sys
-    from pathlib import Path
     from heraldproc import Proc
     path = tmp_path / "two.py"
     path.write_text(TWO)
     env = dict(ex.cluster.env(), PYTHONUNBUFFERED="1", HERALD_TARGET=f"unix:{ex.sock}")
-    p = Proc([sys.executable, str(path)], env=env)
+    # Started as a background job of a script is: with SIGINT ignored.
+    p = Proc([sys.executable, str(path), str(cycles)], env=env, sigint_ignored=True)
     ex.client = p
-    ex.wait(lambda: len([l for l in ex.sidecar.lines if "registered 1 handler(s)" in l]) == 2,
-            what="two registrations")
+    p.wait_for("both ready", timeout=60 + cycles)
+    return p
+
+
+def test_two_isolated_operators_in_one_process(ex, tmp_path):
+    p = run_two(ex, tmp_path)
     ex.apply()
     assert ex.status("from_first") == "one"
     assert ex.status("from_second") == "two"
+    # SIGINT stops them although the process inherited it ignored.
     p.proc.send_signal(signal.SIGINT)
+    assert p.proc.wait(timeout=30) == 0
+    assert "both stopped" in p.lines
+
+
+def test_embedded_operators_start_and_stop_hundreds_of_times(ex, tmp_path):
+    p = run_two(ex, tmp_path, cycles=200)
+    assert "200 start/stop cycles done" in p.lines
+    ex.apply()
+    assert ex.status("from_first") == "one"
+    p.proc.send_signal(signal.SIGTERM)
     assert p.proc.wait(timeout=30) == 0
     assert "both stopped" in p.lines

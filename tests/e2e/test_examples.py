@@ -49,7 +49,7 @@ class Setup:
         assert self.sidecar.stop() == 0
         self.start_sidecar()
 
-    def run(self, example, *extra, path=None):
+    def run(self, example, *extra, path=None, sigint_ignored=False):
         path = path or EXAMPLES / example
         target = f"unix:{self.sock}"
         if (path / "handlers.py").exists():
@@ -58,7 +58,7 @@ class Setup:
         else:
             args = [str(VENV_BIN / "python"), str(path / "app.py")]
         env = dict(self.cluster.env(), HERALD_TARGET=target, PYTHONUNBUFFERED="1")
-        self.client = Proc(args, env=env)
+        self.client = Proc(args, env=env, sigint_ignored=sigint_ignored)
         self.client.wait_for(r"registered \d+ handler\(s\)|the operator is ready", timeout=60)
         return self.client
 
@@ -218,7 +218,9 @@ def test_06_label_filters(ex):
 
 
 def test_07_embedded(ex):
-    app = ex.run("07-embedded")
+    # Started as a background job of a script is (SIGINT ignored): the app's
+    # own signal handlers still stop it on Ctrl+C.
+    app = ex.run("07-embedded", sigint_ignored=True)
     ex.apply()
     assert ex.status("create_fn") == {"embedded": True}
     app.wait_for(r"app: objects seen so far: \['kopf-example-1'\]")

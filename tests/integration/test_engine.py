@@ -245,6 +245,68 @@ def test_protocol_errors_are_answered_and_other_objects_keep_flowing(cluster, so
     assert "m-json" not in json.dumps(get(cluster, "mixeds", "m-json").get("status", {}))
 
 
+def test_registrations_with_impossible_keys_or_field_paths_are_rejected(cluster, sock, tmp_path):
+    h = sidecar(cluster, sock)
+    p = HandlerProcess(sock, {"handlers": [
+        {"id": "bad_label", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "labels": {"not a/valid//key!!": {"match": "META_MATCH_PRESENT"}}},
+        {"id": "bad_annotation", "resource": "configmaps", "cause": "CAUSE_CREATE",
+         "annotations": {"example.com/": {"match": "META_MATCH_ABSENT"}}},
+        {"id": "bad_field", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "spec..[x]"},
+        {"id": "good", "resource": "configmaps", "cause": "CAUSE_FIELD", "field": "data.x",
+         "labels": {"app.kubernetes.io/name": {"match": "META_MATCH_EQUALS", "value": "web"}}},
+    ]}, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["accepted"] == ["good"], reg
+        assert reg["rejected"] == {
+            "bad_label": "label filter 'not a/valid//key!!': not a valid label key: more than one "
+                         "'/' (a key is an optional DNS subdomain prefix and '/', then a name, "
+                         "e.g. 'example.com/my-name')",
+            "bad_annotation": "annotation filter 'example.com/': not a valid annotation key: "
+                              "the name after '/' is empty",
+            "bad_field": "field 'spec..[x]': segment 2 is empty (a field path is dot-separated "
+                         "keys, e.g. spec.size)",
+        }, reg["rejected"]
+        h.wait_for(r"rejected handler 'bad_field': field 'spec\.\.\[x\]': segment 2 is empty")
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_get_object_returns_deeply_nested_objects(cluster, sock, tmp_path):
+    """Protobuf's JSON parser gives up on objects nested more than about 33
+    levels; GetObject used to answer OK with an empty object for them."""
+    import subprocess
+    apply_crd(cluster, GROUP, "Deep", "deeps")
+
+    def nested(levels):
+        value = "bottom"
+        for _ in range(levels):
+            value = {"l": [1, value]}
+        return value
+
+    for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+        obj = {"apiVersion": f"{GROUP}/v1", "kind": "Deep",
+               "metadata": {"name": name, "namespace": "default"}, "spec": nested(levels)}
+        kubectl(cluster, "create", "-f", "-", input=json.dumps(obj))
+    h = sidecar(cluster, sock, f"--resource=deeps.{GROUP}")
+    try:
+        h.wait_for(r"LISTED deeps")
+        for name, levels in (("shallow", 10), ("deep", 40), ("deeper", 150)):
+            out = subprocess.run(
+                ["grpcurl", "-plaintext", "-d",
+                 json.dumps({"resource": "deeps", "namespace": "default", "name": name}),
+                 f"unix://{sock}", "herald.v1.InspectionService/GetObject"],
+                capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            obj = json.loads(out.stdout)["object"]
+            assert obj["metadata"]["name"] == name
+            assert obj["spec"] == nested(levels), name
+    finally:
+        assert h.stop() == 0
+
+
 def test_start_order_reflection_and_health_with_grpcurl(cluster, sock, tmp_path):
     import subprocess
     apply_crd(cluster, GROUP, "Probe", "probes")
@@ -356,6 +418,19 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
         listed = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app=a"})
         assert [o["metadata"]["name"] for o in listed["objects"]] == ["s1"]
         assert listed["objects"][0]["spec"] == {"n": 1}  # JSON, not base64.
+        # kubectl's -l syntax: sets, negations, existence.
+        both = grpcurl("ListObjects", {"resource": "seens", "label_selector": "app in (a,b)"})
+        assert [o["metadata"]["name"] for o in both["objects"]] == ["s1", "s2"]
+        not_a = grpcurl("ListObjects", {"resource": "seens",
+                                        "label_selector": "app notin (a), !tier, app"})
+        assert [o["metadata"]["name"] for o in not_a["objects"]] == ["s2"]
+        bad = subprocess.run(["grpcurl", "-plaintext", "-d",
+                              json.dumps({"resource": "seens", "label_selector": "=,=,!"}),
+                              f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "InvalidArgument" in bad.stderr, bad.stderr
+        assert ('label_selector "=,=,!": at column 1: found \'=\', expected a key or \'!\''
+                in bad.stderr), bad.stderr
         page = grpcurl("ListObjects", {"resource": f"Seen.{GROUP}", "page_size": 1})
         assert len(page["objects"]) == 1 and page["next_page_token"] == "1"
 
@@ -437,6 +512,72 @@ def test_every_inspection_call_with_grpcurl(cluster, sock, tmp_path):
                                   f"unix://{sock}", "herald.v1.InspectionService/ListObjects"],
                                  capture_output=True, text=True, timeout=30)
         assert missing.returncode != 0 and "is not watched" in missing.stderr
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_raw_event_handlers_changes_reach_the_object(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Spy", "spies")
+    h = sidecar(cluster, sock)
+    label = {"metadata": {"labels": {"seen": "yes"}}}
+    p = HandlerProcess(sock, {
+        "handlers": handlers("spies", {"id": "event_fn", "cause": "CAUSE_EVENT"}),
+        # Every event answers with the same label patch (a no-op once
+        # applied); the first one also posts an Event.
+        "steps": {"event_fn": [{"patch": label, "status_patch": {"spied": True},
+                                "events": [{"reason": "Spied", "message": "seen"}]},
+                               {"patch": label}]},
+    }, tmp_path)
+    try:
+        p.wait_record(event="registered")
+        apply_object(cluster, GROUP, "Spy", "sp1")
+        obj = wait_for(lambda: (o := get(cluster, "spies", "sp1"))["metadata"].get("labels")
+                       and o.get("status") and o, what="the event handler's patch")
+        assert obj["metadata"]["labels"] == {"seen": "yes"}
+        assert obj["status"] == {"spied": True}
+        assert not any(k.startswith("herald.dev/")
+                       for k in obj["metadata"].get("annotations", {})), obj["metadata"]
+        wait_for(lambda: [e for e in json.loads(kubectl(
+            cluster, "get", "events", "-o", "json",
+            "--field-selector", "involvedObject.name=sp1").stdout)["items"]
+            if e["reason"] == "Spied"], what="the event handler's Event")
+        assert not p.records("protocol_error")
+        # The deleted object cannot take the patch: the process hears why.
+        kubectl(cluster, "delete", f"spies.{GROUP}", "sp1", "--wait=true", "--timeout=60s")
+        err = p.wait_record(event="protocol_error", code="PROTOCOL_ERROR_CODE_PATCH_REJECTED")
+        assert "event_fn" in err["message"] and "gone" in err["message"], err
+    finally:
+        p.kill()
+        assert h.stop() == 0
+
+
+def test_create_handler_with_a_field_and_value_fires_on_its_value(cluster, sock, tmp_path):
+    apply_crd(cluster, GROUP, "Sized", "sizeds")
+    h = sidecar(cluster, sock)
+    hid = "create_fn/spec.size"  # As Kopf names a handler with a field.
+    p = HandlerProcess(sock, {
+        "handlers": handlers("sizeds", {
+            "id": hid, "cause": "CAUSE_CREATE", "field": "spec.size",
+            "value_filter": {"match": "VALUE_MATCH_EQUALS", "value_json": "3"}}),
+        "steps": {hid: [{"result": {"size": 3}}]},
+    }, tmp_path)
+    try:
+        reg = p.wait_record(event="registered")
+        assert reg["rejected"] == {} and reg["accepted"] == [hid], reg
+        apply_object(cluster, GROUP, "Sized", "small", spec={"size": 1})
+        apply_object(cluster, GROUP, "Sized", "big", spec={"size": 3})
+        wait_for(lambda: get(cluster, "sizeds", "big").get("status", {}).get(hid),
+                 what="the create handler's result")
+        # The other object was handled too (its diff-base is stored), with
+        # no call: its size is not 3.
+        wait_for(lambda: "herald.dev/last-handled-configuration" in
+                 get(cluster, "sizeds", "small")["metadata"].get("annotations", {}),
+                 what="small's diff-base")
+        [d] = p.records("delivery")
+        assert d["object"] == "default/big" and d["cause"] == "CAUSE_CREATE", d
+        # Old and new narrowed to the field.
+        assert (d["old"], d["new"]) == ("null", "3"), d
     finally:
         p.kill()
         assert h.stop() == 0

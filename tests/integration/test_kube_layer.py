@@ -7,11 +7,12 @@ writes go through kube_tool, which uses the same server/kube code.
 import base64
 import json
 import os
+import re
 import time
 
 import pytest
 
-from heraldproc import (apply_crd, apply_object, herald, kube_tool, kubectl)
+from heraldproc import (apply_crd, apply_object, herald, kube_tool, kubectl, wait_for)
 
 pytestmark = pytest.mark.usefixtures("binaries")
 GROUP = "layer.herald.dev"
@@ -190,12 +191,31 @@ def test_unreachable_api_server_is_retried_without_exiting(cluster, tmp_path):
     h = herald(cluster, "--resource=pods", f"--kubeconfig={path}")
     try:
         port = cfg["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1]
-        h.wait_for(rf"connecting to https://127.0.0.1:{port}: Connection refused\); retry 1 in 1s")
-        h.wait_for(r"retry 3 in 2s", timeout=30)
-        h.wait_for(r"retry 4 in 3s", timeout=30)
+        refused = rf"not ready: cannot reach the API server to resolve 'pods': connecting to https://127.0.0.1:{port}: Connection refused"
+        # Resolving the resource is retried with Kopf's backoff (1, 1, 2, 3 s).
+        wait_for(lambda: len([line for line in h.lines if re.search(refused, line)]) >= 5,
+                 timeout=30, what="five attempts to resolve 'pods'")
         assert h.proc.poll() is None, "herald exited on an unreachable API server"
     finally:
         assert h.stop() == 0
+
+
+def test_refused_credentials_are_logged_as_such(cluster, tmp_path):
+    """A token the API server does not know: HTTP 401, which is not a network
+    problem and must not be reported as one."""
+    cfg = json.loads(cluster.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {"token": "not-a-known-token"}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(cfg))
+    h = herald(cluster, "--resource=pods", f"--kubeconfig={path}")
+    try:
+        h.wait_for(r"\[kube\] not ready: cannot resolve 'pods': the API server refused the "
+                   r"credentials \(check the kubeconfig's user: token, token file or client "
+                   r"certificate\): GET /api: HTTP 401: Unauthorized; retrying")
+        assert h.proc.poll() is None, "herald exited on refused credentials"
+    finally:
+        assert h.stop() == 0
+    assert not [line for line in h.lines if "cannot reach" in line], h.lines
 
 
 def test_token_file_is_read_again_when_it_rotates(cluster, tmp_path):

@@ -4,8 +4,8 @@ event loop while the application's main thread does its own work."""
 import asyncio
 import logging
 import os
+import signal
 import threading
-import time
 
 import herald
 
@@ -29,6 +29,14 @@ def main():
     stop = threading.Event()
     ready = threading.Event()
 
+    # The application decides when its operator stops. Ctrl+C (SIGINT) and
+    # a pod's termination (SIGTERM) set the stop flag through handlers of
+    # its own: relying on KeyboardInterrupt would miss SIGTERM, and would
+    # never fire in a process started in the background of a script, which
+    # inherits SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+
     def operator_thread():
         asyncio.run(herald.operator(registry=registry, memo=herald.Memo(app=app),
                                     stop_flag=stop, ready_flag=ready,
@@ -38,17 +46,13 @@ def main():
     thread.start()
     ready.wait()
     print("app: the operator is ready", flush=True)
-    try:
-        while True:  # The application's own work.
-            time.sleep(0.5)
-            if app.seen:
-                print(f"app: objects seen so far: {app.seen}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        thread.join()
-        print("app: stopped", flush=True)
+    reported = 0
+    while not stop.wait(0.5):  # The application's own work.
+        if len(app.seen) > reported:
+            reported = len(app.seen)
+            print(f"app: objects seen so far: {app.seen}", flush=True)
+    thread.join()
+    print("app: stopped", flush=True)
 
 
 if __name__ == '__main__':

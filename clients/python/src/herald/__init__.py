@@ -13,14 +13,14 @@ Run with ``herald run handlers.py`` (or ``python -m herald run``).
 
 from herald import on
 from herald.on import daemon, declare_index, index, timer
-from herald.errors import HandlerError, PermanentError, TemporaryError
+from herald.errors import HandlerError, PermanentError, RegistrationRejected, TemporaryError
 from herald.registry import Handler, Registry, get_default_registry, set_default_registry
 from herald.runtime import Operator, get_executor, operator, run_in_executor, subhandler
 from herald.structs import ABSENT, PRESENT, DaemonStopped, ErrorsMode, Memo, Patch, Resource, adopt
 
 __all__ = [
     "ABSENT", "DaemonStopped", "ErrorsMode", "Handler", "HandlerError", "Memo", "Operator", "PRESENT",
-    "Patch", "PermanentError", "Registry", "Resource", "TemporaryError",
+    "Patch", "PermanentError", "Registry", "RegistrationRejected", "Resource", "TemporaryError",
     "get_default_registry", "get_executor", "on", "operator", "run_in_executor",
     "set_default_registry", "adopt", "daemon", "declare_index", "index", "subhandler", "timer",
 ]

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from herald import on
+from herald.errors import RegistrationRejected
 from herald.runtime import DEFAULT_TARGET, Operator
 
 
@@ -51,9 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--target", default=None,
                      help=f"the sidecar's address (default $HERALD_TARGET or {DEFAULT_TARGET})")
     run.add_argument("--credits", type=int, default=None,
-                     help="deliveries held at once (default cores x 4)")
+                     help="deliveries held at once (default $HERALD_CREDITS, else 1000 for "
+                     "async handlers plus the thread pool's size for sync ones)")
     run.add_argument("--stop-wait", type=float, default=10.0,
                      help="seconds running handlers get to finish on SIGINT/SIGTERM")
+    run.add_argument("--allow-rejected", action="store_true",
+                     help="serve the other handlers when the sidecar rejects some (their "
+                     "errors are logged); without it, a rejection stops herald run with an error")
     run.add_argument("--cause", choices=["create", "update", "delete", "resume", "event"],
                      help="for a plain module:function, its cause")
     run.add_argument("--resource", help="for a plain module:function, its resource")
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         pass
 
     async def serve() -> None:
-        op = Operator(target=args.target, credits=args.credits, stop_wait=args.stop_wait)
+        op = Operator(target=args.target, credits=args.credits, stop_wait=args.stop_wait,
+                      allow_rejected=args.allow_rejected)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, op.stop)
@@ -83,5 +89,5 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except RuntimeError as e:
+    except (RuntimeError, RegistrationRejected) as e:
         raise SystemExit(f"herald: {e}") from None

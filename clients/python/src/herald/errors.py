@@ -17,3 +17,16 @@ class TemporaryError(HandlerError):
 
 class PermanentError(HandlerError):
     """Fail the handler for this change; a later change runs it again."""
+
+
+class RegistrationRejected(Exception):
+    """The sidecar rejected handlers of this operator: their specs are invalid
+    (a rejection is final). `rejections` lists (handler id, reason). Raised
+    by ``operator()`` and ``Operator.run()`` unless ``allow_rejected=True``."""
+
+    def __init__(self, rejections: list[tuple[str, str]]):
+        self.rejections = list(rejections)
+        listed = "; ".join(f"{hid!r}: {reason}" for hid, reason in self.rejections)
+        super().__init__(f"the Herald sidecar rejected {len(self.rejections)} handler(s): {listed} "
+                         f"(fix them, or serve the rest with allow_rejected=True, "
+                         f"herald run --allow-rejected)")

@@ -41,6 +41,12 @@ _ACTIVITIES = ("CAUSE_STARTUP", "CAUSE_CLEANUP", "CAUSE_PROBE")
 # How often a running daemon's patch, memo changes and Events are sent.
 INTERIM_INTERVAL = 1.0
 
+# Deliveries an operator holds at once for its async handlers, by default:
+# they wait for I/O on the event loop, where a thousand cost little (Kopf runs
+# every object's handler at once). Sync handlers add the size of the thread
+# pool they run in. `credits=` or $HERALD_CREDITS set the total instead.
+ASYNC_CREDITS = 1000
+
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 # The sub-handlers a running handler declares, in order: (id, function).
 _subhandlers: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
@@ -71,14 +77,32 @@ def subhandler(*, id: Optional[str] = None) -> Callable:
     return decorator
 
 
+def executor_workers() -> int:
+    """The threads of the pool sync handlers run in: the pool's own once it
+    exists, else $HERALD_EXECUTOR_WORKERS or cores x 4."""
+    if _executor is not None:
+        return _executor._max_workers
+    return int(os.environ.get("HERALD_EXECUTOR_WORKERS", 0)) or (os.cpu_count() or 1) * 4
+
+
 def get_executor() -> concurrent.futures.ThreadPoolExecutor:
     """The pool that sync handlers run in (cores x 4 threads by default)."""
     global _executor
     if _executor is None:
-        workers = int(os.environ.get("HERALD_EXECUTOR_WORKERS", 0)) or (os.cpu_count() or 1) * 4
-        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=executor_workers(),
                                                           thread_name_prefix="herald-sync")
     return _executor
+
+
+def default_credits(handlers: list) -> int:
+    """How many deliveries to hold at once for these handlers: ASYNC_CREDITS
+    when any is async, plus the executor's threads when any is sync. Daemons
+    take no credit and declarative indices get no deliveries: they do not
+    count. At least 1."""
+    kinds = {inspect.iscoroutinefunction(h.fn) for h in handlers
+             if h.cause != "CAUSE_DAEMON" and h.index_by is None}
+    return max(1, (ASYNC_CREDITS if True in kinds else 0) +
+               (executor_workers() if False in kinds else 0))
 
 
 async def run_in_executor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -94,8 +118,24 @@ def _duration(seconds: Optional[float]):
     return d
 
 
+def _reason(e: BaseException) -> str:
+    """An exception as the reason of an outcome: its type and message."""
+    try:
+        text = str(e)
+    except Exception:  # noqa: BLE001 - a broken __str__ still leaves the type
+        text = "(no message)"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _cut(message: str, limit: int = 4096) -> str:
+    """A message for an outcome, cut so that one error cannot fill the stream."""
+    return message if len(message) <= limit else message[:limit - 3] + "..."
+
+
 def _meta_filters(filters: dict, target) -> None:
     for key, want in filters.items():
+        if callable(want):
+            continue  # Evaluated by the client (see Operator._matches).
         f = target[key]
         if want is PRESENT:
             f.match = pb.META_MATCH_PRESENT
@@ -104,6 +144,13 @@ def _meta_filters(filters: dict, target) -> None:
         else:
             f.match = pb.META_MATCH_EQUALS
             f.value = str(want)
+
+
+def _client_filtered(h: Handler) -> bool:
+    """Whether the client decides part of the handler's match: a `when`
+    callback, or callable label or annotation filters (Kopf's semantics)."""
+    return h.when is not None or any(
+        callable(v) for v in (*h.labels.values(), *h.annotations.values()))
 
 
 def _value_filter(value: Any, target) -> None:
@@ -145,7 +192,7 @@ def handler_spec(h: Handler, index_ids: tuple = ()) -> pb.HandlerSpec:
     themselves asks for the registry's indices."""
     s = pb.HandlerSpec(id=h.id, resource=h.resource,
                        cause=resource_pb2.Cause.Value(h.cause), field=h.field,
-                       optional=h.optional, has_when=h.when is not None)
+                       optional=h.optional, has_when=_client_filtered(h))
     _meta_filters(h.labels, s.labels)
     _meta_filters(h.annotations, s.annotations)
     for name, target in (("value", s.value_filter), ("old", s.old_filter), ("new", s.new_filter)):
@@ -205,6 +252,12 @@ class _ObjectLogger(logging.LoggerAdapter):
         return f"[{self.key}] {msg}", kwargs
 
 
+def _add_events(changes, log: _ObjectLogger) -> None:
+    for etype, reason, message in log.events:
+        changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
+                           reason=reason, message=message)
+
+
 class Operator:
     """One operator: a registry served over one stream at a time.
 
@@ -217,20 +270,33 @@ class Operator:
                  credits: Optional[int] = None, memo: Optional[Any] = None,
                  memo_factory: Optional[Callable[[], Any]] = None,
                  stop_wait: float = 10.0, posting_level: Optional[int] = logging.INFO,
-                 process_name: Optional[str] = None):
+                 process_name: Optional[str] = None, allow_rejected: bool = False):
         self.registry = registry or get_default_registry()
         self.target = target or os.environ.get("HERALD_TARGET", DEFAULT_TARGET)
-        self.credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or (os.cpu_count() or 1) * 4
+        self._credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or None
         self.memo = memo if memo is not None else Memo()
         self.memo_factory = memo_factory
         self.stop_wait = stop_wait
         self.posting_level = posting_level
         self.process_name = process_name or f"{socket.gethostname()}/{os.getpid()}"
+        # False: a handler the sidecar rejects stops the operator
+        # (RegistrationRejected); True: the rest are served, the errors logged.
+        self.allow_rejected = allow_rejected
         self.memos: dict[str, Any] = {}
         self._tasks: set[asyncio.Task] = set()
         # Running daemons: delivery id -> (task, stop flag).
         self._daemons: dict[str, tuple[asyncio.Task, DaemonStopped]] = {}
         self._stopping = asyncio.Event()
+
+    @property
+    def credits(self) -> int:
+        """Deliveries held at once: `credits=`, else $HERALD_CREDITS, else
+        sized by the registry's handlers when registering (default_credits)."""
+        return self._credits or default_credits(self.registry.handlers)
+
+    @credits.setter
+    def credits(self, value: Optional[int]) -> None:
+        self._credits = value
 
     # --- memos ---------------------------------------------------------------
 
@@ -348,10 +414,19 @@ class Operator:
             kind = resp.WhichOneof("message")
             if kind == "registered":
                 r = resp.registered
-                logger.info("registered %d handler(s) with the Herald sidecar (%s)",
-                            len(r.accepted_handler_ids), r.stream_id)
+                logger.info("registered %d handler(s) with the Herald sidecar (%s, %d credits)",
+                            len(r.accepted_handler_ids), r.stream_id, self.credits)
+                for p in r.pending:
+                    logger.warning("handler %r is waiting for its resource: %s",
+                                   p.handler_id, p.reason)
                 for rej in r.rejections:
                     logger.error("handler %r was rejected: %s", rej.handler_id, rej.reason)
+                if r.rejections:
+                    if not self.allow_rejected:
+                        raise herald_errors.RegistrationRejected(
+                            [(rej.handler_id, rej.reason) for rej in r.rejections])
+                    logger.warning("serving the other handlers without the %d rejected one(s) "
+                                   "(allow_rejected)", len(r.rejections))
                 if ready_flag is not None:
                     ready_flag.set()
             elif kind == "delivery":
@@ -425,6 +500,18 @@ class Operator:
         return await loop.run_in_executor(get_executor(),
                                           functools.partial(ctx.run, fn, **kwargs))
 
+    async def _matches(self, h: Handler, kwargs: dict) -> bool:
+        """The filters the sidecar left to the client, in Kopf's order: callable
+        label filters, callable annotation filters (each called with the value,
+        None when absent, and the handler's kwargs), then `when`."""
+        for pattern, content in ((h.labels, kwargs["labels"]),
+                                 (h.annotations, kwargs["annotations"])):
+            for key, want in pattern.items():
+                if callable(want) and not await self._call(
+                        functools.partial(want, content.get(key)), kwargs):
+                    return False
+        return h.when is None or bool(await self._call(h.when, kwargs))
+
     async def _run_subhandlers(self, d, h: Handler, declared: list, kwargs: dict,
                                outcome, log: _ObjectLogger) -> None:
         done = set(d.done_subhandler_ids)
@@ -455,6 +542,28 @@ class Operator:
                 log.exception("sub-handler %s failed with an unexpected error", child_id)
 
     async def _handle(self, d, outbox: asyncio.Queue) -> None:
+        """Answers one delivery with exactly one outcome, whatever fails on
+        the way (a daemon of a process that stops is the one exception: it
+        restarts elsewhere)."""
+        answered = False
+
+        async def answer(outcome) -> None:
+            nonlocal answered
+            answered = True
+            await outbox.put(pb.ConnectRequest(outcome=outcome))
+
+        try:
+            await self._handle_delivery(d, answer, outbox)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a delivery is always answered
+            logger.exception("delivery %s of %s failed in the client", d.delivery_id, d.handler_id)
+            if not answered:
+                await outbox.put(pb.ConnectRequest(outcome=pb.Outcome(
+                    delivery_id=d.delivery_id, status=pb.OUTCOME_STATUS_UNEXPECTED_ERROR,
+                    message=_cut(f"the client failed to handle the delivery: {_reason(e)}"))))
+
+    async def _handle_delivery(self, d, answer: Callable, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
         key = (f"{d.object.namespace}/{d.object.name}" if d.object.namespace
                else d.object.name or d.handler_id)
@@ -464,20 +573,28 @@ class Operator:
         if h is None:
             outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
             outcome.message = f"this process has no handler {d.handler_id!r}"
-            await outbox.put(pb.ConnectRequest(outcome=outcome))
+            await answer(outcome)
             return
         patch = Patch()
-        shared = json.loads(d.memo_json) if d.memo_json else {}
-        shared_before = copy.deepcopy(shared)
-        kwargs = self._kwargs(d, h, log, patch, shared)
-        result = None
         daemon = d.cause == resource_pb2.CAUSE_DAEMON
+        try:
+            shared = json.loads(d.memo_json) if d.memo_json else {}
+            shared_before = copy.deepcopy(shared)
+            kwargs = self._kwargs(d, h, log, patch, shared)
+        except Exception as e:  # noqa: BLE001 - too deep, or not JSON: an outcome
+            outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+            outcome.message = _cut(f"the delivery cannot be decoded: {_reason(e)}")
+            log.error("handler %s not called: %s", h.id, outcome.message)
+            _add_events(outcome.changes, log)
+            await answer(outcome)
+            return
+        result = None
         flusher = None
         if daemon:
             state = {"memo": shared_before}
             flusher = asyncio.ensure_future(self._flush_daemon(d, patch, shared, state, log, outbox))
         try:
-            if h.when is not None and not await self._call(h.when, kwargs):
+            if not await self._matches(h, kwargs):
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
             else:
                 declared: list = []
@@ -489,10 +606,6 @@ class Operator:
                 outcome.status = pb.OUTCOME_STATUS_SUCCESS
                 if declared:
                     await self._run_subhandlers(d, h, declared, kwargs, outcome, log)
-                if h.cause == "CAUSE_INDEX":
-                    outcome.result_json = encode_index_result(result)
-                elif result is not None:
-                    outcome.result_json = json.dumps(result)
         except herald_errors.TemporaryError as e:
             outcome.status = pb.OUTCOME_STATUS_TEMPORARY_ERROR
             outcome.message = str(e)
@@ -514,33 +627,60 @@ class Operator:
             outcome.message = "cancelled after a stop request"
         except Exception as e:  # noqa: BLE001 - any error is an outcome
             outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
-            outcome.message = f"{type(e).__name__}: {e}"
+            outcome.message = _cut(_reason(e))
             log.exception("handler %s failed with an unexpected error", h.id)
-        else:
-            children_ok = all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)
-            if outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon and children_ok:
-                # Logged, not posted: an Event per success would double the
-                # API writes of every handled change.
-                log.logger.info("[%s] handler %s succeeded", log.key, h.id)
         if flusher:
             flusher.cancel()
             shared_before = state["memo"]
             stopped = kwargs["stopped"]
             if self._stopping.is_set() and not getattr(stopped, "by_sidecar", False):
                 return  # This process stops: the daemon restarts on another.
+        # Encoded piece by piece: what cannot be encoded makes a success an
+        # unexpected error naming it (an error keeps its status, the reason
+        # added); the rest still goes out, as with any failed handler.
+        failures = []
+
+        def encode(what: str, fn: Callable[[], Any]) -> Optional[str]:
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001 - unserialisable, circular or too deep
+                failures.append(f"the {what} cannot be encoded as JSON: {_reason(e)}")
+                return None
+
+        if outcome.status == pb.OUTCOME_STATUS_SUCCESS and (
+                h.cause == "CAUSE_INDEX" or result is not None):
+            text = encode("result", (lambda: encode_index_result(result))
+                          if h.cause == "CAUSE_INDEX" else (lambda: json.dumps(result)))
+            if text is not None:
+                outcome.result_json = text
         body_patch = dict(patch)
         status_patch = body_patch.pop("status", None)
         if body_patch:
-            outcome.changes.patch_json = json.dumps(body_patch)
+            outcome.changes.patch_json = encode("patch", lambda: json.dumps(body_patch)) or ""
         if status_patch:
-            outcome.changes.status_patch_json = json.dumps(status_patch)
-        memo_patch = merge_patch_between(shared_before, shared)
-        if memo_patch:
-            outcome.changes.memo_patch_json = json.dumps(memo_patch)
-        for etype, reason, message in log.events:
-            outcome.changes.events.add(type=pb.EventType.Value("EVENT_TYPE_" + etype),
-                                       reason=reason, message=message)
-        await outbox.put(pb.ConnectRequest(outcome=outcome))
+            outcome.changes.status_patch_json = encode(
+                "status patch", lambda: json.dumps(status_patch)) or ""
+        memo_patch = encode("memo patch", lambda: json.dumps(
+            merge_patch_between(shared_before, shared) or None))
+        if memo_patch and memo_patch != "null":
+            outcome.changes.memo_patch_json = memo_patch
+        if failures:
+            log.error("handler %s failed: %s", h.id, "; ".join(failures))
+            if outcome.status in (pb.OUTCOME_STATUS_TEMPORARY_ERROR,
+                                  pb.OUTCOME_STATUS_PERMANENT_ERROR,
+                                  pb.OUTCOME_STATUS_UNEXPECTED_ERROR):
+                failures.insert(0, outcome.message)
+            else:
+                outcome.status = pb.OUTCOME_STATUS_UNEXPECTED_ERROR
+                outcome.ClearField("result_json")
+            outcome.message = _cut("; ".join(failures))
+        elif (outcome.status == pb.OUTCOME_STATUS_SUCCESS and not daemon
+              and all(c.status == pb.OUTCOME_STATUS_SUCCESS for c in outcome.subhandlers)):
+            # Logged, not posted: an Event per success would double the
+            # API writes of every handled change.
+            log.logger.info("[%s] handler %s succeeded", log.key, h.id)
+        _add_events(outcome.changes, log)
+        await answer(outcome)
         gone = (d.cause == resource_pb2.CAUSE_DELETE and outcome.status == pb.OUTCOME_STATUS_SUCCESS) or \
             (d.cause == resource_pb2.CAUSE_EVENT and d.event_type == "DELETED")
         if gone:  # The object's local memo goes with the object.
@@ -551,7 +691,6 @@ class Operator:
                                                result=result))
             except Exception:  # noqa: BLE001 - a callback never breaks the stream
                 log.exception("the after-callback of %s failed", h.id)
-
 
     async def _flush_daemon(self, d, patch: Patch, shared: dict, state: dict,
                             log: _ObjectLogger, outbox: asyncio.Queue) -> None:
@@ -583,14 +722,18 @@ async def operator(*, registry: Optional[Registry] = None, target: Optional[str]
                    credits: Optional[int] = None, memo: Optional[Any] = None,
                    memo_factory: Optional[Callable[[], Any]] = None,
                    stop_flag: Any = None, ready_flag: Any = None, stop_wait: float = 10.0,
-                   posting_level: Optional[int] = logging.INFO) -> None:
+                   posting_level: Optional[int] = logging.INFO,
+                   allow_rejected: bool = False) -> None:
     """Serves `registry` (default: the decorators' registry) until stop_flag.
 
     Runs in any asyncio-compatible loop, in any thread. `memo` is the
     operator memo, shallow-copied into each object's local memo on first
-    sight; `memo_factory` makes the local memos (a custom class).
+    sight; `memo_factory` makes the local memos (a custom class). When the
+    sidecar rejects a handler (an invalid spec), raises RegistrationRejected
+    naming the handlers and the reasons, unless `allow_rejected`: then the
+    others are served and the rejections logged as errors.
     """
     op = Operator(registry=registry, target=target, credits=credits, memo=memo,
                   memo_factory=memo_factory, stop_wait=stop_wait,
-                  posting_level=posting_level)
+                  posting_level=posting_level, allow_rejected=allow_rejected)
     await op.run(stop_flag=stop_flag, ready_flag=ready_flag)
