@@ -428,11 +428,9 @@ int main(int argc, char** argv) {
     builder.AddListeningPort(listen, grpc::InsecureServerCredentials(),
                              &tcp_port);
   }
-  // gRPC's own limit sits above ours, so that a message a little over ours
-  // still arrives and gets a clear protocol error instead of a broken stream.
-  const uint64_t limit = engine_options.max_message_bytes;
-  const int grpc_limit =
-      static_cast<int>(std::min<uint64_t>(limit * 2 + (1 << 20), INT32_MAX));
+  // gRPC's own limit sits above ours (see GrpcMessageLimit).
+  const int grpc_limit = herald::rpc::HandlerService::GrpcMessageLimit(
+      engine_options.max_message_bytes);
   builder.SetMaxReceiveMessageSize(grpc_limit);
   builder.SetMaxSendMessageSize(grpc_limit);
   builder.RegisterService(&handler_service);

@@ -21,7 +21,12 @@ A step: status (an OutcomeStatus without its prefix), message, delay
 (seconds), result, patch, status_patch, memo_patch, events ([{type, reason,
 message}]), sleep (seconds before answering), "hang": true (never answer),
 raw_patch_json (sent as is, for malformed outcomes), delivery_id (answer with
-another id). The last step of a list repeats.
+another id), set_credits (sent before the outcome). The last step of a list
+repeats.
+
+"registers": [{"credits": 0}, {"credits": 2}] registers with the first
+overrides, and again on the same stream with the next ones each time a
+protocol error answers a registration.
 """
 
 from __future__ import annotations
@@ -90,12 +95,19 @@ class Client:
         self.cond = threading.Condition()
         self.stopped = False
 
-    def _requests(self):
+    def _register(self, overrides: dict):
         reg = pb.Register(process_name=self.script.get("process_name", f"pid-{os.getpid()}"),
-                          client="herald-testclient/0", credits=self.script.get("credits", 4))
+                          client="herald-testclient/0",
+                          credits=overrides.get("credits", self.script.get("credits", 4)))
         for h in self.script["handlers"]:
             json_format.ParseDict(h, reg.handlers.add())
-        yield pb.ConnectRequest(register=reg)
+        return pb.ConnectRequest(register=reg)
+
+    def _requests(self):
+        registers = list(self.script.get("registers", [{}]))
+        self.registers_left = registers[1:]
+        self.registered = False
+        yield self._register(registers[0])
         while True:
             with self.cond:
                 while not self.outbox and not self.stopped:
@@ -126,6 +138,8 @@ class Client:
             return
         if step.get("sleep"):
             time.sleep(step["sleep"])
+        if "set_credits" in step:
+            self.send(pb.ConnectRequest(set_credits=pb.SetCredits(credits=step["set_credits"])))
         o = pb.Outcome(delivery_id=step.get("delivery_id", d.delivery_id),
                        status=pb.OutcomeStatus.Value("OUTCOME_STATUS_" + step.get("status", "SUCCESS")),
                        message=step.get("message", ""))
@@ -162,6 +176,7 @@ class Client:
                     backoff = 0.2
                     kind = resp.WhichOneof("message")
                     if kind == "registered":
+                        self.registered = True
                         emit(event="registered", stream_id=resp.registered.stream_id,
                              accepted=list(resp.registered.accepted_handler_ids),
                              rejected={r.handler_id: r.reason for r in resp.registered.rejections},
@@ -175,6 +190,8 @@ class Client:
                         e = resp.protocol_error
                         emit(event="protocol_error", code=pb.ProtocolErrorCode.Name(e.code),
                              delivery_id=e.delivery_id, message=e.message)
+                        if not self.registered and self.registers_left:
+                            self.send(self._register(self.registers_left.pop(0)))
                 emit(event="stream_ended")
             except grpc.RpcError as e:
                 emit(event="disconnected", code=str(e.code()), details=e.details())

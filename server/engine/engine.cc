@@ -51,6 +51,11 @@ void Engine::Start() {
 }
 
 void Engine::Stop() {
+  stopping_flag_ = true;
+  // No lock is held while waiting below: the pending resolver and
+  // registration threads may be in an API call, watchers in a request that
+  // takes a while to end, and the loop keeps serving meanwhile (it never
+  // waits for this thread).
   {
     absl::MutexLock lock(&pending_mu_);
     pending_stop_ = true;
@@ -59,21 +64,48 @@ void Engine::Stop() {
   if (pending_thread_.joinable()) pending_thread_.join();
   std::vector<Registration> registrations;
   {
-    absl::MutexLock lock(&watch_mu_);
+    absl::MutexLock lock(&registrations_mu_);
     if (stopping_) return;
     stopping_ = true;
     registrations.swap(registrations_);
   }
   for (auto& r : registrations) r.thread.join();
-  {
-    absl::MutexLock lock(&watch_mu_);
-    for (auto& w : watches_) w->Stop();
-  }
+  // No registration starts a watch after this: they start on the loop, and
+  // look at `loop_stopping_` there.
+  auto take = [this] {
+    loop_stopping_ = true;
+    for (auto& w : watches_) stopped_watches_.push_back(std::move(w));
+    watches_.clear();
+    watched_names_.clear();
+  };
+  if (!loop_thread_.joinable() || !RunOnLoop(take)) take();
+  for (auto& w : stopped_watches_) w->Stop();
   loop_.Stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }
 
-void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
+bool Engine::Spawn(std::function<void()> fn) {
+  absl::MutexLock lock(&registrations_mu_);
+  if (stopping_) return false;
+  for (auto it = registrations_.begin(); it != registrations_.end();) {
+    if (it->done->load()) {
+      it->thread.join();  // Done: returns at once.
+      it = registrations_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([fn = std::move(fn), done] {
+    fn();
+    done->store(true);
+  });
+  registrations_.push_back({std::move(thread), std::move(done)});
+  return true;
+}
+
+void Engine::StartWatch(const kube::ResourceInfo& resource) {
+  if (loop_stopping_) return;
   const std::string name = resource.FullName();
   for (size_t i = 0; i < watches_.size(); ++i) {
     if (watched_names_[i] == name ||
@@ -83,6 +115,11 @@ void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
       return;
     }
   }
+  StartWatchByName(name);
+}
+
+void Engine::StartWatchByName(const std::string& name) {
+  if (loop_stopping_) return;
   auto w = std::make_unique<kube::ResourceWatch>(
       api_, discovery_, name, options_.scope, tee_.get(), options_.watch);
   w->Start();
@@ -91,70 +128,67 @@ void Engine::StartWatchLocked(const kube::ResourceInfo& resource) {
 }
 
 void Engine::Watch(const std::string& resource_name) {
-  absl::MutexLock lock(&watch_mu_);
-  if (stopping_) return;
   // Resolved first (off the caller's thread), so that a handler registered
   // for the same resource under another name shares this watch instead of
   // starting a second one. A resource that does not exist yet gets a watch
   // that waits for it.
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, resource_name, done] {
+  Spawn([this, resource_name] {
     auto resolved = discovery_->Resolve(resource_name);
-    absl::MutexLock lock(&watch_mu_);
-    if (!stopping_) {
+    loop_.Post([this, resource_name, resolved = std::move(resolved)] {
       if (resolved.ok()) {
-        StartWatchLocked(*resolved);
+        StartWatch(*resolved);
       } else {
-        auto w = std::make_unique<kube::ResourceWatch>(
-            api_, discovery_, resource_name, options_.scope, tee_.get(),
-            options_.watch);
-        w->Start();
-        watches_.push_back(std::move(w));
-        watched_names_.push_back(resource_name);
+        StartWatchByName(resource_name);
       }
-    }
-    done->store(true);
+    });
   });
-  registrations_.push_back({std::move(thread), std::move(done)});
 }
 
-void Engine::Inspect(std::function<void(const View&)> fn) {
-  loop_.Post([this, fn = std::move(fn)] {
-    std::vector<kube::ResourceWatch*> watches;
-    {
-      absl::MutexLock lock(&watch_mu_);
-      for (auto& w : watches_) watches.push_back(w.get());
-    }
-    View view{registry_, dispatcher_, *processor_, std::move(watches),
+Engine::View Engine::MakeView() {
+  std::vector<kube::ResourceWatch*> watches;
+  for (auto& w : watches_) watches.push_back(w.get());
+  return View{registry_, dispatcher_, *processor_, std::move(watches),
               started_,  options_,    api_server_};
-    fn(view);
-  });
+}
+
+bool Engine::Inspect(std::function<void(const View&)> fn) {
+  return loop_.Post([this, fn = std::move(fn)] { fn(MakeView()); });
+}
+
+bool Engine::InspectAndWait(std::function<void(const View&)> fn) {
+  return RunOnLoop([this, &fn] { fn(MakeView()); });
 }
 
 std::string Engine::NewStreamId() {
   return absl::StrCat("stream-", next_stream_.fetch_add(1));
 }
 
-void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
-                       const std::string& delivery_id,
-                       const std::string& message) {
+v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
+                                         const std::string& delivery_id,
+                                         const std::string& message) {
   v1::ConnectResponse msg;
   auto* e = msg.mutable_protocol_error();
   e->set_code(code);
   e->set_delivery_id(delivery_id);
   e->set_message(message);
-  sink->Send(msg);
+  return msg;
 }
 
-void Engine::Register(const std::string& stream_id, const v1::Register& request,
-                      const std::string& peer,
-                      std::shared_ptr<StreamSink> sink) {
+void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
+                       const std::string& delivery_id,
+                       const std::string& message) {
+  sink->Send(ProtocolErrorMessage(code, delivery_id, message));
+}
+
+absl::Status Engine::Register(const std::string& stream_id,
+                              const v1::Register& request,
+                              const std::string& peer,
+                              std::shared_ptr<StreamSink> sink) {
   if (request.credits() == 0) {
-    SendError(sink.get(), v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-              "register: credits must be at least 1");
-    return;
+    return absl::InvalidArgumentError("register: credits must be at least 1");
   }
   Resolve(stream_id, request, peer, std::move(sink));
+  return absl::OkStatus();
 }
 
 void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
@@ -169,18 +203,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
                      std::shared_ptr<StreamSink> sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
-  absl::MutexLock lock(&watch_mu_);
-  if (stopping_) return;
-  for (auto it = registrations_.begin(); it != registrations_.end();) {
-    if (it->done->load()) {
-      it->thread.join();
-      it = registrations_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, stream_id, request, peer, sink, done] {
+  Spawn([this, stream_id, request, peer, sink] {
     struct Resolved {
       v1::HandlerSpec spec;
       kube::ResourceInfo resource;
@@ -304,9 +327,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             dispatcher_.AddStream(info, sink.get());
           }
           auto watch = [this, resources] {
-            absl::MutexLock lock(&watch_mu_);
-            if (stopping_) return;
-            for (const auto& r : resources) StartWatchLocked(r);
+            for (const auto& r : resources) StartWatch(r);
           };
           if (startup.empty()) {
             watch();
@@ -316,9 +337,18 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
                        std::move(watch));
           }
         });
-    done->store(true);
   });
-  registrations_.push_back({std::move(thread), std::move(done)});
+}
+
+void Engine::NotRegistered(const std::string& stream_id, const char* what,
+                           const std::string& delivery_id) {
+  HERALD_LOG(WARNING, "engine")
+      << stream_id << ": " << what
+      << (delivery_id.empty()
+              ? ""
+              : absl::StrCat(" for delivery '", delivery_id, "'"))
+      << " ignored: the stream is not registered (its registration is still "
+         "being resolved, or the stream has ended)";
 }
 
 void Engine::ResolvePending() {
@@ -349,11 +379,11 @@ void Engine::ResolvePending() {
         absl::MutexLock lock(&pending_mu_);
         pending_names_.erase(name);
       }
-      // Activated on the loop before the watch can post any event.
+      // Activated on the loop before the watch can post any event (the
+      // watch starts in the task after).
       loop_.Post(
           [this, name, resource = *r] { ActivatePending(name, resource); });
-      absl::MutexLock lock(&watch_mu_);
-      if (!stopping_) StartWatchLocked(*r);
+      loop_.Post([this, resource = *r] { StartWatch(resource); });
     }
     {
       absl::MutexLock lock(&pending_mu_);
@@ -389,11 +419,12 @@ void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {
     v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
     absl::Status st = dispatcher_.OnOutcome(stream_id, outcome, &code);
     auto it = sinks_.find(stream_id);
-    if (it == sinks_.end()) return;
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "outcome", outcome.delivery_id());
+      return;
+    }
     if (!st.ok()) {
-      HERALD_LOG(WARNING, "engine")
-          << stream_id << ": outcome for delivery '" << outcome.delivery_id()
-          << "': " << st.message();
+      // The channel logs the error it sends.
       SendError(it->second.get(), code, outcome.delivery_id(),
                 std::string(st.message()));
       if (code != v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON) return;
@@ -408,7 +439,11 @@ void Engine::SetCredits(const std::string& stream_id, uint32_t credits) {
   loop_.Post([this, stream_id, credits] {
     absl::Status st = dispatcher_.SetCredits(stream_id, credits);
     auto it = sinks_.find(stream_id);
-    if (!st.ok() && it != sinks_.end()) {
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "set_credits", "");
+      return;
+    }
+    if (!st.ok()) {
       SendError(it->second.get(), v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
                 absl::StrCat("set_credits: ", st.message()));
     }
@@ -419,7 +454,10 @@ void Engine::InterimChanges(const std::string& stream_id,
                             const v1::InterimChanges& changes) {
   loop_.Post([this, stream_id, changes] {
     auto it = sinks_.find(stream_id);
-    if (it == sinks_.end()) return;
+    if (it == sinks_.end()) {
+      NotRegistered(stream_id, "interim_changes", changes.delivery_id());
+      return;
+    }
     v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
     absl::Status st;
     if (dispatcher_.InFlight(stream_id, changes.delivery_id()) == nullptr) {
@@ -435,14 +473,40 @@ void Engine::InterimChanges(const std::string& stream_id,
                  : v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT;
     }
     if (!st.ok()) {
-      HERALD_LOG(WARNING, "engine") << stream_id << ": " << st.message();
       SendError(it->second.get(), code, changes.delivery_id(),
                 std::string(st.message()));
     }
   });
 }
 
+v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
+                                       v1::OutcomeStatus status) {
+  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+      status == v1::OUTCOME_STATUS_UNSPECIFIED) {
+    status = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
+                 ? v1::OUTCOME_STATUS_PERMANENT_ERROR
+             : h.spec.errors() == v1::ERRORS_MODE_IGNORED
+                 ? v1::OUTCOME_STATUS_SUCCESS
+                 : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+  }
+  HandlerStats& stats = processor_->stats_of(h.id());
+  switch (status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+    case v1::OUTCOME_STATUS_SKIPPED:
+      stats.successes++;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      stats.permanent_failures++;
+      break;
+    default:
+      stats.temporary_failures++;
+      break;
+  }
+  return status;
+}
+
 v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
+  processor_->stats_of(h.id()).deliveries++;
   v1::Delivery d;
   d.set_delivery_id(absl::StrCat("a-", next_activity_++));
   d.set_handler_id(h.id());
@@ -499,14 +563,7 @@ void Engine::RunStartup(std::vector<std::string> ids, size_t next,
         status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
       }
     }
-    if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
-        status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-      status = h->spec.errors() == v1::ERRORS_MODE_PERMANENT
-                   ? v1::OUTCOME_STATUS_PERMANENT_ERROR
-               : h->spec.errors() == v1::ERRORS_MODE_IGNORED
-                   ? v1::OUTCOME_STATUS_SUCCESS
-                   : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-    }
+    status = CountOutcome(*h, status);
     if (status == v1::OUTCOME_STATUS_SUCCESS ||
         status == v1::OUTCOME_STATUS_SKIPPED) {
       if (bad.ok()) processor_->operator_memo().merge_patch(memo);
@@ -534,16 +591,36 @@ void Engine::RunStartup(std::vector<std::string> ids, size_t next,
   });
 }
 
-void Engine::RunOnLoop(std::function<void()> fn) {
-  absl::Notification done;
-  loop_.Post([&] {
+bool Engine::RunOnLoop(std::function<void()> fn) {
+  if (loop_.InLoopThread()) {
+    // The loop would wait for itself.
+    HERALD_LOG(ERROR, "engine") << "RunOnLoop called on the loop; not run";
+    return false;
+  }
+  // `done` is told when the task has run, or when it is destroyed without
+  // running (Post refused it, or Stop released it): whoever holds the last
+  // reference to `signal` notifies.
+  struct Signal {
+    absl::Notification done;
+    bool ran = false;
+  };
+  struct Notifier {
+    std::shared_ptr<Signal> signal;
+    ~Notifier() { signal->done.Notify(); }
+  };
+  auto signal = std::make_shared<Signal>();
+  auto notifier = std::make_shared<Notifier>();
+  notifier->signal = signal;
+  loop_.Post([fn = std::move(fn), notifier = std::move(notifier)] {
     fn();
-    done.Notify();
+    notifier->signal->ran = true;
   });
-  done.WaitForNotification();
+  signal->done.WaitForNotification();
+  return signal->ran;
 }
 
 void Engine::Drain(absl::Duration max_wait) {
+  stopping_flag_ = true;
   const absl::Time deadline = absl::Now() + max_wait;
   auto pending = std::make_shared<int>(0);  // Loop-owned.
   RunOnLoop([this, pending] {
@@ -560,8 +637,9 @@ void Engine::Drain(absl::Duration max_wait) {
           << "running cleanup handler '" << h->id() << "'";
       dispatcher_.Submit(
           ActivityDelivery(*h, v1::CAUSE_CLEANUP),
-          [pending, h](const v1::Outcome& o, const std::string&) {
+          [this, pending, h](const v1::Outcome& o, const std::string&) {
             --*pending;
+            CountOutcome(*h, o.status());
             if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
               HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
                                             << "' failed: " << o.message();
@@ -572,8 +650,11 @@ void Engine::Drain(absl::Duration max_wait) {
   });
   while (absl::Now() < deadline) {
     bool done = false;
-    RunOnLoop(
-        [&] { done = *pending == 0 && processor_->daemons_running() == 0; });
+    if (!RunOnLoop([&] {
+          done = *pending == 0 && processor_->daemons_running() == 0;
+        })) {
+      return;  // Stopped.
+    }
     if (done) return;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -583,37 +664,30 @@ void Engine::Drain(absl::Duration max_wait) {
 }
 
 bool Engine::Ready() {
-  std::vector<kube::ResourceWatch*> watches;
-  {
-    absl::MutexLock lock(&watch_mu_);
-    for (auto& w : watches_) watches.push_back(w.get());
-  }
-  if (watches.empty()) return false;
-  for (auto* w : watches) {
-    if (!w->synced()) return false;
-  }
-  bool indices = false;
+  bool ready = false;
   RunOnLoop([&] {
-    indices = processor_->IndicesReady() && registry_.pending().empty();
+    ready = !watches_.empty() && processor_->IndicesReady() &&
+            registry_.pending().empty();
+    for (const auto& w : watches_) ready = ready && w->synced();
   });
-  return indices;
+  return ready;
 }
 
 Engine::ProbeResult Engine::Probe(absl::Duration wait) {
   absl::MutexLock probe_lock(&probe_mu_);
   if (absl::Now() - probe_at_ < options_.probe_cache) return probe_;
+  // Loop-owned, but for `answered`, which the loop notifies.
   struct Run {
-    absl::Mutex mu;
     nlohmann::json results = nlohmann::json::object();
     bool ok = true;
     int pending = 0;
     std::vector<std::string> delivery_ids;
+    absl::Notification answered;
   };
   auto run = std::make_shared<Run>();
-  RunOnLoop([this, run] {
+  const bool running = RunOnLoop([this, run] {
     for (const Handler* h : registry_.All()) {
       if (h->cause() != v1::CAUSE_PROBE) continue;
-      absl::MutexLock lock(&run->mu);
       if (!dispatcher_.HasStreamFor(h->id())) {
         run->results[h->id()] = {{"error", "no process serves it"}};
         run->ok = false;
@@ -622,10 +696,10 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
       ++run->pending;
       v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_PROBE);
       run->delivery_ids.push_back(d.delivery_id());
-      dispatcher_.Submit(std::move(d), [run, id = h->id()](const v1::Outcome& o,
-                                                           const std::string&) {
-        absl::MutexLock lock(&run->mu);
-        --run->pending;
+      dispatcher_.Submit(std::move(d), [this, run, h](const v1::Outcome& o,
+                                                      const std::string&) {
+        const std::string& id = h->id();
+        CountOutcome(*h, o.status());
         if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
           nlohmann::json r =
               o.result_json().empty()
@@ -636,39 +710,41 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
           run->results[id] = {{"error", o.message()}};
           run->ok = false;
         }
+        if (--run->pending == 0 && !run->answered.HasBeenNotified()) {
+          run->answered.Notify();
+        }
         return absl::OkStatus();
       });
     }
-  });
-  {
-    absl::MutexLock lock(&run->mu);
-    auto answered = [run]() ABSL_SHARED_LOCKS_REQUIRED(run->mu) {
-      return run->pending == 0;
-    };
-    run->mu.AwaitWithTimeout(absl::Condition(&answered), wait);
-  }
-  RunOnLoop([this, run, wait] {
-    absl::MutexLock lock(&run->mu);
-    if (run->pending == 0) return;
-    for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
-    for (const Handler* h : registry_.All()) {
-      if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
-        run->results[h->id()] = {
-            {"error",
-             absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
-      }
+    if (run->pending == 0 && !run->answered.HasBeenNotified()) {
+      run->answered.Notify();
     }
-    run->ok = false;
   });
-  absl::MutexLock lock(&run->mu);
-  probe_.ok = run->ok;
-  probe_.json = run->results.dump();
+  if (running) run->answered.WaitForNotificationWithTimeout(wait);
+  ProbeResult result{false, R"({"error":"the sidecar is stopping"})"};
+  RunOnLoop([this, run, wait, &result] {
+    if (run->pending > 0) {
+      for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
+      for (const Handler* h : registry_.All()) {
+        if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
+          run->results[h->id()] = {
+              {"error",
+               absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
+        }
+      }
+      run->ok = false;
+      run->pending = 0;
+    }
+    result.ok = run->ok;
+    result.json = run->results.dump();
+  });
+  probe_ = result;
   probe_at_ = absl::Now();
   return probe_;
 }
 
 uint64_t Engine::Subscribe(std::function<void(const DispatchEvent&)> fn) {
-  uint64_t id = 0;
+  uint64_t id = 0;  // Stays 0 (no subscription) once stopped.
   RunOnLoop([&] {
     id = next_subscriber_++;
     subscribers_[id] = std::move(fn);
@@ -682,9 +758,23 @@ void Engine::Unsubscribe(uint64_t id) {
 
 void Engine::Disconnect(const std::string& stream_id) {
   loop_.Post([this, stream_id] {
+    std::vector<std::string> in_flight;
+    for (const auto& s : dispatcher_.Streams()) {
+      if (s.stream_id == stream_id) in_flight = s.in_flight;
+    }
     dispatcher_.RemoveStream(stream_id);
     if (sinks_.erase(stream_id)) {
-      HERALD_LOG(INFO, "engine") << stream_id << " disconnected";
+      std::string ids;
+      for (const auto& id : in_flight) {
+        absl::StrAppend(&ids, ids.empty() ? "" : ", ", "'", id, "'");
+      }
+      HERALD_LOG(INFO, "engine")
+          << stream_id << " disconnected"
+          << (in_flight.empty()
+                  ? ""
+                  : absl::StrCat("; requeued its deliveries in flight "
+                                 "(daemons' as they decide): ",
+                                 ids));
     }
   });
 }

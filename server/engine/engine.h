@@ -29,6 +29,12 @@
 
 namespace herald::engine {
 
+// A ProtocolError for a handler stream. The stream's channel (the gRPC layer)
+// logs every one it sends, whoever built it.
+v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
+                                         const std::string& delivery_id,
+                                         const std::string& message);
+
 class Engine {
  public:
   struct Options {
@@ -50,17 +56,22 @@ class Engine {
   ~Engine();
 
   void Start();
-  // Stops the watches, then the loop.
+  // Waits for the registration threads, stops the watches, then the loop.
+  // Takes no lock while it waits, and the loop keeps running until the
+  // watches are stopped. Idempotent.
   void Stop();
 
   // Watches a resource without handlers (yet), e.g. from the command line.
   void Watch(const std::string& resource_name);
 
-  // From the gRPC layer (any thread). Register answers through `sink`
-  // (Registered, or a ProtocolError) once its resources are resolved.
+  // From the gRPC layer (any thread). Register checks the request first: an
+  // invalid one (zero credits) is refused with InvalidArgument, before
+  // anything is registered, and the stream may register again. Otherwise it
+  // answers through `sink` (Registered) once its resources are resolved.
   std::string NewStreamId();
-  void Register(const std::string& stream_id, const v1::Register& request,
-                const std::string& peer, std::shared_ptr<StreamSink> sink);
+  absl::Status Register(const std::string& stream_id,
+                        const v1::Register& request, const std::string& peer,
+                        std::shared_ptr<StreamSink> sink);
   void Outcome(const std::string& stream_id, const v1::Outcome& outcome);
   void SetCredits(const std::string& stream_id, uint32_t credits);
   void InterimChanges(const std::string& stream_id,
@@ -94,6 +105,8 @@ class Engine {
   void Unsubscribe(uint64_t id);
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
+  // True once Drain or Stop has begun. Any thread.
+  bool stopping() const { return stopping_flag_.load(); }
 
   // What inspection reads, on the loop.
   struct View {
@@ -105,26 +118,45 @@ class Engine {
     const Options& options;
     std::string api_server;
   };
-  // Runs `fn` on the engine loop with a view of the engine's state.
-  void Inspect(std::function<void(const View&)> fn);
+  // Runs `fn` on the engine loop with a view of the engine's state. False,
+  // without running `fn`, once the engine has stopped.
+  bool Inspect(std::function<void(const View&)> fn);
+  // The same, waiting until `fn` has run: for callers that take what they
+  // need from the view (shared immutable objects) and do the heavy part on
+  // their own thread. False once stopped. Not on the loop.
+  bool InspectAndWait(std::function<void(const View&)> fn);
   void set_api_server(std::string s) { api_server_ = std::move(s); }
 
  private:
   class Tee;
+  View MakeView();
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
                  const std::string& delivery_id, const std::string& message);
-  // On the loop.
-  void StartWatchLocked(const kube::ResourceInfo& resource)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(watch_mu_);
+  // On the loop: logs a message from a stream the engine does not serve.
+  void NotRegistered(const std::string& stream_id, const char* what,
+                     const std::string& delivery_id);
+  // On the loop: watches `resource` (resolved), or `name` (not resolved yet:
+  // the watch waits for it), unless watched already or stopping.
+  void StartWatch(const kube::ResourceInfo& resource);
+  void StartWatchByName(const std::string& name);
+  // Runs `fn` on a registration thread of its own (it may talk to the API
+  // server). False when stopping. Not on the loop.
+  bool Spawn(std::function<void()> fn);
   // Resolves and registers specs off the loop; `sink` null for none.
   void Resolve(const std::string& stream_id, const v1::Register& request,
                const std::string& peer, std::shared_ptr<StreamSink> sink);
   // On the loop: runs startup handlers one after another, then `then`.
   void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
                   absl::Time started, std::function<void()> then);
+  // On the loop: a startup, cleanup or probe delivery, counted for `h`.
   v1::Delivery ActivityDelivery(const Handler& h, v1::Cause cause);
-  // Runs `fn` on the loop and waits for it.
-  void RunOnLoop(std::function<void()> fn);
+  // On the loop: counts an activity's outcome for `h`; returns its status
+  // with an unexpected (or unset) error resolved by the handler's errors
+  // mode.
+  v1::OutcomeStatus CountOutcome(const Handler& h, v1::OutcomeStatus status);
+  // Runs `fn` on the loop and waits for it. False, without waiting, when the
+  // loop has stopped (or stops before running `fn`). Not on the loop.
+  bool RunOnLoop(std::function<void()> fn);
   // Off the loop: keeps resolving the resource names of pending handlers
   // until each resolves or the engine stops.
   void ResolvePending();
@@ -143,6 +175,7 @@ class Engine {
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<Tee> tee_;
   std::atomic<uint64_t> next_stream_{1};
+  std::atomic<bool> stopping_flag_{false};
   const absl::Time started_ = absl::Now();
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.
@@ -157,21 +190,29 @@ class Engine {
   absl::Time probe_at_ ABSL_GUARDED_BY(probe_mu_) = absl::InfinitePast();
   ProbeResult probe_ ABSL_GUARDED_BY(probe_mu_);
 
-  absl::Mutex watch_mu_;
-  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_
-      ABSL_GUARDED_BY(watch_mu_);
-  std::vector<std::string> watched_names_ ABSL_GUARDED_BY(watch_mu_);
+  // Loop-owned: the watches, and the names they were asked for. Stop moves
+  // them to `stopped_watches_` (on the loop) before stopping them (off it).
+  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_;
+  std::vector<std::string> watched_names_;
+  bool loop_stopping_ = false;
+  // Stop's own, once it has taken them from the loop.
+  std::vector<std::unique_ptr<kube::ResourceWatch>> stopped_watches_;
+
+  // Guards the registration threads' bookkeeping only: held for no I/O and
+  // no join, and never taken on the loop.
+  absl::Mutex registrations_mu_;
   // Registration threads, with a flag each sets when it is done; finished
   // ones are joined at the next registration.
   struct Registration {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Registration> registrations_ ABSL_GUARDED_BY(watch_mu_);
-  bool stopping_ ABSL_GUARDED_BY(watch_mu_) = false;
+  std::vector<Registration> registrations_ ABSL_GUARDED_BY(registrations_mu_);
+  bool stopping_ ABSL_GUARDED_BY(registrations_mu_) = false;
 
   // Resource names of pending handlers, resolved again and again by
-  // `pending_thread_` (started with the first pending handler).
+  // `pending_thread_` (started with the first pending handler). The mutex
+  // is held for no I/O and no join: the loop may take it briefly.
   absl::Mutex pending_mu_;
   std::set<std::string> pending_names_ ABSL_GUARDED_BY(pending_mu_);
   bool pending_stop_ ABSL_GUARDED_BY(pending_mu_) = false;

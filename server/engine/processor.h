@@ -105,6 +105,11 @@ class Processor : public kube::WatchHandler {
 
   // On the loop, for inspection.
   const std::map<std::string, HandlerStats>& stats() const { return stats_; }
+  // On the loop: the counters of a handler the engine delivers itself
+  // (startup, cleanup and probe handlers).
+  HandlerStats& stats_of(const std::string& handler_id) {
+    return stats_[handler_id];
+  }
 
   struct QueueView {
     kube::ResourceInfo resource;

@@ -1,8 +1,12 @@
 #include "server/rpc/handler_service.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/runtime/logging.h"
@@ -13,9 +17,12 @@ namespace {
 class Reactor;
 
 // What the engine holds to send on a stream. Outlives the reactor: after the
-// stream ends, sends are dropped.
+// stream ends, sends are dropped. Every protocol error sent to a handler
+// process passes here, whoever built it, and is logged here.
 class Channel : public engine::StreamSink {
  public:
+  Channel(std::string stream_id, std::string peer)
+      : stream_id_(std::move(stream_id)), peer_(std::move(peer)) {}
   void Send(const v1::ConnectResponse& message) override;
   void Send(v1::ConnectResponse&& message) override;
   void Detach();
@@ -25,6 +32,12 @@ class Channel : public engine::StreamSink {
   }
 
  private:
+  // Logs `message` if it is a protocol error; `sent` false when the stream
+  // has ended.
+  void LogIfError(const v1::ConnectResponse& message, bool sent) const;
+
+  const std::string stream_id_;
+  const std::string peer_;
   std::mutex mu_;
   Reactor* reactor_ = nullptr;
   friend class Reactor;
@@ -35,9 +48,10 @@ class Reactor
  public:
   Reactor(engine::Engine* engine, grpc::CallbackServerContext* context)
       : engine_(engine),
+        context_(context),
         stream_id_(engine->NewStreamId()),
         peer_(context->peer()),
-        channel_(std::make_shared<Channel>()) {
+        channel_(std::make_shared<Channel>(stream_id_, peer_)) {
     channel_->Attach(this);
     StartRead(&request_);
   }
@@ -73,6 +87,9 @@ class Reactor
   void OnReadDone(bool ok) override {
     if (!ok) {
       std::lock_guard<std::mutex> lock(mu_);
+      // Not cancelled yet: the process closed its side, or gRPC refused
+      // what it sent (it then cancels the call).
+      read_failed_uncancelled_ = !context_->IsCancelled();
       reading_done_ = true;
       MaybeFinishLocked();
       return;
@@ -84,17 +101,59 @@ class Reactor
 
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
     reading_done_ = true;
     MaybeFinishLocked();
   }
 
   void OnDone() override {
+    LogEnd();
     channel_->Detach();
     if (registered_) engine_->Disconnect(stream_id_);
     delete this;
   }
 
  private:
+  // Says why the stream ended. gRPC's server API does not tell the status a
+  // cancelled call ended with. The order of the callbacks hints at it: when
+  // gRPC refuses a message (over its own size limit), the read fails and
+  // then gRPC cancels the call; when the process goes away, the call is
+  // cancelled and then the read fails. A hint only: both lines name the
+  // limit and the status the process gets.
+  void LogEnd() {
+    bool cancelled, refused;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled = cancelled_;
+      refused = cancelled_ && read_failed_uncancelled_;
+    }
+    const std::string who = absl::StrCat(stream_id_, " (", peer_, ")");
+    const std::string limit = absl::StrCat(
+        "gRPC's own limit of ",
+        HandlerService::GrpcMessageLimit(engine_->max_message_bytes()),
+        " bytes (2 x --max_message_bytes + 1 MiB)");
+    if (!cancelled) {
+      HERALD_LOG(INFO, "rpc") << who << ": the process closed the stream";
+    } else if (engine_->stopping()) {
+      HERALD_LOG(INFO, "rpc") << who << ": closed, the sidecar is stopping";
+    } else if (refused) {
+      HERALD_LOG(WARNING, "rpc")
+          << who
+          << ": gRPC refused a message from the process and ended the "
+             "stream: most likely a message over "
+          << limit
+          << "; the process gets status RESOURCE_EXHAUSTED \"Received "
+             "message larger than max (<size> vs. <limit>)\"";
+    } else {
+      HERALD_LOG(WARNING, "rpc")
+          << who
+          << ": the stream was cancelled: the process went away or its "
+             "connection broke, or, if it still runs, gRPC refused a message "
+             "from it (over "
+          << limit << "; the process then gets status RESOURCE_EXHAUSTED)";
+    }
+  }
+
   void MaybeFinishLocked() {
     if (reading_done_ && !writing_ && !finished_) {
       finished_ = true;
@@ -104,14 +163,7 @@ class Reactor
 
   void Error(v1::ProtocolErrorCode code, const std::string& delivery_id,
              const std::string& message) {
-    HERALD_LOG(WARNING, "rpc")
-        << stream_id_ << " (" << peer_ << "): " << message;
-    v1::ConnectResponse r;
-    auto* e = r.mutable_protocol_error();
-    e->set_code(code);
-    e->set_delivery_id(delivery_id);
-    e->set_message(message);
-    Enqueue(r);
+    channel_->Send(engine::ProtocolErrorMessage(code, delivery_id, message));
   }
 
   void Handle(const v1::ConnectRequest& req) {
@@ -131,8 +183,18 @@ class Reactor
                 "register may be sent once per stream");
           return;
         }
+        {
+          // Refused (bad arguments): not registered, so the process can
+          // send a corrected register on the same stream.
+          absl::Status st =
+              engine_->Register(stream_id_, req.register_(), peer_, channel_);
+          if (!st.ok()) {
+            Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
+                  std::string(st.message()));
+            return;
+          }
+        }
         registered_ = true;
-        engine_->Register(stream_id_, req.register_(), peer_, channel_);
         return;
       case v1::ConnectRequest::kOutcome:
         if (!registered_) break;
@@ -157,6 +219,7 @@ class Reactor
   }
 
   engine::Engine* engine_;
+  grpc::CallbackServerContext* context_;
   const std::string stream_id_;
   const std::string peer_;
   std::shared_ptr<Channel> channel_;
@@ -167,15 +230,32 @@ class Reactor
   bool writing_ = false;
   bool reading_done_ = false;
   bool finished_ = false;
+  bool cancelled_ = false;
+  bool read_failed_uncancelled_ = false;
 };
+
+void Channel::LogIfError(const v1::ConnectResponse& message, bool sent) const {
+  if (!message.has_protocol_error()) return;
+  const v1::ProtocolError& e = message.protocol_error();
+  HERALD_LOG(WARNING, "rpc")
+      << stream_id_ << " (" << peer_
+      << "): " << (sent ? "sent" : "could not send (the stream has ended)")
+      << " protocol error " << v1::ProtocolErrorCode_Name(e.code())
+      << " (delivery "
+      << (e.delivery_id().empty() ? "none"
+                                  : absl::StrCat("'", e.delivery_id(), "'"))
+      << "): " << e.message();
+}
 
 void Channel::Send(const v1::ConnectResponse& message) {
   std::lock_guard<std::mutex> lock(mu_);
+  LogIfError(message, reactor_ != nullptr);
   if (reactor_ != nullptr) reactor_->Enqueue(message);
 }
 
 void Channel::Send(v1::ConnectResponse&& message) {
   std::lock_guard<std::mutex> lock(mu_);
+  LogIfError(message, reactor_ != nullptr);
   if (reactor_ != nullptr) reactor_->Enqueue(std::move(message));
 }
 
@@ -185,6 +265,11 @@ void Channel::Detach() {
 }
 
 }  // namespace
+
+int HandlerService::GrpcMessageLimit(uint64_t max_message_bytes) {
+  return static_cast<int>(
+      std::min<uint64_t>(max_message_bytes * 2 + (1 << 20), INT32_MAX));
+}
 
 grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>*
 HandlerService::Connect(grpc::CallbackServerContext* context) {

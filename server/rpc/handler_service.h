@@ -3,6 +3,8 @@
 #ifndef HERALD_SERVER_RPC_HANDLER_SERVICE_H_
 #define HERALD_SERVER_RPC_HANDLER_SERVICE_H_
 
+#include <cstdint>
+
 #include "herald/v1/handler.grpc.pb.h"
 #include "server/engine/engine.h"
 
@@ -11,6 +13,12 @@ namespace herald::rpc {
 class HandlerService final : public v1::HandlerService::CallbackService {
  public:
   explicit HandlerService(engine::Engine* engine) : engine_(engine) {}
+
+  // gRPC's own message size limit for a sidecar whose limit is
+  // `max_message_bytes`: above it, so that a message a little over ours
+  // still arrives and gets a clear protocol error instead of a broken
+  // stream. gRPC ends a stream whose message is over this one.
+  static int GrpcMessageLimit(uint64_t max_message_bytes);
 
   grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse>* Connect(
       grpc::CallbackServerContext* context) override;

@@ -444,53 +444,64 @@ grpc::ServerUnaryReactor* InspectionService::ListObjects(
     grpc::CallbackServerContext* context, const v1::ListObjectsRequest* request,
     v1::ListObjectsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  auto parsed = kube::LabelSelector::Parse(request->label_selector());
-  if (!parsed.ok()) {
+  auto selector = kube::LabelSelector::Parse(request->label_selector());
+  if (!selector.ok()) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("label_selector \"", request->label_selector(),
-                     "\": ", parsed.status().message())));
+                     "\": ", selector.status().message())));
     return reactor;
   }
-  engine_->Inspect([reactor, request, response, selector = std::move(*parsed)](
-                       const engine::Engine::View& v) {
-    kube::ResourceWatch* w = FindWatch(v, request->resource());
-    if (w == nullptr) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::NOT_FOUND,
-                       absl::StrCat("resource '", request->resource(),
-                                    "' is not watched (see ListResources)")));
-      return;
-    }
-    const uint32_t page = request->page_size() ? request->page_size() : 100;
-    size_t skip = 0;
-    if (!request->page_token().empty() &&
-        !absl::SimpleAtoi(request->page_token(), &skip)) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "page_token: not one this service gave"));
-      return;
-    }
-    size_t matched = 0;
-    for (const auto& obj : w->store().List(request->namespace_(),
-                                           request->namespace_().empty())) {
-      if (!selector.empty()) {
-        json body = json::parse(obj->json, nullptr, false);
-        const json& labels = engine::Resolve(body, {"metadata", "labels"});
-        if (!selector.Matches([&labels](absl::string_view key) {
-              return LabelOf(labels, key);
-            })) {
-          continue;
-        }
+  const uint32_t page = request->page_size() ? request->page_size() : 100;
+  size_t skip = 0;
+  if (!request->page_token().empty() &&
+      !absl::SimpleAtoi(request->page_token(), &skip)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "page_token: not one this service gave"));
+    return reactor;
+  }
+  // The loop only finds the watch and takes the objects (shared, immutable);
+  // parsing them for the selector and the answer happens here, on this
+  // thread, so that a large cache does not hold up the engine.
+  bool found = false;
+  std::vector<std::shared_ptr<const cache::CachedObject>> objects;
+  if (!engine_->InspectAndWait([&](const engine::Engine::View& v) {
+        kube::ResourceWatch* w = FindWatch(v, request->resource());
+        if (w == nullptr) return;
+        found = true;
+        objects = w->store().List(request->namespace_(),
+                                  request->namespace_().empty());
+      })) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the sidecar is stopping"));
+    return reactor;
+  }
+  if (!found) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::NOT_FOUND,
+                     absl::StrCat("resource '", request->resource(),
+                                  "' is not watched (see ListResources)")));
+    return reactor;
+  }
+  size_t matched = 0;
+  for (const auto& obj : objects) {
+    if (!selector->empty()) {
+      json body = json::parse(obj->json, nullptr, false);
+      const json& labels = engine::Resolve(body, {"metadata", "labels"});
+      if (!selector->Matches([&labels](absl::string_view key) {
+            return LabelOf(labels, key);
+          })) {
+        continue;
       }
-      if (matched++ < skip) continue;
-      if (static_cast<uint32_t>(response->objects_size()) == page) {
-        response->set_next_page_token(std::to_string(skip + page));
-        break;
-      }
-      ToStruct(obj->json, response->add_objects());
     }
-    reactor->Finish(grpc::Status::OK);
-  });
+    if (matched++ < skip) continue;
+    if (static_cast<uint32_t>(response->objects_size()) == page) {
+      response->set_next_page_token(std::to_string(skip + page));
+      break;
+    }
+    ToStruct(obj->json, response->add_objects());
+  }
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

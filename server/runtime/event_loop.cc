@@ -2,17 +2,45 @@
 
 namespace herald::runtime {
 
-void EventLoop::Post(Task task) {
-  absl::MutexLock lock(&mu_);
-  tasks_.push_back(std::move(task));
+class EventLoop::Owner {
+ public:
+  explicit Owner(EventLoop* loop) : loop_(loop) {
+    previous_ = loop_->owner_.exchange(std::this_thread::get_id(),
+                                       std::memory_order_acq_rel);
+  }
+  ~Owner() { loop_->owner_.store(previous_, std::memory_order_release); }
+
+ private:
+  EventLoop* loop_;
+  std::thread::id previous_;
+};
+
+bool EventLoop::Post(Task task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      tasks_.push_back(std::move(task));
+      return true;
+    }
+  }
+  // Refused: `task` goes now, outside the lock (what it holds may run code
+  // of its own when destroyed).
+  task = nullptr;
+  return false;
 }
 
 EventLoop::TimerId EventLoop::PostAt(absl::Time when, Task task) {
-  absl::MutexLock lock(&mu_);
-  TimerId id = next_id_++;
-  timers_.emplace(std::make_pair(when, id), std::move(task));
-  timer_times_.emplace(id, when);
-  return id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      TimerId id = next_id_++;
+      timers_.emplace(std::make_pair(when, id), std::move(task));
+      timer_times_.emplace(id, when);
+      return id;
+    }
+  }
+  task = nullptr;  // Refused, as in Post.
+  return 0;
 }
 
 void EventLoop::Cancel(TimerId id) {
@@ -24,8 +52,21 @@ void EventLoop::Cancel(TimerId id) {
 }
 
 void EventLoop::Stop() {
+  std::deque<Task> tasks;
+  std::map<std::pair<absl::Time, TimerId>, Task> timers;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    tasks.swap(tasks_);
+    timers.swap(timers_);
+    timer_times_.clear();
+  }
+  // `tasks` and `timers` are destroyed here, outside the lock.
+}
+
+bool EventLoop::stopped() const {
   absl::MutexLock lock(&mu_);
-  stopped_ = true;
+  return stopped_;
 }
 
 absl::Time EventLoop::NextTimer() {
@@ -51,7 +92,7 @@ bool EventLoop::TakeReady(absl::Time now, Task* out) {
 }
 
 void EventLoop::Run() {
-  owner_ = std::this_thread::get_id();
+  Owner owner(this);
   for (;;) {
     Task task;
     {
@@ -59,11 +100,16 @@ void EventLoop::Run() {
       for (;;) {
         if (stopped_) return;
         if (TakeReady(clock_->Now(), &task)) break;
-        // Wake for a new task, Stop, or the next timer.
-        absl::Time deadline = timers_.empty() ? absl::Now() + absl::Seconds(1)
-                                              : timers_.begin()->first.first;
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopped_ || !tasks_.empty();
+        // Wake for a new task, Stop, the next timer, or a timer posted
+        // meanwhile that is due before it.
+        const bool timer = !timers_.empty();
+        absl::Time deadline = timer ? timers_.begin()->first.first
+                                    : absl::Now() + absl::Seconds(1);
+        auto ready = [this, timer,
+                      deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopped_ || !tasks_.empty() ||
+                 (!timers_.empty() &&
+                  (!timer || timers_.begin()->first.first < deadline));
         };
         absl::Duration wait = deadline - clock_->Now();
         if (wait > absl::ZeroDuration()) {
@@ -76,7 +122,7 @@ void EventLoop::Run() {
 }
 
 size_t EventLoop::RunUntilIdle() {
-  owner_ = std::this_thread::get_id();
+  Owner owner(this);
   size_t n = 0;
   for (;;) {
     Task task;

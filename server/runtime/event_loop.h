@@ -4,6 +4,7 @@
 #ifndef HERALD_SERVER_RUNTIME_EVENT_LOOP_H_
 #define HERALD_SERVER_RUNTIME_EVENT_LOOP_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -17,7 +18,13 @@
 
 namespace herald::runtime {
 
-// Thread-safe: Post, PostAt, Cancel and Stop may be called from any thread.
+// Thread-safe: Post, PostAt, Cancel, Stop and InLoopThread may be called from
+// any thread.
+//
+// Once stopped, a loop runs nothing more: Stop releases the tasks and timers
+// still queued (destroying them, and what they hold, on the caller's thread),
+// and Post and PostAt refuse new ones. A caller that waits for a task must
+// look at what Post returns, or it waits forever.
 class EventLoop {
  public:
   using Task = std::function<void()>;
@@ -25,21 +32,29 @@ class EventLoop {
 
   explicit EventLoop(Clock* clock = Clock::Real()) : clock_(clock) {}
 
-  void Post(Task task);
+  // Queues `task`. False, with `task` destroyed at once, after Stop.
+  bool Post(Task task);
   // Runs `task` on the loop at `when` or as soon after as the loop is free.
+  // Returns 0 (never a timer's id), with `task` destroyed, after Stop.
   TimerId PostAt(absl::Time when, Task task);
   // A timer that has not run yet does not run. Unknown ids are ignored.
   void Cancel(TimerId id);
 
   // Runs tasks until Stop(). Call from the thread that owns the loop.
   void Run();
+  // Stops Run (after the task it is running, if any), releases what is
+  // queued, and makes Post and PostAt refuse tasks. Idempotent.
   void Stop();
+  bool stopped() const;
 
   // For tests with a FakeClock: runs every task posted and every timer due
   // at the clock's current time, until none is left. Returns how many ran.
   size_t RunUntilIdle();
 
-  bool InLoopThread() const { return std::this_thread::get_id() == owner_; }
+  // True on the thread inside Run (or RunUntilIdle), while it is inside.
+  bool InLoopThread() const {
+    return std::this_thread::get_id() == owner_.load(std::memory_order_acquire);
+  }
   Clock* clock() const { return clock_; }
   // The time of the earliest pending timer, or InfiniteFuture.
   absl::Time NextTimer();
@@ -48,15 +63,19 @@ class EventLoop {
   // Takes the next task that is ready at `now`; false when none.
   bool TakeReady(absl::Time now, Task* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Sets the owner for as long as it lives.
+  class Owner;
+
   Clock* clock_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
   // (when, id) to task: ordered by time, then by posting order.
   std::map<std::pair<absl::Time, TimerId>, Task> timers_ ABSL_GUARDED_BY(mu_);
   std::map<TimerId, absl::Time> timer_times_ ABSL_GUARDED_BY(mu_);
   TimerId next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread::id owner_;
+  // Written by the thread entering and leaving Run, read by any thread.
+  std::atomic<std::thread::id> owner_{};
 };
 
 }  // namespace herald::runtime

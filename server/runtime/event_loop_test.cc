@@ -1,6 +1,7 @@
 #include "server/runtime/event_loop.h"
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -58,5 +59,125 @@ TEST(EventLoopTest, RunsOnItsThreadUntilStopped) {
   t.join();
 }
 
+// A task posted after Stop is refused at once: Post says so and the task
+// (with what it holds) is released, instead of waiting in a queue that
+// nothing will run.
+TEST(EventLoopTest, PostAfterStopIsRefused) {
+  EventLoop loop;
+  std::thread t([&] { loop.Run(); });
+  loop.Stop();
+  t.join();
+  auto held = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = held;
+  int runs = 0;
+  EXPECT_FALSE(loop.Post([held = std::move(held), &runs] { ++runs; }));
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(loop.PostAt(absl::Now(), [&runs] { ++runs; }), 0u);
+  EXPECT_EQ(loop.RunUntilIdle(), 0u);
+  EXPECT_EQ(runs, 0);
+}
+
+// Tasks still queued when the loop stops are released by Stop, so that
+// whoever waits for one (through something it holds) learns it will not run.
+TEST(EventLoopTest, StopReleasesQueuedTasks) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  auto held = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = held;
+  EXPECT_TRUE(loop.Post([held] {}));
+  EXPECT_NE(loop.PostAt(clock.Now() + absl::Seconds(1), [held] {}), 0u);
+  held.reset();
+  EXPECT_FALSE(watch.expired());
+  loop.Stop();
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(loop.NextTimer(), absl::InfiniteFuture());
+}
+
+// The owner thread is published safely: other threads may ask InLoopThread
+// while the loop starts and stops, and the answer is true only on the thread
+// running the loop, while it runs.
+TEST(EventLoopTest, InLoopThreadOnlyWhileRunning) {
+  EventLoop loop;
+  std::atomic<bool> reading{true};
+  std::atomic<int> other_true{0};
+  std::thread reader([&] {
+    while (reading) other_true += loop.InLoopThread();
+  });
+  std::atomic<bool> in_task{false};
+  std::atomic<bool> after_run{true};
+  absl::Notification ran;
+  std::thread t([&] {
+    loop.Run();
+    after_run = loop.InLoopThread();
+  });
+  EXPECT_TRUE(loop.Post([&] {
+    in_task = loop.InLoopThread();
+    ran.Notify();
+  }));
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(loop.InLoopThread());
+  loop.Stop();
+  t.join();
+  reading = false;
+  reader.join();
+  EXPECT_TRUE(in_task);
+  EXPECT_FALSE(after_run);
+  EXPECT_EQ(other_true, 0);
+}
+
+// The real time, counting how often it was read.
+class CountingClock : public Clock {
+ public:
+  absl::Time Now() override {
+    absl::MutexLock lock(&mu_);
+    ++reads_;
+    return absl::Now();
+  }
+  bool SleepFor(absl::Duration d, absl::Notification* stop) override {
+    return Real()->SleepFor(d, stop);
+  }
+  int reads() {
+    absl::MutexLock lock(&mu_);
+    return reads_;
+  }
+  // Waits until the clock was read `n` times (false after 10 s).
+  bool AwaitReads(int n) {
+    absl::MutexLock lock(&mu_);
+    auto done = [this, n]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return reads_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int reads_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A timer posted while the loop waits for a later one runs when it is due,
+// not when the later one is.
+TEST(EventLoopTest, AnEarlierTimerWakesTheLoop) {
+  CountingClock clock;
+  EventLoop loop(&clock);
+  std::thread t([&] { loop.Run(); });
+  EXPECT_NE(loop.PostAt(absl::Now() + absl::Hours(1), [] {}), 0u);
+  absl::Notification idle;
+  std::atomic<int> reads{0};
+  EXPECT_TRUE(loop.Post([&] {
+    reads = clock.reads();
+    idle.Notify();
+  }));
+  ASSERT_TRUE(idle.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // After the task, the loop reads the clock to look for a ready timer and
+  // to compute its wait, under its lock: a PostAt from here on comes after
+  // the loop started waiting for the timer an hour away.
+  ASSERT_TRUE(clock.AwaitReads(reads + 2));
+  absl::Notification due;
+  EXPECT_NE(
+      loop.PostAt(absl::Now() + absl::Milliseconds(10), [&] { due.Notify(); }),
+      0u);
+  EXPECT_TRUE(due.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  loop.Stop();
+  t.join();
+}
 }  // namespace
 }  // namespace herald::runtime

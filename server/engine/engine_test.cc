@@ -1,0 +1,204 @@
+#include "server/engine/engine.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace herald::engine {
+namespace {
+
+constexpr char kApis[] = R"({"kind":"APIGroupList","groups":[
+ {"name":"kopf.dev","versions":[{"groupVersion":"kopf.dev/v1","version":"v1"}],"preferredVersion":{"groupVersion":"kopf.dev/v1","version":"v1"}}]})";
+constexpr char kKopfV1[] = R"({"kind":"APIResourceList","resources":[
+ {"name":"kopfexamples","singularName":"kopfexample","namespaced":true,"kind":"KopfExample","verbs":["list","watch","patch"],"shortNames":["kex"]},
+ {"name":"kopfexamples/status","namespaced":true,"kind":"KopfExample","verbs":["get","patch"]}]})";
+
+// An API server that answers discovery, and whose requests can be held: a
+// held request does not return, cancelled or not, until released (as a
+// request stuck on a slow server or a dead connection).
+class GateHttpClient : public kube::HttpClient {
+ public:
+  // Holds requests (unary ones and streams) whose target starts with
+  // `prefix`.
+  void Hold(const std::string& prefix) {
+    absl::MutexLock lock(&mu_);
+    held_prefix_ = prefix;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    released_ = true;
+  }
+  // Notified when a held request has started, and when one was cancelled.
+  absl::Notification holding;
+  absl::Notification cancel_asked;
+
+  absl::StatusOr<kube::HttpResponse> Send(
+      const kube::HttpRequest& request) override {
+    WaitIfHeld(request.target);
+    if (request.target == "/api") {
+      return kube::HttpResponse{200, R"({"kind":"APIVersions","versions":[]})",
+                                ""};
+    }
+    if (request.target == "/api/v1") {
+      return kube::HttpResponse{
+          200, R"({"kind":"APIResourceList","resources":[]})", ""};
+    }
+    if (request.target == "/apis") return kube::HttpResponse{200, kApis, ""};
+    if (request.target == "/apis/kopf.dev/v1") {
+      return kube::HttpResponse{200, kKopfV1, ""};
+    }
+    return kube::HttpResponse{404, R"({"kind":"Status","message":"no"})", ""};
+  }
+
+  absl::StatusOr<kube::HttpResponse> Stream(
+      const kube::HttpRequest& request, absl::Duration idle_timeout,
+      const kube::DataCallback& on_data,
+      kube::StreamCanceller* canceller) override {
+    canceller->SetOnCancel([this] {
+      if (!cancel_asked.HasBeenNotified()) cancel_asked.Notify();
+    });
+    if (canceller->cancelled()) return absl::CancelledError("cancelled");
+    if (WaitIfHeld(request.target)) {
+      return absl::CancelledError("cancelled");
+    }
+    // Not held: a stream that ends at once, as an unreachable server.
+    return absl::UnavailableError("nothing here");
+  }
+
+ private:
+  // True when the request was held (and is now released).
+  bool WaitIfHeld(const std::string& target) {
+    absl::MutexLock lock(&mu_);
+    if (held_prefix_.empty() || target.rfind(held_prefix_, 0) != 0) {
+      return false;
+    }
+    if (!holding.HasBeenNotified()) holding.Notify();
+    mu_.Await(absl::Condition(&released_));
+    return true;
+  }
+
+  absl::Mutex mu_;
+  std::string held_prefix_ ABSL_GUARDED_BY(mu_);
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class Sink : public StreamSink {
+ public:
+  void Send(const v1::ConnectResponse& m) override {
+    absl::MutexLock lock(&mu_);
+    messages_.push_back(m);
+  }
+  std::vector<v1::ConnectResponse> messages() {
+    absl::MutexLock lock(&mu_);
+    return messages_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<v1::ConnectResponse> messages_ ABSL_GUARDED_BY(mu_);
+};
+
+struct Fixture {
+  Fixture() {
+    auto h = std::make_unique<GateHttpClient>();
+    http = h.get();
+    api = std::make_unique<kube::ApiClient>(std::move(h));
+    discovery = std::make_unique<kube::Discovery>(api.get());
+    Engine::Options options;
+    engine = std::make_unique<Engine>(api.get(), discovery.get(), options);
+  }
+  GateHttpClient* http;
+  std::unique_ptr<kube::ApiClient> api;
+  std::unique_ptr<kube::Discovery> discovery;
+  std::unique_ptr<Engine> engine;
+};
+
+// True when `engine` answers an inspection within a few seconds: its loop is
+// not blocked.
+bool LoopAnswers(Engine* engine) {
+  auto answered = std::make_shared<absl::Notification>();
+  engine->Inspect([answered](const Engine::View&) { answered->Notify(); });
+  return answered->WaitForNotificationWithTimeout(absl::Seconds(5));
+}
+
+// Stop waits for a watcher whose request does not end at once. Meanwhile the
+// loop takes no lock Stop holds: it keeps answering.
+TEST(EngineTest, LoopKeepsServingWhileStopWaitsForAWatcher) {
+  Fixture f;
+  f.http->Hold("/apis/kopf.dev/v1/kopfexamples");
+  f.engine->Start();
+  f.engine->Watch("kopfexamples");
+  ASSERT_TRUE(
+      f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::thread stopper([&] { f.engine->Stop(); });
+  ASSERT_TRUE(
+      f.http->cancel_asked.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // Stop is waiting for the watcher's thread now.
+  EXPECT_TRUE(LoopAnswers(f.engine.get()));
+  f.http->Release();
+  stopper.join();
+}
+
+// A registration thread stuck in an API call (discovery) blocks neither the
+// loop nor, beyond that call, Stop.
+TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
+  Fixture f;
+  f.http->Hold("/apis");
+  f.engine->Start();
+  auto sink = std::make_shared<Sink>();
+  v1::Register request;
+  request.set_credits(1);
+  auto* spec = request.add_handlers();
+  spec->set_id("create_fn");
+  spec->set_resource("kopfexamples");
+  spec->set_cause(v1::CAUSE_CREATE);
+  f.engine->Register(f.engine->NewStreamId(), request, "peer", sink);
+  ASSERT_TRUE(
+      f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(LoopAnswers(f.engine.get()));
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    f.engine->Stop();
+    stopped.Notify();
+  });
+  EXPECT_TRUE(LoopAnswers(f.engine.get()));
+  EXPECT_FALSE(stopped.HasBeenNotified());  // Waits for the registration.
+  f.http->Release();
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  stopper.join();
+}
+
+// After Stop, what waits for the loop returns instead of waiting forever.
+TEST(EngineTest, CallsAfterStopReturn) {
+  // Leaked if a call hangs: the test fails instead of hanging with it.
+  auto* f = new Fixture();
+  f->engine->Start();
+  f->engine->Stop();
+  auto done = std::make_shared<absl::Notification>();
+  auto ready = std::make_shared<bool>(true);
+  auto probe = std::make_shared<Engine::ProbeResult>();
+  std::thread calls([f, done, ready, probe] {
+    *ready = f->engine->Ready();
+    *probe = f->engine->Probe(absl::Seconds(1));
+    f->engine->Drain(absl::Seconds(1));
+    done->Notify();
+  });
+  if (!done->WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    calls.detach();
+    FAIL() << "a call after Stop is still waiting for the loop";
+  }
+  calls.join();
+  EXPECT_FALSE(*ready);
+  EXPECT_FALSE(probe->ok);
+  delete f;
+}
+
+}  // namespace
+}  // namespace herald::engine
