@@ -1480,10 +1480,10 @@ void Processor::RejectPatches(
     const ObjectState& st, const std::map<std::string, std::string>& patched_by,
     const std::string& why) {
   for (const auto& [hid, stream] : patched_by) {
-    const std::string message =
-        absl::StrCat("the patch of handler '", hid, "' ", why);
-    HERALD_LOG(WARNING, "engine") << st.resource->FullName() << " " << st.key.ns
-                                  << "/" << st.key.name << ": " << message;
+    // Logged with the stream where every protocol error is sent.
+    const std::string message = absl::StrCat(
+        "the patch of handler '", hid, "' for ", st.resource->FullName(), " ",
+        st.key.ns.empty() ? "" : st.key.ns + "/", st.key.name, " ", why);
     v1::ConnectResponse msg;
     auto* pe = msg.mutable_protocol_error();
     pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);

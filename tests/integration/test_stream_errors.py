@@ -83,7 +83,7 @@ def test_refused_patches_and_credits_are_logged(cluster, sock, tmp_path):
                      re.escape("set_credits: credits must be at least 1"))
         line = logged_error(h, reg["stream_id"], "PATCH_REJECTED",
                             f"'{rejected['delivery_id']}'" if rejected["delivery_id"] else "none",
-                            "the patch of handler 'create_fn' was rejected: ").string
+                            "the patch of handler 'create_fn' for refuseds.v1.[a-z.]+ default/x1 was rejected: ").string
         assert "not a key!" in line, line
     finally:
         p.kill()
