@@ -1,43 +1,21 @@
 #include "server/engine/object_writer.h"
 
+#include <utility>
+
+#include "boost/asio/post.hpp"
 #include "server/runtime/logging.h"
 
 namespace herald::engine {
 
 ApiObjectWriter::ApiObjectWriter(kube::ApiClient* api, runtime::EventLoop* loop,
                                  int threads)
-    : api_(api), loop_(loop) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
-}
+    : api_(api), loop_(loop), pool_(threads) {}
 
-ApiObjectWriter::~ApiObjectWriter() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  for (auto& t : threads_) t.join();
-}
+// join() without stop(): the pool runs what is queued, then its threads end.
+ApiObjectWriter::~ApiObjectWriter() { pool_.join(); }
 
 void ApiObjectWriter::Enqueue(std::function<void()> job) {
-  absl::MutexLock lock(&mu_);
-  jobs_.push_back(std::move(job));
-}
-
-void ApiObjectWriter::Work() {
-  for (;;) {
-    std::function<void()> job;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !jobs_.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
-      if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.erase(jobs_.begin());
-    }
-    job();
-  }
+  boost::asio::post(pool_, std::move(job));
 }
 
 void ApiObjectWriter::Patch(const kube::ResourceInfo& resource,

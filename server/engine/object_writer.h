@@ -1,16 +1,14 @@
 // Writes to the API server on behalf of the engine, off the engine loop:
-// requests run on a small pool of threads and their results come back as
-// tasks posted to the loop.
+// requests run on a small pool of threads (a boost::asio::thread_pool) and
+// their results come back as tasks posted to the loop.
 #ifndef HERALD_SERVER_ENGINE_OBJECT_WRITER_H_
 #define HERALD_SERVER_ENGINE_OBJECT_WRITER_H_
 
 #include <functional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "boost/asio/thread_pool.hpp"
 #include "server/cache/object_store.h"
 #include "server/kube/api_client.h"
 #include "server/kube/discovery.h"
@@ -40,6 +38,8 @@ class ApiObjectWriter : public ObjectWriter {
  public:
   ApiObjectWriter(kube::ApiClient* api, runtime::EventLoop* loop,
                   int threads = 4);
+  // Waits for the writes already queued (they run, and post their results to
+  // the loop); nothing runs on the pool after it returns.
   ~ApiObjectWriter() override;
 
   void Patch(const kube::ResourceInfo& resource, const cache::ObjectKey& key,
@@ -50,14 +50,10 @@ class ApiObjectWriter : public ObjectWriter {
 
  private:
   void Enqueue(std::function<void()> job);
-  void Work();
 
   kube::ApiClient* api_;
   runtime::EventLoop* loop_;
-  absl::Mutex mu_;
-  std::vector<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  boost::asio::thread_pool pool_;
 };
 
 }  // namespace herald::engine

@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 
@@ -23,31 +26,23 @@ constexpr char kDigestKey[] = "last-handled-digest";
 std::string Digest(const std::string& text) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned char c : md) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return absl::StrCat("sha256:",
+                      absl::BytesToHexString(absl::string_view(
+                          reinterpret_cast<const char*>(md), sizeof(md))));
 }
 // Kopf's throttle after unexpected errors: 1, 1, 2, 3, 5, 8, ... up to 610 s.
 constexpr int kThrottle[] = {1,  1,  2,  3,   5,   8,   13, 21,
                              34, 55, 89, 144, 233, 377, 610};
 
-const char* PurposeOf(v1::Cause cause) {
-  switch (cause) {
-    case v1::CAUSE_CREATE:
-      return "create";
-    case v1::CAUSE_UPDATE:
-      return "update";
-    case v1::CAUSE_DELETE:
-      return "delete";
-    case v1::CAUSE_RESUME:
-      return "resume";
-    default:
-      return "";
+// Kopf's purpose of a change cause ("create", "update", "delete", "resume"):
+// the cause's name without its prefix; empty for the other causes.
+std::string PurposeOf(v1::Cause cause) {
+  if (cause != v1::CAUSE_CREATE && cause != v1::CAUSE_UPDATE &&
+      cause != v1::CAUSE_DELETE && cause != v1::CAUSE_RESUME) {
+    return "";
   }
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(v1::Cause_Name(cause), "CAUSE_"));
 }
 
 // Newer by resourceVersion, where both are numbers (as etcd's are);

@@ -570,6 +570,9 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
   EXPECT_TRUE(Ann("big", "herald.dev/last-handled-configuration").is_null());
   EXPECT_THAT(Ann("big", "herald.dev/last-handled-digest").get<std::string>(),
               ::testing::StartsWith("sha256:"));
+  // The format already written on objects: lowercase hex of SHA-256.
+  EXPECT_THAT(Ann("big", "herald.dev/last-handled-digest").get<std::string>(),
+              ::testing::MatchesRegex("sha256:[0-9a-f]{64}"));
   // Our own writes change nothing: no second delivery.
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   json changed = Obj("big");

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "server/kube/ingest.h"
 #include "server/kube/stream_parser.h"
@@ -15,15 +16,12 @@ namespace {
 using nlohmann::json;
 
 std::string UrlEncode(absl::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
     if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out += static_cast<char>(c);
     } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+      absl::StrAppendFormat(&out, "%%%02X", c);
     }
   }
   return out;
@@ -238,11 +236,9 @@ absl::Status Watcher::ListAndSync() {
 
 absl::Status Watcher::WatchOnce() {
   // Up to 100% jitter on the server-side timeout.
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
   const int64_t base = absl::ToInt64Seconds(options_.server_timeout);
-  const int64_t timeout = base + static_cast<int64_t>(rng_ % (base + 1));
+  const int64_t timeout =
+      base + absl::Uniform<int64_t>(absl::IntervalClosed, gen_, 0, base);
   HttpRequest req;
   req.target =
       absl::StrCat(resource_.CollectionPath(ns_),

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -122,7 +123,8 @@ class Watcher {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   absl::Time last_error_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_forbidden_log_ = absl::InfinitePast();
-  uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
+  // Seeded randomly per watcher: the jitter of its server-side timeout.
+  absl::BitGen gen_;
 };
 
 }  // namespace herald::kube

@@ -2,9 +2,11 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -157,6 +159,31 @@ TEST(WatcherTest, PagedListThenWatchWithBookmarksAndReconnect) {
   ASSERT_GE(targets.size(), 5u);
   EXPECT_THAT(targets[2], HasSubstr("resourceVersion=20&timeoutSeconds="));
   EXPECT_THAT(targets[3], HasSubstr("resourceVersion=30&timeoutSeconds="));
+}
+
+// Each watcher draws its own jitter: watches started together do not all ask
+// for the same timeout, and so do not reconnect in lockstep.
+TEST(WatcherTest, ServerTimeoutJitterDiffersBetweenWatchers) {
+  std::set<int64_t> timeouts;
+  for (int i = 0; i < 5; ++i) {
+    Fixture f;
+    f.fake->AddStream(kList, {ListPage({}, "20")});
+    f.fake->AddStream(absl::StrCat(kWatch, "20&"),
+                      {Event("ADDED", Obj("x", "21"))});
+    f.rec.stop_on_name = "x";
+    f.watcher->Run();
+    int64_t timeout = -1;
+    for (const auto& t : f.Targets()) {
+      auto at = t.find("timeoutSeconds=");
+      if (at == std::string::npos) continue;
+      ASSERT_TRUE(absl::SimpleAtoi(t.substr(at + 15), &timeout)) << t;
+    }
+    // The default 5 minutes plus up to 100%.
+    EXPECT_GE(timeout, 300);
+    EXPECT_LE(timeout, 600);
+    timeouts.insert(timeout);
+  }
+  EXPECT_GT(timeouts.size(), 1u);
 }
 
 TEST(WatcherTest, RelistAfterHttp410EmitsOnlyDifferences) {

@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/essence.h"
@@ -162,21 +164,12 @@ void FillObject(const kube::ResourceInfo& r, const cache::ObjectKey& key,
 
 uint32_t LimitOf(uint32_t limit) { return limit == 0 ? 500 : limit; }
 
-const char* StatusName(v1::OutcomeStatus s) {
-  switch (s) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-      return "success";
-    case v1::OUTCOME_STATUS_TEMPORARY_ERROR:
-      return "temporary_error";
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      return "permanent_error";
-    case v1::OUTCOME_STATUS_UNEXPECTED_ERROR:
-      return "unexpected_error";
-    case v1::OUTCOME_STATUS_SKIPPED:
-      return "skipped";
-    default:
-      return "unspecified";
-  }
+// "success", "temporary_error", ...: the status's name without its prefix,
+// in lowercase; "unspecified" for values this build does not know.
+std::string StatusName(v1::OutcomeStatus s) {
+  if (!v1::OutcomeStatus_IsValid(s)) return "unspecified";
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(v1::OutcomeStatus_Name(s), "OUTCOME_STATUS_"));
 }
 
 // Streams dispatch events to one grpcurl (or other) watcher. Events are

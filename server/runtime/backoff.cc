@@ -1,6 +1,7 @@
 #include "server/runtime/backoff.h"
 
 #include <algorithm>
+#include <random>
 
 namespace herald::runtime {
 
@@ -15,13 +16,15 @@ absl::Duration Backoff::Next() {
   }
   absl::Duration d = std::min(options_.unit * units, options_.max);
   if (options_.jitter > 0) {
-    // xorshift64: cheap, deterministic for a given seed.
-    rng_ ^= rng_ << 13;
-    rng_ ^= rng_ >> 7;
-    rng_ ^= rng_ << 17;
-    double u =
-        static_cast<double>(rng_ >> 11) / static_cast<double>(1ULL << 53);
-    d = d * (1.0 - options_.jitter + 2.0 * options_.jitter * u);
+    if (!gen_) {
+      if (options_.seed != 0) {
+        std::seed_seq seq{options_.seed};
+        gen_.emplace(seq);
+      } else {
+        gen_.emplace();
+      }
+    }
+    d = d * absl::Uniform(*gen_, 1.0 - options_.jitter, 1.0 + options_.jitter);
   }
   return d;
 }

@@ -5,7 +5,9 @@
 #define HERALD_SERVER_RUNTIME_BACKOFF_H_
 
 #include <cstdint>
+#include <optional>
 
+#include "absl/random/random.h"
 #include "absl/time/time.h"
 
 namespace herald::runtime {
@@ -18,12 +20,13 @@ class Backoff {
     absl::Duration max = absl::Seconds(21);
     // Each delay is multiplied by a factor in [1 - jitter, 1 + jitter].
     double jitter = 0.0;
+    // Non-zero: the jitter's generator is seeded with it (repeatable within a
+    // build); zero: seeded randomly, so that retry loops do not run in step.
     uint64_t seed = 0;
   };
 
   Backoff() : Backoff(Options()) {}
-  explicit Backoff(Options options)
-      : options_(options), rng_(options.seed | 1) {}
+  explicit Backoff(Options options) : options_(options) {}
 
   // The delay before the next attempt; advances the sequence.
   absl::Duration Next();
@@ -37,7 +40,8 @@ class Backoff {
 
  private:
   Options options_;
-  uint64_t rng_;
+  // Made on the first jittered delay: most Backoffs have no jitter.
+  std::optional<absl::BitGen> gen_;
   int64_t a_ = 0, b_ = 1;
   int attempts_ = 0;
 };

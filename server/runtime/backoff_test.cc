@@ -44,5 +44,24 @@ TEST(BackoffTest, JitterStaysWithinBounds) {
   EXPECT_TRUE(differs);
 }
 
+TEST(BackoffTest, JitterIsRepeatableForASeed) {
+  Backoff::Options o;
+  o.jitter = 0.5;
+  o.seed = 7;
+  Backoff a(o), b(o);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(a.Next(), b.Next());
+}
+
+// Without a seed each Backoff draws its own jitter: retry loops that start
+// together do not stay in step.
+TEST(BackoffTest, UnseededJitterDiffersBetweenBackoffs) {
+  Backoff::Options o;
+  o.jitter = 0.5;
+  Backoff a(o), b(o);
+  bool differs = false;
+  for (int i = 0; i < 10; ++i) differs |= a.Next() != b.Next();
+  EXPECT_TRUE(differs);
+}
+
 }  // namespace
 }  // namespace herald::runtime
