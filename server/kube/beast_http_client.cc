@@ -56,8 +56,8 @@ class TokenSource {
       : token_(std::move(token)), file_(std::move(file)) {}
 
   std::string Get() {
-    if (file_.empty()) return token_;
     absl::MutexLock lock(&mu_);
+    if (file_.empty()) return token_;
     struct stat st;
     if (::stat(file_.c_str(), &st) == 0 &&
         (st.st_mtim.tv_sec != mtime_.tv_sec ||
