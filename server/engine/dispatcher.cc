@@ -15,7 +15,7 @@ constexpr double kBucketGrowth = 1.1;
 void LatencyHistogram::Add(absl::Duration d) {
   const double us = std::max(1.0, absl::ToDoubleMicroseconds(d));
   const size_t b =
-      static_cast<size_t>(std::log(us) / std::log(kBucketGrowth) + 0.5);
+      static_cast<size_t>(std::lround(std::log(us) / std::log(kBucketGrowth)));
   if (buckets_.size() <= b) buckets_.resize(b + 1);
   ++buckets_[b];
   ++count_;
