@@ -159,7 +159,8 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
   spec->set_id("create_fn");
   spec->set_resource("kopfexamples");
   spec->set_cause(v1::CAUSE_CREATE);
-  f.engine->Register(f.engine->NewStreamId(), request, "peer", sink);
+  ASSERT_TRUE(
+      f.engine->Register(f.engine->NewStreamId(), request, "peer", sink).ok());
   ASSERT_TRUE(
       f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(LoopAnswers(f.engine.get()));
