@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/engine/processor.h"
+#include "server/engine/test_resources.h"
 
 namespace {
 std::atomic<int64_t> live_blocks{0};
@@ -83,16 +84,7 @@ class LastDelivery : public StreamSink {
   size_t count = 0;
 };
 
-kube::ResourceInfo Kex() {
-  kube::ResourceInfo r;
-  r.group = "kopf.dev";
-  r.version = "v1";
-  r.plural = "kopfexamples";
-  r.kind = "KopfExample";
-  r.namespaced = true;
-  r.has_status = true;
-  return r;
-}
+using ::herald::engine::testing::Kex;
 
 class ProcessorLeakTest : public ::testing::Test {
  protected:

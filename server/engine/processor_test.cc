@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/engine/test_resources.h"
 #include "server/runtime/proto_time.h"
 
 namespace herald::engine {
@@ -138,16 +139,7 @@ class Stream : public StreamSink {
   std::vector<v1::ProtocolError> errors;
 };
 
-kube::ResourceInfo Kex() {
-  kube::ResourceInfo r;
-  r.group = "kopf.dev";
-  r.version = "v1";
-  r.plural = "kopfexamples";
-  r.kind = "KopfExample";
-  r.namespaced = true;
-  r.has_status = true;
-  return r;
-}
+using ::herald::engine::testing::Kex;
 
 class ProcessorTest : public ::testing::Test {
  protected:

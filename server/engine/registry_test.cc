@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/engine/test_resources.h"
 
 namespace herald::engine {
 namespace {
@@ -9,14 +10,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-kube::ResourceInfo Kex() {
-  kube::ResourceInfo r;
-  r.group = "kopf.dev";
-  r.version = "v1";
-  r.plural = "kopfexamples";
-  r.namespaced = true;
-  return r;
-}
+using ::herald::engine::testing::Kex;
 
 v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
   v1::HandlerSpec s;
