@@ -154,6 +154,18 @@ def apply_crd(cluster, group: str, kind: str, plural: str, scope: str = "Namespa
                 f"crd/{plural}.{group}")
 
 
+def get_object(cluster, resource: str, name: str, namespace: str = "default") -> dict:
+    """One object as kubectl shows it; `resource` is "plural.group"."""
+    return json.loads(kubectl(cluster, "get", resource, name, "-n", namespace,
+                              "-o", "json").stdout)
+
+
+def handler_specs(resource: str, *specs: dict) -> list[dict]:
+    """Handler specs for tests/handlerclient.py, for `resource` unless a spec
+    names another."""
+    return [{"resource": resource, **s} for s in specs]
+
+
 def apply_object(cluster, group: str, kind: str, name: str, namespace: str = "default",
                  spec: dict | None = None) -> None:
     obj = {"apiVersion": f"{group}/v1", "kind": kind,

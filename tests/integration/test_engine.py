@@ -6,24 +6,19 @@ import time
 
 import pytest
 
-from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar, wait_for
+from heraldproc import (HandlerProcess, apply_crd, apply_object, get_object, handler_specs, kubectl,
+                        sidecar, wait_for)
 
 pytestmark = pytest.mark.usefixtures("binaries")
 GROUP = "engine.herald.dev"
 
 
 def get(cluster, plural, name, ns="default"):
-    return json.loads(kubectl(cluster, "get", f"{plural}.{GROUP}", name, "-n", ns,
-                              "-o", "json").stdout)
+    return get_object(cluster, f"{plural}.{GROUP}", name, ns)
 
 
 def handlers(plural, *specs):
-    out = []
-    for s in specs:
-        s = dict(s)
-        s.setdefault("resource", f"{plural}.{GROUP}")
-        out.append(s)
-    return out
+    return handler_specs(f"{plural}.{GROUP}", *specs)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar, wait_for
+from heraldproc import (HandlerProcess, apply_crd, apply_object, get_object, kubectl, sidecar,
+                        wait_for)
 
 pytestmark = pytest.mark.usefixtures("binaries")
 GROUP = "pending.herald.dev"
@@ -62,9 +63,9 @@ def test_a_handler_whose_group_answers_503_is_pending_then_served(cluster, tmp_p
         apply_crd(cluster, GROUP, "Late", "lates")
         h.wait_for(r"handler\(s\) create_fn are served from now on", timeout=60)
         apply_object(cluster, GROUP, "Late", "l1")
-        obj = wait_for(lambda: (o := json.loads(kubectl(
-            cluster, "get", f"lates.{GROUP}", "l1", "-n", "default", "-o", "json").stdout)
-        ).get("status", {}).get("create_fn") and o, what="create_fn's result", timeout=60)
+        obj = wait_for(lambda: (o := get_object(cluster, f"lates.{GROUP}", "l1"))
+                       .get("status", {}).get("create_fn") and o,
+                       what="create_fn's result", timeout=60)
         assert obj["status"]["create_fn"] == {"served": True}
         handlers = inspect(sock, "ListHandlers")["handlers"]
         assert "pending_reason" not in handlers[0]
@@ -123,9 +124,9 @@ def test_registration_while_the_api_server_restarts_loses_no_create(cluster, tmp
         assert reg["rejected"] == {}
         assert sorted(reg["pending"]) == ["create_fn", "delete_fn"]
         apply_object(cluster, group, "Boot", "b1")
-        obj = wait_for(lambda: (o := json.loads(kubectl(
-            cluster, "get", f"boots.{group}", "b1", "-n", "default", "-o", "json").stdout)
-        ).get("status", {}).get("create_fn") and o, what="create_fn's result", timeout=60)
+        obj = wait_for(lambda: (o := get_object(cluster, f"boots.{group}", "b1"))
+                       .get("status", {}).get("create_fn") and o,
+                       what="create_fn's result", timeout=60)
         assert obj["status"]["create_fn"] == {"created": True}
         assert obj["metadata"]["finalizers"] == ["herald.dev/finalizer"]
     finally:

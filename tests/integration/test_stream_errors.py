@@ -2,24 +2,23 @@
 see them: real handler processes (tests/handlerclient.py), the real sidecar,
 the real control plane."""
 
-import json
 import re
 
 import pytest
 
-from heraldproc import HandlerProcess, apply_crd, apply_object, kubectl, sidecar, wait_for
+from heraldproc import (HandlerProcess, apply_crd, apply_object, get_object, handler_specs, kubectl,
+                        sidecar, wait_for)
 
 pytestmark = pytest.mark.usefixtures("binaries")
 GROUP = "streams.herald.dev"
 
 
 def get(cluster, plural, name, ns="default"):
-    return json.loads(kubectl(cluster, "get", f"{plural}.{GROUP}", name, "-n", ns,
-                              "-o", "json").stdout)
+    return get_object(cluster, f"{plural}.{GROUP}", name, ns)
 
 
 def handlers(plural, *specs):
-    return [dict(s, resource=f"{plural}.{GROUP}") for s in specs]
+    return handler_specs(f"{plural}.{GROUP}", *specs)
 
 
 @pytest.fixture
