@@ -1,7 +1,5 @@
 #include "server/engine/processor.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <tuple>
 
@@ -12,6 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "server/engine/causes.h"
+#include "server/engine/outcomes.h"
+#include "server/engine/writes.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 
@@ -20,30 +21,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kDiffBaseKey[] = "last-handled-configuration";
-constexpr char kDigestKey[] = "last-handled-digest";
-
-std::string Digest(const std::string& text) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), md);
-  return absl::StrCat("sha256:",
-                      absl::BytesToHexString(absl::string_view(
-                          reinterpret_cast<const char*>(md), sizeof(md))));
-}
 // Kopf's throttle after unexpected errors: 1, 1, 2, 3, 5, 8, ... up to 610 s.
 constexpr int kThrottle[] = {1,  1,  2,  3,   5,   8,   13, 21,
                              34, 55, 89, 144, 233, 377, 610};
-
-// Kopf's purpose of a change cause ("create", "update", "delete", "resume"):
-// the cause's name without its prefix; empty for the other causes.
-std::string PurposeOf(v1::Cause cause) {
-  if (cause != v1::CAUSE_CREATE && cause != v1::CAUSE_UPDATE &&
-      cause != v1::CAUSE_DELETE && cause != v1::CAUSE_RESUME) {
-    return "";
-  }
-  return absl::AsciiStrToLower(
-      absl::StripPrefix(v1::Cause_Name(cause), "CAUSE_"));
-}
 
 // Newer by resourceVersion, where both are numbers (as etcd's are);
 // otherwise the later arrival wins.
@@ -55,32 +35,7 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
   return true;
 }
 
-// Parses a `_json` field that must hold a JSON object (or be empty).
-absl::StatusOr<json> ParseObjectField(const std::string& text,
-                                      const char* field) {
-  if (text.empty()) return json::object();
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a JSON object: ", text.substr(0, 200)));
-  }
-  return j;
-}
-
-const json& Meta(const json& body) {
-  static const json* empty = new json(json::object());
-  auto it = body.find("metadata");
-  return it != body.end() && it->is_object() ? *it : *empty;
-}
-
 }  // namespace
-
-bool Processor::Deleting(const json& body) {
-  auto m = body.find("metadata");
-  if (m == body.end() || !m->is_object()) return false;
-  auto d = m->find("deletionTimestamp");
-  return d != m->end() && !d->is_null();
-}
 
 const std::string& Processor::UidOf(const ObjectState& st) {
   static const std::string* empty = new std::string();
@@ -280,7 +235,7 @@ void Processor::IndexDeclaratively(
     if (h->cause() != v1::CAUSE_INDEX || !h->declarative()) continue;
     json key = nullptr;
     if (!h->spec.index().label().empty()) {
-      const json& labels = Resolve(Meta(body), {"labels"});
+      const json& labels = Resolve(MetaOf(body), {"labels"});
       auto l = labels.is_object() ? labels.find(h->spec.index().label())
                                   : labels.end();
       if (labels.is_object() && l != labels.end()) key = *l;
@@ -428,23 +383,6 @@ void Processor::Schedule(const Id& id, ObjectState& st, absl::Time when) {
   });
 }
 
-absl::optional<std::string> Processor::Annotation(
-    const json& body, const std::string& key) const {
-  const json& ann = Resolve(Meta(body), {"annotations"});
-  if (!ann.is_object()) return absl::nullopt;
-  for (const auto& full : keys_.Keys(key, body)) {
-    auto it = ann.find(full);
-    if (it != ann.end() && it->is_string()) return it->get<std::string>();
-  }
-  return absl::nullopt;
-}
-
-bool Processor::HasFinalizer(const json& body) const {
-  const json& f = Resolve(Meta(body), {"finalizers"});
-  if (!f.is_array()) return false;
-  return std::find(f.begin(), f.end(), json(finalizer_)) != f.end();
-}
-
 void Processor::Process(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
@@ -578,7 +516,7 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
           stats_[h->id()].successes++;
         }
         loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
-        ParsedOutcome parsed = ParseOutcome(outcome);
+        ParsedChanges parsed = ParseChanges(outcome);
         if (!parsed.error.ok()) {
           HERALD_LOG(WARNING, "engine")
               << "delivery " << outcome.delivery_id() << " of " << h->id()
@@ -596,177 +534,52 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
 
 bool Processor::StartCycle(const Id& id, ObjectState& st,
                            const std::vector<const Handler*>& handlers) {
-  const json& body = st.body;
   const absl::Time now = loop_->clock()->Now();
-  const bool first_sight = !st.seen;
+  ObjectFacts facts;
+  facts.first_sight = !st.seen;
+  facts.delete_done = st.delete_done;
+  facts.daemons_hold = DaemonsHold(st);
+  facts.large_base = st.large_base.get();
   st.seen = true;
-
-  bool any_match = false;
-  bool any_changing = false;
-  bool needs_finalizer = false;
-  for (const Handler* h : handlers) {
-    // Raw-event and index handlers keep no state on the object.
-    if (h->cause() == v1::CAUSE_EVENT || h->cause() == v1::CAUSE_INDEX ||
-        !MatchesMeta(*h, body)) {
-      continue;
-    }
-    any_match = true;
-    needs_finalizer |= h->needs_finalizer();
-    any_changing |=
-        h->cause() == v1::CAUSE_CREATE || h->cause() == v1::CAUSE_UPDATE ||
-        h->cause() == v1::CAUSE_DELETE || h->cause() == v1::CAUSE_RESUME ||
-        h->cause() == v1::CAUSE_FIELD;
-  }
-  // A daemon asked to stop holds the object until it is released.
-  needs_finalizer |= DaemonsHold(st);
-  if (!any_match) return false;  // Stealth: no annotations at all.
-
-  const bool deleting = Deleting(body);
-  const bool has_finalizer = HasFinalizer(body);
-  if (!deleting && needs_finalizer && !has_finalizer) {
-    PatchFinalizer(id, /*add=*/true);
-    return true;
-  }
-  if (!deleting && !needs_finalizer && has_finalizer) {
-    PatchFinalizer(id, /*add=*/false);
-    return true;
-  }
-
-  // Timers and daemons alone have no causes: no diff-base, no progress,
-  // only the finalizer, released at deletion below.
-  if (!any_changing && !deleting) {
-    // Idle timers still need to know when the essence last changed.
-    bool idle_timers = false;
-    for (const Handler* h : handlers) {
-      idle_timers |=
-          h->cause() == v1::CAUSE_TIMER && h->spec.timer().has_idle();
-    }
-    if (idle_timers) {
-      const size_t hash =
-          std::hash<std::string>{}(Essence(body, options_.prefix).dump());
+  CausePlan plan = DetectCause(st.body, handlers, facts, keys_, finalizer_);
+  switch (plan.action) {
+    case CausePlan::Action::kNone:
+      return false;
+    case CausePlan::Action::kAddFinalizer:
+    case CausePlan::Action::kRemoveFinalizer:
+      PatchFinalizer(id, plan.action == CausePlan::Action::kAddFinalizer);
+      return true;
+    case CausePlan::Action::kTrackEssence: {
+      // Idle timers need to know when the essence last changed.
+      const size_t hash = std::hash<std::string>{}(plan.new_essence.dump());
       if (hash != st.essence_hash) {
         st.essence_hash = hash;
         st.changed_at = now;
       }
+      return false;
     }
+    case CausePlan::Action::kCycle:
+      break;
+  }
+  if (plan.essence_touched) st.changed_at = now;
+  ProgressPlan progress =
+      PlanProgress(st.body, plan.handlers, plan.purpose, keys_, now);
+  if (progress.due.empty() && progress.wake != absl::InfiniteFuture()) {
+    Schedule(id, st, progress.wake);
     return false;
   }
-
-  Cycle c;
-  json essence = Essence(body, options_.prefix);
-  // The essence last handled, from the diff-base annotation.
-  auto base = Annotation(body, kDiffBaseKey);
-  auto digest = Annotation(body, kDigestKey);
-  json old = nullptr;
-  if (base) old = json::parse(*base, nullptr, false);
-  if (!base && digest) {
-    // A large object: the digest says whether anything changed; the old
-    // essence is known if this sidecar handled it before (else null).
-    const std::string now_digest = Digest(essence.dump() + "\n");
-    if (*digest == now_digest) {
-      old = essence;
-    } else if (st.large_base &&
-               Digest(st.large_base->dump() + "\n") == *digest) {
-      old = *st.large_base;
-    }
-    base = "";
-  }
-  if (deleting) {
-    if (!has_finalizer) return false;  // Free: nothing holds the object.
-    if (st.delete_done) {
-      if (DaemonsHold(st)) return false;  // Released later, then removed.
-      PatchFinalizer(id, /*add=*/false);
-      return true;
-    }
-    c.cause = v1::CAUSE_DELETE;
-  } else if (!base || old.is_discarded()) {
-    c.cause = v1::CAUSE_CREATE;
-  } else if (old != essence) {
-    c.cause = v1::CAUSE_UPDATE;
-  } else if (first_sight) {
-    c.cause = v1::CAUSE_RESUME;
-  } else {
-    return false;  // Nothing changed that matters.
-  }
-  // Every cause has them, as in Kopf (handlers with a field get them
-  // narrowed to it).
-  if (!base || old.is_discarded()) old = nullptr;
-  c.old_essence = std::move(old);
-  c.new_essence = essence;
-  c.diff = ComputeDiff(c.old_essence, essence);
-  c.purpose = PurposeOf(c.cause);
-  if (c.cause == v1::CAUSE_CREATE || c.cause == v1::CAUSE_UPDATE ||
-      first_sight) {
-    st.changed_at = now;
-  }
-
-  for (const Handler* h : handlers) {
-    if (!MatchesMeta(*h, body)) continue;
-    bool in = false;
-    // Handlers limited to a field pass Kopf's field filters (see
-    // MatchesField); only update and field handlers need it to change.
-    switch (h->cause()) {
-      case v1::CAUSE_CREATE:
-        in = c.cause == v1::CAUSE_CREATE &&
-             MatchesField(*h, c.old_essence, c.new_essence);
-        break;
-      case v1::CAUSE_UPDATE:
-        in = c.cause == v1::CAUSE_UPDATE &&
-             MatchesField(*h, c.old_essence, c.new_essence);
-        break;
-      case v1::CAUSE_FIELD:
-        in = (c.cause == v1::CAUSE_UPDATE || c.cause == v1::CAUSE_CREATE) &&
-             MatchesField(*h, c.old_essence, c.new_essence);
-        break;
-      case v1::CAUSE_DELETE:
-        in = c.cause == v1::CAUSE_DELETE &&
-             MatchesField(*h, c.old_essence, c.new_essence);
-        break;
-      case v1::CAUSE_RESUME:
-        // Resume handlers join the first cycle after start, unless that
-        // cycle is a creation.
-        in = first_sight && c.cause != v1::CAUSE_CREATE &&
-             c.cause != v1::CAUSE_DELETE &&
-             MatchesField(*h, c.old_essence, c.new_essence);
-        break;
-      default:
-        break;
-    }
-    if (in) c.handlers.push_back(h);
-  }
-
-  // Progress so far, and who is due now.
-  absl::Time wake = absl::InfiniteFuture();
-  for (const Handler* h : c.handlers) {
-    ProgressRecord rec;
-    if (auto stored = Annotation(body, h->id())) {
-      auto parsed = DecodeProgress(*stored);
-      if (parsed.ok()) rec = *parsed;
-    }
-    if (rec.purpose.empty()) rec.purpose = c.purpose;
-    for (const auto& child : rec.subrefs) {
-      ProgressRecord cr;
-      if (auto stored = Annotation(body, child)) {
-        auto parsed = DecodeProgress(*stored);
-        if (parsed.ok()) cr = *parsed;
-      }
-      c.child_records[child] = cr;
-    }
-    if (!rec.finished()) {
-      if (rec.delayed && *rec.delayed > now) {
-        wake = std::min(wake, *rec.delayed);
-      } else {
-        c.due.push_back(h);
-      }
-    }
-    c.records[h->id()] = rec;
-  }
-  if (c.due.empty() && wake != absl::InfiniteFuture()) {
-    Schedule(id, st, wake);
-    return false;
-  }
-  c.serial = next_cycle_serial_++;
-  st.cycle = std::make_unique<Cycle>(std::move(c));
+  auto c = std::make_unique<Cycle>();
+  c->cause = plan.cause;
+  c->purpose = std::move(plan.purpose);
+  c->old_essence = std::move(plan.old_essence);
+  c->new_essence = std::move(plan.new_essence);
+  c->diff = std::move(plan.diff);
+  c->handlers = std::move(plan.handlers);
+  c->records = std::move(progress.records);
+  c->child_records = std::move(progress.child_records);
+  c->due = std::move(progress.due);
+  c->serial = next_cycle_serial_++;
+  st.cycle = std::move(c);
   st.busy = true;
   if (st.cycle->due.empty()) {
     FinishCycle(id);  // All done already (or no handlers): store the result.
@@ -861,33 +674,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
                       });
 }
 
-Processor::ParsedOutcome Processor::ParseOutcome(const v1::Outcome& outcome) {
-  ParsedOutcome out;
-  if (outcome.has_changes()) {
-    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
-    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
-                               "status_patch_json");
-    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
-                               "memo_patch_json");
-    out.error = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
-    if (!out.error.ok()) return out;
-    out.patch = std::move(*p);
-    out.status_patch = std::move(*sp);
-    out.memo_patch = std::move(*mp);
-  }
-  if (!outcome.result_json().empty()) {
-    out.result = json::parse(outcome.result_json(), nullptr, false);
-    if (out.result.is_discarded()) {
-      out.error = absl::InvalidArgumentError(absl::StrCat(
-          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
-      out.result = nullptr;
-    }
-  }
-  return out;
-}
-
 void Processor::TakeChanges(ObjectState& st, const Handler& h,
-                            const ParsedOutcome& parsed,
+                            const ParsedChanges& parsed,
                             const v1::Outcome& outcome,
                             const std::string& stream_id) {
   Cycle& c = *st.cycle;
@@ -913,23 +701,26 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   ObjectState& st = it->second;
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
-  ParsedOutcome parsed = ParseOutcome(outcome);
+  ParsedChanges parsed = ParseChanges(outcome);
   const absl::Status bad = parsed.error;
-  json& result = parsed.result;
-  if (bad.ok() && outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-    stats.successes++;
-    if (!result.is_null()) c.status_patch.merge_patch(json{{h->id(), result}});
-  } else if (outcome.status() == v1::OUTCOME_STATUS_TEMPORARY_ERROR ||
-             outcome.status() == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
-             !bad.ok()) {
-    stats.temporary_failures++;
-    // The next run comes after the error's delay (or the backoff).
-    c.timer_next = outcome.has_delay()
-                       ? runtime::FromProtoDuration(outcome.delay())
-                       : h->backoff();
-    c.timer_grid = false;
-  } else if (outcome.status() == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
-    stats.permanent_failures++;
+  const TimerJudgement j = JudgeTimerRun(*h, AnswerOf(outcome, bad));
+  switch (j.status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+      stats.successes++;
+      if (!parsed.result.is_null()) {
+        c.status_patch.merge_patch(json{{h->id(), parsed.result}});
+      }
+      break;
+    case v1::OUTCOME_STATUS_TEMPORARY_ERROR:
+      stats.temporary_failures++;
+      c.timer_next = *j.next;
+      c.timer_grid = false;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      stats.permanent_failures++;
+      break;
+    default:
+      break;
   }
   if (bad.ok()) TakeChanges(st, *h, parsed, outcome, stream_id);
   loop_->Post([this, id, serial = c.serial] {
@@ -1022,25 +813,8 @@ void Processor::DeliverNext(const Id& id) {
   while (c.next < c.due.size()) {
     const Handler* h = c.due[c.next];
     ProgressRecord& rec = c.records[h->id()];
-    if (!rec.started) rec.started = now;
     // Limits are checked before an attempt that would exceed them.
-    if (h->spec.has_retries() &&
-        rec.retries >= static_cast<int>(h->spec.retries())) {
-      rec.failure = true;
-      rec.stopped = now;
-      rec.message =
-          absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")");
-      stats_[h->id()].permanent_failures++;
-      ++c.next;
-      continue;
-    }
-    if (h->spec.has_timeout() &&
-        now - *rec.started >= runtime::FromProtoDuration(h->spec.timeout())) {
-      rec.failure = true;
-      rec.stopped = now;
-      rec.message = absl::StrCat(
-          "timed out after ",
-          absl::FormatDuration(runtime::FromProtoDuration(h->spec.timeout())));
+    if (StopAtLimits(*h, now, rec)) {
       stats_[h->id()].permanent_failures++;
       ++c.next;
       continue;
@@ -1076,72 +850,35 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   HandlerStats& stats = stats_[h->id()];
 
   // Validate everything before taking anything.
-  ParsedOutcome parsed = ParseOutcome(outcome);
+  ParsedChanges parsed = ParseChanges(outcome);
   const absl::Status bad = parsed.error;
-  json& result = parsed.result;
-
-  rec.retries += 1;
-  v1::OutcomeStatus status = outcome.status();
-  std::string message = outcome.message();
   if (!bad.ok()) {
-    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
-    message = absl::StrCat("malformed outcome: ", bad.message());
     HERALD_LOG(WARNING, "engine")
-        << "delivery " << delivery_id << " of " << h->id() << ": " << message;
-  } else if (status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
-    if (message.empty()) message = "the outcome's status is unspecified";
+        << "delivery " << delivery_id << " of " << h->id()
+        << ": malformed outcome: " << bad.message();
   }
-  absl::Duration child_delay = absl::InfiniteDuration();
-  if (bad.ok() && outcome.subhandlers_size() > 0) {
-    status =
-        TakeSubhandlers(c, *h, rec, outcome, status, &message, &child_delay);
+  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.purpose, now,
+                                   rec, c.child_records);
+  for (const auto& w : j.warnings) {
+    HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
-  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
-    switch (h->spec.errors()) {
-      case v1::ERRORS_MODE_PERMANENT:
-        status = v1::OUTCOME_STATUS_PERMANENT_ERROR;
-        break;
-      case v1::ERRORS_MODE_IGNORED:
-        status = v1::OUTCOME_STATUS_SUCCESS;
-        result = nullptr;
-        break;
-      default:
-        status = v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-        break;
-    }
-  }
-  switch (status) {
+  switch (j.status) {
     case v1::OUTCOME_STATUS_SUCCESS:
     case v1::OUTCOME_STATUS_SKIPPED:
-      rec.success = true;
-      rec.stopped = now;
-      rec.delayed.reset();
-      rec.message.reset();
       stats.successes++;
       break;
     case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      rec.failure = true;
-      rec.stopped = now;
-      rec.delayed.reset();
-      rec.message = message;
       stats.permanent_failures++;
       break;
-    default: {
-      absl::Duration delay = outcome.has_delay()
-                                 ? runtime::FromProtoDuration(outcome.delay())
-                                 : h->backoff();
-      if (child_delay != absl::InfiniteDuration()) delay = child_delay;
-      rec.delayed = now + delay;
-      rec.message = message;
+    default:
       stats.temporary_failures++;
       break;
-    }
   }
   if (bad.ok()) {
     TakeChanges(st, *h, parsed, outcome, stream_id);
-    if (status == v1::OUTCOME_STATUS_SUCCESS && !result.is_null()) {
-      c.status_patch.merge_patch(json{{h->id(), result}});
+    if (j.status == v1::OUTCOME_STATUS_SUCCESS && !j.drop_result &&
+        !parsed.result.is_null()) {
+      c.status_patch.merge_patch(json{{h->id(), parsed.result}});
     }
   }
   ++c.next;
@@ -1149,81 +886,6 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
     if (CycleOf(id, serial) != nullptr) DeliverNext(id);
   });
   return bad;
-}
-
-v1::OutcomeStatus Processor::TakeSubhandlers(
-    Cycle& c, const Handler& h, ProgressRecord& rec, const v1::Outcome& outcome,
-    v1::OutcomeStatus status, std::string* message, absl::Duration* delay) {
-  const absl::Time now = loop_->clock()->Now();
-  std::set<std::string> refs(rec.subrefs.begin(), rec.subrefs.end());
-  for (const auto& child : outcome.subhandlers()) {
-    if (!absl::StartsWith(child.id(), h.id() + "/")) {
-      HERALD_LOG(WARNING, "engine")
-          << "handler " << h.id() << ": sub-handler id '" << child.id()
-          << "' does not start with '" << h.id() << "/'; ignored";
-      continue;
-    }
-    refs.insert(child.id());
-    ProgressRecord& cr = c.child_records[child.id()];
-    if (!cr.started) cr.started = now;
-    if (cr.purpose.empty()) cr.purpose = c.purpose;
-    cr.retries += 1;
-    v1::OutcomeStatus cs = child.status();
-    if (cs == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
-        cs == v1::OUTCOME_STATUS_UNSPECIFIED) {
-      cs = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
-               ? v1::OUTCOME_STATUS_PERMANENT_ERROR
-           : h.spec.errors() == v1::ERRORS_MODE_IGNORED
-               ? v1::OUTCOME_STATUS_SUCCESS
-               : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-    }
-    switch (cs) {
-      case v1::OUTCOME_STATUS_SUCCESS:
-      case v1::OUTCOME_STATUS_SKIPPED:
-        cr.success = true;
-        cr.stopped = now;
-        cr.delayed.reset();
-        cr.message.reset();
-        break;
-      case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-        cr.failure = true;
-        cr.stopped = now;
-        cr.delayed.reset();
-        cr.message = child.message();
-        break;
-      default:
-        cr.delayed =
-            now + (child.has_delay() ? runtime::FromProtoDuration(child.delay())
-                                     : h.backoff());
-        cr.message = child.message();
-        break;
-    }
-  }
-  rec.subrefs.assign(refs.begin(), refs.end());
-  if (status != v1::OUTCOME_STATUS_SUCCESS) return status;
-  // The parent is done when all its children are.
-  std::vector<std::string> pending, failed;
-  for (const auto& ref : rec.subrefs) {
-    const ProgressRecord& cr = c.child_records[ref];
-    if (!cr.finished()) {
-      pending.push_back(ref);
-      if (cr.delayed) *delay = std::min(*delay, *cr.delayed - now);
-    } else if (cr.failure) {
-      failed.push_back(ref);
-    }
-  }
-  if (!pending.empty()) {
-    *message = absl::StrCat("sub-handlers not done yet: ",
-                            absl::StrJoin(pending, ", "));
-    if (*delay < absl::ZeroDuration()) *delay = absl::ZeroDuration();
-    return v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-  }
-  if (!failed.empty()) {
-    *message =
-        absl::StrCat("sub-handlers failed: ", absl::StrJoin(failed, ", "));
-    return v1::OUTCOME_STATUS_PERMANENT_ERROR;
-  }
-  return status;
 }
 
 void Processor::FinishCycle(const Id& id) {
@@ -1242,60 +904,32 @@ void Processor::FinishCycle(const Id& id) {
                 std::move(c.patched_by));
     return;
   }
-  bool all_done = true;
-  for (const auto& [hid, rec] : c.records) all_done &= rec.finished();
-  json annotations = json::object();
-  const json& current = Resolve(Meta(st.body), {"annotations"});
-  auto store = [&](const std::string& hid, const ProgressRecord& rec) {
-    for (const auto& key : keys_.Keys(hid, st.body)) {
-      if (all_done) {
-        if (current.is_object() && current.contains(key))
-          annotations[key] = nullptr;
-      } else {
-        annotations[key] = EncodeProgress(rec);
-      }
-    }
-  };
-  for (const auto& [hid, rec] : c.records) store(hid, rec);
-  for (const auto& [hid, rec] : c.child_records) store(hid, rec);
-  if (all_done && c.cause != v1::CAUSE_DELETE) {
-    std::string base = c.new_essence.dump() + "\n";
-    auto set = [&](const std::string& name, const json& value) {
-      for (const auto& key : keys_.Keys(name, st.body)) {
-        const json cur = current.is_object() && current.contains(key)
-                             ? current[key]
-                             : json(nullptr);
-        if (cur != value) annotations[key] = value;
-      }
-    };
-    if (base.size() > options_.max_diffbase_bytes) {
+  CycleResult result;
+  result.cause = c.cause;
+  result.records = &c.records;
+  result.child_records = &c.child_records;
+  result.new_essence = &c.new_essence;
+  WritePlan plan =
+      PlanCycleWrites(st.body, keys_, result, std::move(c.patch),
+                      std::move(c.status_patch), options_.max_diffbase_bytes);
+  switch (plan.large_base) {
+    case WritePlan::LargeBase::kSet:
       HERALD_LOG(WARNING, "engine")
           << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-          << ": the diff-base (" << base.size() << " bytes) is over "
+          << ": the diff-base (" << plan.digested_bytes << " bytes) is over "
           << options_.max_diffbase_bytes << " bytes; storing its digest in "
           << options_.prefix << "/" << kDigestKey
           << " and the essence in memory";
-      set(kDigestKey, Digest(base));
-      set(kDiffBaseKey, nullptr);
       st.large_base = std::make_shared<const json>(c.new_essence);
-    } else {
-      set(kDiffBaseKey, base);
-      set(kDigestKey, nullptr);
+      break;
+    case WritePlan::LargeBase::kClear:
       st.large_base.reset();
-    }
+      break;
+    case WritePlan::LargeBase::kKeep:
+      break;
   }
-  const std::string marker = keys_.MarkerKey();
-  if (!annotations.empty() && !marker.empty() &&
-      !(current.is_object() && current.contains(marker))) {
-    annotations[marker] = "yes";
-  }
-  json patch = std::move(c.patch);
-  // Assigned key by key: nulls must reach the server to delete keys.
-  for (const auto& [k, v] : annotations.items()) {
-    patch["metadata"]["annotations"][k] = v;
-  }
-  ApplyWrites(id, std::move(patch), std::move(c.status_patch),
-              all_done && c.cause == v1::CAUSE_DELETE, std::move(c.events),
+  ApplyWrites(id, std::move(plan.patch), std::move(plan.status_patch),
+              plan.remove_finalizer, std::move(c.events),
               std::move(c.patched_by));
 }
 
@@ -1329,8 +963,8 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     rv = st.cycle->event_object->resource_version;
   } else if (!st.object) {
     // A cycle's body is its object's last state.
-    const json& u = Resolve(Meta(st.body), {"uid"});
-    const json& r = Resolve(Meta(st.body), {"resourceVersion"});
+    const json& u = Resolve(MetaOf(st.body), {"uid"});
+    const json& r = Resolve(MetaOf(st.body), {"resourceVersion"});
     if (u.is_string()) uid = u.get<std::string>();
     if (r.is_string()) rv = r.get<std::string>();
   }
@@ -1348,10 +982,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     EndCycle(id, absl::InfiniteFuture());
     return;
   }
-  if (!status_patch.empty() && !st.resource->has_status) {
-    for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
-    status_patch = json::object();
-  }
+  FoldStatus(st.resource->has_status, patch, status_patch);
   // The steps run one after another: main patch, status patch, finalizer.
   auto after_status = [this, id, remove_finalizer]() {
     auto it2 = objects_.find(id);
@@ -1367,13 +998,8 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
       return;
     }
     // Wake for the earliest delayed handler.
-    absl::Time wake = absl::InfiniteFuture();
-    if (it2->second.cycle) {
-      for (const auto& [hid, rec] : it2->second.cycle->records) {
-        if (!rec.finished() && rec.delayed) wake = std::min(wake, *rec.delayed);
-      }
-    }
-    EndCycle(id, wake);
+    EndCycle(id, it2->second.cycle ? EarliestDelay(it2->second.cycle->records)
+                                   : absl::InfiniteFuture());
   };
   auto do_status = [this, id, status_patch, after_status]() {
     if (status_patch.empty()) {
@@ -1435,13 +1061,10 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
           }
           const absl::Time now = loop_->clock()->Now();
           for (const auto& [hid, stream] : patched_by) {
-            ProgressRecord& rec = s.cycle->records[hid];
             const Handler* h = registry_->Find(hid);
-            rec.success = false;
-            rec.stopped.reset();
-            rec.delayed = now + (h ? h->backoff() : absl::Seconds(60));
-            rec.message =
-                absl::StrCat("patch rejected: ", r.status().message());
+            RecordRejectedPatch(h ? h->backoff() : absl::Seconds(60), now,
+                                std::string(r.status().message()),
+                                s.cycle->records[hid]);
             stats_[hid].temporary_failures++;
           }
           s.cycle->patch = json::object();
@@ -1545,7 +1168,7 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
   ops.push_back({{"op", "test"},
                  {"path", "/metadata/resourceVersion"},
                  {"value", RvOf(st)}});
-  const json& f = Resolve(Meta(st.body), {"finalizers"});
+  const json& f = Resolve(MetaOf(st.body), {"finalizers"});
   if (add) {
     if (f.is_array()) {
       ops.push_back({{"op", "add"},

@@ -27,6 +27,7 @@
 #include "server/engine/dispatcher.h"
 #include "server/engine/essence.h"
 #include "server/engine/object_writer.h"
+#include "server/engine/outcomes.h"
 #include "server/engine/progress.h"
 #include "server/engine/registry.h"
 #include "server/kube/watcher.h"
@@ -267,8 +268,6 @@ class Processor : public kube::WatchHandler {
   };
 
   using Id = std::string;
-  // True when metadata.deletionTimestamp is set.
-  static bool Deleting(const nlohmann::json& body);
   static const std::string& UidOf(const ObjectState& st);
   static const std::string& RvOf(const ObjectState& st);
   static Id MakeId(const std::string& resource, const cache::ObjectKey& key);
@@ -290,31 +289,13 @@ class Processor : public kube::WatchHandler {
   bool StartCycle(const Id& id, ObjectState& st,
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
-  // An outcome's changes and result, parsed; `error` says what was
-  // malformed (and then nothing else is set).
-  struct ParsedOutcome {
-    absl::Status error;
-    nlohmann::json patch = nlohmann::json::object();
-    nlohmann::json status_patch = nlohmann::json::object();
-    nlohmann::json memo_patch = nlohmann::json::object();
-    nlohmann::json result = nullptr;
-  };
-  static ParsedOutcome ParseOutcome(const v1::Outcome& outcome);
   // Takes an outcome's patches, memo patch and Events into the cycle.
   void TakeChanges(ObjectState& st, const Handler& h,
-                   const ParsedOutcome& parsed, const v1::Outcome& outcome,
+                   const ParsedChanges& parsed, const v1::Outcome& outcome,
                    const std::string& stream_id);
   absl::Status OnTimerOutcome(const Id& id, const Handler* h,
                               const v1::Outcome& outcome,
                               const std::string& stream_id);
-  // Takes the sub-handlers' outcomes into their records; returns the
-  // parent's status as they make it.
-  v1::OutcomeStatus TakeSubhandlers(Cycle& c, const Handler& h,
-                                    ProgressRecord& rec,
-                                    const v1::Outcome& outcome,
-                                    v1::OutcomeStatus status,
-                                    std::string* message,
-                                    absl::Duration* delay);
   absl::Status OnOutcome(const Id& id, const Handler* h,
                          const std::string& delivery_id,
                          const v1::Outcome& outcome,
@@ -384,10 +365,6 @@ class Processor : public kube::WatchHandler {
                             const cache::CachedObject& object, v1::Cause cause);
   v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
                             const ProgressRecord& rec);
-
-  absl::optional<std::string> Annotation(const nlohmann::json& body,
-                                         const std::string& key) const;
-  bool HasFinalizer(const nlohmann::json& body) const;
 
   runtime::EventLoop* loop_;
   Registry* registry_;

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "server/engine/causes.h"
 #include "server/engine/processor.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
@@ -270,7 +271,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
       h == nullptr) {
     return absl::OkStatus();
   }
-  ParsedOutcome parsed = ParseOutcome(outcome);
+  ParsedChanges parsed = ParseChanges(outcome);
   if (parsed.error.ok() && outcome.has_changes()) {
     ApplyDaemonChanges(id, handler_id, outcome.changes(), parsed.patch,
                        parsed.status_patch, stream_id);
@@ -337,7 +338,7 @@ absl::Status Processor::OnInterimChanges(const std::string& delivery_id,
   const auto [id, handler_id] = owner->second;
   v1::Outcome wrapped;
   *wrapped.mutable_changes() = changes;
-  ParsedOutcome parsed = ParseOutcome(wrapped);
+  ParsedChanges parsed = ParseChanges(wrapped);
   if (!parsed.error.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("interim_changes: ", parsed.error.message()));
