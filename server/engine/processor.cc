@@ -65,11 +65,6 @@ Processor::Processor(runtime::EventLoop* loop, Registry* registry,
   }
 }
 
-Processor::Id Processor::MakeId(const std::string& resource,
-                                const cache::ObjectKey& key) {
-  return absl::StrCat(resource, "|", key.ns, "|", key.name);
-}
-
 void Processor::OnEvent(const kube::ResourceInfo& resource,
                         const kube::WatchEvent& event) {
   std::string type = event.type == kube::WatchEvent::Type::kAdded ? "ADDED"
@@ -86,7 +81,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
                             const std::string& type,
                             std::shared_ptr<const cache::CachedObject> object,
                             bool gone) {
-  const Id id = MakeId(resource.FullName(), object->key);
+  const Id id = ObjectId(resource.FullName(), object->key);
   bool has_event_handlers = false;
   for (const Handler* h : registry_->ForResource(resource.FullName())) {
     has_event_handlers |= h->cause() == v1::CAUSE_EVENT;
@@ -105,7 +100,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     if (it->second.wake) loop_->Cancel(it->second.wake);
     CancelTimers(it->second);
     DropDaemons(it->second);
-    DropIndexEntries(id);
+    indices_.Drop(id);
     SetIndexDirty(it->second, false);
     objects_.erase(it);
     return;
@@ -148,7 +143,10 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
   if (indexers && st.object->resource_version != st.indexed_rv) {
     SetIndexDirty(st, true);
   }
-  if (declarative) IndexDeclaratively(id, *st.object, handlers);
+  if (declarative) {
+    indices_.IndexDeclaratively(
+        id, json::parse(st.object->json, nullptr, false), handlers);
+  }
   Process(id);
 }
 
@@ -156,7 +154,7 @@ void Processor::OnListed(const kube::ResourceInfo& resource,
                          const std::string& ns) {
   const std::string name = resource.FullName();
   loop_->Post([this, name] {
-    listed_.insert(name);
+    indices_.MarkListed(name);
     if (!IndicesReady()) return;
     std::set<Id> gated;
     gated.swap(gated_);
@@ -165,92 +163,18 @@ void Processor::OnListed(const kube::ResourceInfo& resource,
 }
 
 bool Processor::IndicesReady() const {
-  for (const Handler* h : registry_->All()) {
-    if (h->cause() != v1::CAUSE_INDEX) continue;
-    const std::string name = h->resource.FullName();
-    if (!listed_.count(name)) return false;
-    auto dirty = index_dirty_.find(name);
-    if (dirty != index_dirty_.end() && dirty->second > 0) return false;
-  }
-  return true;
+  return indices_.Ready(registry_->All());
 }
 
 json Processor::IndexJson(const std::string& index) const {
-  // Key (as JSON text) -> [key, [values...]], in key order.
-  std::map<std::string, json> grouped;
-  auto it = indices_.find(index);
   const Handler* h = registry_->Find(index);
-  const bool declarative = h != nullptr && h->declarative();
-  if (it != indices_.end()) {
-    for (const auto& [id, entries] : it->second) {
-      if (declarative) {
-        // Only the key is kept; the value is the object's reference.
-        auto obj = objects_.find(id);
-        if (obj == objects_.end()) continue;
-        json ref = {{"name", obj->second.key.name}};
-        if (!obj->second.key.ns.empty()) ref["namespace"] = obj->second.key.ns;
-        json& slot = grouped[entries.dump()];
-        if (slot.is_null()) slot = json::array({entries, json::array()});
-        slot[1].push_back(std::move(ref));
-        continue;
-      }
-      for (const auto& kv : entries) {
-        json& slot = grouped[kv[0].dump()];
-        if (slot.is_null()) slot = json::array({kv[0], json::array()});
-        slot[1].push_back(kv[1]);
-      }
-    }
-  }
-  json out = json::array();
-  for (auto& [k, slot] : grouped) out.push_back(std::move(slot));
-  return out;
+  return indices_.Json(index, h != nullptr && h->declarative());
 }
 
 void Processor::SetIndexDirty(ObjectState& st, bool dirty) {
   if (st.index_dirty == dirty) return;
   st.index_dirty = dirty;
-  index_dirty_[st.resource->FullName()] += dirty ? 1 : -1;
-}
-
-void Processor::DropIndexEntries(const Id& id) {
-  for (auto& [name, entries] : indices_) index_changes_ += entries.erase(id);
-}
-
-const std::string& Processor::IndexText(const std::string& index) {
-  // Many deliveries carry the same index between changes: serialized once
-  // per change of any index, not once per delivery.
-  IndexCache& c = index_cache_[index];
-  if (c.gen != index_changes_ || c.text.empty()) {
-    c.text = IndexJson(index).dump();
-    c.gen = index_changes_;
-  }
-  return c.text;
-}
-
-void Processor::IndexDeclaratively(
-    const Id& id, const cache::CachedObject& object,
-    const std::vector<const Handler*>& handlers) {
-  const json body = json::parse(object.json, nullptr, false);
-  for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX || !h->declarative()) continue;
-    json key = nullptr;
-    if (!h->spec.index().label().empty()) {
-      const json& labels = Resolve(MetaOf(body), {"labels"});
-      auto l = labels.is_object() ? labels.find(h->spec.index().label())
-                                  : labels.end();
-      if (labels.is_object() && l != labels.end()) key = *l;
-    } else {
-      key = Resolve(body, h->index_field);
-    }
-    if (key.is_null() || !MatchesMeta(*h, body)) {
-      indices_[h->id()].erase(id);
-      ++index_changes_;
-      continue;
-    }
-    // Only the key: IndexJson adds the object's reference.
-    indices_[h->id()][id] = std::move(key);
-    ++index_changes_;
-  }
+  indices_.AddUnindexed(st.resource->FullName(), dirty ? 1 : -1);
 }
 
 void Processor::RunIndexers(const Id& id, ObjectState& st,
@@ -263,8 +187,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     if (MatchesMeta(*h, body)) {
       remaining.push_back(h);
     } else {
-      indices_[h->id()].erase(id);
-      ++index_changes_;  // It stopped matching.
+      indices_.Erase(h->id(), id);  // It stopped matching.
     }
   }
   if (remaining.empty()) {
@@ -326,28 +249,11 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
         // A run the object no longer has (it went) keeps no entries.
         const bool current = CycleOf(id, serial) != nullptr;
         if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-          json r = outcome.result_json().empty()
-                       ? json(nullptr)
-                       : json::parse(outcome.result_json(), nullptr, false);
-          json entries = json::array();
-          if (r.is_object()) {
-            for (auto& [k, v] : r.items()) entries.push_back({k, v});
-          } else if (r.is_array()) {
-            for (auto& kv : r) {
-              if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
-            }
-          } else if (r.is_discarded()) {
-            bad = absl::InvalidArgumentError("result_json is not JSON");
-          }
+          auto entries = IndexEntries(outcome.result_json());
+          bad = entries.status();
           if (bad.ok()) {
             stats_[h->id()].successes++;
-            if (current && entries.empty()) {
-              indices_[h->id()].erase(id);
-              ++index_changes_;
-            } else if (current) {
-              indices_[h->id()][id] = std::move(entries);
-              ++index_changes_;
-            }
+            if (current) indices_.Set(h->id(), id, std::move(*entries));
           }
         } else {
           // The object's previous entries stay until it indexes again.
@@ -360,7 +266,7 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
 
 const json* Processor::MemoOf(const std::string& resource_full_name,
                               const cache::ObjectKey& key) const {
-  auto it = objects_.find(MakeId(resource_full_name, key));
+  auto it = objects_.find(ObjectId(resource_full_name, key));
   return it == objects_.end() ? nullptr : &it->second.memo;
 }
 
@@ -406,7 +312,7 @@ void Processor::Process(const Id& id) {
     if (st.wake) loop_->Cancel(st.wake);
     CancelTimers(st);
     DropDaemons(st);
-    DropIndexEntries(id);
+    indices_.Drop(id);
     SetIndexDirty(it->second, false);
     objects_.erase(it);
     return;
@@ -764,7 +670,9 @@ v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
   o->set_uid(uid);
   o->set_resource_version(rv);
   for (const auto& name : h.spec.indices()) {
-    (*d.mutable_indices_json())[name] = IndexText(name);
+    const Handler* index = registry_->Find(name);
+    (*d.mutable_indices_json())[name] =
+        indices_.Text(name, index != nullptr && index->declarative());
   }
   return d;
 }

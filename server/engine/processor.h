@@ -26,6 +26,7 @@
 #include "server/engine/annotation_keys.h"
 #include "server/engine/dispatcher.h"
 #include "server/engine/essence.h"
+#include "server/engine/indices.h"
 #include "server/engine/object_writer.h"
 #include "server/engine/outcomes.h"
 #include "server/engine/progress.h"
@@ -90,7 +91,7 @@ class Processor : public kube::WatchHandler {
   nlohmann::json& operator_memo() { return operator_memo_; }
   // True once every index is filled and every resource listed.
   bool Listed(const std::string& resource_full_name) const {
-    return listed_.count(resource_full_name) > 0;
+    return indices_.Listed(resource_full_name);
   }
 
   // On the loop: changes a running daemon sends before its outcome.
@@ -270,7 +271,6 @@ class Processor : public kube::WatchHandler {
   using Id = std::string;
   static const std::string& UidOf(const ObjectState& st);
   static const std::string& RvOf(const ObjectState& st);
-  static Id MakeId(const std::string& resource, const cache::ObjectKey& key);
 
   void HandleEvent(const kube::ResourceInfo& resource, const std::string& type,
                    std::shared_ptr<const cache::CachedObject> object,
@@ -345,14 +345,10 @@ class Processor : public kube::WatchHandler {
   bool DaemonsHold(const ObjectState& st) const;
   // An object gone from the cluster: its daemons are cancelled at once.
   void DropDaemons(ObjectState& st);
-  // Declarative indices: the object's entries, computed here.
-  void IndexDeclaratively(const Id& id, const cache::CachedObject& object,
-                          const std::vector<const Handler*>& handlers);
   // Index handlers: compute the object's entries, one delivery at a time.
   void RunIndexers(const Id& id, ObjectState& st,
                    const std::vector<const Handler*>& handlers);
   void StepIndexers(const Id& id, uint64_t serial);
-  void DropIndexEntries(const Id& id);
   // Takes the object from a write's response if it is newer than what we
   // have; false when the response was not a newer object.
   bool TakeBody(ObjectState& st, const std::string& response);
@@ -377,25 +373,10 @@ class Processor : public kube::WatchHandler {
   // comparisons slow.
   absl::node_hash_map<Id, ObjectState> objects_;
   std::map<std::string, HandlerStats> stats_;
-  // Index name -> object id -> its [key, value] entries (for declarative
-  // indices: the key alone).
-  std::map<std::string, std::map<Id, nlohmann::json>> indices_;
-  // Resources whose initial listing is complete (every namespace in scope
-  // reports once per listing; one is enough to know objects are coming).
-  std::set<std::string> listed_;
+  Indices indices_;
   // Objects whose cycles waited for the indices.
   std::set<Id> gated_;
-  // Resource -> how many of its objects wait for their index entries.
-  std::map<std::string, int> index_dirty_;
   void SetIndexDirty(ObjectState& st, bool dirty);
-  // An index as JSON text, cached until any index changes.
-  const std::string& IndexText(const std::string& index);
-  struct IndexCache {
-    uint64_t gen = 0;
-    std::string text;
-  };
-  std::map<std::string, IndexCache> index_cache_;
-  uint64_t index_changes_ = 0;
   uint64_t next_delivery_ = 1;
   uint64_t next_cycle_serial_ = 1;
   // Resource full name -> the ResourceInfo its objects share.
