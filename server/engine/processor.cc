@@ -94,15 +94,10 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
       // after that.
       it->second.raw_events.push_back({type, object});
       it->second.object.reset();
-      Process(id);
+      Reconsider(id);
       return;
     }
-    if (it->second.wake) loop_->Cancel(it->second.wake);
-    CancelTimers(it->second);
-    DropDaemons(it->second);
-    indices_.Drop(id);
-    SetIndexDirty(it->second, false);
-    objects_.erase(it);
+    Forget(it);
     return;
   }
   auto [slot, fresh] = objects_.try_emplace(id);
@@ -147,7 +142,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
     indices_.IndexDeclaratively(
         id, json::parse(st.object->json, nullptr, false), handlers);
   }
-  Process(id);
+  Reconsider(id);
 }
 
 void Processor::OnListed(const kube::ResourceInfo& resource,
@@ -155,10 +150,7 @@ void Processor::OnListed(const kube::ResourceInfo& resource,
   const std::string name = resource.FullName();
   loop_->Post([this, name] {
     indices_.MarkListed(name);
-    if (!IndicesReady()) return;
-    std::set<Id> gated;
-    gated.swap(gated_);
-    for (const auto& id : gated) Process(id);
+    ReleaseGated();
   });
 }
 
@@ -192,7 +184,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
   }
   if (remaining.empty()) {
     SetIndexDirty(st, false);
-    Process(id);
+    Advance(id);
     return;
   }
   auto c = std::make_unique<Cycle>();
@@ -202,7 +194,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
   c->serial = next_cycle_serial_++;
   const uint64_t serial = c->serial;
   st.cycle = std::move(c);
-  st.busy = true;
+  st.phase = ObjectPhase::kIndexing;
   StepIndexers(id, serial);
 }
 
@@ -216,7 +208,7 @@ Processor::Cycle* Processor::CycleOf(const Id& id, uint64_t serial) {
 }
 
 void Processor::EndRun(ObjectState& st) {
-  st.busy = false;
+  st.phase = ObjectPhase::kIdle;
   st.cycle.reset();
   st.current_delivery.clear();
   st.current_handler.clear();
@@ -231,12 +223,8 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
     EndRun(s);
     // Clean only if no newer state arrived while indexing.
     if (latest) SetIndexDirty(s, false);
-    Process(id);
-    if (IndicesReady() && !gated_.empty()) {
-      std::set<Id> gated;
-      gated.swap(gated_);
-      for (const auto& g : gated) Process(g);
-    }
+    Advance(id);
+    ReleaseGated();
     return;
   }
   const Handler* h = c.due[c.next++];
@@ -272,7 +260,7 @@ const json* Processor::MemoOf(const std::string& resource_full_name,
 
 void Processor::Reprocess(const std::string& resource_full_name) {
   for (auto& [id, st] : objects_) {
-    if (st.resource->FullName() == resource_full_name) Process(id);
+    if (st.resource->FullName() == resource_full_name) Reconsider(id);
   }
 }
 
@@ -285,73 +273,97 @@ void Processor::Schedule(const Id& id, ObjectState& st, absl::Time when) {
     if (it == objects_.end()) return;
     it->second.wake = 0;
     it->second.wake_at = absl::InfiniteFuture();
-    Process(id);
+    Reconsider(id);
   });
 }
 
-void Processor::Process(const Id& id) {
+void Processor::Reconsider(const Id& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  it->second.changed = true;
+  Advance(id);
+}
+
+void Processor::ReleaseGated() {
+  if (gated_.empty() || !IndicesReady()) return;
+  std::set<Id> gated;
+  gated.swap(gated_);
+  for (const auto& id : gated) Advance(id);
+}
+
+void Processor::Advance(const Id& id) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  if (st.busy) {
-    st.dirty = true;
-    return;
-  }
-  st.dirty = false;
+  // A running phase advances the object again when it ends.
+  if (st.phase != ObjectPhase::kIdle) return;
   const auto& handlers = registry_->ForResource(st.resource->FullName());
   if (handlers.empty()) {
+    st.changed = false;
     st.raw_events = {};  // Frees its storage too.
     return;
   }
+  // Raw events first, in order; then the indices of the latest state.
   if (!st.raw_events.empty()) {
     RunRawEvents(id, st, handlers);
     return;
   }
   if (!st.object) {
     // Only a DELETED event remained: the object is gone.
-    if (st.wake) loop_->Cancel(st.wake);
-    CancelTimers(st);
-    DropDaemons(st);
-    indices_.Drop(id);
-    SetIndexDirty(it->second, false);
-    objects_.erase(it);
+    Forget(it);
     return;
   }
   if (st.index_dirty) {
     RunIndexers(id, st, handlers);
     return;
   }
-  // Only raw-event and index handlers: nothing else to look at, and no
-  // reason to parse the body.
-  bool stateful = false;
-  for (const Handler* h : handlers) {
-    stateful |= h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
-  }
-  if (!stateful && st.timers.empty() && st.daemons.empty()) return;
-  if (!IndicesReady() || registry_->HasPendingFor(*st.resource)) {
-    // Kopf's rule: handlers wait until every index is filled. Likewise while
-    // a handler that could be for this resource is pending: a cycle without
-    // it could store its cause as handled.
-    gated_.insert(id);
-    return;
-  }
-  st.body = json::parse(st.object->json, nullptr, false);
-  if (!st.body.is_object()) {
+  if (st.changed) {
+    // Only raw-event and index handlers: nothing else to look at, and no
+    // reason to parse the body.
+    bool stateful = false;
+    for (const Handler* h : handlers) {
+      stateful |=
+          h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
+    }
+    if (!stateful && st.timers.empty() && st.daemons.empty()) {
+      st.changed = false;
+      return;
+    }
+    if (!IndicesReady() || registry_->HasPendingFor(*st.resource)) {
+      // Kopf's rule: handlers wait until every index is filled. Likewise
+      // while a handler that could be for this resource is pending: a cycle
+      // without it could store its cause as handled. The change waits.
+      gated_.insert(id);
+      return;
+    }
+    st.changed = false;
+    st.body = json::parse(st.object->json, nullptr, false);
+    if (!st.body.is_object()) {
+      st.body = nullptr;
+      return;
+    }
+    SyncTimers(id, st, handlers);
+    SyncDaemons(id, st, handlers);
+    if (StartCycle(id, st, handlers)) return;
     st.body = nullptr;
-    return;
   }
-  SyncTimers(id, st, handlers);
-  SyncDaemons(id, st, handlers);
-  if (!StartCycle(id, st, handlers)) {
-    st.body = nullptr;
-    // A timer that came due meanwhile runs now.
-    for (auto& [hid, t] : st.timers) {
-      if (t.pending) {
-        FireTimer(id, hid);
-        break;
-      }
+  // A timer that came due while the object was busy runs now.
+  for (auto& [hid, t] : st.timers) {
+    if (t.pending) {
+      FireTimer(id, hid);
+      return;
     }
   }
+}
+
+void Processor::Forget(absl::node_hash_map<Id, ObjectState>::iterator it) {
+  ObjectState& st = it->second;
+  if (st.wake) loop_->Cancel(st.wake);
+  CancelTimers(st);
+  DropDaemons(st);
+  indices_.Drop(it->first);
+  SetIndexDirty(st, false);
+  objects_.erase(it);
 }
 
 void Processor::RunRawEvents(const Id& id, ObjectState& st,
@@ -376,7 +388,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
     }
   }
   if (matching.empty()) {
-    Process(id);
+    Advance(id);
     return;
   }
   // One delivery at a time, in order; errors are not retried.
@@ -388,7 +400,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   c->serial = next_cycle_serial_++;
   const uint64_t serial = c->serial;
   st.cycle = std::move(c);
-  st.busy = true;
+  st.phase = ObjectPhase::kRawEvent;
   StepRawEvents(id, serial);
 }
 
@@ -399,12 +411,12 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
   if (c.next >= c.due.size()) {
     if (c.patch.empty() && c.status_patch.empty() && c.events.empty()) {
       EndRun(s);
-      Process(id);
+      Advance(id);
       return;
     }
     // The handlers' changes, written as a cycle's are, once for the event;
     // the object's next event or cycle comes after.
-    s.dirty = true;
+    s.changed = true;
     ApplyWrites(id, std::move(c.patch), std::move(c.status_patch), false,
                 std::move(c.events), std::move(c.patched_by));
     return;
@@ -486,7 +498,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
   c->due = std::move(progress.due);
   c->serial = next_cycle_serial_++;
   st.cycle = std::move(c);
-  st.busy = true;
+  st.phase = ObjectPhase::kCycle;
   if (st.cycle->due.empty()) {
     FinishCycle(id);  // All done already (or no handlers): store the result.
   } else {
@@ -508,7 +520,16 @@ void Processor::ScheduleTimer(const Id& id, ObjectState& st, const Handler& h,
   if (t.id) loop_->Cancel(t.id);
   t.at = when;
   const std::string hid = h.id();
-  t.id = loop_->PostAt(when, [this, id, hid] { FireTimer(id, hid); });
+  t.id = loop_->PostAt(when, [this, id, hid] {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) return;
+    auto t = it->second.timers.find(hid);
+    if (t == it->second.timers.end()) return;
+    t->second.id = 0;
+    // Due: runs as soon as the object is free.
+    t->second.pending = true;
+    Advance(id);
+  });
 }
 
 void Processor::SyncTimers(const Id& id, ObjectState& st,
@@ -538,14 +559,9 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   ObjectState& st = it->second;
   auto t = st.timers.find(handler_id);
   const Handler* h = registry_->Find(handler_id);
-  if (t == st.timers.end() || h == nullptr || !st.object) return;
-  t->second.id = 0;
-  if (st.busy) {
-    // Never two deliveries for one object at once: run when it is free.
-    t->second.pending = true;
-    return;
-  }
+  if (t == st.timers.end()) return;
   t->second.pending = false;
+  if (h == nullptr || !st.object) return;
   const absl::Time now = loop_->clock()->Now();
   const auto& opts = h->spec.timer();
   const absl::Duration idle = runtime::FromProtoDuration(opts.idle());
@@ -562,7 +578,7 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   c.serial = next_cycle_serial_++;
   const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
-  st.busy = true;
+  st.phase = ObjectPhase::kTimer;
   v1::Delivery d =
       NewDelivery(st, *h, st.object->uid, st.object->resource_version);
   d.set_cause(v1::CAUSE_TIMER);
@@ -863,6 +879,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
+  st.phase = ObjectPhase::kWriting;
   // Events go out whatever happens to the patch (about the object a raw
   // event carried, when the object is gone since).
   std::string uid = UidOf(st), rv = RvOf(st);
@@ -1031,7 +1048,7 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
     timer_next =
         timer_next - (since - absl::Floor(since, st.cycle->timer_next));
   }
-  st.busy = false;
+  st.phase = ObjectPhase::kIdle;
   st.cycle.reset();
   st.body = nullptr;
   st.current_delivery.clear();
@@ -1042,16 +1059,7 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
       ScheduleTimer(id, st, *h, loop_->clock()->Now() + timer_next);
     }
   }
-  if (st.dirty) {
-    Process(id);
-    return;
-  }
-  for (auto& [hid, t] : st.timers) {
-    if (t.pending) {
-      FireTimer(id, hid);
-      break;
-    }
-  }
+  Advance(id);
 }
 
 void Processor::Throttle(const Id& id, const absl::Status& why) {
@@ -1071,7 +1079,7 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  st.busy = true;
+  st.phase = ObjectPhase::kFinalizer;
   json ops = json::array();
   ops.push_back({{"op", "test"},
                  {"path", "/metadata/resourceVersion"},
@@ -1107,7 +1115,7 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
                    if (r.ok()) {
                      // Go on from the new state, if the answer is one (an
                      // object whose last finalizer went is gone instead).
-                     if (TakeBody(it2->second, *r)) it2->second.dirty = true;
+                     if (TakeBody(it2->second, *r)) it2->second.changed = true;
                      EndCycle(id, absl::InfiniteFuture());
                      return;
                    }
@@ -1138,14 +1146,15 @@ std::vector<Processor::QueueView> Processor::Queues() const {
   std::vector<QueueView> out;
   for (const auto& [id, st] : objects_) {
     const bool gated = gated_.count(id) > 0;
-    if (!st.busy && !st.dirty && st.raw_events.empty() && !st.wake &&
-        !st.index_dirty && !gated) {
+    const bool busy = st.phase != ObjectPhase::kIdle;
+    if (!busy && st.raw_events.empty() && !st.wake && !st.index_dirty &&
+        !gated) {
       continue;
     }
     QueueView v;
     v.resource = *st.resource;
     v.key = st.key;
-    if (st.busy) {
+    if (busy) {
       v.delivery_id = st.current_delivery;
       v.handler_id = st.current_handler;
       v.purpose = !st.cycle ? (st.current_handler.empty() ? "" : "event/index")
@@ -1154,7 +1163,8 @@ std::vector<Processor::QueueView> Processor::Queues() const {
                       ? st.cycle->purpose
                       : (st.current_handler.empty() ? "" : "event/index");
     }
-    v.pending = st.dirty;
+    // A change waits for the running step.
+    v.pending = busy && st.changed;
     v.queued_events = st.raw_events.size();
     if (st.wake) v.wake_at = st.wake_at;
     v.waiting_for_indices = gated || st.index_dirty;

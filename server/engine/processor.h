@@ -187,6 +187,18 @@ class Processor : public kube::WatchHandler {
     std::shared_ptr<const cache::CachedObject> object;
   };
 
+  // What an object is doing. Never two deliveries or writes for one object
+  // at once: a phase runs alone, and events that arrive meanwhile wait.
+  enum class ObjectPhase : uint8_t {
+    kIdle,       // Nothing runs; Advance picks what is next.
+    kRawEvent,   // Raw-event handlers hear one event, one at a time.
+    kIndexing,   // Index handlers compute the latest state's entries.
+    kCycle,      // A cause's due handlers, one delivery at a time.
+    kTimer,      // One timer handler's run.
+    kWriting,    // The run's PATCHes (and Events) are out.
+    kFinalizer,  // The finalizer is being added or removed.
+  };
+
   // One timer handler on one object.
   struct TimerState {
     runtime::EventLoop::TimerId id = 0;
@@ -231,8 +243,11 @@ class Processor : public kube::WatchHandler {
     // objects cost their text only.
     nlohmann::json body;
     bool seen = false;
-    bool busy = false;
-    bool dirty = false;
+    // What runs for the object now; one phase at a time.
+    ObjectPhase phase = ObjectPhase::kIdle;
+    // The object's state (or its handlers) changed since a cycle last looked
+    // at it: Advance looks again once the object is idle and not gated.
+    bool changed = false;
     // A vector, not a deque: a deque allocates its first block at
     // construction, for every object. Merging keeps this short.
     std::vector<RawEvent> raw_events;
@@ -272,10 +287,22 @@ class Processor : public kube::WatchHandler {
   static const std::string& UidOf(const ObjectState& st);
   static const std::string& RvOf(const ObjectState& st);
 
+  // The one place that starts a phase: when the object is idle, runs what
+  // it needs next, in this order: its next raw event, the index handlers
+  // for its latest state, a cycle if it changed (once the indices are
+  // filled and no handler that could be its resource's is pending), then a
+  // timer that came due. Each phase ends by advancing the object again.
+  void Advance(const Id& id);
+  // The object changed (or a wake came, or handlers were added): marks it
+  // and advances it.
+  void Reconsider(const Id& id);
+  // Advances the objects that waited for the indices, once they are filled.
+  void ReleaseGated();
+  // The object is gone: its timers, daemons, index entries and state go.
+  void Forget(absl::node_hash_map<Id, ObjectState>::iterator it);
   void HandleEvent(const kube::ResourceInfo& resource, const std::string& type,
                    std::shared_ptr<const cache::CachedObject> object,
                    bool gone);
-  void Process(const Id& id);
   // Raw-event handlers: the object's next event, one delivery at a time.
   // The run's state lives in the object's cycle; each outcome posts the
   // next step, which finds it there by id and serial.

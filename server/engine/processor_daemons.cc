@@ -211,7 +211,7 @@ void Processor::ReleaseDaemon(const Id& id, const std::string& handler_id) {
   }
   st.daemons.erase(d);
   // A deletion may wait for this daemon to let the finalizer go.
-  loop_->Post([this, id] { Process(id); });
+  loop_->Post([this, id] { Reconsider(id); });
 }
 
 void Processor::DropDaemons(ObjectState& st) {
@@ -320,7 +320,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
     ds.retries = 0;
     ds.first_attempt = absl::InfinitePast();
     // A deletion may wait for this daemon.
-    loop_->Post([this, id] { Process(id); });
+    loop_->Post([this, id] { Reconsider(id); });
   }
   return parsed.error;
 }
