@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "server/engine/causes.h"
 #include "server/engine/outcomes.h"
+#include "server/engine/write_run.h"
 #include "server/engine/writes.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
@@ -908,115 +909,93 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     return;
   }
   FoldStatus(st.resource->has_status, patch, status_patch);
-  // The steps run one after another: main patch, status patch, finalizer.
-  auto after_status = [this, id, remove_finalizer]() {
-    auto it2 = objects_.find(id);
-    if (it2 == objects_.end()) return;
-    if (remove_finalizer) {
-      it2->second.delete_done = true;
-      if (DaemonsHold(it2->second)) {
-        // The daemons' release brings the object back for the finalizer.
-        EndCycle(id, absl::InfiniteFuture());
-        return;
-      }
-      PatchFinalizer(id, /*add=*/false);
-      return;
-    }
-    // Wake for the earliest delayed handler.
-    EndCycle(id, it2->second.cycle ? EarliestDelay(it2->second.cycle->records)
-                                   : absl::InfiniteFuture());
-  };
-  auto do_status = [this, id, status_patch, after_status]() {
-    if (status_patch.empty()) {
-      after_status();
-      return;
-    }
-    auto it2 = objects_.find(id);
-    if (it2 == objects_.end()) return;
-    writer_->Patch(*it2->second.resource, it2->second.key,
-                   kube::PatchType::kMerge,
-                   json{{"status", status_patch}}.dump(),
-                   /*status_subresource=*/true,
-                   [this, id, after_status](absl::StatusOr<std::string> r) {
-                     auto it3 = objects_.find(id);
-                     if (it3 == objects_.end()) return;
-                     if (r.ok()) {
-                       TakeBody(it3->second, *r);
-                     } else {
-                       HERALD_LOG(WARNING, "engine")
-                           << it3->second.key.ns << "/" << it3->second.key.name
-                           << ": status patch failed: " << r.status();
-                     }
-                     after_status();
-                   });
-  };
-  if (patch.empty()) {
-    do_status();
-    return;
-  }
-  const std::string text = patch.dump();
-  writer_->Patch(
-      *st.resource, st.key, kube::PatchType::kMerge, text, false,
-      [this, id, do_status, patched_by](absl::StatusOr<std::string> r) {
-        auto it2 = objects_.find(id);
-        if (it2 == objects_.end()) return;
-        ObjectState& s = it2->second;
-        if (r.ok()) {
-          TakeBody(s, *r);
-          s.throttle = 0;
-          do_status();
-          return;
-        }
-        const int http = kube::HttpStatusOf(r.status());
-        const bool raw_event = s.cycle && s.cycle->cause == v1::CAUSE_EVENT;
-        if (http == 404) {
-          RejectPatches(s, patched_by, "was not applied: the object is gone");
+  RunPatches(writer_, st.resource, st.key, patch, status_patch,
+             [this, id, remove_finalizer,
+              patched_by = std::move(patched_by)](WriteAnswer answer) {
+               OnWritten(id, remove_finalizer, patched_by, std::move(answer));
+             });
+}
+
+void Processor::OnWritten(const Id& id, bool remove_finalizer,
+                          const std::map<std::string, std::string>& patched_by,
+                          WriteAnswer answer) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  ObjectState& st = it->second;
+  for (const auto& body : answer.bodies) TakeBody(st, body);
+  const bool raw_event = st.cycle && st.cycle->cause == v1::CAUSE_EVENT;
+  switch (answer.kind) {
+    case WriteAnswer::Kind::kApplied:
+      st.throttle = 0;
+      if (remove_finalizer) {
+        st.delete_done = true;
+        if (DaemonsHold(st)) {
+          // The daemons' release brings the object back for the finalizer.
           EndCycle(id, absl::InfiniteFuture());
           return;
         }
-        if ((http == 400 || http == 422) && !patched_by.empty()) {
-          // A handler's patch does not apply: tell its process, record the
-          // failure in progress, and write our own part alone.
-          RejectPatches(s, patched_by,
-                        absl::StrCat("was rejected: ", r.status().message()));
-          if (raw_event || !s.cycle) {
-            // Raw-event handlers keep no progress and are not retried.
-            EndCycle(id, absl::InfiniteFuture());
-            return;
-          }
-          const absl::Time now = loop_->clock()->Now();
-          for (const auto& [hid, stream] : patched_by) {
-            const Handler* h = registry_->Find(hid);
-            RecordRejectedPatch(h ? h->backoff() : absl::Seconds(60), now,
-                                std::string(r.status().message()),
-                                s.cycle->records[hid]);
-            stats_[hid].temporary_failures++;
-          }
-          s.cycle->patch = json::object();
-          s.cycle->status_patch = json::object();
-          s.cycle->patched_by.clear();
-          s.cycle->events.clear();
-          if (!s.cycle->timer_id.empty()) {
-            // A timer run keeps no progress: it simply runs again later.
-            s.cycle->timer_next = absl::Seconds(60);
-            if (const Handler* h = registry_->Find(s.cycle->timer_id)) {
-              s.cycle->timer_next = h->backoff();
-            }
-            EndCycle(id, absl::InfiniteFuture());
-            return;
-          }
-          FinishCycle(id);
-          return;
-        }
-        if (raw_event) {
-          // Cycles run their handlers again after the throttle; raw-event
-          // handlers are not retried, so their changes are lost.
-          RejectPatches(
-              s, patched_by,
-              absl::StrCat("was not applied: ", r.status().ToString()));
-        }
-        Throttle(id, r.status());
-      });
+        PatchFinalizer(id, /*add=*/false);
+        return;
+      }
+      // Wake for the earliest delayed handler.
+      EndCycle(id, st.cycle ? EarliestDelay(st.cycle->records)
+                            : absl::InfiniteFuture());
+      return;
+    case WriteAnswer::Kind::kGone:
+      RejectPatches(st, patched_by, "was not applied: the object is gone");
+      EndCycle(id, absl::InfiniteFuture());
+      return;
+    case WriteAnswer::Kind::kRejected:
+      if (!patched_by.empty()) {
+        OnPatchRejected(id, patched_by, answer.status);
+        return;
+      }
+      break;
+    case WriteAnswer::Kind::kFailed:
+      break;
+  }
+  if (raw_event) {
+    // Cycles run their handlers again after the throttle; raw-event
+    // handlers are not retried, so their changes are lost.
+    RejectPatches(st, patched_by,
+                  absl::StrCat("was not applied: ", answer.status.ToString()));
+  }
+  Throttle(id, answer.status);
+}
+
+void Processor::OnPatchRejected(
+    const Id& id, const std::map<std::string, std::string>& patched_by,
+    const absl::Status& why) {
+  ObjectState& s = objects_.find(id)->second;
+  // A handler's patch does not apply: tell its process, record the failure
+  // in progress, and write our own part alone.
+  RejectPatches(s, patched_by, absl::StrCat("was rejected: ", why.message()));
+  if (!s.cycle || s.cycle->cause == v1::CAUSE_EVENT) {
+    // Raw-event handlers keep no progress and are not retried.
+    EndCycle(id, absl::InfiniteFuture());
+    return;
+  }
+  const absl::Time now = loop_->clock()->Now();
+  for (const auto& [hid, stream] : patched_by) {
+    const Handler* h = registry_->Find(hid);
+    RecordRejectedPatch(h ? h->backoff() : absl::Seconds(60), now,
+                        std::string(why.message()), s.cycle->records[hid]);
+    stats_[hid].temporary_failures++;
+  }
+  s.cycle->patch = json::object();
+  s.cycle->status_patch = json::object();
+  s.cycle->patched_by.clear();
+  s.cycle->events.clear();
+  if (!s.cycle->timer_id.empty()) {
+    // A timer run keeps no progress: it simply runs again later.
+    s.cycle->timer_next = absl::Seconds(60);
+    if (const Handler* h = registry_->Find(s.cycle->timer_id)) {
+      s.cycle->timer_next = h->backoff();
+    }
+    EndCycle(id, absl::InfiniteFuture());
+    return;
+  }
+  FinishCycle(id);
 }
 
 void Processor::RejectPatches(

@@ -31,6 +31,7 @@
 #include "server/engine/outcomes.h"
 #include "server/engine/progress.h"
 #include "server/engine/registry.h"
+#include "server/engine/write_run.h"
 #include "server/kube/watcher.h"
 #include "server/runtime/event_loop.h"
 
@@ -332,6 +333,17 @@ class Processor : public kube::WatchHandler {
                    nlohmann::json status_patch, bool remove_finalizer,
                    std::vector<v1::EventRecord> events,
                    std::map<std::string, std::string> patched_by);
+  // The answer to ApplyWrites' PATCHes: takes the new state, then ends the
+  // phase, removes the finalizer, retries without rejected patches, or
+  // throttles.
+  void OnWritten(const Id& id, bool remove_finalizer,
+                 const std::map<std::string, std::string>& patched_by,
+                 WriteAnswer answer);
+  // Handlers' patches the API server refused: their processes are told,
+  // their records delayed, and the cycle writes its own part alone.
+  void OnPatchRejected(const Id& id,
+                       const std::map<std::string, std::string>& patched_by,
+                       const absl::Status& why);
   void EndCycle(const Id& id, absl::Time wake_at);
   // Tells each handler's process that its patch was not applied (`why`
   // follows "the patch of handler 'ID' "), with PATCH_REJECTED and a log
