@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "server/engine/causes.h"
 #include "server/engine/outcomes.h"
+#include "server/engine/timers.h"
 #include "server/engine/write_run.h"
 #include "server/engine/writes.h"
 #include "server/runtime/logging.h"
@@ -538,15 +539,12 @@ void Processor::SyncTimers(const Id& id, ObjectState& st,
   const absl::Time now = loop_->clock()->Now();
   if (st.first_seen == absl::InfinitePast()) st.first_seen = now;
   if (st.changed_at == absl::InfinitePast()) st.changed_at = now;
-  const bool deleting = Deleting(st.body);
   for (const Handler* h : handlers) {
     if (h->cause() != v1::CAUSE_TIMER) continue;
-    const bool match = !deleting && MatchesMeta(*h, st.body);
+    const bool match = TimerApplies(*h, st.body);
     auto t = st.timers.find(h->id());
     if (match && t == st.timers.end()) {
-      ScheduleTimer(
-          id, st, *h,
-          now + runtime::FromProtoDuration(h->spec.timer().initial_delay()));
+      ScheduleTimer(id, st, *h, FirstTimerRun(*h, now));
     } else if (!match && t != st.timers.end()) {
       if (t->second.id) loop_->Cancel(t->second.id);
       st.timers.erase(t);
@@ -565,9 +563,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   if (h == nullptr || !st.object) return;
   const absl::Time now = loop_->clock()->Now();
   const auto& opts = h->spec.timer();
-  const absl::Duration idle = runtime::FromProtoDuration(opts.idle());
-  if (idle > absl::ZeroDuration() && now - st.changed_at < idle) {
-    ScheduleTimer(id, st, *h, st.changed_at + idle);
+  if (auto until = IdleUntil(*h, st.changed_at, now)) {
+    ScheduleTimer(id, st, *h, *until);
     return;
   }
   const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
@@ -1019,14 +1016,10 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   const std::string timer_id = st.cycle ? st.cycle->timer_id : "";
-  absl::Duration timer_next =
-      st.cycle ? st.cycle->timer_next : absl::ZeroDuration();
-  if (st.cycle && st.cycle->timer_grid) {
-    // Aligned to a grid of the interval from the object's first sight.
-    const absl::Duration since = loop_->clock()->Now() - st.first_seen;
-    timer_next =
-        timer_next - (since - absl::Floor(since, st.cycle->timer_next));
-  }
+  const absl::Duration timer_next =
+      st.cycle ? NextTimerRunIn(st.cycle->timer_next, st.cycle->timer_grid,
+                                st.first_seen, loop_->clock()->Now())
+               : absl::ZeroDuration();
   st.phase = ObjectPhase::kIdle;
   st.cycle.reset();
   st.body = nullptr;
@@ -1059,35 +1052,13 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   st.phase = ObjectPhase::kFinalizer;
-  json ops = json::array();
-  ops.push_back({{"op", "test"},
-                 {"path", "/metadata/resourceVersion"},
-                 {"value", RvOf(st)}});
-  const json& f = Resolve(MetaOf(st.body), {"finalizers"});
-  if (add) {
-    if (f.is_array()) {
-      ops.push_back({{"op", "add"},
-                     {"path", "/metadata/finalizers/-"},
-                     {"value", finalizer_}});
-    } else {
-      ops.push_back({{"op", "add"},
-                     {"path", "/metadata/finalizers"},
-                     {"value", json::array({finalizer_})}});
-    }
-  } else {
-    size_t index = 0;
-    for (; f.is_array() && index < f.size(); ++index) {
-      if (f[index] == finalizer_) break;
-    }
-    if (!f.is_array() || index == f.size()) {
-      EndCycle(id, absl::InfiniteFuture());
-      return;
-    }
-    const std::string path = absl::StrCat("/metadata/finalizers/", index);
-    ops.push_back({{"op", "test"}, {"path", path}, {"value", finalizer_}});
-    ops.push_back({{"op", "remove"}, {"path", path}});
+  const absl::optional<json> ops =
+      FinalizerPatch(st.body, finalizer_, add, RvOf(st));
+  if (!ops) {
+    EndCycle(id, absl::InfiniteFuture());
+    return;
   }
-  writer_->Patch(*st.resource, st.key, kube::PatchType::kJson, ops.dump(),
+  writer_->Patch(*st.resource, st.key, kube::PatchType::kJson, ops->dump(),
                  false, [this, id](absl::StatusOr<std::string> r) {
                    auto it2 = objects_.find(id);
                    if (it2 == objects_.end()) return;

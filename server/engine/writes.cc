@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "server/engine/causes.h"
 #include "server/engine/essence.h"
 
@@ -68,6 +69,36 @@ void FoldStatus(bool has_status_subresource, json& patch, json& status_patch) {
   if (status_patch.empty() || has_status_subresource) return;
   for (const auto& [k, v] : status_patch.items()) patch["status"][k] = v;
   status_patch = json::object();
+}
+
+absl::optional<json> FinalizerPatch(const json& body,
+                                    const std::string& finalizer, bool add,
+                                    const std::string& rv) {
+  json ops = json::array();
+  ops.push_back(
+      {{"op", "test"}, {"path", "/metadata/resourceVersion"}, {"value", rv}});
+  const json& f = Resolve(MetaOf(body), {"finalizers"});
+  if (add) {
+    if (f.is_array()) {
+      ops.push_back({{"op", "add"},
+                     {"path", "/metadata/finalizers/-"},
+                     {"value", finalizer}});
+    } else {
+      ops.push_back({{"op", "add"},
+                     {"path", "/metadata/finalizers"},
+                     {"value", json::array({finalizer})}});
+    }
+    return ops;
+  }
+  size_t index = 0;
+  for (; f.is_array() && index < f.size(); ++index) {
+    if (f[index] == finalizer) break;
+  }
+  if (!f.is_array() || index == f.size()) return absl::nullopt;
+  const std::string path = absl::StrCat("/metadata/finalizers/", index);
+  ops.push_back({{"op", "test"}, {"path", path}, {"value", finalizer}});
+  ops.push_back({{"op", "remove"}, {"path", path}});
+  return ops;
 }
 
 absl::Time EarliestDelay(const std::map<std::string, ProgressRecord>& records) {

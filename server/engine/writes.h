@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/annotation_keys.h"
 #include "server/engine/progress.h"
@@ -62,6 +63,14 @@ WritePlan PlanCycleWrites(const nlohmann::json& body,
 // the main patch and `status_patch` is left empty.
 void FoldStatus(bool has_status_subresource, nlohmann::json& patch,
                 nlohmann::json& status_patch);
+
+// The JSON patch that adds `finalizer` to the object's finalizers, or
+// removes it, guarded by tests of the resourceVersion (and of the entry
+// removed), so that a concurrent change fails it instead of being lost;
+// nullopt when there is nothing to remove.
+absl::optional<nlohmann::json> FinalizerPatch(const nlohmann::json& body,
+                                              const std::string& finalizer,
+                                              bool add, const std::string& rv);
 
 // The earliest time an unfinished, delayed record becomes due;
 // InfiniteFuture when none is.

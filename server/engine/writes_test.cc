@@ -130,5 +130,23 @@ TEST(WritesTest, TheEarliestDelayOfUnfinishedRecords) {
   EXPECT_EQ(EarliestDelay(records), kNow + absl::Seconds(4));
 }
 
+TEST(WritesTest, FinalizerPatchesAreGuardedByTheResourceVersion) {
+  json body = {{"metadata", {{"resourceVersion", "7"}}}};
+  EXPECT_EQ(FinalizerPatch(body, "f", true, "7")->dump(),
+            R"([{"op":"test","path":"/metadata/resourceVersion","value":"7"},)"
+            R"({"op":"add","path":"/metadata/finalizers","value":["f"]}])");
+  EXPECT_FALSE(FinalizerPatch(body, "f", false, "7"));
+  body["metadata"]["finalizers"] = {"other", "f"};
+  EXPECT_EQ(FinalizerPatch(body, "g", true, "7")->at(1).dump(),
+            R"({"op":"add","path":"/metadata/finalizers/-","value":"g"})");
+  const json remove = *FinalizerPatch(body, "f", false, "7");
+  EXPECT_EQ(remove.size(), 3u);
+  EXPECT_EQ(remove[1].dump(),
+            R"({"op":"test","path":"/metadata/finalizers/1","value":"f"})");
+  EXPECT_EQ(remove[2].dump(),
+            R"({"op":"remove","path":"/metadata/finalizers/1"})");
+  EXPECT_FALSE(FinalizerPatch(body, "absent", false, "7"));
+}
+
 }  // namespace
 }  // namespace herald::engine
