@@ -1,3 +1,8 @@
+// The per-object state machine (see processor.h). Over 600 lines on
+// purpose: every phase's start, steps and end are here together, so that
+// each transition reads beside the state it changes; what a phase decides
+// comes from pure functions elsewhere (causes, outcomes, writes, timers,
+// indices), and daemons have processor_daemons.cc.
 #include "server/engine/processor.h"
 
 #include <algorithm>
