@@ -428,7 +428,7 @@ def test_any_unforeseen_failure_still_answers_the_delivery(monkeypatch):
 
     def broken(*_, **__):
         raise RuntimeError("broken logger")
-    monkeypatch.setattr(herald.runtime, "_ObjectLogger", broken)
+    monkeypatch.setattr(herald._execution, "ObjectLogger", broken)
     o = _answer(op, _delivery("h"))
     assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert o.message == "the client failed to handle the delivery: RuntimeError: broken logger"
@@ -503,8 +503,8 @@ def test_a_failing_label_filter_is_an_unexpected_error():
 
 
 def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
-    from herald import runtime
-    monkeypatch.setattr(runtime, "_executor", None)
+    from herald import _execution, runtime
+    monkeypatch.setattr(_execution, "_executor", None)
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "6")
     monkeypatch.delenv("HERALD_CREDITS", raising=False)
 
@@ -536,12 +536,12 @@ def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
     herald.on.update("kopfexamples", id="late", registry=reg)(waits)
     assert op.credits == 1000
     # The executor in use decides, once there is one.
-    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setattr(_execution, "_executor", None)
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "3")
     runtime.get_executor()
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "50")
     assert Operator(registry=registry(blocks)).credits == 3
-    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setattr(_execution, "_executor", None)
     # Explicit credits win, then $HERALD_CREDITS.
     monkeypatch.setenv("HERALD_CREDITS", "7")
     assert Operator(registry=registry(waits)).credits == 7
