@@ -30,6 +30,27 @@ def test_public_names_are_importable_where_they_were():
     assert runtime.INTERIM_INTERVAL == _daemons.INTERIM_INTERVAL == 1.0
 
 
+def test_modules_import_one_way():
+    """runtime -> _execution -> _daemons -> _wire, _logging: nothing below
+    the connection imports it, and nothing imports what is above it."""
+    import ast
+    from pathlib import Path
+    src = Path(herald.__file__).parent
+    below = {"runtime": {"_execution", "_daemons", "_wire", "_logging"},
+             "_execution": {"_daemons", "_wire", "_logging"},
+             "_daemons": {"_wire", "_logging"}, "_wire": set(), "_logging": set()}
+    layers = set(below)
+    for module, allowed in below.items():
+        tree = ast.parse((src / f"{module}.py").read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported |= {f"herald.{a.name}" for n in ast.walk(tree)
+                     if isinstance(n, ast.ImportFrom) and n.module == "herald" for a in n.names}
+        used = {name.split(".")[1] for name in imported
+                if name.startswith("herald.") and name.split(".")[1] in layers}
+        assert used <= allowed, (module, used - allowed)
+
+
 class _Stream:
     """A handler stream: records what the client sends (`sent`) and answers
     with what the test puts in `responses` (None ends the stream)."""
