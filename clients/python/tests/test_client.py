@@ -12,36 +12,6 @@ from herald.v1 import handler_pb2 as pb
 from herald.v1 import resource_pb2
 
 
-def test_ids_resources_and_filters_as_kopf():
-    reg = herald.Registry()
-
-    @herald.on.field("kopf.dev", "v1", "kopfexamples", field="spec.size", new=3,
-                     labels={"app": "web", "skip": herald.ABSENT}, registry=reg)
-    def sized(**_):
-        pass
-
-    @herald.on.delete("KopfExample.kopf.dev", optional=True, retries=3, timeout=30,
-                      backoff=5, errors=herald.ErrorsMode.PERMANENT, registry=reg)
-    def gone(**_):
-        pass
-
-    assert reg.get(f"{sized.__qualname__}/spec.size") is not None  # Kopf's ids.
-    s = handler_spec(reg.get(f"{sized.__qualname__}/spec.size"))
-    assert s.resource == "kopfexamples.v1.kopf.dev"
-    assert s.cause == resource_pb2.CAUSE_FIELD
-    assert s.field == "spec.size"
-    assert s.new_filter.match == pb.VALUE_MATCH_EQUALS and json.loads(s.new_filter.value_json) == 3
-    assert s.value_filter.match == pb.VALUE_MATCH_UNSPECIFIED
-    assert s.labels["app"].match == pb.META_MATCH_EQUALS and s.labels["app"].value == "web"
-    assert s.labels["skip"].match == pb.META_MATCH_ABSENT
-    d = handler_spec(reg.get(gone.__qualname__))
-    assert d.resource == "KopfExample.kopf.dev" and d.optional
-    assert d.retries == 3 and d.timeout.seconds == 30 and d.backoff.seconds == 5
-    assert d.errors == pb.ERRORS_MODE_PERMANENT
-    with pytest.raises(ValueError, match="already registered"):
-        herald.on.delete("kopfexamples", registry=reg)(gone)
-
-
 def test_patch_and_memo_containers():
     p = herald.Patch()
     p.spec["x"] = 1
@@ -174,52 +144,6 @@ def test_run_loads_files_and_plain_module_functions(tmp_path, monkeypatch):
                    "changed": ("CAUSE_UPDATE", "kopfexamples")}
     with pytest.raises(SystemExit, match="plain function"):
         _cli._load("plainmod:other", None, None)
-
-
-def test_index_results_round_trip_with_any_keys():
-    from herald.runtime import decode_index, encode_index_result
-    assert json.loads(encode_index_result({"a": 1, ("x", 2): "t"})) == [["a", 1], [["x", 2], "t"]]
-    assert json.loads(encode_index_result("bare")) == [[None, "bare"]]
-    assert encode_index_result(None) == "[]"
-    assert decode_index('[["a",[1,2]],[["x",2],["t"]],[null,["bare"]]]') == \
-        {"a": [1, 2], ("x", 2): ["t"], None: ["bare"]}
-    reg = herald.Registry()
-    herald.index("kopfexamples", id="idx", registry=reg)(lambda **_: None)
-    herald.on.create("kopfexamples", id="c", registry=reg)(lambda **_: None)
-    ids = tuple(h.id for h in reg.handlers if h.cause == "CAUSE_INDEX")
-    assert list(handler_spec(reg.get("c"), ids).indices) == ["idx"]
-    assert list(handler_spec(reg.get("idx"), ids).indices) == []
-
-
-def test_specs_of_daemons_activities_and_declarative_indices():
-    reg = herald.Registry()
-
-    @herald.daemon("kopfexamples", id="watcher", initial_delay=2, cancellation_backoff=1.5,
-                   cancellation_timeout=10, registry=reg)
-    async def watcher(stopped, **_):
-        pass
-
-    @herald.on.startup(id="boot", retries=3, registry=reg)
-    def boot(**_):
-        pass
-
-    @herald.on.probe(id="alive", registry=reg)
-    def alive(**_):
-        return True
-
-    herald.declare_index("pods", id="by_node", field=["spec", "nodeName"], registry=reg)
-    with pytest.raises(TypeError):
-        herald.declare_index("pods", id="both", label="a", field="b", registry=reg)
-    d = handler_spec(reg.get("watcher"), ("by_node",))
-    assert d.cause == resource_pb2.CAUSE_DAEMON and list(d.indices) == ["by_node"]
-    assert d.daemon.initial_delay.seconds == 2 and d.daemon.cancellation_backoff.nanos == 500000000
-    assert d.daemon.cancellation_timeout.seconds == 10
-    s = handler_spec(reg.get("boot"), ("by_node",))
-    assert s.resource == "" and s.cause == resource_pb2.CAUSE_STARTUP and s.retries == 3
-    assert list(s.indices) == []  # Activities get no indices.
-    assert handler_spec(reg.get("alive")).cause == resource_pb2.CAUSE_PROBE
-    i = handler_spec(reg.get("by_node"))
-    assert i.cause == resource_pb2.CAUSE_INDEX and i.index.field == "spec.nodeName"
 
 
 def test_daemon_stopped_flag_in_threads_and_coroutines():
@@ -428,7 +352,7 @@ def test_any_unforeseen_failure_still_answers_the_delivery(monkeypatch):
 
     def broken(*_, **__):
         raise RuntimeError("broken logger")
-    monkeypatch.setattr(herald.runtime, "_ObjectLogger", broken)
+    monkeypatch.setattr(herald._execution, "ObjectLogger", broken)
     o = _answer(op, _delivery("h"))
     assert o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert o.message == "the client failed to handle the delivery: RuntimeError: broken logger"
@@ -503,8 +427,8 @@ def test_a_failing_label_filter_is_an_unexpected_error():
 
 
 def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
-    from herald import runtime
-    monkeypatch.setattr(runtime, "_executor", None)
+    from herald import _execution, runtime
+    monkeypatch.setattr(_execution, "_executor", None)
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "6")
     monkeypatch.delenv("HERALD_CREDITS", raising=False)
 
@@ -536,12 +460,12 @@ def test_credits_are_sized_by_what_the_handlers_are(monkeypatch):
     herald.on.update("kopfexamples", id="late", registry=reg)(waits)
     assert op.credits == 1000
     # The executor in use decides, once there is one.
-    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setattr(_execution, "_executor", None)
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "3")
     runtime.get_executor()
     monkeypatch.setenv("HERALD_EXECUTOR_WORKERS", "50")
     assert Operator(registry=registry(blocks)).credits == 3
-    monkeypatch.setattr(runtime, "_executor", None)
+    monkeypatch.setattr(_execution, "_executor", None)
     # Explicit credits win, then $HERALD_CREDITS.
     monkeypatch.setenv("HERALD_CREDITS", "7")
     assert Operator(registry=registry(waits)).credits == 7

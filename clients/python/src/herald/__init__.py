@@ -15,7 +15,8 @@ from herald import on
 from herald.on import daemon, declare_index, index, timer
 from herald.errors import HandlerError, PermanentError, RegistrationRejected, TemporaryError
 from herald.registry import Handler, Registry, get_default_registry, set_default_registry
-from herald.runtime import Operator, get_executor, operator, run_in_executor, subhandler
+from herald._execution import get_executor, run_in_executor, subhandler
+from herald.runtime import Operator, operator
 from herald.structs import ABSENT, PRESENT, DaemonStopped, ErrorsMode, Memo, Patch, Resource, adopt
 
 __all__ = [

@@ -1,0 +1,36 @@
+"""The `logger` handlers get: one per delivery, about its object."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+# The client's own logger; handlers' loggers are under herald.handlers.<id>.
+logger = logging.getLogger("herald")
+
+
+class ObjectLogger(logging.LoggerAdapter):
+    """Prefixes messages with the object's namespace/name and collects the
+    records at `posting_level` and above (None: none) as Kubernetes Events
+    to post about the object: (NORMAL or WARNING, reason, message)."""
+
+    def __init__(self, base: logging.Logger, key: str, posting_level: Optional[int]):
+        super().__init__(base, {})
+        self.key = key
+        self.posting_level = posting_level
+        self.events: list[tuple[str, str, str]] = []
+
+    def log(self, level, msg, *args, **kwargs):  # noqa: D401 - logging API
+        if self.posting_level is not None and level >= self.posting_level:
+            text = msg % args if args else str(msg)
+            self.events.append(("WARNING" if level >= logging.WARNING else "NORMAL",
+                                logging.getLevelName(level).capitalize() or "Logging", text))
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg, kwargs):
+        return f"[{self.key}] {msg}", kwargs
+
+    def take_events(self) -> list[tuple[str, str, str]]:
+        """The Events collected so far, which are then no longer held."""
+        events, self.events = self.events, []
+        return events
