@@ -46,7 +46,7 @@ class Engine {
     uint64_t max_message_bytes = 16 << 20;
     std::string version = "0.1.0";
     // Called (from the loop) when the sidecar cannot go on: a startup
-    // handler failed for good. Main stops the sidecar with the message.
+    // handler failed for good. The App stops the sidecar with the message.
     std::function<void(const std::string&)> on_fatal;
     // How long probe results are reused.
     absl::Duration probe_cache = absl::Seconds(10);

@@ -288,4 +288,22 @@ absl::StatusOr<ResourceInfo> Discovery::Resolve(const std::string& name) {
   return ResolveLocked(name, &not_found);
 }
 
+bool AbslParseFlag(absl::string_view text, ResourceNames* list,
+                   std::string* error) {
+  std::vector<std::string> names;
+  if (!text.empty()) names = absl::StrSplit(text, ',');
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (absl::StripAsciiWhitespace(names[i]).empty()) {
+      *error = absl::StrCat("entry ", i + 1, " is empty");
+      return false;
+    }
+  }
+  list->names = std::move(names);
+  return true;
+}
+
+std::string AbslUnparseFlag(const ResourceNames& list) {
+  return absl::StrJoin(list.names, ",");
+}
+
 }  // namespace herald::kube

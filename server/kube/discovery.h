@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/kube/api_client.h"
 
@@ -48,6 +49,17 @@ absl::StatusOr<std::vector<ResourceInfo>> ParseResourceList(
 // True when the user-written `name` ("kopfexamples", "kex",
 // "KopfExample.kopf.dev", "kopfexamples.v1.kopf.dev") could denote `r`.
 bool CouldDenote(const std::string& name, const ResourceInfo& r);
+
+// Resource names as --resource lists them: comma-separated, each as kubectl
+// names it ("kopfexamples,deployments.v1.apps"); "" for none.
+struct ResourceNames {
+  std::vector<std::string> names;
+};
+// Abseil's flag extension point, so absl::ParseFlag and absl::UnparseFlag
+// take a list. An empty (or blank) entry is an error naming its position.
+bool AbslParseFlag(absl::string_view text, ResourceNames* list,
+                   std::string* error);
+std::string AbslUnparseFlag(const ResourceNames& list);
 
 // Thread-safe. Caches what it fetched; a name it cannot resolve makes it
 // fetch again (a CRD may have appeared since).

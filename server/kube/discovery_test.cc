@@ -1,7 +1,9 @@
 #include "server/kube/discovery.h"
 
 #include <memory>
+#include <string>
 
+#include "absl/flags/marshalling.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/kube/fake_http_client.h"
@@ -175,6 +177,32 @@ TEST(DiscoveryTest, CouldDenoteFollowsTheResolutionRules) {
                          "kopfexamples.v2.kopf.dev", "kopfexamples.v1"}) {
     EXPECT_FALSE(CouldDenote(no, r)) << no;
   }
+}
+
+TEST(ResourceNamesFlagTest, SplitsAtCommasAndJoinsBack) {
+  ResourceNames list;
+  std::string error;
+  ASSERT_TRUE(
+      absl::ParseFlag("kopfexamples,deployments.v1.apps", &list, &error))
+      << error;
+  EXPECT_THAT(list.names,
+              ::testing::ElementsAre("kopfexamples", "deployments.v1.apps"));
+  EXPECT_EQ(absl::UnparseFlag(list), "kopfexamples,deployments.v1.apps");
+  ASSERT_TRUE(absl::ParseFlag("", &list, &error)) << error;
+  EXPECT_TRUE(list.names.empty());
+  EXPECT_EQ(absl::UnparseFlag(list), "");
+}
+
+TEST(ResourceNamesFlagTest, AnEmptyEntryIsAnErrorNamingItsPosition) {
+  ResourceNames list{{"pods"}};
+  std::string error;
+  EXPECT_FALSE(absl::ParseFlag("pods,,configmaps", &list, &error));
+  EXPECT_EQ(error, "entry 2 is empty");
+  EXPECT_FALSE(absl::ParseFlag(" ", &list, &error));
+  EXPECT_EQ(error, "entry 1 is empty");
+  EXPECT_FALSE(absl::ParseFlag("pods,", &list, &error));
+  EXPECT_EQ(error, "entry 2 is empty");
+  EXPECT_THAT(list.names, ::testing::ElementsAre("pods")) << "unchanged";
 }
 
 }  // namespace

@@ -117,4 +117,19 @@ bool NamespaceScope::Matches(absl::string_view ns) const {
   return true;
 }
 
+bool AbslParseFlag(absl::string_view text, NamespaceScope* scope,
+                   std::string* error) {
+  auto parsed = NamespaceScope::Parse(text);
+  if (!parsed.ok()) {
+    *error = std::string(parsed.status().message());
+    return false;
+  }
+  *scope = *std::move(parsed);
+  return true;
+}
+
+std::string AbslUnparseFlag(const NamespaceScope& scope) {
+  return scope.spec();
+}
+
 }  // namespace herald::kube

@@ -34,6 +34,13 @@ class NamespaceScope {
   bool fixed_ = false;
 };
 
+// --namespaces (Abseil's flag extension point, so absl::ParseFlag and
+// absl::UnparseFlag take a scope): Parse, its error saying why; the text
+// parsed, back.
+bool AbslParseFlag(absl::string_view text, NamespaceScope* scope,
+                   std::string* error);
+std::string AbslUnparseFlag(const NamespaceScope& scope);
+
 }  // namespace herald::kube
 
 #endif  // HERALD_SERVER_KUBE_NAMESPACE_SCOPE_H_

@@ -1,5 +1,8 @@
 #include "server/kube/namespace_scope.h"
 
+#include <string>
+
+#include "absl/flags/marshalling.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -77,6 +80,34 @@ TEST(NamespaceScopeTest, BracketsAndNames) {
   }
   EXPECT_FALSE(NamespaceScope::Parse(std::string(64, 'n')).ok());
   EXPECT_TRUE(NamespaceScope::Parse(std::string(63, 'n')).ok());
+}
+
+TEST(NamespaceScopeFlagTest, ParsesLikeParseAndUnparsesToTheText) {
+  NamespaceScope scope;
+  std::string error;
+  ASSERT_TRUE(absl::ParseFlag("team-*, !team-x", &scope, &error)) << error;
+  EXPECT_TRUE(scope.Matches("team-a"));
+  EXPECT_FALSE(scope.Matches("team-x"));
+  EXPECT_FALSE(scope.Matches("other"));
+  EXPECT_EQ(absl::UnparseFlag(scope), "team-*, !team-x");
+
+  ASSERT_TRUE(absl::ParseFlag("", &scope, &error)) << error;
+  EXPECT_TRUE(scope.cluster_wide());
+  EXPECT_EQ(absl::UnparseFlag(scope), "");
+}
+
+TEST(NamespaceScopeFlagTest, AnErrorSaysWhyAndLeavesTheScopeAsItWas) {
+  NamespaceScope scope;
+  std::string error;
+  ASSERT_TRUE(absl::ParseFlag("a,b", &scope, &error)) << error;
+  EXPECT_FALSE(absl::ParseFlag("team-[", &scope, &error));
+  EXPECT_EQ(error,
+            "'team-[': the '[' at position 6 is never closed (a [...] lists "
+            "characters or ranges, e.g. team-[ab] or team-[a-c])");
+  EXPECT_FALSE(absl::ParseFlag("Team-A", &scope, &error));
+  EXPECT_THAT(error, ::testing::StartsWith("'Team-A' is not a namespace name"));
+  EXPECT_EQ(absl::UnparseFlag(scope), "a,b");
+  EXPECT_TRUE(scope.fixed());
 }
 
 }  // namespace

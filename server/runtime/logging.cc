@@ -37,6 +37,33 @@ Severity MinLogSeverity() {
   return static_cast<Severity>(min_severity.load(std::memory_order_relaxed));
 }
 
+bool AbslParseFlag(absl::string_view text, Severity* severity,
+                   std::string* error) {
+  for (Severity s : {Severity::kDebug, Severity::kInfo, Severity::kWarning,
+                     Severity::kError}) {
+    if (text == AbslUnparseFlag(s)) {
+      *severity = s;
+      return true;
+    }
+  }
+  *error = "not debug, info, warning or error";
+  return false;
+}
+
+std::string AbslUnparseFlag(Severity severity) {
+  switch (severity) {
+    case Severity::kDebug:
+      return "debug";
+    case Severity::kInfo:
+      return "info";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kError:
+      return "error";
+  }
+  return "info";
+}
+
 void WriteLog(Severity severity, absl::string_view component,
               absl::string_view message) {
   static absl::Mutex mu(absl::kConstInit);

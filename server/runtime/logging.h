@@ -20,6 +20,13 @@ enum class Severity { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 void SetMinLogSeverity(Severity severity);
 Severity MinLogSeverity();
 
+// The severity as --log_level names it: "debug", "info", "warning" or
+// "error" (Abseil's flag extension point, so absl::ParseFlag and
+// absl::UnparseFlag take it). An error says why `text` is not one.
+bool AbslParseFlag(absl::string_view text, Severity* severity,
+                   std::string* error);
+std::string AbslUnparseFlag(Severity severity);
+
 // Writes one formatted line. Prefer the HERALD_LOG macro.
 void WriteLog(Severity severity, absl::string_view component,
               absl::string_view message);

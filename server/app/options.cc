@@ -1,0 +1,167 @@
+#include "server/app/options.h"
+
+#include <grp.h>
+#include <sys/un.h>
+
+#include <cmath>
+#include <vector>
+
+#include "absl/flags/marshalling.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "server/kube/label_selector.h"
+
+namespace herald::app {
+namespace {
+
+// sun_path holds 108 bytes, the terminating NUL included.
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+
+// The value as its flag prints it.
+template <typename T>
+std::string FlagText(const T& value) {
+  return absl::UnparseFlag(value);
+}
+std::string FlagText(absl::Duration value) {
+  return absl::FormatDuration(value);  // What AbslUnparseFlag gives.
+}
+
+template <typename T>
+absl::Status BadValue(absl::string_view flag, const T& value,
+                      absl::string_view why) {
+  return FlagError(flag, FlagText(value), why);
+}
+
+}  // namespace
+
+bool AbslParseFlag(absl::string_view text, SocketMode* mode,
+                   std::string* error) {
+  mode_t parsed = 0;
+  bool ok = !text.empty() && text.size() <= 4;
+  for (char c : text) {
+    if (c < '0' || c > '7') ok = false;
+    if (ok) parsed = parsed * 8 + (c - '0');
+  }
+  if (!ok || parsed > 0777) {
+    *error = "not an octal mode between 0000 and 0777 (e.g. 0660)";
+    return false;
+  }
+  mode->mode = parsed;
+  return true;
+}
+
+std::string AbslUnparseFlag(SocketMode mode) {
+  return absl::StrFormat("%04o", static_cast<unsigned>(mode.mode));
+}
+
+bool AbslParseFlag(absl::string_view text, SocketGroup* group,
+                   std::string* error) {
+  SocketGroup parsed;
+  parsed.name = std::string(text);
+  if (!text.empty()) {
+    std::vector<char> buffer(16384);
+    struct group entry;
+    struct group* found = nullptr;
+    uint32_t number = 0;
+    if (::getgrnam_r(parsed.name.c_str(), &entry, buffer.data(), buffer.size(),
+                     &found) == 0 &&
+        found != nullptr) {
+      parsed.gid = found->gr_gid;
+    } else if (absl::SimpleAtoi(text, &number)) {
+      parsed.gid = static_cast<gid_t>(number);
+    } else {
+      *error = "no such group";
+      return false;
+    }
+  }
+  *group = std::move(parsed);
+  return true;
+}
+
+std::string AbslUnparseFlag(const SocketGroup& group) { return group.name; }
+
+absl::Status FlagError(absl::string_view flag, absl::string_view value,
+                       absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "='", value, "': ", why));
+}
+
+absl::Status ValidateAppOptions(const AppOptions& o) {
+  if (!(o.qps >= 0) || std::isinf(o.qps)) {
+    return BadValue("qps", o.qps, "must be 0 (no client-side limit) or more");
+  }
+  if (o.burst < 1) {
+    return BadValue("burst", o.burst,
+                    "must be at least 1 (requests let through at once by "
+                    "the client-side limit)");
+  }
+  if (o.max_message_bytes < kMinMessageBytes ||
+      o.max_message_bytes > kMaxMessageBytes) {
+    return BadValue("max_message_bytes", o.max_message_bytes,
+                    absl::StrCat("must be between ", kMinMessageBytes, " and ",
+                                 kMaxMessageBytes, " (1 GiB)"));
+  }
+  if (o.watch_idle_timeout < absl::Seconds(1)) {
+    return BadValue("watch_idle_timeout", o.watch_idle_timeout,
+                    "must be at least 1s (every list and watch read is "
+                    "abandoned after this long without data)");
+  }
+  if (o.stop_wait < absl::ZeroDuration()) {
+    return BadValue("stop_wait", o.stop_wait, "must not be negative");
+  }
+  // Lists built in code rather than parsed get the same check as --resource.
+  for (size_t i = 0; i < o.resources.names.size(); ++i) {
+    if (absl::StripAsciiWhitespace(o.resources.names[i]).empty()) {
+      return BadValue("resource", o.resources,
+                      absl::StrCat("entry ", i + 1, " is empty"));
+    }
+  }
+  const std::string& prefix = o.annotation_prefix;
+  if (std::string why = kube::QualifiedNameError(
+          absl::AsciiStrToLower(absl::StrCat(prefix, "/x")));
+      !why.empty()) {
+    return BadValue("annotation_prefix", prefix,
+                    absl::StrCat("not usable as an annotation prefix: ",
+                                 prefix.empty() ? "it is empty" : why));
+  }
+  if (!o.finalizer.empty()) {
+    if (std::string why = kube::QualifiedNameError(o.finalizer); !why.empty()) {
+      return BadValue("finalizer", o.finalizer,
+                      absl::StrCat("not a valid finalizer name: ", why));
+    }
+  }
+  if (o.socket.size() > kMaxSocketPath) {
+    return BadValue(
+        "socket", o.socket,
+        absl::StrCat("a Unix socket path has at most ", kMaxSocketPath,
+                     " bytes; this one has ", o.socket.size()));
+  }
+  if (o.socket_mode.mode > 0777) {
+    return BadValue("socket_mode", o.socket_mode,
+                    "not an octal mode between 0000 and 0777 (e.g. 0660)");
+  }
+  if (!o.socket_group.name.empty() && !o.socket_group.gid.has_value()) {
+    return BadValue("socket_group", o.socket_group, "no such group");
+  }
+  if (!o.listen.empty() && !absl::StartsWith(o.listen, "unix:")) {
+    const size_t colon = o.listen.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(o.listen.substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
+      return BadValue("listen", o.listen,
+                      "not host:port (e.g. 127.0.0.1:50051, [::]:50051)");
+    }
+  }
+  if (o.socket.empty() && o.listen.empty()) {
+    return absl::InvalidArgumentError(
+        "--socket and --listen are both empty: nowhere to listen");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace herald::app
