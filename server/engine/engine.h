@@ -1,7 +1,8 @@
 // The engine as one component: its loop thread, the registry, dispatcher,
 // processor and writer, and the resource watches that registrations start.
 // The gRPC layer calls it from its own threads; everything it owns runs on
-// the loop.
+// the loop, but for the watches and their caches, which inspection reads
+// from any thread (Resources, Caches).
 #ifndef HERALD_SERVER_ENGINE_ENGINE_H_
 #define HERALD_SERVER_ENGINE_ENGINE_H_
 
