@@ -74,8 +74,10 @@ void Engine::Stop() {
   // look at `loop_stopping_` there.
   auto take = [this] {
     loop_stopping_ = true;
+    absl::MutexLock lock(&watches_mu_);
     for (auto& w : watches_) stopped_watches_.push_back(std::move(w));
     watches_.clear();
+    watches_closed_ = true;
     watched_names_.clear();
   };
   if (!loop_thread_.joinable() || !RunOnLoop(take)) take();
@@ -107,9 +109,10 @@ bool Engine::Spawn(std::function<void()> fn) {
 void Engine::StartWatch(const kube::ResourceInfo& resource) {
   if (loop_stopping_) return;
   const std::string name = resource.FullName();
-  for (size_t i = 0; i < watches_.size(); ++i) {
+  const std::vector<kube::ResourceWatch*> watches = WatchList();
+  for (size_t i = 0; i < watches.size(); ++i) {
     if (watched_names_[i] == name ||
-        watches_[i]->resource().FullName() == name) {
+        watches[i]->resource().FullName() == name) {
       // Already watched: look at its objects again for the new handlers.
       loop_.Post([this, name] { processor_->Reprocess(name); });
       return;
@@ -123,7 +126,10 @@ void Engine::StartWatchByName(const std::string& name) {
   auto w = std::make_unique<kube::ResourceWatch>(
       api_, discovery_, name, options_.scope, tee_.get(), options_.watch);
   w->Start();
-  watches_.push_back(std::move(w));
+  {
+    absl::MutexLock lock(&watches_mu_);
+    watches_.push_back(std::move(w));
+  }
   watched_names_.push_back(name);
 }
 
@@ -142,21 +148,6 @@ void Engine::Watch(const std::string& resource_name) {
       }
     });
   });
-}
-
-Engine::View Engine::MakeView() {
-  std::vector<kube::ResourceWatch*> watches;
-  for (auto& w : watches_) watches.push_back(w.get());
-  return View{registry_, dispatcher_, *processor_, std::move(watches),
-              started_,  options_,    api_server_};
-}
-
-bool Engine::Inspect(std::function<void(const View&)> fn) {
-  return loop_.Post([this, fn = std::move(fn)] { fn(MakeView()); });
-}
-
-bool Engine::InspectAndWait(std::function<void(const View&)> fn) {
-  return RunOnLoop([this, &fn] { fn(MakeView()); });
 }
 
 std::string Engine::NewStreamId() {
@@ -666,9 +657,10 @@ void Engine::Drain(absl::Duration max_wait) {
 bool Engine::Ready() {
   bool ready = false;
   RunOnLoop([&] {
-    ready = !watches_.empty() && processor_->IndicesReady() &&
+    const std::vector<kube::ResourceWatch*> watches = WatchList();
+    ready = !watches.empty() && processor_->IndicesReady() &&
             registry_.pending().empty();
-    for (const auto& w : watches_) ready = ready && w->synced();
+    for (auto* w : watches) ready = ready && w->synced();
   });
   return ready;
 }

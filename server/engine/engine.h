@@ -1,7 +1,8 @@
 // The engine as one component: its loop thread, the registry, dispatcher,
 // processor and writer, and the resource watches that registrations start.
 // The gRPC layer calls it from its own threads; everything it owns runs on
-// the loop.
+// the loop, but for the watches and their caches, which inspection reads
+// from any thread (Resources, Caches).
 #ifndef HERALD_SERVER_ENGINE_ENGINE_H_
 #define HERALD_SERVER_ENGINE_ENGINE_H_
 
@@ -14,10 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "herald/v1/handler.pb.h"
+#include "nlohmann/json.hpp"
+#include "server/cache/object_store.h"
 #include "server/engine/dispatcher.h"
+#include "server/engine/inspection.h"
 #include "server/engine/object_writer.h"
 #include "server/engine/processor.h"
 #include "server/engine/registry.h"
@@ -108,28 +113,37 @@ class Engine {
   // True once Drain or Stop has begun. Any thread.
   bool stopping() const { return stopping_flag_.load(); }
 
-  // What inspection reads, on the loop.
-  struct View {
-    const Registry& registry;
-    const Dispatcher& dispatcher;
-    const Processor& processor;
-    std::vector<kube::ResourceWatch*> watches;
-    absl::Time started;
-    const Options& options;
-    std::string api_server;
-  };
-  // Runs `fn` on the engine loop with a view of the engine's state. False,
-  // without running `fn`, once the engine has stopped.
-  bool Inspect(std::function<void(const View&)> fn);
-  // The same, waiting until `fn` has run: for callers that take what they
-  // need from the view (shared immutable objects) and do the heavy part on
-  // their own thread. False once stopped. Not on the loop.
-  bool InspectAndWait(std::function<void(const View&)> fn);
+  // Inspection: copies of the engine's state (see inspection.h). Not on the
+  // loop. Those that read loop-owned state run there and wait for it;
+  // Resources and Caches read thread-safe watches and stores without it.
+  // Unavailable once the engine has stopped.
+  absl::StatusOr<StatusSnapshot> Overview();
+  absl::StatusOr<std::vector<ResourceSnapshot>> Resources();
+  // The resolved resources' caches, in the order their watches started.
+  absl::StatusOr<std::vector<WatchedCache>> Caches();
+  absl::StatusOr<std::vector<HandlerSnapshot>> Handlers();
+  absl::StatusOr<std::vector<ProcessSnapshot>> Processes();
+  absl::StatusOr<std::vector<QueueSnapshot>> Queues();
+  absl::StatusOr<std::vector<TimerSnapshot>> Timers();
+  absl::StatusOr<std::vector<DaemonSnapshot>> Daemons();
+  // NotFound naming `name` when no index handler has that id.
+  absl::StatusOr<IndexSnapshot> Index(const std::string& name);
+  // The memo and handler progress of the object `key` of `resource`, whose
+  // cached body is `body`.
+  absl::StatusOr<ObjectStateSnapshot> ObjectState(
+      const kube::ResourceInfo& resource, const cache::ObjectKey& key,
+      const nlohmann::json& body);
   void set_api_server(std::string s) { api_server_ = std::move(s); }
 
  private:
   class Tee;
-  View MakeView();
+  // Runs `fn` on the loop, waits, and returns what it returned; Unavailable
+  // when the loop has stopped.
+  template <typename T>
+  absl::StatusOr<T> Query(std::function<T()> fn);
+  // The watches, copied under `watches_mu_`, which is not held afterwards:
+  // each watch lives as long as the engine.
+  std::vector<kube::ResourceWatch*> WatchList();
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
                  const std::string& delivery_id, const std::string& message);
   // On the loop: logs a message from a stream the engine does not serve.
@@ -190,9 +204,15 @@ class Engine {
   absl::Time probe_at_ ABSL_GUARDED_BY(probe_mu_) = absl::InfinitePast();
   ProbeResult probe_ ABSL_GUARDED_BY(probe_mu_);
 
-  // Loop-owned: the watches, and the names they were asked for. Stop moves
-  // them to `stopped_watches_` (on the loop) before stopping them (off it).
-  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_;
+  // The watches, changed on the loop only, and read by inspection from any
+  // thread: the mutex is held to change or copy the list, never while
+  // calling into a watch. Stop moves them to `stopped_watches_` (on the
+  // loop) before stopping them (off it), and closes the list.
+  absl::Mutex watches_mu_;
+  std::vector<std::unique_ptr<kube::ResourceWatch>> watches_
+      ABSL_GUARDED_BY(watches_mu_);
+  bool watches_closed_ ABSL_GUARDED_BY(watches_mu_) = false;
+  // Loop-owned: the names the watches were asked for.
   std::vector<std::string> watched_names_;
   bool loop_stopping_ = false;
   // Stop's own, once it has taken them from the loop.

@@ -120,11 +120,14 @@ struct Fixture {
   std::unique_ptr<Engine> engine;
 };
 
-// True when `engine` answers an inspection within a few seconds: its loop is
-// not blocked.
+// True when `engine` answers a query on its loop within a few seconds: the
+// loop is not blocked. (A query left waiting returns when the engine stops,
+// which releases what its loop holds.)
 bool LoopAnswers(Engine* engine) {
   auto answered = std::make_shared<absl::Notification>();
-  engine->Inspect([answered](const Engine::View&) { answered->Notify(); });
+  std::thread([engine, answered] {
+    if (engine->Processes().ok()) answered->Notify();
+  }).detach();
   return answered->WaitForNotificationWithTimeout(absl::Seconds(5));
 }
 
@@ -199,6 +202,74 @@ TEST(EngineTest, CallsAfterStopReturn) {
   EXPECT_FALSE(*ready);
   EXPECT_FALSE(probe->ok);
   delete f;
+}
+
+// Inspection after Stop answers Unavailable, from the loop or not.
+TEST(EngineTest, QueriesAfterStopAreUnavailable) {
+  Fixture f;
+  f.engine->Start();
+  f.engine->Stop();
+  EXPECT_EQ(f.engine->Overview().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Handlers().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Processes().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Queues().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Timers().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Daemons().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine->Index("by_name").status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.engine
+                ->ObjectState(kube::ResourceInfo(), {"ns", "name"},
+                              nlohmann::json::object())
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+  const auto resources = f.engine->Resources();
+  EXPECT_EQ(resources.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(resources.status().message(), "the sidecar is stopping");
+  EXPECT_EQ(f.engine->Caches().status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A watch shows in Resources at once, and in Caches once its resource is
+// resolved, while its listing is still under way.
+TEST(EngineTest, ResourcesAndCachesShowAWatchBeingListed) {
+  Fixture f;
+  f.http->Hold("/apis/kopf.dev/v1/kopfexamples");
+  f.engine->Start();
+  EXPECT_TRUE(f.engine->Resources()->empty());
+  EXPECT_TRUE(f.engine->Caches()->empty());
+  f.engine->Watch("kex");
+  ASSERT_TRUE(
+      f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const auto resources = f.engine->Resources();
+  ASSERT_TRUE(resources.ok()) << resources.status();
+  ASSERT_EQ(resources->size(), 1u);
+  const ResourceSnapshot& r = (*resources)[0];
+  EXPECT_EQ(r.name, "kopfexamples.v1.kopf.dev");
+  EXPECT_EQ(r.state, kube::ResourceWatch::State::kWatching);
+  EXPECT_EQ(r.resource.kind, "KopfExample");
+  EXPECT_FALSE(r.synced);
+  EXPECT_EQ(r.object_count, 0u);
+  EXPECT_EQ(r.last_event, absl::InfinitePast());
+  const auto caches = f.engine->Caches();
+  ASSERT_TRUE(caches.ok()) << caches.status();
+  ASSERT_EQ(caches->size(), 1u);
+  EXPECT_EQ((*caches)[0].resource.plural, "kopfexamples");
+  ASSERT_NE((*caches)[0].store, nullptr);
+  EXPECT_EQ((*caches)[0].store->size(), 0u);
+  const auto status = f.engine->Overview();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_FALSE(status->ready);  // Not listed yet.
+  EXPECT_EQ(status->version, "0.1.0");
+  EXPECT_EQ(f.engine->Index("by_name").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(f.engine->Index("by_name").status().message(),
+            "no index named 'by_name'");
+  f.http->Release();
+  f.engine->Stop();
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 // herald.v1.InspectionService: read-only views of the sidecar's state for
-// grpcurl. Every call reads on the engine loop and answers from there.
+// grpcurl. The gRPC surface only: each call asks the engine for a snapshot
+// (server/engine/inspection.h) and converts it (inspection_convert.h);
+// ListObjects and GetObject read the object caches without the engine loop
+// (cached_objects.h); WatchDeliveries is delivery_stream.h. Calls wait on
+// their gRPC thread; once the engine has stopped they answer UNAVAILABLE.
 #ifndef HERALD_SERVER_RPC_INSPECTION_SERVICE_H_
 #define HERALD_SERVER_RPC_INSPECTION_SERVICE_H_
 
