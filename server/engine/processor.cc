@@ -56,7 +56,7 @@ const std::string& Processor::RvOf(const ObjectState& st) {
 
 Processor::Processor(runtime::EventLoop* loop, Registry* registry,
                      Dispatcher* dispatcher, ObjectWriter* writer,
-                     EngineOptions options)
+                     const EngineOptions& options)
     : loop_(loop),
       registry_(registry),
       dispatcher_(dispatcher),
@@ -84,10 +84,9 @@ void Processor::OnEvent(const kube::ResourceInfo& resource,
   });
 }
 
-void Processor::HandleEvent(const kube::ResourceInfo& resource,
-                            const std::string& type,
-                            std::shared_ptr<const cache::CachedObject> object,
-                            bool gone) {
+void Processor::HandleEvent(
+    const kube::ResourceInfo& resource, const std::string& type,
+    const std::shared_ptr<const cache::CachedObject>& object, bool gone) {
   const Id id = ObjectId(resource.FullName(), object->key);
   bool has_event_handlers = false;
   for (const Handler* h : registry_->ForResource(resource.FullName())) {
@@ -153,7 +152,7 @@ void Processor::HandleEvent(const kube::ResourceInfo& resource,
 }
 
 void Processor::OnListed(const kube::ResourceInfo& resource,
-                         const std::string& ns) {
+                         const std::string& /*ns*/) {
   const std::string name = resource.FullName();
   loop_->Post([this, name] {
     indices_.MarkListed(name);
@@ -425,7 +424,7 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
     // the object's next event or cycle comes after.
     s.changed = true;
     ApplyWrites(id, std::move(c.patch), std::move(c.status_patch), false,
-                std::move(c.events), std::move(c.patched_by));
+                c.events, std::move(c.patched_by));
     return;
   }
   const Handler* h = c.due[c.next++];
@@ -526,7 +525,7 @@ void Processor::ScheduleTimer(const Id& id, ObjectState& st, const Handler& h,
   TimerState& t = st.timers[h.id()];
   if (t.id) loop_->Cancel(t.id);
   t.at = when;
-  const std::string hid = h.id();
+  const std::string& hid = h.id();
   t.id = loop_->PostAt(when, [this, id, hid] {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
@@ -627,7 +626,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
   ParsedChanges parsed = ParseChanges(outcome);
-  const absl::Status bad = parsed.error;
+  absl::Status bad = parsed.error;
   const TimerJudgement j = JudgeTimerRun(*h, AnswerOf(outcome, bad));
   switch (j.status) {
     case v1::OUTCOME_STATUS_SUCCESS:
@@ -653,7 +652,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
     if (cycle == nullptr) return;
     Cycle& cyc = *cycle;
     ApplyWrites(id, std::move(cyc.patch), std::move(cyc.status_patch), false,
-                std::move(cyc.events), std::move(cyc.patched_by));
+                cyc.events, std::move(cyc.patched_by));
   });
   return bad;
 }
@@ -778,7 +777,7 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
 
   // Validate everything before taking anything.
   ParsedChanges parsed = ParseChanges(outcome);
-  const absl::Status bad = parsed.error;
+  absl::Status bad = parsed.error;
   if (!bad.ok()) {
     HERALD_LOG(WARNING, "engine")
         << "delivery " << delivery_id << " of " << h->id()
@@ -827,7 +826,7 @@ void Processor::FinishCycle(const Id& id) {
         << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
         << ": deleted during its " << c.purpose
         << " cycle; the cycle ends without writing";
-    ApplyWrites(id, json::object(), json::object(), false, std::move(c.events),
+    ApplyWrites(id, json::object(), json::object(), false, c.events,
                 std::move(c.patched_by));
     return;
   }
@@ -856,8 +855,7 @@ void Processor::FinishCycle(const Id& id) {
       break;
   }
   ApplyWrites(id, std::move(plan.patch), std::move(plan.status_patch),
-              plan.remove_finalizer, std::move(c.events),
-              std::move(c.patched_by));
+              plan.remove_finalizer, c.events, std::move(c.patched_by));
 }
 
 bool Processor::TakeBody(ObjectState& st, const std::string& response) {
@@ -877,7 +875,7 @@ bool Processor::TakeBody(ObjectState& st, const std::string& response) {
 
 void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
                             bool remove_finalizer,
-                            std::vector<v1::EventRecord> events,
+                            const std::vector<v1::EventRecord>& events,
                             std::map<std::string, std::string> patched_by) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
@@ -913,14 +911,14 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
   FoldStatus(st.resource->has_status, patch, status_patch);
   RunPatches(writer_, st.resource, st.key, patch, status_patch,
              [this, id, remove_finalizer,
-              patched_by = std::move(patched_by)](WriteAnswer answer) {
-               OnWritten(id, remove_finalizer, patched_by, std::move(answer));
+              patched_by = std::move(patched_by)](const WriteAnswer& answer) {
+               OnWritten(id, remove_finalizer, patched_by, answer);
              });
 }
 
 void Processor::OnWritten(const Id& id, bool remove_finalizer,
                           const std::map<std::string, std::string>& patched_by,
-                          WriteAnswer answer) {
+                          const WriteAnswer& answer) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
@@ -1075,10 +1073,8 @@ void Processor::PatchFinalizer(const Id& id, bool add) {
                      return;
                    }
                    const int http = kube::HttpStatusOf(r.status());
-                   if (http == 404) {
-                     EndCycle(id, absl::InfiniteFuture());
-                   } else if (http == 409 || http == 422) {
-                     // The object changed meanwhile; its watch event brings
+                   if (http == 404 || http == 409 || http == 422) {
+                     // Gone, or changed meanwhile: its watch event brings
                      // the new state and another cycle.
                      EndCycle(id, absl::InfiniteFuture());
                    } else {

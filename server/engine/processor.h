@@ -68,7 +68,7 @@ class Processor : public kube::WatchHandler {
  public:
   Processor(runtime::EventLoop* loop, Registry* registry,
             Dispatcher* dispatcher, ObjectWriter* writer,
-            EngineOptions options = EngineOptions());
+            const EngineOptions& options = EngineOptions());
 
   const std::string& finalizer() const { return finalizer_; }
 
@@ -302,7 +302,7 @@ class Processor : public kube::WatchHandler {
   // The object is gone: its timers, daemons, index entries and state go.
   void Forget(absl::node_hash_map<Id, ObjectState>::iterator it);
   void HandleEvent(const kube::ResourceInfo& resource, const std::string& type,
-                   std::shared_ptr<const cache::CachedObject> object,
+                   const std::shared_ptr<const cache::CachedObject>& object,
                    bool gone);
   // Raw-event handlers: the object's next event, one delivery at a time.
   // The run's state lives in the object's cycle; each outcome posts the
@@ -331,14 +331,14 @@ class Processor : public kube::WatchHandler {
   void FinishCycle(const Id& id);
   void ApplyWrites(const Id& id, nlohmann::json patch,
                    nlohmann::json status_patch, bool remove_finalizer,
-                   std::vector<v1::EventRecord> events,
+                   const std::vector<v1::EventRecord>& events,
                    std::map<std::string, std::string> patched_by);
   // The answer to ApplyWrites' PATCHes: takes the new state, then ends the
   // phase, removes the finalizer, retries without rejected patches, or
   // throttles.
   void OnWritten(const Id& id, bool remove_finalizer,
                  const std::map<std::string, std::string>& patched_by,
-                 WriteAnswer answer);
+                 const WriteAnswer& answer);
   // Handlers' patches the API server refused: their processes are told,
   // their records delayed, and the cycle writes its own part alone.
   void OnPatchRejected(const Id& id,

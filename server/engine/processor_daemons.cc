@@ -389,14 +389,14 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
   };
   if (!patch.empty()) {
     writer_->Patch(*st.resource, st.key, kube::PatchType::kMerge, patch.dump(),
-                   false, [report](absl::StatusOr<std::string> r) {
+                   false, [report](const absl::StatusOr<std::string>& r) {
                      if (!r.ok()) report("patch", r.status());
                    });
   }
   if (!status_patch.empty()) {
     writer_->Patch(*st.resource, st.key, kube::PatchType::kMerge,
                    json{{"status", status_patch}}.dump(), true,
-                   [report](absl::StatusOr<std::string> r) {
+                   [report](const absl::StatusOr<std::string>& r) {
                      if (!r.ok()) report("status patch", r.status());
                    });
   }
