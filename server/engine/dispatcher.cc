@@ -106,6 +106,19 @@ Dispatcher::Pending* Dispatcher::Live(const QueueEntry& e) {
   return &d->second;
 }
 
+void Dispatcher::Compact(Queue& q) {
+  constexpr size_t kSlack = 64;
+  if (q.entries.size() <= 2 * q.live + kSlack) return;
+  // Amortized: at least live + kSlack cancellations since the last compaction
+  // pay for looking at every entry once.
+  std::deque<QueueEntry> kept;
+  for (auto& e : q.entries) {
+    ++queue_steps_;
+    if (Live(e) != nullptr) kept.push_back(std::move(e));
+  }
+  q.entries.swap(kept);
+}
+
 void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
@@ -137,16 +150,22 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
 bool Dispatcher::Cancel(const std::string& delivery_id) {
   auto d = deliveries_.find(delivery_id);
   if (d == deliveries_.end()) return false;
+  Queue* queue = nullptr;
   if (d->second.stream_id.empty()) {
     // Queued: its entry goes stale where it is, and is dropped when it
-    // reaches the front, instead of being searched for now.
+    // reaches the front (or the queue is compacted), instead of being
+    // searched for now.
     auto q = queues_.find(d->second.delivery.handler_id());
-    if (q != queues_.end() && q->second.live > 0) --q->second.live;
+    if (q != queues_.end()) {
+      queue = &q->second;
+      if (queue->live > 0) --queue->live;
+    }
   } else if (auto s = streams_.find(d->second.stream_id); s != streams_.end()) {
     s->second.in_flight.erase(d->second.seq);
     s->second.long_running.erase(delivery_id);
   }
   deliveries_.erase(d);
+  if (queue != nullptr) Compact(*queue);
   Pump();
   return true;
 }
@@ -280,6 +299,12 @@ bool Dispatcher::InFlightOn(const std::string& stream_id,
 size_t Dispatcher::queued() const {
   size_t n = 0;
   for (const auto& [h, q] : queues_) n += q.live;
+  return n;
+}
+
+size_t Dispatcher::queue_entries() const {
+  size_t n = 0;
+  for (const auto& [h, q] : queues_) n += q.entries.size();
   return n;
 }
 

@@ -143,6 +143,9 @@ class Dispatcher {
   // dropped as stale): the dispatcher's work, which tests hold to a constant
   // per event.
   uint64_t queue_steps() const { return queue_steps_; }
+  // Queue entries held, stale ones included: at most about twice the live
+  // ones.
+  size_t queue_entries() const;
   std::vector<StreamInfo> Streams() const;
   bool HasStreamFor(const std::string& handler_id) const;
 
@@ -187,6 +190,9 @@ class Dispatcher {
                const Pending& p, bool front);
   // The delivery an entry stands for, if it is still queued; null if stale.
   Pending* Live(const QueueEntry& e);
+  // Drops a queue's stale entries once they outnumber its live ones, so that
+  // cancellations behind a waiting delivery do not pile up.
+  void Compact(Queue& q);
   void Pump();
   Stream* PickStream(const std::string& handler_id, bool long_running);
   void Notify(DispatchEvent::Kind kind, const Pending& p,

@@ -331,6 +331,26 @@ TEST(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
   EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(3 * kN));
 }
 
+// Deliveries cancelled behind one that waits (no process serves their
+// handler yet) do not pile up in the queue, and cost constant work each.
+TEST(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
+  constexpr int kN = 10000;
+  Dispatcher d;
+  d.Submit(D("first"), Ok);
+  for (int i = 0; i < kN; ++i) {
+    const std::string id = absl::StrCat("d", i);
+    d.Submit(D(id), Ok);
+    ASSERT_TRUE(d.Cancel(id));
+    ASSERT_LE(d.queue_entries(), 2u + 64u + 1u);
+  }
+  EXPECT_EQ(d.queued(), 1u);
+  EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(4 * kN));
+  // The one that waited still goes first.
+  Sink s;
+  d.AddStream(Info("s1", 4, {"h"}), &s);
+  EXPECT_THAT(s.sent, ElementsAre("first"));
+}
+
 // A delivery submitted again under the same id replaces the queued one.
 TEST(DispatcherTest, ResubmittedIdReplacesTheQueuedDelivery) {
   Dispatcher d;
