@@ -67,7 +67,7 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
       deliveries_.erase(d);
       continue;
     }
-    queues_[d->second.delivery.handler_id()].push_front(r->second);
+    Enqueue(d->second.delivery.handler_id(), r->second, d->second, true);
   }
   Pump();
 }
@@ -84,14 +84,50 @@ absl::Status Dispatcher::SetCredits(const std::string& stream_id,
   return absl::OkStatus();
 }
 
+void Dispatcher::Enqueue(const std::string& handler_id,
+                         const std::string& delivery_id, const Pending& p,
+                         bool front) {
+  Queue& q = queues_[handler_id];
+  QueueEntry e{p.seq, delivery_id};
+  if (front) {
+    q.entries.push_front(std::move(e));
+  } else {
+    q.entries.push_back(std::move(e));
+  }
+  ++q.live;
+}
+
+Dispatcher::Pending* Dispatcher::Live(const QueueEntry& e) {
+  auto d = deliveries_.find(e.delivery_id);
+  if (d == deliveries_.end() || d->second.seq != e.seq ||
+      !d->second.stream_id.empty()) {
+    return nullptr;
+  }
+  return &d->second;
+}
+
+void Dispatcher::Compact(Queue& q) {
+  constexpr size_t kSlack = 64;
+  if (q.entries.size() <= 2 * q.live + kSlack) return;
+  // Amortized: at least live + kSlack cancellations since the last compaction
+  // pay for looking at every entry once.
+  std::deque<QueueEntry> kept;
+  for (auto& e : q.entries) {
+    ++queue_steps_;
+    if (Live(e) != nullptr) kept.push_back(std::move(e));
+  }
+  q.entries.swap(kept);
+}
+
 void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
+  if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
   Pending& p = deliveries_[id];
   p.seq = next_seq_++;
   p.delivery = std::move(delivery);
   p.on_outcome = std::move(on_outcome);
-  queues_[handler].push_back(id);
+  Enqueue(handler, id, p, false);
   Pump();
 }
 
@@ -100,32 +136,36 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
                                    RequeueCallback on_requeue) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
+  if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
   Pending& p = deliveries_[id];
   p.seq = next_seq_++;
   p.delivery = std::move(delivery);
   p.on_outcome = std::move(on_outcome);
   p.on_requeue = std::move(on_requeue);
   p.long_running = true;
-  queues_[handler].push_back(id);
+  Enqueue(handler, id, p, false);
   Pump();
 }
 
 bool Dispatcher::Cancel(const std::string& delivery_id) {
   auto d = deliveries_.find(delivery_id);
   if (d == deliveries_.end()) return false;
-  const std::string handler = d->second.delivery.handler_id();
-  auto s = streams_.find(d->second.stream_id);
-  if (s != streams_.end()) {
+  Queue* queue = nullptr;
+  if (d->second.stream_id.empty()) {
+    // Queued: its entry goes stale where it is, and is dropped when it
+    // reaches the front (or the queue is compacted), instead of being
+    // searched for now.
+    auto q = queues_.find(d->second.delivery.handler_id());
+    if (q != queues_.end()) {
+      queue = &q->second;
+      if (queue->live > 0) --queue->live;
+    }
+  } else if (auto s = streams_.find(d->second.stream_id); s != streams_.end()) {
     s->second.in_flight.erase(d->second.seq);
     s->second.long_running.erase(delivery_id);
   }
-  auto q = queues_.find(handler);
-  if (q != queues_.end()) {
-    auto& queue = q->second;
-    queue.erase(std::remove(queue.begin(), queue.end(), delivery_id),
-                queue.end());
-  }
   deliveries_.erase(d);
+  if (queue != nullptr) Compact(*queue);
   Pump();
   return true;
 }
@@ -174,31 +214,30 @@ Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id,
 }
 
 void Dispatcher::Pump() {
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (auto& [handler, queue] : queues_) {
-      while (!queue.empty()) {
-        auto d = deliveries_.find(queue.front());
-        if (d == deliveries_.end()) {
-          queue.pop_front();
-          continue;
-        }
-        Stream* s = PickStream(handler, d->second.long_running);
-        if (s == nullptr) break;
-        const std::string id = queue.front();
-        queue.pop_front();
-        s->in_flight[d->second.seq] = id;
-        if (d->second.long_running) s->long_running.insert(id);
-        d->second.stream_id = s->info.stream_id;
-        d->second.sent = absl::Now();
-        v1::ConnectResponse msg;
-        *msg.mutable_delivery() = d->second.delivery;
-        s->sink->Send(std::move(msg));
-        Notify(DispatchEvent::Kind::kDelivery, d->second, nullptr,
-               absl::ZeroDuration());
-        progress = true;
+  // One pass: sending only takes credits, so a queue found waiting stays
+  // waiting until the next event.
+  for (auto& [handler, queue] : queues_) {
+    auto& entries = queue.entries;
+    while (!entries.empty()) {
+      ++queue_steps_;
+      Pending* p = Live(entries.front());
+      if (p == nullptr) {
+        entries.pop_front();
+        continue;
       }
+      Stream* s = PickStream(handler, p->long_running);
+      if (s == nullptr) break;
+      const std::string id = std::move(entries.front().delivery_id);
+      entries.pop_front();
+      --queue.live;
+      s->in_flight[p->seq] = id;
+      if (p->long_running) s->long_running.insert(id);
+      p->stream_id = s->info.stream_id;
+      p->sent = absl::Now();
+      v1::ConnectResponse msg;
+      *msg.mutable_delivery() = p->delivery;
+      s->sink->Send(std::move(msg));
+      Notify(DispatchEvent::Kind::kDelivery, *p, nullptr, absl::ZeroDuration());
     }
   }
 }
@@ -259,13 +298,19 @@ bool Dispatcher::InFlightOn(const std::string& stream_id,
 
 size_t Dispatcher::queued() const {
   size_t n = 0;
-  for (const auto& [h, q] : queues_) n += q.size();
+  for (const auto& [h, q] : queues_) n += q.live;
+  return n;
+}
+
+size_t Dispatcher::queue_entries() const {
+  size_t n = 0;
+  for (const auto& [h, q] : queues_) n += q.entries.size();
   return n;
 }
 
 size_t Dispatcher::queued_for(const std::string& handler_id) const {
   auto it = queues_.find(handler_id);
-  return it == queues_.end() ? 0 : it->second.size();
+  return it == queues_.end() ? 0 : it->second.live;
 }
 
 bool Dispatcher::HasStreamFor(const std::string& handler_id) const {

@@ -3,6 +3,12 @@
 // process's stream ends, its deliveries in flight go back to the front of
 // the queue at once, in the order they were submitted.
 //
+// Work per event does not grow with what waits: a submission, an outcome or
+// a cancellation looks at the front of each handler's queue only (a
+// cancelled delivery stays in its queue as a stale entry, dropped when it
+// reaches the front), so a thousand deliveries waiting for eight credits cost
+// what eight would.
+//
 // Per-object order is the caller's: the engine submits at most one delivery
 // per object at a time.
 #ifndef HERALD_SERVER_ENGINE_DISPATCHER_H_
@@ -133,6 +139,13 @@ class Dispatcher {
 
   size_t queued() const;
   size_t queued_for(const std::string& handler_id) const;
+  // Queue entries looked at so far (sent, found waiting for a credit, or
+  // dropped as stale): the dispatcher's work, which tests hold to a constant
+  // per event.
+  uint64_t queue_steps() const { return queue_steps_; }
+  // Queue entries held, stale ones included: at most about twice the live
+  // ones.
+  size_t queue_entries() const;
   std::vector<StreamInfo> Streams() const;
   bool HasStreamFor(const std::string& handler_id) const;
 
@@ -161,6 +174,25 @@ class Dispatcher {
     std::string stream_id;  // While in flight.
   };
 
+  // One handler's queue: entries in order, some stale (cancelled, or
+  // replaced by a delivery submitted again under the same id), and the
+  // count of live ones.
+  struct QueueEntry {
+    uint64_t seq;
+    std::string delivery_id;
+  };
+  struct Queue {
+    std::deque<QueueEntry> entries;
+    size_t live = 0;
+  };
+
+  void Enqueue(const std::string& handler_id, const std::string& delivery_id,
+               const Pending& p, bool front);
+  // The delivery an entry stands for, if it is still queued; null if stale.
+  Pending* Live(const QueueEntry& e);
+  // Drops a queue's stale entries once they outnumber its live ones, so that
+  // cancellations behind a waiting delivery do not pile up.
+  void Compact(Queue& q);
   void Pump();
   Stream* PickStream(const std::string& handler_id, bool long_running);
   void Notify(DispatchEvent::Kind kind, const Pending& p,
@@ -168,11 +200,12 @@ class Dispatcher {
 
   std::map<std::string, Stream> streams_;
   // Handler id to its queue.
-  std::map<std::string, std::deque<std::string>> queues_;
+  std::map<std::string, Queue> queues_;
   // Delivery id to the delivery (queued or in flight).
   absl::node_hash_map<std::string, Pending> deliveries_;
   uint64_t rotation_ = 0;
   uint64_t next_seq_ = 1;
+  uint64_t queue_steps_ = 0;
   DispatchObserver observer_;
   std::map<std::string, LatencyHistogram> latencies_;
 };

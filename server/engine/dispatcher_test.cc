@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -266,6 +267,112 @@ TEST(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
                                 "outcome:d1@s1", "requeue:d2@s1"));
   ASSERT_EQ(d.latencies().count("h"), 1u);
   EXPECT_EQ(d.latencies().at("h").count(), 1u);
+}
+
+// A thousand deliveries waiting for eight credits: each submission and each
+// outcome looks at a constant number of queue entries, not at everything
+// that waits (which would be about n * n / 2 = 500,000 here).
+TEST(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
+  constexpr int kN = 1000;
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 8, {"h"}), &s);
+  int done = 0;
+  for (int i = 0; i < kN; ++i) {
+    d.Submit(D(absl::StrCat("d", i)),
+             [&](const v1::Outcome&, const std::string&) {
+               ++done;
+               return absl::OkStatus();
+             });
+  }
+  ASSERT_EQ(s.sent.size(), 8u);
+  EXPECT_EQ(d.queued(), static_cast<size_t>(kN - 8));
+  // Answered oldest first, as a process holding eight would.
+  v1::ProtocolErrorCode code;
+  for (size_t answered = 0; answered < s.sent.size(); ++answered) {
+    ASSERT_TRUE(d.OnOutcome("s1", O(s.sent[answered]), &code).ok());
+  }
+  EXPECT_EQ(done, kN);
+  EXPECT_EQ(d.queued(), 0u);
+  ASSERT_EQ(s.sent.size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(s.sent[i], absl::StrCat("d", i));
+  // Each entry is looked at once when sent; each of the 2 x kN events
+  // finds at most one entry waiting at the front.
+  EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(3 * kN));
+}
+
+// Cancelling queued deliveries does not search the queue for each one.
+TEST(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
+  constexpr int kN = 1000;
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 1, {"h"}), &s);
+  for (int i = 0; i < kN; ++i) d.Submit(D(absl::StrCat("d", i)), Ok);
+  ASSERT_THAT(s.sent, ElementsAre("d0"));
+  // The newest first: the most entries stand before each one.
+  for (int i = kN - 1; i >= 1; i -= 2) {
+    ASSERT_TRUE(d.Cancel(absl::StrCat("d", i)));
+  }
+  EXPECT_EQ(d.queued(), static_cast<size_t>(kN / 2 - 1));
+  EXPECT_EQ(d.queued_for("h"), static_cast<size_t>(kN / 2 - 1));
+  // Cancelled ones are never sent; the rest go in order.
+  v1::ProtocolErrorCode code;
+  for (size_t answered = 0; answered < s.sent.size(); ++answered) {
+    ASSERT_TRUE(d.OnOutcome("s1", O(s.sent[answered]), &code).ok());
+  }
+  ASSERT_EQ(s.sent.size(), static_cast<size_t>(kN / 2));
+  for (int i = 0; i < kN / 2; ++i) {
+    EXPECT_EQ(s.sent[i], absl::StrCat("d", 2 * i));
+  }
+  EXPECT_EQ(d.queued(), 0u);
+  // Every entry, live or cancelled, is looked at once when it leaves the
+  // queue, plus one waiting entry per event (kN submissions, kN / 2
+  // cancellations, kN / 2 outcomes).
+  EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(3 * kN));
+}
+
+// Deliveries cancelled behind one that waits (no process serves their
+// handler yet) do not pile up in the queue, and cost constant work each.
+TEST(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
+  constexpr int kN = 10000;
+  Dispatcher d;
+  d.Submit(D("first"), Ok);
+  for (int i = 0; i < kN; ++i) {
+    const std::string id = absl::StrCat("d", i);
+    d.Submit(D(id), Ok);
+    ASSERT_TRUE(d.Cancel(id));
+    ASSERT_LE(d.queue_entries(), 2u + 64u + 1u);
+  }
+  EXPECT_EQ(d.queued(), 1u);
+  EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(4 * kN));
+  // The one that waited still goes first.
+  Sink s;
+  d.AddStream(Info("s1", 4, {"h"}), &s);
+  EXPECT_THAT(s.sent, ElementsAre("first"));
+}
+
+// A delivery submitted again under the same id replaces the queued one.
+TEST(DispatcherTest, ResubmittedIdReplacesTheQueuedDelivery) {
+  Dispatcher d;
+  Sink s;
+  d.AddStream(Info("s1", 1, {"h"}), &s);
+  d.Submit(D("d1"), Ok);
+  std::vector<std::string> done;
+  auto record = [&](const std::string& what) {
+    return [&done, what](const v1::Outcome&, const std::string&) {
+      done.push_back(what);
+      return absl::OkStatus();
+    };
+  };
+  d.Submit(D("d2"), record("first"));
+  d.Submit(D("d2"), record("second"));
+  EXPECT_EQ(d.queued(), 1u);
+  v1::ProtocolErrorCode code;
+  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
+  ASSERT_TRUE(d.OnOutcome("s1", O("d2"), &code).ok());
+  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
+  EXPECT_THAT(done, ElementsAre("second"));
+  EXPECT_EQ(d.queued(), 0u);
 }
 
 TEST(LatencyHistogramTest, QuantilesAreWithinTenPercent) {
