@@ -654,14 +654,17 @@ void Engine::Drain(absl::Duration max_wait) {
       << " passed with cleanup handlers or daemons still running";
 }
 
+bool Engine::ReadyOnLoop() {
+  const std::vector<kube::ResourceWatch*> watches = WatchList();
+  bool ready = !watches.empty() && processor_->IndicesReady() &&
+               registry_.pending().empty();
+  for (auto* w : watches) ready = ready && w->synced();
+  return ready;
+}
+
 bool Engine::Ready() {
   bool ready = false;
-  RunOnLoop([&] {
-    const std::vector<kube::ResourceWatch*> watches = WatchList();
-    ready = !watches.empty() && processor_->IndicesReady() &&
-            registry_.pending().empty();
-    for (auto* w : watches) ready = ready && w->synced();
-  });
+  RunOnLoop([&] { ready = ReadyOnLoop(); });
   return ready;
 }
 

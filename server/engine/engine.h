@@ -91,8 +91,9 @@ class Engine {
   // runs cleanup handlers; returns when both are done or after `max_wait`.
   void Drain(absl::Duration max_wait);
 
-  // True once there are watches, each has listed its objects, and every
-  // index is filled. Blocks on the loop briefly; any thread.
+  // True once there are watches, each has listed its objects, every index
+  // is filled, and no handler is pending. Blocks on the loop briefly; any
+  // thread. GetStatus and /readyz both answer it.
   bool Ready();
 
   // The probe handlers' results as a JSON object (handler id to result or
@@ -136,6 +137,8 @@ class Engine {
   void set_api_server(std::string s) { api_server_ = std::move(s); }
 
  private:
+  // Ready(), on the loop.
+  bool ReadyOnLoop();
   class Tee;
   // Runs `fn` on the loop, waits, and returns what it returned; Unavailable
   // when the loop has stopped.

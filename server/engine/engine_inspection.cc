@@ -30,9 +30,7 @@ absl::StatusOr<StatusSnapshot> Engine::Overview() {
     StatusSnapshot s;
     s.version = options_.version;
     s.started = started_;
-    const std::vector<kube::ResourceWatch*> watches = WatchList();
-    s.ready = !watches.empty() && processor_->IndicesReady();
-    for (auto* w : watches) s.ready = s.ready && w->synced();
+    s.ready = ReadyOnLoop();
     s.api_server = api_server_;
     s.annotation_prefix = options_.engine.prefix;
     return s;

@@ -40,7 +40,10 @@ def test_a_handler_whose_group_answers_503_is_pending_then_served(cluster, tmp_p
     broken_api_service(cluster, GROUP)
     wait_for(lambda: kubectl(cluster, "get", "--raw", f"/apis/{GROUP}/v1",
                              check=False).returncode != 0, what="the group to answer 503")
-    h = sidecar(cluster, sock)
+    # A resource it can watch, listed at once: only the pending handler keeps
+    # the sidecar from being ready.
+    h = sidecar(cluster, sock, "--resource=configmaps")
+    h.wait_for(r"listed \d+ object")
     p = HandlerProcess(sock, {
         "handlers": [{"id": "create_fn", "cause": "CAUSE_CREATE",
                       "resource": f"lates.{GROUP}"}],
@@ -57,6 +60,8 @@ def test_a_handler_whose_group_answers_503_is_pending_then_served(cluster, tmp_p
         assert [x["handler_id"] for x in handlers] == ["create_fn"]
         assert "cannot resolve" in handlers[0]["pending_reason"]
         assert handlers[0]["resource_name"] == f"lates.{GROUP}"
+        # Not ready while a handler is pending: GetStatus says what /readyz does.
+        assert not inspect(sock, "GetStatus").get("ready", False)
 
         # The group comes back (here: the CRD takes the group over).
         kubectl(cluster, "delete", "apiservice", f"v1.{GROUP}")
@@ -70,6 +75,7 @@ def test_a_handler_whose_group_answers_503_is_pending_then_served(cluster, tmp_p
         handlers = inspect(sock, "ListHandlers")["handlers"]
         assert "pending_reason" not in handlers[0]
         assert handlers[0]["resource"]["plural"] == "lates"
+        assert inspect(sock, "GetStatus")["ready"] is True
     finally:
         p.kill()
         kubectl(cluster, "delete", "apiservice", f"v1.{GROUP}", "--ignore-not-found", check=False)
