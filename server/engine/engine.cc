@@ -174,11 +174,11 @@ void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
 absl::Status Engine::Register(const std::string& stream_id,
                               const v1::Register& request,
                               const std::string& peer,
-                              std::shared_ptr<StreamSink> sink) {
+                              const std::shared_ptr<StreamSink>& sink) {
   if (request.credits() == 0) {
     return absl::InvalidArgumentError("register: credits must be at least 1");
   }
-  Resolve(stream_id, request, peer, std::move(sink));
+  Resolve(stream_id, request, peer, sink);
   return absl::OkStatus();
 }
 
@@ -191,7 +191,7 @@ void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
 
 void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
                      const std::string& peer,
-                     std::shared_ptr<StreamSink> sink) {
+                     const std::shared_ptr<StreamSink>& sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
   Spawn([this, stream_id, request, peer, sink] {

@@ -76,7 +76,7 @@ class Engine {
   std::string NewStreamId();
   absl::Status Register(const std::string& stream_id,
                         const v1::Register& request, const std::string& peer,
-                        std::shared_ptr<StreamSink> sink);
+                        const std::shared_ptr<StreamSink>& sink);
   void Outcome(const std::string& stream_id, const v1::Outcome& outcome);
   void SetCredits(const std::string& stream_id, uint32_t credits);
   void InterimChanges(const std::string& stream_id,
@@ -161,7 +161,8 @@ class Engine {
   bool Spawn(std::function<void()> fn);
   // Resolves and registers specs off the loop; `sink` null for none.
   void Resolve(const std::string& stream_id, const v1::Register& request,
-               const std::string& peer, std::shared_ptr<StreamSink> sink);
+               const std::string& peer,
+               const std::shared_ptr<StreamSink>& sink);
   // On the loop: runs startup handlers one after another, then `then`.
   void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
                   absl::Time started, std::function<void()> then);

@@ -47,6 +47,7 @@ absl::StatusOr<std::vector<ResourceSnapshot>> Engine::Resources() {
     for (auto& w : watches_) watches.push_back(w.get());
   }
   std::vector<ResourceSnapshot> out;
+  out.reserve(watches.size());
   for (auto* w : watches) out.push_back(SnapshotResource(*w));
   return out;
 }

@@ -266,6 +266,7 @@ absl::StatusOr<ResourceInfo> Discovery::ResolveLocked(const std::string& name,
     if (m.group.empty()) return m;
   }
   std::vector<std::string> names;
+  names.reserve(matches.size());
   for (const auto& m : matches) names.push_back(m.FullName());
   return absl::InvalidArgumentError(
       absl::StrCat("ambiguous resource '", name, "': it could be ",

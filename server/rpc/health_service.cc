@@ -56,7 +56,7 @@ grpc::ServerUnaryReactor* HealthService::Check(
 }
 
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
-    grpc::CallbackServerContext* context,
+    grpc::CallbackServerContext* /*context*/,
     const grpc::health::v1::HealthCheckRequest* request) {
   return new WatchReactor(StatusOf(request->service()));
 }
