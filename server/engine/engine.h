@@ -91,7 +91,8 @@ class Engine {
   void AddHandlers(std::vector<v1::HandlerSpec> specs);
 
   // For shutdown, before the handler streams close: asks daemons to stop and
-  // runs cleanup handlers; returns when both are done or after `max_wait`.
+  // runs cleanup handlers; returns when the loop tells it both are done, or
+  // after `max_wait` on the loop's clock. Not on the loop.
   void Drain(absl::Duration max_wait);
 
   // True once there are watches, each has listed its objects, and every
