@@ -38,7 +38,8 @@ absl::Duration LatencyHistogram::Quantile(double q) const {
 void Dispatcher::Notify(DispatchEvent::Kind kind, const Pending& p,
                         const v1::Outcome* outcome, absl::Duration latency) {
   if (!observer_) return;
-  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency};
+  const absl::Time now = loop_->clock()->Now();
+  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency, now};
   observer_(e);
 }
 

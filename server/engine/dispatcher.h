@@ -61,6 +61,7 @@ struct DispatchEvent {
   const v1::Outcome* outcome;    // For kOutcome; null otherwise.
   std::string stream_id;
   absl::Duration latency;  // For kOutcome.
+  absl::Time at;           // When it happened, on the loop's clock.
 };
 using DispatchObserver = std::function<void(const DispatchEvent&)>;
 

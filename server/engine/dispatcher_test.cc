@@ -256,6 +256,7 @@ TEST_F(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
                                                               : "requeue";
     seen.push_back(std::string(k) + ":" + e.delivery->delivery_id() + "@" +
                    e.stream_id);
+    EXPECT_EQ(e.at, clock_.Now());  // On the loop's clock.
   });
   d.AddStream(Info("s1", 2, {"h"}), &s);
   d.Submit(D("d1"), Ok);
