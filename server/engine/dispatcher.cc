@@ -38,11 +38,13 @@ absl::Duration LatencyHistogram::Quantile(double q) const {
 void Dispatcher::Notify(DispatchEvent::Kind kind, const Pending& p,
                         const v1::Outcome* outcome, absl::Duration latency) {
   if (!observer_) return;
-  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency};
+  const absl::Time now = loop_->clock()->Now();
+  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency, now};
   observer_(e);
 }
 
 void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   Stream& s = streams_[info.stream_id];
   s.info = info;
   s.sink = sink;
@@ -51,6 +53,7 @@ void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
 }
 
 void Dispatcher::RemoveStream(const std::string& stream_id) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
   std::map<uint64_t, std::string> in_flight = std::move(it->second.in_flight);
@@ -74,6 +77,7 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
 
 absl::Status Dispatcher::SetCredits(const std::string& stream_id,
                                     uint32_t credits) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return absl::NotFoundError("unknown stream");
   if (credits == 0) {
@@ -120,6 +124,7 @@ void Dispatcher::Compact(Queue& q) {
 }
 
 void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
   if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
@@ -134,6 +139,7 @@ void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
 void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
                                    OutcomeCallback on_outcome,
                                    RequeueCallback on_requeue) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
   if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
@@ -148,6 +154,7 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
 }
 
 bool Dispatcher::Cancel(const std::string& delivery_id) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto d = deliveries_.find(delivery_id);
   if (d == deliveries_.end()) return false;
   Queue* queue = nullptr;
@@ -171,12 +178,14 @@ bool Dispatcher::Cancel(const std::string& delivery_id) {
 }
 
 std::string Dispatcher::StreamOf(const std::string& delivery_id) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto d = deliveries_.find(delivery_id);
   return d == deliveries_.end() ? std::string() : d->second.stream_id;
 }
 
 const v1::Delivery* Dispatcher::InFlight(const std::string& stream_id,
                                          const std::string& delivery_id) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto d = deliveries_.find(delivery_id);
   if (d == deliveries_.end() || d->second.stream_id != stream_id) {
     return nullptr;
@@ -233,7 +242,7 @@ void Dispatcher::Pump() {
       s->in_flight[p->seq] = id;
       if (p->long_running) s->long_running.insert(id);
       p->stream_id = s->info.stream_id;
-      p->sent = absl::Now();
+      p->sent = loop_->clock()->Now();
       v1::ConnectResponse msg;
       *msg.mutable_delivery() = p->delivery;
       s->sink->Send(std::move(msg));
@@ -245,6 +254,7 @@ void Dispatcher::Pump() {
 absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
                                    const v1::Outcome& outcome,
                                    v1::ProtocolErrorCode* code) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto sit = streams_.find(stream_id);
   if (sit == streams_.end()) {
     *code = v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED;
@@ -271,7 +281,7 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
     s.recent_done_set.erase(s.recent_done.front());
     s.recent_done.pop_front();
   }
-  const absl::Duration latency = absl::Now() - d->second.sent;
+  const absl::Duration latency = loop_->clock()->Now() - d->second.sent;
   latencies_[d->second.delivery.handler_id()].Add(latency);
   Notify(DispatchEvent::Kind::kOutcome, d->second, &outcome, latency);
   OutcomeCallback cb = std::move(d->second.on_outcome);
@@ -285,35 +295,41 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
 
 void Dispatcher::SendTo(const std::string& stream_id,
                         const v1::ConnectResponse& message) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto it = streams_.find(stream_id);
   if (it != streams_.end()) it->second.sink->Send(message);
 }
 
 bool Dispatcher::InFlightOn(const std::string& stream_id,
                             const std::string& delivery_id) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto d = deliveries_.find(delivery_id);
   return d != deliveries_.end() && !stream_id.empty() &&
          d->second.stream_id == stream_id;
 }
 
 size_t Dispatcher::queued() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   size_t n = 0;
   for (const auto& [h, q] : queues_) n += q.live;
   return n;
 }
 
 size_t Dispatcher::queue_entries() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   size_t n = 0;
   for (const auto& [h, q] : queues_) n += q.entries.size();
   return n;
 }
 
 size_t Dispatcher::queued_for(const std::string& handler_id) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto it = queues_.find(handler_id);
   return it == queues_.end() ? 0 : it->second.live;
 }
 
 bool Dispatcher::HasStreamFor(const std::string& handler_id) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   for (const auto& [id, s] : streams_) {
     if (s.handlers.count(handler_id)) return true;
   }
@@ -321,6 +337,7 @@ bool Dispatcher::HasStreamFor(const std::string& handler_id) const {
 }
 
 std::vector<StreamInfo> Dispatcher::Streams() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   std::vector<StreamInfo> out;
   for (const auto& [id, s] : streams_) {
     StreamInfo info = s.info;

@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "herald/v1/handler.pb.h"
+#include "server/runtime/event_loop.h"
 
 namespace herald::engine {
 
@@ -60,6 +61,7 @@ struct DispatchEvent {
   const v1::Outcome* outcome;    // For kOutcome; null otherwise.
   std::string stream_id;
   absl::Duration latency;  // For kOutcome.
+  absl::Time at;           // When it happened, on the loop's clock.
 };
 using DispatchObserver = std::function<void(const DispatchEvent&)>;
 
@@ -89,9 +91,13 @@ struct StreamInfo {
   std::vector<std::string> in_flight;
 };
 
-// Not thread-safe: owned by the engine loop.
+// Not thread-safe: owned by the engine loop. Every entry point checks that
+// it runs on the loop's thread (HERALD_ASSERT_ON_LOOP), and reads the time
+// (delivery latencies) from the loop's clock.
 class Dispatcher {
  public:
+  explicit Dispatcher(runtime::EventLoop* loop) : loop_(loop) {}
+
   void AddStream(const StreamInfo& info, StreamSink* sink);
   // Removes the stream first, then requeues its deliveries in flight.
   void RemoveStream(const std::string& stream_id);
@@ -115,10 +121,12 @@ class Dispatcher {
   const v1::Delivery* InFlight(const std::string& stream_id,
                                const std::string& delivery_id) const;
   void set_observer(DispatchObserver observer) {
+    HERALD_ASSERT_ON_LOOP(loop_);
     observer_ = std::move(observer);
   }
   // Delivery-to-outcome times by handler id.
   const std::map<std::string, LatencyHistogram>& latencies() const {
+    HERALD_ASSERT_ON_LOOP(loop_);
     return latencies_;
   }
 
@@ -142,7 +150,10 @@ class Dispatcher {
   // Queue entries looked at so far (sent, found waiting for a credit, or
   // dropped as stale): the dispatcher's work, which tests hold to a constant
   // per event.
-  uint64_t queue_steps() const { return queue_steps_; }
+  uint64_t queue_steps() const {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    return queue_steps_;
+  }
   // Queue entries held, stale ones included: at most about twice the live
   // ones.
   size_t queue_entries() const;
@@ -198,6 +209,7 @@ class Dispatcher {
   void Notify(DispatchEvent::Kind kind, const Pending& p,
               const v1::Outcome* outcome, absl::Duration latency);
 
+  runtime::EventLoop* loop_;
   std::map<std::string, Stream> streams_;
   // Handler id to its queue.
   std::map<std::string, Queue> queues_;

@@ -1,11 +1,14 @@
 #include "server/engine/dispatcher.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/runtime/clock.h"
+#include "server/runtime/event_loop.h"
 
 namespace herald::engine {
 namespace {
@@ -47,8 +50,16 @@ v1::Outcome O(const std::string& id) {
   return o;
 }
 
-TEST(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
-  Dispatcher d;
+// The dispatcher of a loop this thread drives (as the engine's loop thread
+// does), on a clock the test moves.
+class DispatcherTest : public ::testing::Test {
+ protected:
+  runtime::FakeClock clock_;
+  runtime::EventLoop loop_{&clock_};
+  Dispatcher d{&loop_};
+};
+
+TEST_F(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
   Sink s;
   d.AddStream(Info("s1", 2, {"h"}), &s);
   std::vector<std::string> done;
@@ -68,8 +79,7 @@ TEST(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
   EXPECT_EQ(d.queued(), 0u);
 }
 
-TEST(DispatcherTest, WorkWaitsForAProcessServingItsHandler) {
-  Dispatcher d;
+TEST_F(DispatcherTest, WorkWaitsForAProcessServingItsHandler) {
   Sink other;
   d.AddStream(Info("s0", 5, {"other"}), &other);
   d.Submit(D("d1"), Ok);
@@ -80,8 +90,7 @@ TEST(DispatcherTest, WorkWaitsForAProcessServingItsHandler) {
   EXPECT_THAT(s.sent, ElementsAre("d1"));
 }
 
-TEST(DispatcherTest, LoadIsSharedAcrossProcesses) {
-  Dispatcher d;
+TEST_F(DispatcherTest, LoadIsSharedAcrossProcesses) {
   Sink a, b;
   d.AddStream(Info("a", 10, {"h"}), &a);
   d.AddStream(Info("b", 10, {"h"}), &b);
@@ -92,8 +101,7 @@ TEST(DispatcherTest, LoadIsSharedAcrossProcesses) {
   EXPECT_EQ(b.sent.size(), 5u);
 }
 
-TEST(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
-  Dispatcher d;
+TEST_F(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
   Sink a;
   d.AddStream(Info("a", 2, {"h"}), &a);
   d.Submit(D("d1"), Ok);
@@ -113,8 +121,7 @@ TEST(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
   EXPECT_FALSE(d.OnOutcome("a", O("d2"), &code).ok());
 }
 
-TEST(DispatcherTest, RequeueFollowsDeliveryOrderPastTenInFlight) {
-  Dispatcher d;
+TEST_F(DispatcherTest, RequeueFollowsDeliveryOrderPastTenInFlight) {
   Sink a;
   d.AddStream(Info("a", 12, {"h"}), &a);
   std::vector<std::string> ids;
@@ -139,8 +146,7 @@ TEST(DispatcherTest, RequeueFollowsDeliveryOrderPastTenInFlight) {
   EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
 }
 
-TEST(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
-  Dispatcher d;
+TEST_F(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
   Sink s;
   d.AddStream(Info("s", 1, {"h"}), &s);
   int calls = 0;
@@ -165,8 +171,7 @@ TEST(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
   EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON);
 }
 
-TEST(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
-  Dispatcher d;
+TEST_F(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
   Sink s;
   d.AddStream(Info("s", 1, {"h"}), &s);
   for (const char* id : {"d1", "d2", "d3"}) d.Submit(D(id), Ok);
@@ -176,8 +181,7 @@ TEST(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
   EXPECT_FALSE(d.SetCredits("s", 0).ok());
 }
 
-TEST(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
-  Dispatcher d;
+TEST_F(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
   Sink s;
   d.AddStream(Info("s1", 1, {"daemon", "h"}), &s);
   d.SubmitLongRunning(D("l1", "daemon"), Ok,
@@ -192,8 +196,7 @@ TEST(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
   EXPECT_EQ(d.InFlight("s2", "l1"), nullptr);
 }
 
-TEST(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
-  Dispatcher d;
+TEST_F(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
   Sink a, b;
   d.AddStream(Info("a", 1, {"daemon"}), &a);
   d.AddStream(Info("b", 1, {"daemon"}), &b);
@@ -205,8 +208,7 @@ TEST(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
   EXPECT_EQ(b.sent.size(), 2u);
 }
 
-TEST(DispatcherTest, RequeueAsksTheOwner) {
-  Dispatcher d;
+TEST_F(DispatcherTest, RequeueAsksTheOwner) {
   Sink a, b;
   d.AddStream(Info("a", 4, {"daemon"}), &a);
   int asked = 0;
@@ -226,8 +228,7 @@ TEST(DispatcherTest, RequeueAsksTheOwner) {
   EXPECT_EQ(d.StreamOf("drop"), "");
 }
 
-TEST(DispatcherTest, CancelForgetsAndFreesTheCredit) {
-  Dispatcher d;
+TEST_F(DispatcherTest, CancelForgetsAndFreesTheCredit) {
   Sink s;
   d.AddStream(Info("s1", 1, {"h"}), &s);
   bool called = false;
@@ -246,8 +247,7 @@ TEST(DispatcherTest, CancelForgetsAndFreesTheCredit) {
   EXPECT_FALSE(d.Cancel("nope"));
 }
 
-TEST(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
-  Dispatcher d;
+TEST_F(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
   Sink s;
   std::vector<std::string> seen;
   d.set_observer([&](const DispatchEvent& e) {
@@ -256,10 +256,12 @@ TEST(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
                                                               : "requeue";
     seen.push_back(std::string(k) + ":" + e.delivery->delivery_id() + "@" +
                    e.stream_id);
+    EXPECT_EQ(e.at, clock_.Now());  // On the loop's clock.
   });
   d.AddStream(Info("s1", 2, {"h"}), &s);
   d.Submit(D("d1"), Ok);
   d.Submit(D("d2"), Ok);
+  clock_.Advance(absl::Milliseconds(5));
   v1::ProtocolErrorCode code;
   ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
   d.RemoveStream("s1");
@@ -267,14 +269,52 @@ TEST(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
                                 "outcome:d1@s1", "requeue:d2@s1"));
   ASSERT_EQ(d.latencies().count("h"), 1u);
   EXPECT_EQ(d.latencies().at("h").count(), 1u);
+  // Measured on the loop's clock: the 5 ms it moved, within the
+  // histogram's 10%.
+  EXPECT_NEAR(absl::ToDoubleMilliseconds(d.latencies().at("h").Quantile(1)),
+              5.0, 0.5);
+}
+
+// The loop's contract, enforced: the thread that runs the loop may call the
+// dispatcher (between runs too, as this test's body does), and so may a task
+// another thread posts; another thread calling it directly aborts, naming
+// the function.
+TEST(DispatcherDeathTest, EntryPointsOffTheLoopThreadAbort) {
+  runtime::FakeClock clock;
+  runtime::EventLoop loop(&clock);
+  Dispatcher d(&loop);
+  Sink s;
+  loop.RunUntilIdle();  // This thread runs the loop.
+  d.AddStream(Info("s1", 1, {"h"}), &s);
+  std::thread poster([&] { loop.Post([&] { d.Submit(D("d1"), Ok); }); });
+  poster.join();
+  loop.RunUntilIdle();
+  EXPECT_THAT(s.sent, ElementsAre("d1"));
+  EXPECT_DEATH(
+      {
+        std::thread foreign([&] { d.Submit(D("d2"), Ok); });
+        foreign.join();
+      },
+      "Dispatcher::Submit.*called off its event loop's thread");
+  EXPECT_DEATH(
+      {
+        std::thread foreign([&] {
+          v1::ProtocolErrorCode code;
+          (void)d.OnOutcome("s1", O("d1"), &code);
+        });
+        foreign.join();
+      },
+      "Dispatcher::OnOutcome.*called off its event loop's thread");
+  // Nothing changed here: the calls died in the children.
+  EXPECT_EQ(d.queued(), 0u);
+  EXPECT_THAT(s.sent, ElementsAre("d1"));
 }
 
 // A thousand deliveries waiting for eight credits: each submission and each
 // outcome looks at a constant number of queue entries, not at everything
 // that waits (which would be about n * n / 2 = 500,000 here).
-TEST(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
+TEST_F(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
   constexpr int kN = 1000;
-  Dispatcher d;
   Sink s;
   d.AddStream(Info("s1", 8, {"h"}), &s);
   int done = 0;
@@ -302,9 +342,8 @@ TEST(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
 }
 
 // Cancelling queued deliveries does not search the queue for each one.
-TEST(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
+TEST_F(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
   constexpr int kN = 1000;
-  Dispatcher d;
   Sink s;
   d.AddStream(Info("s1", 1, {"h"}), &s);
   for (int i = 0; i < kN; ++i) d.Submit(D(absl::StrCat("d", i)), Ok);
@@ -333,9 +372,8 @@ TEST(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
 
 // Deliveries cancelled behind one that waits (no process serves their
 // handler yet) do not pile up in the queue, and cost constant work each.
-TEST(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
+TEST_F(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
   constexpr int kN = 10000;
-  Dispatcher d;
   d.Submit(D("first"), Ok);
   for (int i = 0; i < kN; ++i) {
     const std::string id = absl::StrCat("d", i);
@@ -352,8 +390,7 @@ TEST(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
 }
 
 // A delivery submitted again under the same id replaces the queued one.
-TEST(DispatcherTest, ResubmittedIdReplacesTheQueuedDelivery) {
-  Dispatcher d;
+TEST_F(DispatcherTest, ResubmittedIdReplacesTheQueuedDelivery) {
   Sink s;
   d.AddStream(Info("s1", 1, {"h"}), &s);
   d.Submit(D("d1"), Ok);

@@ -107,6 +107,7 @@ bool Engine::Spawn(std::function<void()> fn) {
 }
 
 void Engine::StartWatch(const kube::ResourceInfo& resource) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   if (loop_stopping_) return;
   const std::string name = resource.FullName();
   const std::vector<kube::ResourceWatch*> watches = WatchList();
@@ -122,6 +123,7 @@ void Engine::StartWatch(const kube::ResourceInfo& resource) {
 }
 
 void Engine::StartWatchByName(const std::string& name) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   if (loop_stopping_) return;
   auto w = std::make_unique<kube::ResourceWatch>(
       api_, discovery_, name, options_.scope, tee_.get(), options_.watch);
@@ -389,6 +391,7 @@ void Engine::ResolvePending() {
 
 void Engine::ActivatePending(const std::string& name,
                              const kube::ResourceInfo& resource) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   std::vector<std::string> conflicts;
   std::vector<std::string> ids = registry_.Resolve(name, resource, &conflicts);
   for (const auto& c : conflicts) {
@@ -472,6 +475,7 @@ void Engine::InterimChanges(const std::string& stream_id,
 
 v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
                                        v1::OutcomeStatus status) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
       status == v1::OUTCOME_STATUS_UNSPECIFIED) {
     status = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
@@ -497,6 +501,7 @@ v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
 }
 
 v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   processor_->stats_of(h.id()).deliveries++;
   v1::Delivery d;
   d.set_delivery_id(absl::StrCat("a-", next_activity_++));
@@ -509,6 +514,7 @@ v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
 void Engine::RunStartup(std::vector<std::string> ids, size_t next,
                         uint32_t retry, absl::Time started,
                         std::function<void()> then) {
+  HERALD_ASSERT_ON_LOOP(&loop_);
   if (next >= ids.size()) {
     then();
     return;
@@ -612,10 +618,24 @@ bool Engine::RunOnLoop(std::function<void()> fn) {
 
 void Engine::Drain(absl::Duration max_wait) {
   stopping_flag_ = true;
-  const absl::Time deadline = absl::Now() + max_wait;
-  auto pending = std::make_shared<int>(0);  // Loop-owned.
-  RunOnLoop([this, pending] {
-    processor_->StopAllDaemons();
+  // Loop-owned, but for `done`, which the loop notifies once every cleanup
+  // handler has answered and every daemon is released.
+  struct Wait {
+    int cleanups = 0;
+    bool daemons_released = false;
+    absl::Notification done;
+    void Check() {
+      if (cleanups == 0 && daemons_released && !done.HasBeenNotified()) {
+        done.Notify();
+      }
+    }
+  };
+  auto wait = std::make_shared<Wait>();
+  const bool running = RunOnLoop([this, wait] {
+    processor_->StopAllDaemons([wait] {
+      wait->daemons_released = true;
+      wait->Check();
+    });
     for (const Handler* h : registry_.All()) {
       if (h->cause() != v1::CAUSE_CLEANUP) continue;
       if (!dispatcher_.HasStreamFor(h->id())) {
@@ -623,32 +643,26 @@ void Engine::Drain(absl::Duration max_wait) {
                                       << "': no process serves it; skipped";
         continue;
       }
-      ++*pending;
+      ++wait->cleanups;
       HERALD_LOG(INFO, "engine")
           << "running cleanup handler '" << h->id() << "'";
       dispatcher_.Submit(
           ActivityDelivery(*h, v1::CAUSE_CLEANUP),
-          [this, pending, h](const v1::Outcome& o, const std::string&) {
-            --*pending;
+          [this, wait, h](const v1::Outcome& o, const std::string&) {
+            --wait->cleanups;
             CountOutcome(*h, o.status());
             if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
               HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
                                             << "' failed: " << o.message();
             }
+            wait->Check();
             return absl::OkStatus();
           });
     }
   });
-  while (absl::Now() < deadline) {
-    bool done = false;
-    if (!RunOnLoop([&] {
-          done = *pending == 0 && processor_->daemons_running() == 0;
-        })) {
-      return;  // Stopped.
-    }
-    if (done) return;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  if (!running) return;  // Stopped.
+  // Woken by the loop when drained; false then.
+  if (!loop_.clock()->SleepFor(max_wait, &wait->done)) return;
   HERALD_LOG(WARNING, "engine")
       << "stop-wait of " << absl::FormatDuration(max_wait)
       << " passed with cleanup handlers or daemons still running";
@@ -670,7 +684,7 @@ bool Engine::Ready() {
 
 Engine::ProbeResult Engine::Probe(absl::Duration wait) {
   absl::MutexLock probe_lock(&probe_mu_);
-  if (absl::Now() - probe_at_ < options_.probe_cache) return probe_;
+  if (loop_.clock()->Now() - probe_at_ < options_.probe_cache) return probe_;
   // Loop-owned, but for `answered`, which the loop notifies.
   struct Run {
     nlohmann::json results = nlohmann::json::object();
@@ -715,7 +729,7 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
       run->answered.Notify();
     }
   });
-  if (running) run->answered.WaitForNotificationWithTimeout(wait);
+  if (running) loop_.clock()->SleepFor(wait, &run->answered);
   ProbeResult result{false, R"({"error":"the sidecar is stopping"})"};
   RunOnLoop([this, run, wait, &result] {
     if (run->pending > 0) {
@@ -734,7 +748,7 @@ Engine::ProbeResult Engine::Probe(absl::Duration wait) {
     result.json = run->results.dump();
   });
   probe_ = result;
-  probe_at_ = absl::Now();
+  probe_at_ = loop_.clock()->Now();
   return probe_;
 }
 

@@ -55,6 +55,9 @@ class Engine {
     std::function<void(const std::string&)> on_fatal;
     // How long probe results are reused.
     absl::Duration probe_cache = absl::Seconds(10);
+    // The loop's clock, which everything the engine times reads (deadlines,
+    // the probe cache, latencies); a FakeClock in tests.
+    runtime::Clock* clock = runtime::Clock::Real();
   };
 
   Engine(kube::ApiClient* api, kube::Discovery* discovery, Options options);
@@ -88,7 +91,8 @@ class Engine {
   void AddHandlers(std::vector<v1::HandlerSpec> specs);
 
   // For shutdown, before the handler streams close: asks daemons to stop and
-  // runs cleanup handlers; returns when both are done or after `max_wait`.
+  // runs cleanup handlers; returns when the loop tells it both are done, or
+  // after `max_wait` on the loop's clock. Not on the loop.
   void Drain(absl::Duration max_wait);
 
   // True once there are watches, each has listed its objects, every index
@@ -185,16 +189,19 @@ class Engine {
   kube::ApiClient* api_;
   kube::Discovery* discovery_;
   const Options options_;
-  runtime::EventLoop loop_;
+  runtime::EventLoop loop_{options_.clock};
   std::thread loop_thread_;
+  // Loop-owned, as the dispatcher and processor are. The registry is a plain
+  // container with no loop of its own: its callers, the engine's loop-only
+  // methods and the processor, check the thread.
   Registry registry_;
-  Dispatcher dispatcher_;
+  Dispatcher dispatcher_{&loop_};
   std::unique_ptr<ApiObjectWriter> writer_;
   std::unique_ptr<Processor> processor_;
   std::unique_ptr<Tee> tee_;
   std::atomic<uint64_t> next_stream_{1};
   std::atomic<bool> stopping_flag_{false};
-  const absl::Time started_ = absl::Now();
+  const absl::Time started_ = loop_.clock()->Now();
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.
   std::map<std::string, std::shared_ptr<StreamSink>> sinks_;

@@ -99,6 +99,14 @@ class Sink : public StreamSink {
     absl::MutexLock lock(&mu_);
     return messages_;
   }
+  // True once `n` messages were sent, within `timeout`.
+  bool AwaitMessages(size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return messages_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
 
  private:
   absl::Mutex mu_;
@@ -177,6 +185,39 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
   f.http->Release();
   EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(10)));
   stopper.join();
+}
+
+// Drain waits on the loop's word, not on a timer: it returns once the
+// cleanup handler has answered, long before its stop-wait.
+TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
+  Fixture f;
+  f.engine->Start();
+  auto sink = std::make_shared<Sink>();
+  v1::Register request;
+  request.set_credits(1);
+  auto* spec = request.add_handlers();
+  spec->set_id("cleanup_fn");
+  spec->set_cause(v1::CAUSE_CLEANUP);
+  const std::string stream = f.engine->NewStreamId();
+  ASSERT_TRUE(f.engine->Register(stream, request, "peer", sink).ok());
+  ASSERT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
+  ASSERT_TRUE(sink->messages()[0].has_registered());
+  absl::Notification drained;
+  std::thread drainer([&] {
+    f.engine->Drain(absl::Seconds(60));
+    drained.Notify();
+  });
+  ASSERT_TRUE(sink->AwaitMessages(2, absl::Seconds(10)));
+  const v1::ConnectResponse cleanup = sink->messages()[1];
+  ASSERT_TRUE(cleanup.has_delivery());
+  EXPECT_EQ(cleanup.delivery().cause(), v1::CAUSE_CLEANUP);
+  EXPECT_FALSE(drained.HasBeenNotified());  // Waits for the outcome.
+  v1::Outcome outcome;
+  outcome.set_delivery_id(cleanup.delivery().delivery_id());
+  outcome.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  f.engine->Outcome(stream, outcome);
+  EXPECT_TRUE(drained.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  drainer.join();
 }
 
 // After Stop, what waits for the loop returns instead of waiting forever.

@@ -161,10 +161,12 @@ void Processor::OnListed(const kube::ResourceInfo& resource,
 }
 
 bool Processor::IndicesReady() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   return indices_.Ready(registry_->All());
 }
 
 json Processor::IndexJson(const std::string& index) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   const Handler* h = registry_->Find(index);
   return indices_.Json(index, h != nullptr && h->declarative());
 }
@@ -260,11 +262,13 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
 
 const json* Processor::MemoOf(const std::string& resource_full_name,
                               const cache::ObjectKey& key) const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto it = objects_.find(ObjectId(resource_full_name, key));
   return it == objects_.end() ? nullptr : &it->second.memo;
 }
 
 void Processor::Reprocess(const std::string& resource_full_name) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   for (auto& [id, st] : objects_) {
     if (st.resource->FullName() == resource_full_name) Reconsider(id);
   }
@@ -1094,6 +1098,7 @@ void SortViews(std::vector<View>& views) {
 }  // namespace
 
 std::vector<Processor::QueueView> Processor::Queues() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   std::vector<QueueView> out;
   for (const auto& [id, st] : objects_) {
     const bool gated = gated_.count(id) > 0;
@@ -1126,6 +1131,7 @@ std::vector<Processor::QueueView> Processor::Queues() const {
 }
 
 std::vector<Processor::TimerView> Processor::Timers() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   std::vector<TimerView> out;
   for (const auto& [id, st] : objects_) {
     for (const auto& [hid, t] : st.timers) {

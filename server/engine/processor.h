@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -63,7 +64,9 @@ struct HandlerStats {
   uint64_t permanent_failures = 0;
 };
 
-// Runs on the engine loop. OnEvent may be called from any thread.
+// Runs on the engine loop. OnEvent and OnListed may be called from any
+// thread; every other entry point checks that it runs on the loop's thread
+// (HERALD_ASSERT_ON_LOOP).
 class Processor : public kube::WatchHandler {
  public:
   Processor(runtime::EventLoop* loop, Registry* registry,
@@ -89,9 +92,13 @@ class Processor : public kube::WatchHandler {
 
   // On the loop: the operator memo new objects' memos are copied from;
   // startup handlers' memo patches go into it.
-  nlohmann::json& operator_memo() { return operator_memo_; }
+  nlohmann::json& operator_memo() {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    return operator_memo_;
+  }
   // True once every index is filled and every resource listed.
   bool Listed(const std::string& resource_full_name) const {
+    HERALD_ASSERT_ON_LOOP(loop_);
     return indices_.Listed(resource_full_name);
   }
 
@@ -102,15 +109,24 @@ class Processor : public kube::WatchHandler {
                                 const v1::ObjectChanges& changes,
                                 const std::string& stream_id);
   // On the loop: asks every daemon to stop (the sidecar is shutting down).
-  void StopAllDaemons();
+  // `released`, if given, is posted to the loop once no daemon is left
+  // running (at once when none is).
+  void StopAllDaemons(std::function<void()> released = nullptr);
   // Daemons not yet released.
-  size_t daemons_running() const { return daemon_deliveries_.size(); }
+  size_t daemons_running() const {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    return daemon_deliveries_.size();
+  }
 
   // On the loop, for inspection.
-  const std::map<std::string, HandlerStats>& stats() const { return stats_; }
+  const std::map<std::string, HandlerStats>& stats() const {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    return stats_;
+  }
   // On the loop: the counters of a handler the engine delivers itself
   // (startup, cleanup and probe handlers).
   HandlerStats& stats_of(const std::string& handler_id) {
+    HERALD_ASSERT_ON_LOOP(loop_);
     return stats_[handler_id];
   }
 
@@ -142,7 +158,10 @@ class Processor : public kube::WatchHandler {
   std::vector<QueueView> Queues() const;
   std::vector<TimerView> Timers() const;
   std::vector<DaemonView> Daemons() const;
-  size_t objects() const { return objects_.size(); }
+  size_t objects() const {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    return objects_.size();
+  }
   // The sidecar's memo of an object, or null when it has none.
   const nlohmann::json* MemoOf(const std::string& resource_full_name,
                                const cache::ObjectKey& key) const;
@@ -380,6 +399,9 @@ class Processor : public kube::WatchHandler {
                           const nlohmann::json& patch,
                           const nlohmann::json& status_patch,
                           const std::string& stream_id);
+  // A daemon's delivery was released: posts StopAllDaemons' `released` once
+  // none is left.
+  void DaemonReleased();
   // True while a daemon of the object is not released: the finalizer stays.
   bool DaemonsHold(const ObjectState& st) const;
   // An object gone from the cluster: its daemons are cancelled at once.
@@ -425,6 +447,8 @@ class Processor : public kube::WatchHandler {
   bool stopping_daemons_ = false;
   // Daemon deliveries not yet released -> their object and handler.
   std::map<std::string, std::pair<Id, std::string>> daemon_deliveries_;
+  // StopAllDaemons' `released`, until it is posted.
+  std::function<void()> daemons_released_;
 };
 
 }  // namespace herald::engine

@@ -208,6 +208,7 @@ void Processor::ReleaseDaemon(const Id& id, const std::string& handler_id) {
   if (!d->second.delivery_id.empty()) {
     dispatcher_->Cancel(d->second.delivery_id);
     daemon_deliveries_.erase(d->second.delivery_id);
+    DaemonReleased();
   }
   st.daemons.erase(d);
   // A deletion may wait for this daemon to let the finalizer go.
@@ -231,6 +232,14 @@ void Processor::DropDaemons(ObjectState& st) {
     daemon_deliveries_.erase(ds.delivery_id);
   }
   st.daemons.clear();
+  DaemonReleased();
+}
+
+void Processor::DaemonReleased() {
+  if (!daemons_released_ || !daemon_deliveries_.empty()) return;
+  std::function<void()> released = std::move(daemons_released_);
+  daemons_released_ = nullptr;
+  loop_->Post(std::move(released));
 }
 
 bool Processor::DaemonsHold(const ObjectState& st) const {
@@ -240,8 +249,10 @@ bool Processor::DaemonsHold(const ObjectState& st) const {
   return false;
 }
 
-void Processor::StopAllDaemons() {
+void Processor::StopAllDaemons(std::function<void()> released) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   stopping_daemons_ = true;
+  daemons_released_ = std::move(released);
   std::vector<std::pair<Id, std::string>> all;
   for (const auto& [did, owner] : daemon_deliveries_) all.push_back(owner);
   for (auto& [id, st] : objects_) {
@@ -254,6 +265,7 @@ void Processor::StopAllDaemons() {
   for (const auto& [id, hid] : all) {
     StopDaemon(id, hid, v1::STOP_REASON_SHUTDOWN);
   }
+  DaemonReleased();  // None was running.
 }
 
 absl::Status Processor::OnDaemonOutcome(const Id& id,
@@ -262,6 +274,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
                                         const v1::Outcome& outcome,
                                         const std::string& stream_id) {
   daemon_deliveries_.erase(delivery_id);
+  DaemonReleased();
   auto it = objects_.find(id);
   if (it == objects_.end()) return absl::OkStatus();
   ObjectState& st = it->second;
@@ -328,6 +341,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
 absl::Status Processor::OnInterimChanges(const std::string& delivery_id,
                                          const v1::ObjectChanges& changes,
                                          const std::string& stream_id) {
+  HERALD_ASSERT_ON_LOOP(loop_);
   auto owner = daemon_deliveries_.find(delivery_id);
   if (owner == daemon_deliveries_.end()) {
     return absl::NotFoundError(absl::StrCat(
@@ -403,6 +417,7 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
 }
 
 std::vector<Processor::DaemonView> Processor::Daemons() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
   std::vector<DaemonView> out;
   for (const auto& [id, st] : objects_) {
     for (const auto& [hid, ds] : st.daemons) {

@@ -154,7 +154,7 @@ class ProcessorLeakTest : public ::testing::Test {
   runtime::FakeClock clock_;
   runtime::EventLoop loop_;
   Registry registry_;
-  Dispatcher dispatcher_;
+  Dispatcher dispatcher_{&loop_};
   NoWrites api_;
   LastDelivery sink_;
   Processor processor_;

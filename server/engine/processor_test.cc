@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -210,7 +211,7 @@ class ProcessorTest : public ::testing::Test {
   runtime::FakeClock clock_;
   runtime::EventLoop loop_;
   Registry registry_;
-  Dispatcher dispatcher_;
+  Dispatcher dispatcher_{&loop_};
   FakeApi api_;
   Processor processor_;
   Stream stream_;
@@ -1310,14 +1311,56 @@ TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
   Connect();
   Create(Example("a"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
-  processor_.StopAllDaemons();
+  bool released = false;
+  processor_.StopAllDaemons([&] { released = true; });
   loop_.RunUntilIdle();
   ASSERT_FALSE(stream_.stops.empty());
   EXPECT_EQ(stream_.stops[0].reason(), v1::STOP_REASON_SHUTDOWN);
+  EXPECT_FALSE(released);  // The daemon has not answered yet.
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   EXPECT_EQ(processor_.daemons_running(), 0u);
+  EXPECT_TRUE(released);
   Create(Example("b"));
   EXPECT_EQ(stream_.deliveries.size(), 1u);
+  // With no daemon running, `released` comes at once.
+  bool none = false;
+  processor_.StopAllDaemons([&] { none = true; });
+  loop_.RunUntilIdle();
+  EXPECT_TRUE(none);
+}
+
+// The loop's contract, enforced: the processor's entry points abort when
+// called from a thread other than the one that runs its loop.
+using ProcessorDeathTest = ProcessorTest;
+TEST_F(ProcessorDeathTest, EntryPointsOffTheLoopThreadAbort) {
+  AddHandler("create_fn", v1::CAUSE_CREATE);
+  Connect();
+  Create(Example("a"));  // This thread runs the loop.
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  EXPECT_DEATH(
+      {
+        std::thread foreign([&] { processor_.Reprocess(Kex().FullName()); });
+        foreign.join();
+      },
+      "Processor::Reprocess.*called off its event loop's thread");
+  EXPECT_DEATH(
+      {
+        std::thread foreign([&] { (void)processor_.Queues(); });
+        foreign.join();
+      },
+      "Processor::Queues.*called off its event loop's thread");
+  // The watch side may call from any thread: its events are posted, and
+  // handled on the loop.
+  std::thread watch([&] {
+    json b = Example("b");
+    b["metadata"]["resourceVersion"] = "100";
+    b["metadata"]["uid"] = "uid-b";
+    api_.objects["b"] = b;
+    api_.Emit(Kex(), "ADDED", b);
+  });
+  watch.join();
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
 }
 
 TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {

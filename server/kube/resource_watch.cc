@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
 
@@ -69,7 +68,7 @@ void ResourceWatch::Forwarder::OnEvent(const ResourceInfo& r,
                                        const WatchEvent& e) {
   {
     absl::MutexLock lock(&owner_->mu_);
-    owner_->last_event_ = absl::Now();
+    owner_->last_event_ = owner_->api_->clock()->Now();
   }
   owner_->handler_->OnEvent(r, e);
 }

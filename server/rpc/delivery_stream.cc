@@ -92,7 +92,7 @@ void DeliveryStream::OnEvent(Feed* feed,
                              const v1::WatchDeliveriesRequest& request,
                              const engine::DispatchEvent& event) {
   if (!DeliveryWanted(request, event)) return;
-  v1::WatchDeliveriesResponse m = DeliveryMessage(event, absl::Now());
+  v1::WatchDeliveriesResponse m = DeliveryMessage(event, event.at);
   absl::MutexLock lock(&feed->mu);
   if (feed->stream == nullptr || feed->closed) return;
   if (!feed->queue.Push(std::move(m))) return;

@@ -1,10 +1,26 @@
 #include "server/runtime/event_loop.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace herald::runtime {
+
+namespace internal {
+void OffLoopThread(const char* function, const char* file, int line) {
+  std::fprintf(stderr,
+               "FATAL %s:%d: %s called off its event loop's thread: state "
+               "owned by a loop is touched only by tasks on that loop (Post "
+               "to it from other threads)\n",
+               file, line, function);
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace internal
 
 class EventLoop::Owner {
  public:
   explicit Owner(EventLoop* loop) : loop_(loop) {
+    loop_->runner_.store(std::this_thread::get_id(), std::memory_order_release);
     previous_ = loop_->owner_.exchange(std::this_thread::get_id(),
                                        std::memory_order_acq_rel);
   }
@@ -104,7 +120,7 @@ void EventLoop::Run() {
         // meanwhile that is due before it.
         const bool timer = !timers_.empty();
         absl::Time deadline = timer ? timers_.begin()->first.first
-                                    : absl::Now() + absl::Seconds(1);
+                                    : clock_->Now() + absl::Seconds(1);
         auto ready = [this, timer,
                       deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stopped_ || !tasks_.empty() ||

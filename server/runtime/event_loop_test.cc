@@ -179,5 +179,61 @@ TEST(EventLoopTest, AnEarlierTimerWakesTheLoop) {
   loop.Stop();
   t.join();
 }
+
+// IsThreadSafe: any thread before the loop first ran; then only the thread
+// that last entered Run or RunUntilIdle, inside it and between runs.
+TEST(EventLoopTest, IsThreadSafeOnTheThreadThatRunsTheLoop) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  auto elsewhere = [&loop] {
+    bool safe = false;
+    std::thread t([&] { safe = loop.IsThreadSafe(); });
+    t.join();
+    return safe;
+  };
+  EXPECT_TRUE(loop.IsThreadSafe());
+  EXPECT_TRUE(elsewhere());
+  bool inside = false;
+  loop.Post([&] { inside = loop.IsThreadSafe() && !elsewhere(); });
+  loop.RunUntilIdle();
+  EXPECT_TRUE(inside);
+  EXPECT_TRUE(loop.IsThreadSafe());
+  EXPECT_FALSE(elsewhere());
+
+  // Another thread runs it: that thread now, and no longer this one.
+  absl::Notification running;
+  std::thread runner([&] {
+    loop.Post([&] { running.Notify(); });
+    loop.Run();
+  });
+  running.WaitForNotification();
+  EXPECT_FALSE(loop.IsThreadSafe());
+  bool on_runner = false;
+  absl::Notification asked;
+  loop.Post([&] {
+    on_runner = loop.IsThreadSafe();
+    asked.Notify();
+  });
+  asked.WaitForNotification();
+  EXPECT_TRUE(on_runner);
+  loop.Stop();
+  runner.join();
+  EXPECT_FALSE(loop.IsThreadSafe());
+}
+
+TEST(EventLoopDeathTest, AssertOnLoopAbortsOffTheLoopThreadNamingTheFunction) {
+  FakeClock clock;
+  EventLoop loop(&clock);
+  loop.RunUntilIdle();
+  HERALD_ASSERT_ON_LOOP(&loop);  // This thread runs the loop: passes.
+  EXPECT_DEATH(
+      {
+        std::thread t([&] { HERALD_ASSERT_ON_LOOP(&loop); });
+        t.join();
+      },
+      "event_loop_test.cc:[0-9]+: .*TestBody.* called off its event loop's "
+      "thread");
+}
+
 }  // namespace
 }  // namespace herald::runtime

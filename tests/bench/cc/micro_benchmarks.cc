@@ -20,6 +20,7 @@
 #include "server/kube/ingest.h"
 #include "server/kube/stream_parser.h"
 #include "server/kube/watcher.h"
+#include "server/runtime/event_loop.h"
 
 namespace herald::bench {
 namespace {
@@ -423,7 +424,11 @@ class CopyingSink : public engine::StreamSink {
 // with a 2 KB body, as the processor makes), sent to the stream, outcome
 // taken and its credit freed.
 void BM_DispatcherRoundTrip(benchmark::State& state) {
-  engine::Dispatcher dispatcher;
+  // This thread runs the loop, as the engine's loop thread does: each of
+  // the dispatcher's thread checks compares thread ids.
+  runtime::EventLoop loop;
+  loop.RunUntilIdle();
+  engine::Dispatcher dispatcher(&loop);
   CopyingSink sink;
   engine::StreamInfo info;
   info.stream_id = "stream-1";
