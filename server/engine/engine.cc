@@ -480,19 +480,7 @@ v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
                  ? v1::OUTCOME_STATUS_SUCCESS
                  : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
   }
-  HandlerStats& stats = processor_->stats_of(h.id());
-  switch (status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
-      stats.successes++;
-      break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      stats.permanent_failures++;
-      break;
-    default:
-      stats.temporary_failures++;
-      break;
-  }
+  processor_->stats_of(h.id()).Count(status);
   return status;
 }
 

@@ -44,6 +44,21 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
 
 }  // namespace
 
+void HandlerStats::Count(v1::OutcomeStatus status) {
+  switch (status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+    case v1::OUTCOME_STATUS_SKIPPED:
+      successes++;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      permanent_failures++;
+      break;
+    default:
+      temporary_failures++;
+      break;
+  }
+}
+
 const std::string& Processor::UidOf(const ObjectState& st) {
   static const std::string* empty = new std::string();
   return st.object ? st.object->uid : *empty;
@@ -788,18 +803,7 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
   for (const auto& w : j.warnings) {
     HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
-  switch (j.status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
-      stats.successes++;
-      break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      stats.permanent_failures++;
-      break;
-    default:
-      stats.temporary_failures++;
-      break;
-  }
+  stats.Count(j.status);
   if (bad.ok()) {
     TakeChanges(st, *h, parsed, outcome, stream_id);
     if (j.status == v1::OUTCOME_STATUS_SUCCESS && !j.drop_result &&

@@ -61,6 +61,10 @@ struct HandlerStats {
   uint64_t successes = 0;
   uint64_t temporary_failures = 0;
   uint64_t permanent_failures = 0;
+
+  // Counts a delivery's judged outcome: a success or a skip, a permanent
+  // failure, or (anything else) a temporary one.
+  void Count(v1::OutcomeStatus status);
 };
 
 // Runs on the engine loop. OnEvent may be called from any thread.
