@@ -140,6 +140,7 @@ class Stream : public StreamSink {
 };
 
 using ::herald::engine::testing::Kex;
+using ::herald::engine::testing::Spec;
 
 class ProcessorTest : public ::testing::Test {
  protected:
@@ -156,10 +157,7 @@ class ProcessorTest : public ::testing::Test {
   }
   void AddHandler(const std::string& id, v1::Cause cause,
                   std::function<void(v1::HandlerSpec&)> edit = nullptr) {
-    v1::HandlerSpec s;
-    s.set_id(id);
-    s.set_resource("kopfexamples");
-    s.set_cause(cause);
+    v1::HandlerSpec s = Spec(id, cause);
     if (edit) edit(s);
     ASSERT_TRUE(registry_.Add(s, Kex()).ok());
     handler_ids_.push_back(id);
@@ -1452,12 +1450,10 @@ TEST_F(ProcessorTest, PendingHandlerHoldsTheCyclesItCouldBelongTo) {
   // (an API server restarting): a cycle run by the delete handler alone
   // would store the diff-base, and create_fn would never run.
   AddHandler("delete_fn", v1::CAUSE_DELETE);
-  v1::HandlerSpec pending;
-  pending.set_id("create_fn");
-  pending.set_resource("kopfexamples");
-  pending.set_cause(v1::CAUSE_CREATE);
-  ASSERT_TRUE(
-      registry_.AddPending(pending, "cannot resolve yet", clock_.Now()).ok());
+  ASSERT_TRUE(registry_
+                  .AddPending(Spec("create_fn", v1::CAUSE_CREATE),
+                              "cannot resolve yet", clock_.Now())
+                  .ok());
   handler_ids_.push_back("create_fn");
   Connect();
   Create(Example("a"));
