@@ -209,7 +209,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     return;
   }
   auto c = std::make_unique<Cycle>();
-  c->cause = v1::CAUSE_INDEX;
+  c->plan.cause = v1::CAUSE_INDEX;
   c->due = std::move(remaining);
   c->index_rv = st.indexed_rv;
   c->serial = next_cycle_serial_++;
@@ -414,7 +414,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   }
   // One delivery at a time, in order; errors are not retried.
   auto c = std::make_unique<Cycle>();
-  c->cause = v1::CAUSE_EVENT;
+  c->plan.cause = v1::CAUSE_EVENT;
   c->due = std::move(matching);
   c->event_type = std::move(ev.type);
   c->event_object = std::move(ev.object);
@@ -508,12 +508,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     return false;
   }
   auto c = std::make_unique<Cycle>();
-  c->cause = plan.cause;
-  c->purpose = std::move(plan.purpose);
-  c->old_essence = std::move(plan.old_essence);
-  c->new_essence = std::move(plan.new_essence);
-  c->diff = std::move(plan.diff);
-  c->handlers = std::move(plan.handlers);
+  c->plan = std::move(plan);
   c->records = std::move(progress.records);
   c->child_records = std::move(progress.child_records);
   c->due = std::move(progress.due);
@@ -588,7 +583,7 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   }
   const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
   Cycle c;
-  c.cause = v1::CAUSE_TIMER;
+  c.plan.cause = v1::CAUSE_TIMER;
   c.timer_id = handler_id;
   c.timer_next = interval;
   c.timer_grid = opts.sharp();
@@ -715,18 +710,18 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   const Cycle& c = *st.cycle;
   v1::Delivery d =
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
-  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
+  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.plan.cause);
   d.set_body_json(st.object->json);
   if (!h.field.empty()) {
     // Any handler limited to a field: the field's values and the diff
     // inside it.
-    d.set_old_json(Resolve(c.old_essence, h.field).dump());
-    d.set_new_json(Resolve(c.new_essence, h.field).dump());
-    d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
-  } else if (c.cause == v1::CAUSE_UPDATE) {
-    d.set_old_json(c.old_essence.dump());
-    d.set_new_json(c.new_essence.dump());
-    d.set_diff_json(DiffToJson(c.diff).dump());
+    d.set_old_json(Resolve(c.plan.old_essence, h.field).dump());
+    d.set_new_json(Resolve(c.plan.new_essence, h.field).dump());
+    d.set_diff_json(DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump());
+  } else if (c.plan.cause == v1::CAUSE_UPDATE) {
+    d.set_old_json(c.plan.old_essence.dump());
+    d.set_new_json(c.plan.new_essence.dump());
+    d.set_diff_json(DiffToJson(c.plan.diff).dump());
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
@@ -798,8 +793,8 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
         << "delivery " << delivery_id << " of " << h->id()
         << ": malformed outcome: " << bad.message();
   }
-  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.purpose, now,
-                                   rec, c.child_records);
+  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.plan.purpose,
+                                   now, rec, c.child_records);
   for (const auto& w : j.warnings) {
     HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
@@ -828,17 +823,17 @@ void Processor::FinishCycle(const Id& id) {
     // handlers whose patches go nowhere).
     HERALD_LOG(INFO, "engine")
         << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-        << ": deleted during its " << c.purpose
+        << ": deleted during its " << c.plan.purpose
         << " cycle; the cycle ends without writing";
     ApplyWrites(id, json::object(), json::object(), false, c.events,
                 std::move(c.patched_by));
     return;
   }
   CycleResult result;
-  result.cause = c.cause;
+  result.cause = c.plan.cause;
   result.records = &c.records;
   result.child_records = &c.child_records;
-  result.new_essence = &c.new_essence;
+  result.new_essence = &c.plan.new_essence;
   WritePlan plan =
       PlanCycleWrites(st.body, keys_, result, std::move(c.patch),
                       std::move(c.status_patch), options_.max_diffbase_bytes);
@@ -850,7 +845,7 @@ void Processor::FinishCycle(const Id& id) {
           << options_.max_diffbase_bytes << " bytes; storing its digest in "
           << options_.prefix << "/" << kDigestKey
           << " and the essence in memory";
-      st.large_base = std::make_shared<const json>(c.new_essence);
+      st.large_base = std::make_shared<const json>(c.plan.new_essence);
       break;
     case WritePlan::LargeBase::kClear:
       st.large_base.reset();
@@ -927,7 +922,7 @@ void Processor::OnWritten(const Id& id, bool remove_finalizer,
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   for (const auto& body : answer.bodies) TakeBody(st, body);
-  const bool raw_event = st.cycle && st.cycle->cause == v1::CAUSE_EVENT;
+  const bool raw_event = st.cycle && st.cycle->plan.cause == v1::CAUSE_EVENT;
   switch (answer.kind) {
     case WriteAnswer::Kind::kApplied:
       st.throttle = 0;
@@ -974,7 +969,7 @@ void Processor::OnPatchRejected(
   // A handler's patch does not apply: tell its process, record the failure
   // in progress, and write our own part alone.
   RejectPatches(s, patched_by, absl::StrCat("was rejected: ", why.message()));
-  if (!s.cycle || s.cycle->cause == v1::CAUSE_EVENT) {
+  if (!s.cycle || s.cycle->plan.cause == v1::CAUSE_EVENT) {
     // Raw-event handlers keep no progress and are not retried.
     EndCycle(id, absl::InfiniteFuture());
     return;
@@ -1114,8 +1109,8 @@ std::vector<Processor::QueueView> Processor::Queues() const {
       v.handler_id = st.current_handler;
       v.purpose = !st.cycle ? (st.current_handler.empty() ? "" : "event/index")
                   : !st.cycle->timer_id.empty() ? "timer"
-                  : !st.cycle->purpose.empty()
-                      ? st.cycle->purpose
+                  : !st.cycle->plan.purpose.empty()
+                      ? st.cycle->plan.purpose
                       : (st.current_handler.empty() ? "" : "event/index");
     }
     // A change waits for the running step.

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/annotation_keys.h"
+#include "server/engine/causes.h"
 #include "server/engine/dispatcher.h"
 #include "server/engine/essence.h"
 #include "server/engine/indices.h"
@@ -154,12 +155,10 @@ class Processor : public kube::WatchHandler {
 
  private:
   struct Cycle {
-    v1::Cause cause = v1::CAUSE_UNSPECIFIED;
-    std::string purpose;
-    nlohmann::json old_essence;
-    nlohmann::json new_essence;
-    Diff diff;
-    std::vector<const Handler*> handlers;
+    // What DetectCause found: the cause, purpose, essences, diff and
+    // handlers of a cause's cycle; a raw-event, index or timer run sets
+    // only the cause.
+    CausePlan plan;
     std::map<std::string, ProgressRecord> records;
     // Progress of sub-handlers ("parent/child"), by id.
     std::map<std::string, ProgressRecord> child_records;
