@@ -599,13 +599,12 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.current_delivery = d.delivery_id();
   st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
-  dispatcher_->Submit(std::move(d),
-                      [this, id, h, serial](const v1::Outcome& outcome,
-                                            const std::string& stream_id) {
-                        if (CycleOf(id, serial) == nullptr)
-                          return absl::OkStatus();
-                        return OnTimerOutcome(id, h, outcome, stream_id);
-                      });
+  dispatcher_->Submit(std::move(d), [this, id, h, serial](
+                                        const v1::Outcome& outcome,
+                                        const std::string& stream_id) {
+    if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
+    return OnTimerOutcome(id, objects_.find(id)->second, h, outcome, stream_id);
+  });
 }
 
 void Processor::TakeChanges(ObjectState& st, const Handler& h,
@@ -627,12 +626,10 @@ void Processor::TakeChanges(ObjectState& st, const Handler& h,
   }
 }
 
-absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
+absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
+                                       const Handler* h,
                                        const v1::Outcome& outcome,
                                        const std::string& stream_id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return absl::OkStatus();
-  ObjectState& st = it->second;
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
   ParsedChanges parsed = ParseChanges(outcome);
@@ -766,20 +763,19 @@ void Processor::DeliverNext(const Id& id) {
             const v1::Outcome& outcome, const std::string& stream_id) {
           // An outcome for a cycle the object no longer runs changes nothing.
           if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
-          return OnOutcome(id, h, delivery_id, outcome, stream_id);
+          return OnOutcome(id, objects_.find(id)->second, h, delivery_id,
+                           outcome, stream_id);
         });
     return;
   }
   FinishCycle(id);
 }
 
-absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
+absl::Status Processor::OnOutcome(const Id& id, ObjectState& st,
+                                  const Handler* h,
                                   const std::string& delivery_id,
                                   const v1::Outcome& outcome,
                                   const std::string& stream_id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return absl::OkStatus();
-  ObjectState& st = it->second;
   Cycle& c = *st.cycle;
   ProgressRecord& rec = c.records[h->id()];
   const absl::Time now = loop_->clock()->Now();

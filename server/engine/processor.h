@@ -324,10 +324,12 @@ class Processor : public kube::WatchHandler {
   void TakeChanges(ObjectState& st, const Handler& h,
                    const ParsedChanges& parsed, const v1::Outcome& outcome,
                    const std::string& stream_id);
-  absl::Status OnTimerOutcome(const Id& id, const Handler* h,
+  // An outcome of the object's current cycle (the caller checked that
+  // `st`, the object `id`'s state, still runs it).
+  absl::Status OnTimerOutcome(const Id& id, ObjectState& st, const Handler* h,
                               const v1::Outcome& outcome,
                               const std::string& stream_id);
-  absl::Status OnOutcome(const Id& id, const Handler* h,
+  absl::Status OnOutcome(const Id& id, ObjectState& st, const Handler* h,
                          const std::string& delivery_id,
                          const v1::Outcome& outcome,
                          const std::string& stream_id);
