@@ -91,6 +91,21 @@ class FakeApi : public ObjectWriter {
     processor->OnEvent(r, e);
   }
 
+  // A new object: its resourceVersion and uid, then its ADDED event.
+  void Add(json obj) {
+    const std::string name = obj["metadata"]["name"];
+    obj["metadata"]["resourceVersion"] = std::to_string(++rv);
+    obj["metadata"]["uid"] = "uid-" + name;
+    objects[name] = obj;
+    Emit(testing::Kex(), "ADDED", obj);
+  }
+  // Another writer's change: a new resourceVersion, then its MODIFIED event.
+  void Modify(json obj) {
+    obj["metadata"]["resourceVersion"] = std::to_string(++rv);
+    objects[obj["metadata"]["name"].get<std::string>()] = obj;
+    Emit(testing::Kex(), "MODIFIED", obj);
+  }
+
   // Sends the held watch events, in order.
   void ReleaseEvents() {
     hold_events = false;
@@ -162,34 +177,48 @@ class ProcessorTest : public ::testing::Test {
     ASSERT_TRUE(registry_.Add(s, Kex()).ok());
     handler_ids_.push_back(id);
   }
-  void Connect() {
+  // A process serving every handler added so far, on `stream_` unless
+  // another sink is given.
+  void Connect(uint32_t credits = 10, Stream* sink = nullptr,
+               const std::string& stream_id = "s1") {
     StreamInfo info;
-    info.stream_id = "s1";
-    info.credits = 10;
+    info.stream_id = stream_id;
+    info.credits = credits;
     info.handler_ids = handler_ids_;
-    dispatcher_.AddStream(info, &stream_);
+    dispatcher_.AddStream(info, sink != nullptr ? sink : &stream_);
   }
   void Create(json obj) {
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    obj["metadata"]["uid"] =
-        "uid-" + obj["metadata"]["name"].get<std::string>();
-    api_.objects[obj["metadata"]["name"]] = obj;
-    api_.Emit(Kex(), "ADDED", obj);
+    api_.Add(std::move(obj));
     loop_.RunUntilIdle();
   }
   json Obj(const std::string& name) { return api_.objects[name]; }
-  // Answers the last delivery.
-  void Answer(v1::OutcomeStatus status,
-              std::function<void(v1::Outcome&)> edit = nullptr) {
-    ASSERT_FALSE(stream_.deliveries.empty());
+  // Answers the last delivery with a patch the API server rejects.
+  void AnswerWithARejectedPatch() {
+    api_.fail_next_with = 422;
+    Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+      o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
+    });
+  }
+  // Answers a delivery from a stream; what the dispatcher said is also in
+  // last_answer_ and last_code_.
+  absl::Status Reply(const std::string& stream_id,
+                     const std::string& delivery_id, v1::OutcomeStatus status,
+                     const std::function<void(v1::Outcome&)>& edit = nullptr) {
     v1::Outcome o;
-    o.set_delivery_id(stream_.deliveries.back().delivery_id());
+    o.set_delivery_id(delivery_id);
     o.set_status(status);
     if (edit) edit(o);
     v1::ProtocolErrorCode code;
-    last_answer_ = dispatcher_.OnOutcome("s1", o, &code);
+    last_answer_ = dispatcher_.OnOutcome(stream_id, o, &code);
     last_code_ = code;
     loop_.RunUntilIdle();
+    return last_answer_;
+  }
+  // Answers the last delivery.
+  void Answer(v1::OutcomeStatus status,
+              const std::function<void(v1::Outcome&)>& edit = nullptr) {
+    ASSERT_FALSE(stream_.deliveries.empty());
+    Reply("s1", stream_.deliveries.back().delivery_id(), status, edit);
   }
   std::vector<std::string> Delivered() {
     std::vector<std::string> out;
@@ -435,11 +464,7 @@ TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
               HasSubstr(R"("op":"test","path":"/metadata/resourceVersion")"));
   EXPECT_TRUE(stream_.deliveries.empty());
   // kubectl delete: the API server sets deletionTimestamp.
-  json obj = Obj("d");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["d"] = obj;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "d");
   loop_.RunUntilIdle();
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("delete_fn/CAUSE_DELETE"));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
@@ -451,21 +476,15 @@ TEST_F(ProcessorTest, DeleteHandlersRunOnceEvenWhenTheReleaseAnswerIsNoObject) {
   AddHandler("delete_fn", v1::CAUSE_DELETE);
   Connect();
   Create(Example("g"));
-  json obj = Obj("g");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["g"] = obj;
   api_.status_reply_next_json = true;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "g");
   loop_.RunUntilIdle();
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // The release was answered with a Status: no second cycle, no re-run.
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   // Another event for the still-present object retries only the release.
   json again = Obj("g");
-  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["g"] = again;
-  api_.Emit(Kex(), "MODIFIED", again);
+  api_.Modify(again);
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   EXPECT_EQ(Obj("g")["metadata"]["finalizers"], json::array());
@@ -505,10 +524,7 @@ TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
   AddHandler("create_fn", v1::CAUSE_CREATE);
   Connect();
   Create(Example("r"));
-  api_.fail_next_with = 422;
-  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
-    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
-  });
+  AnswerWithARejectedPatch();
   ASSERT_EQ(stream_.errors.size(), 1u);
   EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
   auto rec =
@@ -530,9 +546,7 @@ TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
   for (const char* v : {"v2", "v3"}) {
     json o = Obj("e");
     o["spec"]["field"] = v;
-    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["e"] = o;
-    api_.Emit(Kex(), "MODIFIED", o);
+    api_.Modify(o);
   }
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);  // Never two at once.
@@ -567,9 +581,7 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   json changed = Obj("big");
   changed["spec"]["field"] = "other";
-  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["big"] = changed;
-  api_.Emit(Kex(), "MODIFIED", changed);
+  api_.Modify(changed);
   loop_.RunUntilIdle();
   ASSERT_EQ(stream_.deliveries.size(), 2u);
   EXPECT_EQ(stream_.deliveries[1].handler_id(), "update_fn");
@@ -589,9 +601,7 @@ TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // Seen now: later events with no change resume nothing.
   json again = Obj("old");
-  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["old"] = again;
-  api_.Emit(Kex(), "MODIFIED", again);
+  api_.Modify(again);
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);
 }
@@ -654,10 +664,7 @@ TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
   AddHandler("event_fn", v1::CAUSE_EVENT);
   Connect();
   Create(Example("r"));
-  api_.fail_next_with = 422;
-  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
-    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
-  });
+  AnswerWithARejectedPatch();
   ASSERT_EQ(stream_.errors.size(), 1u);
   EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
   EXPECT_THAT(stream_.errors[0].message(), HasSubstr("event_fn"));
@@ -666,9 +673,7 @@ TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
   // Not retried, and the object's next event is heard.
   json o = Obj("r");
   o["spec"]["field"] = "next";
-  o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["r"] = o;
-  api_.Emit(Kex(), "MODIFIED", o);
+  api_.Modify(o);
   loop_.RunUntilIdle();
   ASSERT_EQ(stream_.deliveries.size(), 2u);
   EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
@@ -742,9 +747,7 @@ TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   for (int i = 0; i < 50; ++i) {
     json obj = Obj("m");
     obj["spec"]["n"] = i;
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["m"] = obj;
-    api_.Emit(Kex(), "MODIFIED", obj);
+    api_.Modify(obj);
   }
   loop_.RunUntilIdle();
   Answer(v1::OUTCOME_STATUS_SUCCESS);
@@ -848,11 +851,7 @@ TEST_F(ProcessorTest, TimersFireOnScheduleNeverOverlapAndStopOnDeletion) {
   ASSERT_EQ(stream_.deliveries.size(), 3u);  // After the error's delay.
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // Deletion stops the timer and releases the object.
-  json obj = Obj("t");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["t"] = obj;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "t");
   loop_.RunUntilIdle();
   EXPECT_EQ(Obj("t")["metadata"]["finalizers"], json::array());
   clock_.Advance(absl::Seconds(100));
@@ -879,9 +878,7 @@ TEST_F(ProcessorTest,
   Obj("i");
   json changed = Obj("i");
   changed["spec"]["field"] = "changed";
-  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["i"] = changed;
-  api_.Emit(Kex(), "MODIFIED", changed);
+  api_.Modify(changed);
   loop_.RunUntilIdle();
   clock_.Advance(absl::Seconds(15));
   loop_.RunUntilIdle();
@@ -965,18 +962,17 @@ TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
         daemon_id = d.delivery_id();
         continue;
       }
-      v1::Outcome o;
-      o.set_delivery_id(d.delivery_id());
-      o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-      if (d.cause() == v1::CAUSE_INDEX) {
-        ++indexed[d.object().resource_version()];
-        o.set_result_json(R"({"app":"x"})");
-      } else if (d.cause() == v1::CAUSE_TIMER) {
-        o.set_result_json(std::to_string(++ticks));  // Into the status.
-      }
-      v1::ProtocolErrorCode code;
-      ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
-      loop_.RunUntilIdle();
+      ASSERT_TRUE(Reply("s1", d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
+                        [&](v1::Outcome& o) {
+                          if (d.cause() == v1::CAUSE_INDEX) {
+                            ++indexed[d.object().resource_version()];
+                            o.set_result_json(R"({"app":"x"})");
+                          } else if (d.cause() == v1::CAUSE_TIMER) {
+                            // Into the status.
+                            o.set_result_json(std::to_string(++ticks));
+                          }
+                        })
+                      .ok());
     }
   };
   Create(Example("x"));
@@ -1014,20 +1010,12 @@ TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
   // stays a few per object however long the queue (nothing polls or
   // rescans the waiting objects).
   AddHandler("create_fn", v1::CAUSE_CREATE);
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &stream_);
+  Connect(1);
   processor_.OnListed(Kex(), "");
   constexpr int kObjects = 300;
   size_t steps = 0;
   for (int i = 0; i < kObjects; ++i) {
-    json obj = Example(absl::StrCat("w", i));
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    obj["metadata"]["uid"] = absl::StrCat("uid-w", i);
-    api_.objects[obj["metadata"]["name"]] = obj;
-    api_.Emit(Kex(), "ADDED", obj);
+    api_.Add(Example(absl::StrCat("w", i)));
     steps += loop_.RunUntilIdle();
   }
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1093,9 +1081,7 @@ TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
 void MarkDeleted(FakeApi& api, const std::string& name) {
   json obj = api.objects[name];
   obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api.rv);
-  api.objects[name] = obj;
-  api.Emit(Kex(), "MODIFIED", obj);
+  api.Modify(obj);
 }
 
 TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
@@ -1103,11 +1089,7 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
     s.mutable_daemon()->mutable_cancellation_backoff()->set_seconds(5);
   });
   AddHandler("create_fn", v1::CAUSE_CREATE);
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &stream_);
+  Connect(1);
   Create(Example("d"));
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
             json::array({"herald.dev/finalizer"}));
@@ -1115,12 +1097,9 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE",
                                                   "daemon/CAUSE_DAEMON"));
   const std::string daemon_id = stream_.deliveries[1].delivery_id();
-  v1::Outcome created;
-  created.set_delivery_id(stream_.deliveries[0].delivery_id());
-  created.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode created_code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", created, &created_code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s1", stream_.deliveries[0].delivery_id(),
+                    v1::OUTCOME_STATUS_SUCCESS)
+                  .ok());
   EXPECT_EQ(processor_.daemons_running(), 1u);
   // Changes sent while running are applied at once.
   v1::ObjectChanges changes;
@@ -1151,12 +1130,7 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   EXPECT_TRUE(stream_.stops[1].force());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
             json::array({"herald.dev/finalizer"}));
-  v1::Outcome o;
-  o.set_delivery_id(daemon_id);
-  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s1", daemon_id, v1::OUTCOME_STATUS_SUCCESS).ok());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
   EXPECT_EQ(processor_.daemons_running(), 0u);
 }
@@ -1195,23 +1169,16 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   dispatcher_.RemoveStream("s1");
   loop_.RunUntilIdle();
   Stream other;
-  StreamInfo info;
-  info.stream_id = "s2";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &other);
+  Connect(1, &other, "s2");
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
   EXPECT_TRUE(other.deliveries[0].restarted());
   EXPECT_EQ(other.deliveries[0].cause(), v1::CAUSE_DAEMON);
   // A temporary error restarts it after the delay.
-  v1::Outcome o;
-  o.set_delivery_id(other.deliveries[0].delivery_id());
-  o.set_status(v1::OUTCOME_STATUS_TEMPORARY_ERROR);
-  o.mutable_delay()->set_seconds(7);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s2", other.deliveries[0].delivery_id(),
+                    v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+                    [](v1::Outcome& o) { o.mutable_delay()->set_seconds(7); })
+                  .ok());
   clock_.Advance(absl::Seconds(6));
   loop_.RunUntilIdle();
   EXPECT_EQ(other.deliveries.size(), 1u);
@@ -1219,10 +1186,9 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 2u);
   // Returning normally ends it for good.
-  o.set_delivery_id(other.deliveries[1].delivery_id());
-  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(
+      Reply("s2", other.deliveries[1].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+          .ok());
   clock_.Advance(absl::Seconds(600));
   loop_.RunUntilIdle();
   EXPECT_EQ(other.deliveries.size(), 2u);
@@ -1246,9 +1212,7 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
     } else {
       o["metadata"]["labels"].erase("run");
     }
-    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["d"] = o;
-    api_.Emit(Kex(), "MODIFIED", o);
+    api_.Modify(o);
     loop_.RunUntilIdle();
   };
   json obj = Example("d");
@@ -1277,22 +1241,15 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
   // Its process going away is no new attempt: the same one runs elsewhere.
   dispatcher_.RemoveStream("s1");
   Stream other;
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &other);
+  Connect(1, &other);
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
   EXPECT_TRUE(other.deliveries[0].restarted());
   EXPECT_EQ(other.deliveries[0].retry(), 2u);
   EXPECT_EQ(other.deliveries[0].started().seconds(), first.seconds());
-  v1::Outcome ok;
-  ok.set_delivery_id(other.deliveries[0].delivery_id());
-  ok.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", ok, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(
+      Reply("s1", other.deliveries[0].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+          .ok());
   // Stopped by its filter and started again: a new daemon, from scratch.
   labelled(false);
   clock_.Advance(absl::Seconds(10));
@@ -1346,9 +1303,7 @@ TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {
   // A changed label moves the entry; a deleted object leaves.
   json moved = Obj("a");
   moved["metadata"]["labels"]["app"] = "db";
-  moved["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["a"] = moved;
-  api_.Emit(Kex(), "MODIFIED", moved);
+  api_.Modify(moved);
   loop_.RunUntilIdle();
   EXPECT_EQ(processor_.IndexJson("by_app").dump(),
             R"([["db",[{"name":"a","namespace":"ns"}]]])");
