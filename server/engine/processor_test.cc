@@ -255,6 +255,15 @@ json Example(const std::string& name) {
               {"spec", {{"field", "value"}}}};
 }
 
+// An Example whose diff-base annotation says a handler saw it as
+// `diff_base`.
+json HandledAs(const std::string& name, const std::string& diff_base) {
+  json obj = Example(name);
+  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      diff_base;
+  return obj;
+}
+
 TEST_F(ProcessorTest, CreateRunsOnceStoresResultAndDiffBase) {
   AddHandler("create_fn", v1::CAUSE_CREATE);
   Connect();
@@ -378,10 +387,7 @@ TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
   AddHandler("other_field_fn", v1::CAUSE_FIELD,
              [](v1::HandlerSpec& s) { s.set_field("spec.other"); });
   Connect();
-  json obj = Example("u");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"old"}})";
-  Create(obj);
+  Create(HandledAs("u", R"({"spec":{"field":"old"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("update_fn/CAUSE_UPDATE"));
   const auto& d = stream_.deliveries[0];
   EXPECT_EQ(d.diff_json(), R"([["change",["spec","field"],"old","value"]])");
@@ -537,10 +543,7 @@ TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
 TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
   AddHandler("update_fn", v1::CAUSE_UPDATE);
   Connect();
-  json obj = Example("e");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"v0"}})";
-  Create(obj);
+  Create(HandledAs("e", R"({"spec":{"field":"v0"}})"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
   // Two changes while the handler works.
   for (const char* v : {"v2", "v3"}) {
@@ -593,10 +596,7 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
 TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
   AddHandler("resume_fn", v1::CAUSE_RESUME);
   Connect();
-  json obj = Example("old");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"value"}})";
-  Create(obj);
+  Create(HandledAs("old", R"({"spec":{"field":"value"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // Seen now: later events with no change resume nothing.
