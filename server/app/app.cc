@@ -276,7 +276,9 @@ int App::Run() {
     code = Shutdown();
   }
   // Ends the waiter when no signal did (a fatal error, or Start failed): the
-  // signal is blocked there, so sigwait takes it.
+  // signal is blocked in every thread and the waiter's sigwait takes it, so
+  // it terminates nothing (what bugprone-bad-signal-to-kill-thread fears).
+  // NOLINTNEXTLINE(bugprone-bad-signal-to-kill-thread)
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
   return code;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -120,9 +121,7 @@ void Measure(const char* name, const std::vector<std::string>& texts,
   (void)kept;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
   std::vector<std::string> texts;
   texts.reserve(n);
@@ -170,4 +169,15 @@ int main(int argc, char** argv) {
     return store;
   });
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "representation_benchmark: %s\n", e.what());
+    return 1;
+  }
 }

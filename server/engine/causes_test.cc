@@ -10,19 +10,12 @@
 namespace herald::engine {
 namespace {
 
+using ::herald::engine::testing::Spec;
 using nlohmann::json;
 using ::testing::ElementsAreArray;
 
 constexpr char kPrefix[] = "herald.dev";
 constexpr char kFinalizer[] = "herald.dev/finalizer";
-
-v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
-  v1::HandlerSpec s;
-  s.set_id(id);
-  s.set_resource("kopfexamples");
-  s.set_cause(cause);
-  return s;
-}
 
 // A registry with one handler of every kind the tables use.
 class Handlers {

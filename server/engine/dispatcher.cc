@@ -125,21 +125,19 @@ void Dispatcher::Compact(Queue& q) {
 
 void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  const std::string id = delivery.delivery_id();
-  const std::string handler = delivery.handler_id();
-  if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
-  Pending& p = deliveries_[id];
-  p.seq = next_seq_++;
-  p.delivery = std::move(delivery);
-  p.on_outcome = std::move(on_outcome);
-  Enqueue(handler, id, p, false);
-  Pump();
+  Accept(std::move(delivery), std::move(on_outcome), nullptr, false);
 }
 
 void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
                                    OutcomeCallback on_outcome,
                                    RequeueCallback on_requeue) {
   HERALD_ASSERT_ON_LOOP(loop_);
+  Accept(std::move(delivery), std::move(on_outcome), std::move(on_requeue),
+         true);
+}
+
+void Dispatcher::Accept(v1::Delivery delivery, OutcomeCallback on_outcome,
+                        RequeueCallback on_requeue, bool long_running) {
   const std::string id = delivery.delivery_id();
   const std::string handler = delivery.handler_id();
   if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
@@ -148,7 +146,7 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
   p.delivery = std::move(delivery);
   p.on_outcome = std::move(on_outcome);
   p.on_requeue = std::move(on_requeue);
-  p.long_running = true;
+  p.long_running = long_running;
   Enqueue(handler, id, p, false);
   Pump();
 }

@@ -197,6 +197,10 @@ class Dispatcher {
     size_t live = 0;
   };
 
+  // Submit and SubmitLongRunning: a delivery under an id already known
+  // replaces the old one.
+  void Accept(v1::Delivery delivery, OutcomeCallback on_outcome,
+              RequeueCallback on_requeue, bool long_running);
   void Enqueue(const std::string& handler_id, const std::string& delivery_id,
                const Pending& p, bool front);
   // The delivery an entry stands for, if it is still queued; null if stale.

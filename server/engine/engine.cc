@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/outcomes.h"
 #include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
@@ -476,27 +477,8 @@ void Engine::InterimChanges(const std::string& stream_id,
 v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
                                        v1::OutcomeStatus status) {
   HERALD_ASSERT_ON_LOOP(&loop_);
-  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
-      status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-    status = h.spec.errors() == v1::ERRORS_MODE_PERMANENT
-                 ? v1::OUTCOME_STATUS_PERMANENT_ERROR
-             : h.spec.errors() == v1::ERRORS_MODE_IGNORED
-                 ? v1::OUTCOME_STATUS_SUCCESS
-                 : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-  }
-  HandlerStats& stats = processor_->stats_of(h.id());
-  switch (status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
-      stats.successes++;
-      break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      stats.permanent_failures++;
-      break;
-    default:
-      stats.temporary_failures++;
-      break;
-  }
+  status = ApplyErrorsMode(status, h.spec.errors());
+  processor_->stats_of(h.id()).Count(status);
   return status;
 }
 

@@ -151,6 +151,8 @@ class Engine {
   // The watches, copied under `watches_mu_`, which is not held afterwards:
   // each watch lives as long as the engine.
   std::vector<kube::ResourceWatch*> WatchList();
+  // The same for inspection: Unavailable once the sidecar is stopping.
+  absl::StatusOr<std::vector<kube::ResourceWatch*>> InspectedWatchList();
   void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
                  const std::string& delivery_id, const std::string& message);
   // On the loop: logs a message from a stream the engine does not serve.

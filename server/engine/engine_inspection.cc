@@ -16,6 +16,14 @@ std::vector<kube::ResourceWatch*> Engine::WatchList() {
   return out;
 }
 
+absl::StatusOr<std::vector<kube::ResourceWatch*>> Engine::InspectedWatchList() {
+  absl::MutexLock lock(&watches_mu_);
+  if (watches_closed_) return absl::UnavailableError("the sidecar is stopping");
+  std::vector<kube::ResourceWatch*> out;
+  for (auto& w : watches_) out.push_back(w.get());
+  return out;
+}
+
 template <typename T>
 absl::StatusOr<T> Engine::Query(std::function<T()> fn) {
   std::optional<T> out;
@@ -38,31 +46,19 @@ absl::StatusOr<StatusSnapshot> Engine::Overview() {
 }
 
 absl::StatusOr<std::vector<ResourceSnapshot>> Engine::Resources() {
-  std::vector<kube::ResourceWatch*> watches;
-  {
-    absl::MutexLock lock(&watches_mu_);
-    if (watches_closed_) {
-      return absl::UnavailableError("the sidecar is stopping");
-    }
-    for (auto& w : watches_) watches.push_back(w.get());
-  }
+  auto watches = InspectedWatchList();
+  if (!watches.ok()) return watches.status();
   std::vector<ResourceSnapshot> out;
-  out.reserve(watches.size());
-  for (auto* w : watches) out.push_back(SnapshotResource(*w));
+  out.reserve(watches->size());
+  for (auto* w : *watches) out.push_back(SnapshotResource(*w));
   return out;
 }
 
 absl::StatusOr<std::vector<WatchedCache>> Engine::Caches() {
-  std::vector<kube::ResourceWatch*> watches;
-  {
-    absl::MutexLock lock(&watches_mu_);
-    if (watches_closed_) {
-      return absl::UnavailableError("the sidecar is stopping");
-    }
-    for (auto& w : watches_) watches.push_back(w.get());
-  }
+  auto watches = InspectedWatchList();
+  if (!watches.ok()) return watches.status();
   std::vector<WatchedCache> out;
-  for (auto* w : watches) {
+  for (auto* w : *watches) {
     if (w->state() != kube::ResourceWatch::State::kWatching) continue;
     out.push_back({w->name(), w->resource(), &w->store()});
   }

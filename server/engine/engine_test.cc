@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/engine/test_resources.h"
 
 namespace herald::engine {
 namespace {
@@ -166,10 +167,7 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
   auto sink = std::make_shared<Sink>();
   v1::Register request;
   request.set_credits(1);
-  auto* spec = request.add_handlers();
-  spec->set_id("create_fn");
-  spec->set_resource("kopfexamples");
-  spec->set_cause(v1::CAUSE_CREATE);
+  *request.add_handlers() = testing::Spec("create_fn", v1::CAUSE_CREATE);
   ASSERT_TRUE(
       f.engine->Register(f.engine->NewStreamId(), request, "peer", sink).ok());
   ASSERT_TRUE(

@@ -16,10 +16,7 @@ using ::testing::HasSubstr;
 class IndicesTest : public ::testing::Test {
  protected:
   IndicesTest() {
-    v1::HandlerSpec by_label;
-    by_label.set_id("by_app");
-    by_label.set_resource("kopfexamples");
-    by_label.set_cause(v1::CAUSE_INDEX);
+    v1::HandlerSpec by_label = testing::Spec("by_app", v1::CAUSE_INDEX);
     by_label.mutable_index()->set_label("app");
     EXPECT_TRUE(registry_.Add(by_label, testing::Kex()).ok());
     v1::HandlerSpec by_field = by_label;

@@ -91,6 +91,8 @@ using DaemonSnapshot = Processor::DaemonView;
 
 // An index's entries, in key order.
 struct IndexSnapshot {
+  // As CausePlan (causes.h): a JSON value's destructor may allocate.
+  // NOLINTNEXTLINE(bugprone-exception-escape)
   struct Entry {
     nlohmann::json key;
     // One per object entry with this key.

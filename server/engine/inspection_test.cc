@@ -7,15 +7,8 @@ namespace herald::engine {
 namespace {
 
 using ::herald::engine::testing::Kex;
+using ::herald::engine::testing::Spec;
 using nlohmann::json;
-
-v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
-  v1::HandlerSpec s;
-  s.set_id(id);
-  s.set_resource("kopfexamples");
-  s.set_cause(cause);
-  return s;
-}
 
 StreamInfo Stream(const std::string& id, std::vector<std::string> handlers) {
   StreamInfo s;

@@ -44,6 +44,21 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
 
 }  // namespace
 
+void HandlerStats::Count(v1::OutcomeStatus status) {
+  switch (status) {
+    case v1::OUTCOME_STATUS_SUCCESS:
+    case v1::OUTCOME_STATUS_SKIPPED:
+      successes++;
+      break;
+    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+      permanent_failures++;
+      break;
+    default:
+      temporary_failures++;
+      break;
+  }
+}
+
 const std::string& Processor::UidOf(const ObjectState& st) {
   static const std::string* empty = new std::string();
   return st.object ? st.object->uid : *empty;
@@ -196,7 +211,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     return;
   }
   auto c = std::make_unique<Cycle>();
-  c->cause = v1::CAUSE_INDEX;
+  c->plan.cause = v1::CAUSE_INDEX;
   c->due = std::move(remaining);
   c->index_rv = st.indexed_rv;
   c->serial = next_cycle_serial_++;
@@ -403,7 +418,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   }
   // One delivery at a time, in order; errors are not retried.
   auto c = std::make_unique<Cycle>();
-  c->cause = v1::CAUSE_EVENT;
+  c->plan.cause = v1::CAUSE_EVENT;
   c->due = std::move(matching);
   c->event_type = std::move(ev.type);
   c->event_object = std::move(ev.object);
@@ -497,12 +512,7 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
     return false;
   }
   auto c = std::make_unique<Cycle>();
-  c->cause = plan.cause;
-  c->purpose = std::move(plan.purpose);
-  c->old_essence = std::move(plan.old_essence);
-  c->new_essence = std::move(plan.new_essence);
-  c->diff = std::move(plan.diff);
-  c->handlers = std::move(plan.handlers);
+  c->plan = std::move(plan);
   c->records = std::move(progress.records);
   c->child_records = std::move(progress.child_records);
   c->due = std::move(progress.due);
@@ -577,7 +587,7 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   }
   const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
   Cycle c;
-  c.cause = v1::CAUSE_TIMER;
+  c.plan.cause = v1::CAUSE_TIMER;
   c.timer_id = handler_id;
   c.timer_next = interval;
   c.timer_grid = opts.sharp();
@@ -593,13 +603,12 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.current_delivery = d.delivery_id();
   st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
-  dispatcher_->Submit(std::move(d),
-                      [this, id, h, serial](const v1::Outcome& outcome,
-                                            const std::string& stream_id) {
-                        if (CycleOf(id, serial) == nullptr)
-                          return absl::OkStatus();
-                        return OnTimerOutcome(id, h, outcome, stream_id);
-                      });
+  dispatcher_->Submit(std::move(d), [this, id, h, serial](
+                                        const v1::Outcome& outcome,
+                                        const std::string& stream_id) {
+    if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
+    return OnTimerOutcome(id, objects_.find(id)->second, h, outcome, stream_id);
+  });
 }
 
 void Processor::TakeChanges(ObjectState& st, const Handler& h,
@@ -621,12 +630,10 @@ void Processor::TakeChanges(ObjectState& st, const Handler& h,
   }
 }
 
-absl::Status Processor::OnTimerOutcome(const Id& id, const Handler* h,
+absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
+                                       const Handler* h,
                                        const v1::Outcome& outcome,
                                        const std::string& stream_id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return absl::OkStatus();
-  ObjectState& st = it->second;
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
   ParsedChanges parsed = ParseChanges(outcome);
@@ -704,18 +711,18 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   const Cycle& c = *st.cycle;
   v1::Delivery d =
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
-  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.cause);
+  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.plan.cause);
   d.set_body_json(st.object->json);
   if (!h.field.empty()) {
     // Any handler limited to a field: the field's values and the diff
     // inside it.
-    d.set_old_json(Resolve(c.old_essence, h.field).dump());
-    d.set_new_json(Resolve(c.new_essence, h.field).dump());
-    d.set_diff_json(DiffToJson(ReduceDiff(c.diff, h.field)).dump());
-  } else if (c.cause == v1::CAUSE_UPDATE) {
-    d.set_old_json(c.old_essence.dump());
-    d.set_new_json(c.new_essence.dump());
-    d.set_diff_json(DiffToJson(c.diff).dump());
+    d.set_old_json(Resolve(c.plan.old_essence, h.field).dump());
+    d.set_new_json(Resolve(c.plan.new_essence, h.field).dump());
+    d.set_diff_json(DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump());
+  } else if (c.plan.cause == v1::CAUSE_UPDATE) {
+    d.set_old_json(c.plan.old_essence.dump());
+    d.set_new_json(c.plan.new_essence.dump());
+    d.set_diff_json(DiffToJson(c.plan.diff).dump());
   }
   d.set_retry(rec.retries);
   if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
@@ -760,20 +767,19 @@ void Processor::DeliverNext(const Id& id) {
             const v1::Outcome& outcome, const std::string& stream_id) {
           // An outcome for a cycle the object no longer runs changes nothing.
           if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
-          return OnOutcome(id, h, delivery_id, outcome, stream_id);
+          return OnOutcome(id, objects_.find(id)->second, h, delivery_id,
+                           outcome, stream_id);
         });
     return;
   }
   FinishCycle(id);
 }
 
-absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
+absl::Status Processor::OnOutcome(const Id& id, ObjectState& st,
+                                  const Handler* h,
                                   const std::string& delivery_id,
                                   const v1::Outcome& outcome,
                                   const std::string& stream_id) {
-  auto it = objects_.find(id);
-  if (it == objects_.end()) return absl::OkStatus();
-  ObjectState& st = it->second;
   Cycle& c = *st.cycle;
   ProgressRecord& rec = c.records[h->id()];
   const absl::Time now = loop_->clock()->Now();
@@ -787,23 +793,12 @@ absl::Status Processor::OnOutcome(const Id& id, const Handler* h,
         << "delivery " << delivery_id << " of " << h->id()
         << ": malformed outcome: " << bad.message();
   }
-  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.purpose, now,
-                                   rec, c.child_records);
+  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.plan.purpose,
+                                   now, rec, c.child_records);
   for (const auto& w : j.warnings) {
     HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
-  switch (j.status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
-      stats.successes++;
-      break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
-      stats.permanent_failures++;
-      break;
-    default:
-      stats.temporary_failures++;
-      break;
-  }
+  stats.Count(j.status);
   if (bad.ok()) {
     TakeChanges(st, *h, parsed, outcome, stream_id);
     if (j.status == v1::OUTCOME_STATUS_SUCCESS && !j.drop_result &&
@@ -828,17 +823,17 @@ void Processor::FinishCycle(const Id& id) {
     // handlers whose patches go nowhere).
     HERALD_LOG(INFO, "engine")
         << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-        << ": deleted during its " << c.purpose
+        << ": deleted during its " << c.plan.purpose
         << " cycle; the cycle ends without writing";
     ApplyWrites(id, json::object(), json::object(), false, c.events,
                 std::move(c.patched_by));
     return;
   }
   CycleResult result;
-  result.cause = c.cause;
+  result.cause = c.plan.cause;
   result.records = &c.records;
   result.child_records = &c.child_records;
-  result.new_essence = &c.new_essence;
+  result.new_essence = &c.plan.new_essence;
   WritePlan plan =
       PlanCycleWrites(st.body, keys_, result, std::move(c.patch),
                       std::move(c.status_patch), options_.max_diffbase_bytes);
@@ -850,7 +845,7 @@ void Processor::FinishCycle(const Id& id) {
           << options_.max_diffbase_bytes << " bytes; storing its digest in "
           << options_.prefix << "/" << kDigestKey
           << " and the essence in memory";
-      st.large_base = std::make_shared<const json>(c.new_essence);
+      st.large_base = std::make_shared<const json>(c.plan.new_essence);
       break;
     case WritePlan::LargeBase::kClear:
       st.large_base.reset();
@@ -927,7 +922,7 @@ void Processor::OnWritten(const Id& id, bool remove_finalizer,
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   for (const auto& body : answer.bodies) TakeBody(st, body);
-  const bool raw_event = st.cycle && st.cycle->cause == v1::CAUSE_EVENT;
+  const bool raw_event = st.cycle && st.cycle->plan.cause == v1::CAUSE_EVENT;
   switch (answer.kind) {
     case WriteAnswer::Kind::kApplied:
       st.throttle = 0;
@@ -974,7 +969,7 @@ void Processor::OnPatchRejected(
   // A handler's patch does not apply: tell its process, record the failure
   // in progress, and write our own part alone.
   RejectPatches(s, patched_by, absl::StrCat("was rejected: ", why.message()));
-  if (!s.cycle || s.cycle->cause == v1::CAUSE_EVENT) {
+  if (!s.cycle || s.cycle->plan.cause == v1::CAUSE_EVENT) {
     // Raw-event handlers keep no progress and are not retried.
     EndCycle(id, absl::InfiniteFuture());
     return;
@@ -1115,8 +1110,8 @@ std::vector<Processor::QueueView> Processor::Queues() const {
       v.handler_id = st.current_handler;
       v.purpose = !st.cycle ? (st.current_handler.empty() ? "" : "event/index")
                   : !st.cycle->timer_id.empty() ? "timer"
-                  : !st.cycle->purpose.empty()
-                      ? st.cycle->purpose
+                  : !st.cycle->plan.purpose.empty()
+                      ? st.cycle->plan.purpose
                       : (st.current_handler.empty() ? "" : "event/index");
     }
     // A change waits for the running step.

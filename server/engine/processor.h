@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/annotation_keys.h"
+#include "server/engine/causes.h"
 #include "server/engine/dispatcher.h"
 #include "server/engine/essence.h"
 #include "server/engine/indices.h"
@@ -62,6 +63,10 @@ struct HandlerStats {
   uint64_t successes = 0;
   uint64_t temporary_failures = 0;
   uint64_t permanent_failures = 0;
+
+  // Counts a delivery's judged outcome: a success or a skip, a permanent
+  // failure, or (anything else) a temporary one.
+  void Count(v1::OutcomeStatus status);
 };
 
 // Runs on the engine loop. OnEvent and OnListed may be called from any
@@ -169,12 +174,10 @@ class Processor : public kube::WatchHandler {
 
  private:
   struct Cycle {
-    v1::Cause cause = v1::CAUSE_UNSPECIFIED;
-    std::string purpose;
-    nlohmann::json old_essence;
-    nlohmann::json new_essence;
-    Diff diff;
-    std::vector<const Handler*> handlers;
+    // What DetectCause found: the cause, purpose, essences, diff and
+    // handlers of a cause's cycle; a raw-event, index or timer run sets
+    // only the cause.
+    CausePlan plan;
     std::map<std::string, ProgressRecord> records;
     // Progress of sub-handlers ("parent/child"), by id.
     std::map<std::string, ProgressRecord> child_records;
@@ -340,10 +343,12 @@ class Processor : public kube::WatchHandler {
   void TakeChanges(ObjectState& st, const Handler& h,
                    const ParsedChanges& parsed, const v1::Outcome& outcome,
                    const std::string& stream_id);
-  absl::Status OnTimerOutcome(const Id& id, const Handler* h,
+  // An outcome of the object's current cycle (the caller checked that
+  // `st`, the object `id`'s state, still runs it).
+  absl::Status OnTimerOutcome(const Id& id, ObjectState& st, const Handler* h,
                               const v1::Outcome& outcome,
                               const std::string& stream_id);
-  absl::Status OnOutcome(const Id& id, const Handler* h,
+  absl::Status OnOutcome(const Id& id, ObjectState& st, const Handler* h,
                          const std::string& delivery_id,
                          const v1::Outcome& outcome,
                          const std::string& stream_id);

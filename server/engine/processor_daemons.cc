@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/engine/causes.h"
+#include "server/engine/outcomes.h"
 #include "server/engine/processor.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
@@ -303,13 +304,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
   if (!parsed.error.ok() || status == v1::OUTCOME_STATUS_UNSPECIFIED) {
     status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
   }
-  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
-    status = h->spec.errors() == v1::ERRORS_MODE_PERMANENT
-                 ? v1::OUTCOME_STATUS_PERMANENT_ERROR
-             : h->spec.errors() == v1::ERRORS_MODE_IGNORED
-                 ? v1::OUTCOME_STATUS_SUCCESS
-                 : v1::OUTCOME_STATUS_TEMPORARY_ERROR;
-  }
+  status = ApplyErrorsMode(status, h->spec.errors());
   if (status == v1::OUTCOME_STATUS_TEMPORARY_ERROR && !stopping_daemons_) {
     // Restarted after the error's delay, as Kopf does.
     stats_[handler_id].temporary_failures++;

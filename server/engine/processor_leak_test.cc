@@ -85,6 +85,7 @@ class LastDelivery : public StreamSink {
 };
 
 using ::herald::engine::testing::Kex;
+using ::herald::engine::testing::Spec;
 
 class ProcessorLeakTest : public ::testing::Test {
  protected:
@@ -92,11 +93,7 @@ class ProcessorLeakTest : public ::testing::Test {
       : loop_(&clock_), processor_(&loop_, &registry_, &dispatcher_, &api_) {}
 
   void Serve(const std::string& id, v1::Cause cause) {
-    v1::HandlerSpec s;
-    s.set_id(id);
-    s.set_resource("kopfexamples");
-    s.set_cause(cause);
-    ASSERT_TRUE(registry_.Add(s, Kex()).ok());
+    ASSERT_TRUE(registry_.Add(Spec(id, cause), Kex()).ok());
     StreamInfo info;
     info.stream_id = "s1";
     info.credits = 1;

@@ -92,6 +92,21 @@ class FakeApi : public ObjectWriter {
     processor->OnEvent(r, e);
   }
 
+  // A new object: its resourceVersion and uid, then its ADDED event.
+  void Add(json obj) {
+    const std::string name = obj["metadata"]["name"];
+    obj["metadata"]["resourceVersion"] = std::to_string(++rv);
+    obj["metadata"]["uid"] = "uid-" + name;
+    objects[name] = obj;
+    Emit(testing::Kex(), "ADDED", obj);
+  }
+  // Another writer's change: a new resourceVersion, then its MODIFIED event.
+  void Modify(json obj) {
+    obj["metadata"]["resourceVersion"] = std::to_string(++rv);
+    objects[obj["metadata"]["name"].get<std::string>()] = obj;
+    Emit(testing::Kex(), "MODIFIED", obj);
+  }
+
   // Sends the held watch events, in order.
   void ReleaseEvents() {
     hold_events = false;
@@ -141,6 +156,7 @@ class Stream : public StreamSink {
 };
 
 using ::herald::engine::testing::Kex;
+using ::herald::engine::testing::Spec;
 
 class ProcessorTest : public ::testing::Test {
  protected:
@@ -157,42 +173,55 @@ class ProcessorTest : public ::testing::Test {
   }
   void AddHandler(const std::string& id, v1::Cause cause,
                   std::function<void(v1::HandlerSpec&)> edit = nullptr) {
-    v1::HandlerSpec s;
-    s.set_id(id);
-    s.set_resource("kopfexamples");
-    s.set_cause(cause);
+    v1::HandlerSpec s = Spec(id, cause);
     if (edit) edit(s);
     ASSERT_TRUE(registry_.Add(s, Kex()).ok());
     handler_ids_.push_back(id);
   }
-  void Connect() {
+  // A process serving every handler added so far, on `stream_` unless
+  // another sink is given.
+  void Connect(uint32_t credits = 10, Stream* sink = nullptr,
+               const std::string& stream_id = "s1") {
     StreamInfo info;
-    info.stream_id = "s1";
-    info.credits = 10;
+    info.stream_id = stream_id;
+    info.credits = credits;
     info.handler_ids = handler_ids_;
-    dispatcher_.AddStream(info, &stream_);
+    dispatcher_.AddStream(info, sink != nullptr ? sink : &stream_);
   }
   void Create(json obj) {
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    obj["metadata"]["uid"] =
-        "uid-" + obj["metadata"]["name"].get<std::string>();
-    api_.objects[obj["metadata"]["name"]] = obj;
-    api_.Emit(Kex(), "ADDED", obj);
+    api_.Add(std::move(obj));
     loop_.RunUntilIdle();
   }
   json Obj(const std::string& name) { return api_.objects[name]; }
-  // Answers the last delivery.
-  void Answer(v1::OutcomeStatus status,
-              std::function<void(v1::Outcome&)> edit = nullptr) {
-    ASSERT_FALSE(stream_.deliveries.empty());
+  // Answers the last delivery with a patch the API server rejects.
+  void AnswerWithARejectedPatch() {
+    api_.fail_next_with = 422;
+    Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
+      o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
+    });
+  }
+  // Answers a delivery from a stream; what the dispatcher said is also in
+  // last_answer_ and last_code_.
+  absl::Status Reply(const std::string& stream_id,
+                     const std::string& delivery_id, v1::OutcomeStatus status,
+                     const std::function<void(v1::Outcome&)>& edit = nullptr) {
     v1::Outcome o;
-    o.set_delivery_id(stream_.deliveries.back().delivery_id());
+    o.set_delivery_id(delivery_id);
     o.set_status(status);
     if (edit) edit(o);
     v1::ProtocolErrorCode code;
-    last_answer_ = dispatcher_.OnOutcome("s1", o, &code);
+    last_answer_ = dispatcher_.OnOutcome(stream_id, o, &code);
     last_code_ = code;
     loop_.RunUntilIdle();
+    return last_answer_;
+  }
+  // Answers the last delivery.
+  void Answer(v1::OutcomeStatus status,
+              const std::function<void(v1::Outcome&)>& edit = nullptr) {
+    ASSERT_FALSE(stream_.deliveries.empty());
+    // What the dispatcher said stays in last_answer_ for the test to check.
+    Reply("s1", stream_.deliveries.back().delivery_id(), status, edit)
+        .IgnoreError();
   }
   std::vector<std::string> Delivered() {
     std::vector<std::string> out;
@@ -227,6 +256,15 @@ json Example(const std::string& name) {
               {"kind", "KopfExample"},
               {"metadata", {{"name", name}, {"namespace", "ns"}}},
               {"spec", {{"field", "value"}}}};
+}
+
+// An Example whose diff-base annotation says a handler saw it as
+// `diff_base`.
+json HandledAs(const std::string& name, const std::string& diff_base) {
+  json obj = Example(name);
+  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
+      diff_base;
+  return obj;
 }
 
 TEST_F(ProcessorTest, CreateRunsOnceStoresResultAndDiffBase) {
@@ -352,10 +390,7 @@ TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
   AddHandler("other_field_fn", v1::CAUSE_FIELD,
              [](v1::HandlerSpec& s) { s.set_field("spec.other"); });
   Connect();
-  json obj = Example("u");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"old"}})";
-  Create(obj);
+  Create(HandledAs("u", R"({"spec":{"field":"old"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("update_fn/CAUSE_UPDATE"));
   const auto& d = stream_.deliveries[0];
   EXPECT_EQ(d.diff_json(), R"([["change",["spec","field"],"old","value"]])");
@@ -438,11 +473,7 @@ TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
               HasSubstr(R"("op":"test","path":"/metadata/resourceVersion")"));
   EXPECT_TRUE(stream_.deliveries.empty());
   // kubectl delete: the API server sets deletionTimestamp.
-  json obj = Obj("d");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["d"] = obj;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "d");
   loop_.RunUntilIdle();
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("delete_fn/CAUSE_DELETE"));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
@@ -454,21 +485,15 @@ TEST_F(ProcessorTest, DeleteHandlersRunOnceEvenWhenTheReleaseAnswerIsNoObject) {
   AddHandler("delete_fn", v1::CAUSE_DELETE);
   Connect();
   Create(Example("g"));
-  json obj = Obj("g");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["g"] = obj;
   api_.status_reply_next_json = true;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "g");
   loop_.RunUntilIdle();
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // The release was answered with a Status: no second cycle, no re-run.
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   // Another event for the still-present object retries only the release.
   json again = Obj("g");
-  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["g"] = again;
-  api_.Emit(Kex(), "MODIFIED", again);
+  api_.Modify(again);
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   EXPECT_EQ(Obj("g")["metadata"]["finalizers"], json::array());
@@ -508,10 +533,7 @@ TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
   AddHandler("create_fn", v1::CAUSE_CREATE);
   Connect();
   Create(Example("r"));
-  api_.fail_next_with = 422;
-  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
-    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
-  });
+  AnswerWithARejectedPatch();
   ASSERT_EQ(stream_.errors.size(), 1u);
   EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
   auto rec =
@@ -524,18 +546,13 @@ TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
 TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
   AddHandler("update_fn", v1::CAUSE_UPDATE);
   Connect();
-  json obj = Example("e");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"v0"}})";
-  Create(obj);
+  Create(HandledAs("e", R"({"spec":{"field":"v0"}})"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
   // Two changes while the handler works.
   for (const char* v : {"v2", "v3"}) {
     json o = Obj("e");
     o["spec"]["field"] = v;
-    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["e"] = o;
-    api_.Emit(Kex(), "MODIFIED", o);
+    api_.Modify(o);
   }
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);  // Never two at once.
@@ -570,9 +587,7 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
   EXPECT_EQ(stream_.deliveries.size(), 1u);
   json changed = Obj("big");
   changed["spec"]["field"] = "other";
-  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["big"] = changed;
-  api_.Emit(Kex(), "MODIFIED", changed);
+  api_.Modify(changed);
   loop_.RunUntilIdle();
   ASSERT_EQ(stream_.deliveries.size(), 2u);
   EXPECT_EQ(stream_.deliveries[1].handler_id(), "update_fn");
@@ -584,17 +599,12 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
 TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
   AddHandler("resume_fn", v1::CAUSE_RESUME);
   Connect();
-  json obj = Example("old");
-  obj["metadata"]["annotations"]["herald.dev/last-handled-configuration"] =
-      R"({"spec":{"field":"value"}})";
-  Create(obj);
+  Create(HandledAs("old", R"({"spec":{"field":"value"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // Seen now: later events with no change resume nothing.
   json again = Obj("old");
-  again["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["old"] = again;
-  api_.Emit(Kex(), "MODIFIED", again);
+  api_.Modify(again);
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);
 }
@@ -657,10 +667,7 @@ TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
   AddHandler("event_fn", v1::CAUSE_EVENT);
   Connect();
   Create(Example("r"));
-  api_.fail_next_with = 422;
-  Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
-    o.mutable_changes()->set_patch_json(R"({"spec":{"field":42}})");
-  });
+  AnswerWithARejectedPatch();
   ASSERT_EQ(stream_.errors.size(), 1u);
   EXPECT_EQ(stream_.errors[0].code(), v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
   EXPECT_THAT(stream_.errors[0].message(), HasSubstr("event_fn"));
@@ -669,9 +676,7 @@ TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
   // Not retried, and the object's next event is heard.
   json o = Obj("r");
   o["spec"]["field"] = "next";
-  o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["r"] = o;
-  api_.Emit(Kex(), "MODIFIED", o);
+  api_.Modify(o);
   loop_.RunUntilIdle();
   ASSERT_EQ(stream_.deliveries.size(), 2u);
   EXPECT_EQ(stream_.deliveries[1].event_type(), "MODIFIED");
@@ -745,9 +750,7 @@ TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
   for (int i = 0; i < 50; ++i) {
     json obj = Obj("m");
     obj["spec"]["n"] = i;
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["m"] = obj;
-    api_.Emit(Kex(), "MODIFIED", obj);
+    api_.Modify(obj);
   }
   loop_.RunUntilIdle();
   Answer(v1::OUTCOME_STATUS_SUCCESS);
@@ -851,11 +854,7 @@ TEST_F(ProcessorTest, TimersFireOnScheduleNeverOverlapAndStopOnDeletion) {
   ASSERT_EQ(stream_.deliveries.size(), 3u);  // After the error's delay.
   Answer(v1::OUTCOME_STATUS_SUCCESS);
   // Deletion stops the timer and releases the object.
-  json obj = Obj("t");
-  obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["t"] = obj;
-  api_.Emit(Kex(), "MODIFIED", obj);
+  MarkDeleted(api_, "t");
   loop_.RunUntilIdle();
   EXPECT_EQ(Obj("t")["metadata"]["finalizers"], json::array());
   clock_.Advance(absl::Seconds(100));
@@ -882,9 +881,7 @@ TEST_F(ProcessorTest,
   Obj("i");
   json changed = Obj("i");
   changed["spec"]["field"] = "changed";
-  changed["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["i"] = changed;
-  api_.Emit(Kex(), "MODIFIED", changed);
+  api_.Modify(changed);
   loop_.RunUntilIdle();
   clock_.Advance(absl::Seconds(15));
   loop_.RunUntilIdle();
@@ -968,18 +965,17 @@ TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
         daemon_id = d.delivery_id();
         continue;
       }
-      v1::Outcome o;
-      o.set_delivery_id(d.delivery_id());
-      o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-      if (d.cause() == v1::CAUSE_INDEX) {
-        ++indexed[d.object().resource_version()];
-        o.set_result_json(R"({"app":"x"})");
-      } else if (d.cause() == v1::CAUSE_TIMER) {
-        o.set_result_json(std::to_string(++ticks));  // Into the status.
-      }
-      v1::ProtocolErrorCode code;
-      ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
-      loop_.RunUntilIdle();
+      ASSERT_TRUE(Reply("s1", d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
+                        [&](v1::Outcome& o) {
+                          if (d.cause() == v1::CAUSE_INDEX) {
+                            ++indexed[d.object().resource_version()];
+                            o.set_result_json(R"({"app":"x"})");
+                          } else if (d.cause() == v1::CAUSE_TIMER) {
+                            // Into the status.
+                            o.set_result_json(std::to_string(++ticks));
+                          }
+                        })
+                      .ok());
     }
   };
   Create(Example("x"));
@@ -1017,20 +1013,12 @@ TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
   // stays a few per object however long the queue (nothing polls or
   // rescans the waiting objects).
   AddHandler("create_fn", v1::CAUSE_CREATE);
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &stream_);
+  Connect(1);
   processor_.OnListed(Kex(), "");
   constexpr int kObjects = 300;
   size_t steps = 0;
   for (int i = 0; i < kObjects; ++i) {
-    json obj = Example(absl::StrCat("w", i));
-    obj["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    obj["metadata"]["uid"] = absl::StrCat("uid-w", i);
-    api_.objects[obj["metadata"]["name"]] = obj;
-    api_.Emit(Kex(), "ADDED", obj);
+    api_.Add(Example(absl::StrCat("w", i)));
     steps += loop_.RunUntilIdle();
   }
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1096,9 +1084,7 @@ TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
 void MarkDeleted(FakeApi& api, const std::string& name) {
   json obj = api.objects[name];
   obj["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
-  obj["metadata"]["resourceVersion"] = std::to_string(++api.rv);
-  api.objects[name] = obj;
-  api.Emit(Kex(), "MODIFIED", obj);
+  api.Modify(obj);
 }
 
 TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
@@ -1106,11 +1092,7 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
     s.mutable_daemon()->mutable_cancellation_backoff()->set_seconds(5);
   });
   AddHandler("create_fn", v1::CAUSE_CREATE);
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &stream_);
+  Connect(1);
   Create(Example("d"));
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
             json::array({"herald.dev/finalizer"}));
@@ -1118,12 +1100,9 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE",
                                                   "daemon/CAUSE_DAEMON"));
   const std::string daemon_id = stream_.deliveries[1].delivery_id();
-  v1::Outcome created;
-  created.set_delivery_id(stream_.deliveries[0].delivery_id());
-  created.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode created_code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", created, &created_code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s1", stream_.deliveries[0].delivery_id(),
+                    v1::OUTCOME_STATUS_SUCCESS)
+                  .ok());
   EXPECT_EQ(processor_.daemons_running(), 1u);
   // Changes sent while running are applied at once.
   v1::ObjectChanges changes;
@@ -1154,12 +1133,7 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   EXPECT_TRUE(stream_.stops[1].force());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
             json::array({"herald.dev/finalizer"}));
-  v1::Outcome o;
-  o.set_delivery_id(daemon_id);
-  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s1", daemon_id, v1::OUTCOME_STATUS_SUCCESS).ok());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
   EXPECT_EQ(processor_.daemons_running(), 0u);
 }
@@ -1198,23 +1172,16 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   dispatcher_.RemoveStream("s1");
   loop_.RunUntilIdle();
   Stream other;
-  StreamInfo info;
-  info.stream_id = "s2";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &other);
+  Connect(1, &other, "s2");
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
   EXPECT_TRUE(other.deliveries[0].restarted());
   EXPECT_EQ(other.deliveries[0].cause(), v1::CAUSE_DAEMON);
   // A temporary error restarts it after the delay.
-  v1::Outcome o;
-  o.set_delivery_id(other.deliveries[0].delivery_id());
-  o.set_status(v1::OUTCOME_STATUS_TEMPORARY_ERROR);
-  o.mutable_delay()->set_seconds(7);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(Reply("s2", other.deliveries[0].delivery_id(),
+                    v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+                    [](v1::Outcome& o) { o.mutable_delay()->set_seconds(7); })
+                  .ok());
   clock_.Advance(absl::Seconds(6));
   loop_.RunUntilIdle();
   EXPECT_EQ(other.deliveries.size(), 1u);
@@ -1222,10 +1189,9 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 2u);
   // Returning normally ends it for good.
-  o.set_delivery_id(other.deliveries[1].delivery_id());
-  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  ASSERT_TRUE(dispatcher_.OnOutcome("s2", o, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(
+      Reply("s2", other.deliveries[1].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+          .ok());
   clock_.Advance(absl::Seconds(600));
   loop_.RunUntilIdle();
   EXPECT_EQ(other.deliveries.size(), 2u);
@@ -1249,9 +1215,7 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
     } else {
       o["metadata"]["labels"].erase("run");
     }
-    o["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-    api_.objects["d"] = o;
-    api_.Emit(Kex(), "MODIFIED", o);
+    api_.Modify(o);
     loop_.RunUntilIdle();
   };
   json obj = Example("d");
@@ -1280,22 +1244,15 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
   // Its process going away is no new attempt: the same one runs elsewhere.
   dispatcher_.RemoveStream("s1");
   Stream other;
-  StreamInfo info;
-  info.stream_id = "s1";
-  info.credits = 1;
-  info.handler_ids = handler_ids_;
-  dispatcher_.AddStream(info, &other);
+  Connect(1, &other);
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
   EXPECT_TRUE(other.deliveries[0].restarted());
   EXPECT_EQ(other.deliveries[0].retry(), 2u);
   EXPECT_EQ(other.deliveries[0].started().seconds(), first.seconds());
-  v1::Outcome ok;
-  ok.set_delivery_id(other.deliveries[0].delivery_id());
-  ok.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(dispatcher_.OnOutcome("s1", ok, &code).ok());
-  loop_.RunUntilIdle();
+  ASSERT_TRUE(
+      Reply("s1", other.deliveries[0].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+          .ok());
   // Stopped by its filter and started again: a new daemon, from scratch.
   labelled(false);
   clock_.Advance(absl::Seconds(10));
@@ -1391,9 +1348,7 @@ TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {
   // A changed label moves the entry; a deleted object leaves.
   json moved = Obj("a");
   moved["metadata"]["labels"]["app"] = "db";
-  moved["metadata"]["resourceVersion"] = std::to_string(++api_.rv);
-  api_.objects["a"] = moved;
-  api_.Emit(Kex(), "MODIFIED", moved);
+  api_.Modify(moved);
   loop_.RunUntilIdle();
   EXPECT_EQ(processor_.IndexJson("by_app").dump(),
             R"([["db",[{"name":"a","namespace":"ns"}]]])");
@@ -1495,12 +1450,10 @@ TEST_F(ProcessorTest, PendingHandlerHoldsTheCyclesItCouldBelongTo) {
   // (an API server restarting): a cycle run by the delete handler alone
   // would store the diff-base, and create_fn would never run.
   AddHandler("delete_fn", v1::CAUSE_DELETE);
-  v1::HandlerSpec pending;
-  pending.set_id("create_fn");
-  pending.set_resource("kopfexamples");
-  pending.set_cause(v1::CAUSE_CREATE);
-  ASSERT_TRUE(
-      registry_.AddPending(pending, "cannot resolve yet", clock_.Now()).ok());
+  ASSERT_TRUE(registry_
+                  .AddPending(Spec("create_fn", v1::CAUSE_CREATE),
+                              "cannot resolve yet", clock_.Now())
+                  .ok());
   handler_ids_.push_back("create_fn");
   Connect();
   Create(Example("a"));

@@ -11,14 +11,7 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 
 using ::herald::engine::testing::Kex;
-
-v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
-  v1::HandlerSpec s;
-  s.set_id(id);
-  s.set_resource("kopfexamples");
-  s.set_cause(cause);
-  return s;
-}
+using ::herald::engine::testing::Spec;
 
 TEST(RegistryTest, ValidatesSpecs) {
   EXPECT_TRUE(ValidateSpec(Spec("a", v1::CAUSE_CREATE)).ok());

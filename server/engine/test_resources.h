@@ -2,6 +2,9 @@
 #ifndef HERALD_SERVER_ENGINE_TEST_RESOURCES_H_
 #define HERALD_SERVER_ENGINE_TEST_RESOURCES_H_
 
+#include <string>
+
+#include "herald/v1/handler.pb.h"
 #include "server/kube/discovery.h"
 
 namespace herald::engine::testing {
@@ -18,6 +21,15 @@ inline kube::ResourceInfo Kex() {
   r.namespaced = true;
   r.has_status = true;
   return r;
+}
+
+// A handler of `cause` for kopfexamples, with nothing else set.
+inline v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
+  v1::HandlerSpec s;
+  s.set_id(id);
+  s.set_resource("kopfexamples");
+  s.set_cause(cause);
+  return s;
 }
 
 }  // namespace herald::engine::testing

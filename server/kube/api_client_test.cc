@@ -15,10 +15,7 @@ struct Fixture {
   Fixture() {
     auto f = std::make_unique<FakeHttpClient>();
     fake = f.get();
-    ApiClient::Options o;
-    o.clock = &clock;
-    o.qps = 0;  // No rate limit unless a test sets one.
-    api = std::make_unique<ApiClient>(std::move(f), o);
+    api = TestApiClient(std::move(f), &clock);
   }
   runtime::FakeClock clock;
   FakeHttpClient* fake;

@@ -61,9 +61,7 @@ struct Fixture {
     }
     fake->AddJson("/apis/kopf.dev/v1beta1", kKopfV1beta1);
     fake->AddJson("/apis/other.dev/v1", kOther);
-    ApiClient::Options o;
-    o.clock = &clock;
-    api = std::make_unique<ApiClient>(std::move(f), o);
+    api = TestApiClient(std::move(f), &clock);
     discovery = std::make_unique<Discovery>(api.get());
   }
   runtime::FakeClock clock;

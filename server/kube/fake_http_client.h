@@ -1,17 +1,21 @@
 // An in-memory HttpClient for unit tests: answers from a script of
-// responses per "METHOD target" and records the requests it saw.
+// responses per "METHOD target" and records the requests it saw; and the
+// ApiClient the tests put over it.
 #ifndef HERALD_SERVER_KUBE_FAKE_HTTP_CLIENT_H_
 #define HERALD_SERVER_KUBE_FAKE_HTTP_CLIENT_H_
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/kube/api_client.h"
 #include "server/kube/http_client.h"
+#include "server/runtime/clock.h"
 
 namespace herald::kube {
 
@@ -117,6 +121,16 @@ class FakeHttpClient : public HttpClient {
   std::map<std::string, std::deque<StreamScript>> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<HttpRequest> requests_ ABSL_GUARDED_BY(mu_);
 };
+
+// An ApiClient over `http` that sleeps on `clock` (a fake one in tests),
+// with no client-side rate limit.
+inline std::unique_ptr<ApiClient> TestApiClient(
+    std::unique_ptr<HttpClient> http, runtime::Clock* clock) {
+  ApiClient::Options o;
+  o.clock = clock;
+  o.qps = 0;
+  return std::make_unique<ApiClient>(std::move(http), o);
+}
 
 }  // namespace herald::kube
 

@@ -36,14 +36,24 @@ od::parser& Parser() {
   return parser;
 }
 
-// The fast path; false means "use the DOM path".
-bool IngestFast(absl::string_view text, bool strip, cache::CachedObject* out) {
+// Starts reading `text` as one JSON object with this thread's parser: the
+// padded copy it reads (an offset in it is one in `text`), or null when
+// `text` is no JSON object.
+const char* OpenObject(absl::string_view text, od::document* doc,
+                       od::object* obj) {
   size_t capacity = 0;
   const char* base = Padded(text, &capacity);
+  if (Parser().iterate(base, text.size(), capacity).get(*doc)) return nullptr;
+  if (doc->get_object().get(*obj)) return nullptr;
+  return base;
+}
+
+// The fast path; false means "use the DOM path".
+bool IngestFast(absl::string_view text, bool strip, cache::CachedObject* out) {
   od::document doc;
-  if (Parser().iterate(base, text.size(), capacity).get(doc)) return false;
   od::object obj;
-  if (doc.get_object().get(obj)) return false;
+  const char* base = OpenObject(text, &doc, &obj);
+  if (base == nullptr) return false;
   bool seen_metadata = false;
   const char* cut_begin = nullptr;
   const char* cut_end = nullptr;
@@ -168,12 +178,10 @@ absl::StatusOr<cache::CachedObject> IngestObject(absl::string_view text,
 
 bool SplitWatchEvent(absl::string_view line, std::string* type,
                      absl::string_view* object) {
-  size_t capacity = 0;
-  const char* base = Padded(line, &capacity);
   od::document doc;
-  if (Parser().iterate(base, line.size(), capacity).get(doc)) return false;
   od::object obj;
-  if (doc.get_object().get(obj)) return false;
+  const char* base = OpenObject(line, &doc, &obj);
+  if (base == nullptr) return false;
   bool have_type = false, have_object = false;
   for (auto field : obj) {
     std::string_view key;

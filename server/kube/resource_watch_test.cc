@@ -146,15 +146,12 @@ TEST(ResourceWatchTest, HealthNamesTheNamespaceWhoseListingIsForbidden) {
   fake->AddStreamStatus(
       base + "ns2/kopfexamples?limit=", 403,
       R"({"kind":"Status","code":403,"message":"kopfexamples is forbidden in ns2"})");
-  ApiClient::Options o;
-  o.clock = &clock;
-  o.qps = 0;
-  ApiClient api(std::move(f), o);
-  Discovery discovery(&api);
+  std::unique_ptr<ApiClient> api = TestApiClient(std::move(f), &clock);
+  Discovery discovery(api.get());
   Holder holder;
   auto scope = NamespaceScope::Parse("ns1,ns2");
   ASSERT_TRUE(scope.ok()) << scope.status();
-  ResourceWatch watch(&api, &discovery, "kopfexamples", *scope, &holder);
+  ResourceWatch watch(api.get(), &discovery, "kopfexamples", *scope, &holder);
   EXPECT_FALSE(watch.health().backing_off);
   EXPECT_EQ(watch.health().last_error, "");
   watch.Start();

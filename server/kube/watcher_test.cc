@@ -97,10 +97,7 @@ struct Fixture {
   Fixture() {
     auto f = std::make_unique<FakeHttpClient>();
     fake = f.get();
-    ApiClient::Options o;
-    o.clock = &clock;
-    o.qps = 0;
-    api = std::make_unique<ApiClient>(std::move(f), o);
+    api = TestApiClient(std::move(f), &clock);
     watcher = std::make_unique<Watcher>(api.get(), KopfExamples(), "ns1",
                                         &store, &rec);
     rec.watcher = watcher.get();

@@ -21,6 +21,16 @@ void Put(cache::ObjectStore* store, const std::string& ns,
   store->Upsert({{ns, name}, "uid-" + name, "1", body.dump()});
 }
 
+v1::GetObjectRequest ObjectRequest(const std::string& resource,
+                                   const std::string& ns,
+                                   const std::string& name) {
+  v1::GetObjectRequest request;
+  request.set_resource(resource);
+  request.set_namespace_(ns);
+  request.set_name(name);
+  return request;
+}
+
 class CachedObjectsTest : public ::testing::Test {
  protected:
   CachedObjectsTest() {
@@ -146,10 +156,7 @@ TEST_F(CachedObjectsTest, FindsCachesByAnyName) {
 }
 
 TEST_F(CachedObjectsTest, FindsOneObject) {
-  v1::GetObjectRequest request;
-  request.set_resource("kex");
-  request.set_namespace_("a");
-  request.set_name("web-1");
+  v1::GetObjectRequest request = ObjectRequest("kex", "a", "web-1");
   auto found = FindObject(caches_, request);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->key.ns, "a");
@@ -180,11 +187,7 @@ TEST_F(CachedObjectsTest, ClusterScopedObjectsIgnoreTheNamespace) {
   nodes.kind = "Node";
   nodes.namespaced = false;
   std::vector<engine::WatchedCache> caches = {{"nodes.v1", nodes, &store}};
-  v1::GetObjectRequest request;
-  request.set_resource("nodes");
-  request.set_namespace_("whatever");
-  request.set_name("node-1");
-  auto found = FindObject(caches, request);
+  auto found = FindObject(caches, ObjectRequest("nodes", "whatever", "node-1"));
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->what, "nodes.v1 node-1");
 }
