@@ -1,3 +1,7 @@
+// The engine: the loop and its components wired together, registrations,
+// outcomes and credits from the handler streams, and the activities the
+// engine delivers itself (startup, cleanup and probe handlers). Over 600
+// lines because those activities live here beside the composition.
 #include "server/engine/engine.h"
 
 #include <algorithm>

@@ -1,3 +1,7 @@
+// The processor's behaviour, one scenario per test, against FakeApi (a tiny
+// in-memory API server) and scripted handler streams. Over 600 lines on
+// purpose: every scenario shares the fake and its helpers, and reads as one
+// specification of Kopf's semantics in Herald.
 #include "server/engine/processor.h"
 
 #include <map>
