@@ -1,7 +1,6 @@
-// The engine: the loop and its components wired together, registrations,
-// outcomes and credits from the handler streams, and the activities the
-// engine delivers itself (startup, cleanup and probe handlers). Over 600
-// lines because those activities live here beside the composition.
+// The engine: the loop and its components wired together (registry,
+// dispatcher, processor, activities, writer, watches), and what the handler
+// streams and inspection ask of it from other threads.
 #include "server/engine/engine.h"
 
 #include <algorithm>
@@ -43,6 +42,8 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
   writer_ = std::make_unique<ApiObjectWriter>(api_, &loop_);
   processor_ = std::make_unique<Processor>(&loop_, &registry_, &dispatcher_,
                                            writer_.get(), options_.engine);
+  activities_ = std::make_unique<Activities>(
+      &loop_, &registry_, &dispatcher_, processor_.get(), options_.on_fatal);
   tee_ = std::make_unique<Tee>(processor_.get(), options_.observer);
   dispatcher_.set_observer([this](const DispatchEvent& e) {
     for (const auto& [id, fn] : subscribers_) fn(e);
@@ -262,7 +263,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             answer.add_accepted_handler_ids(r.spec.id());
             info.handler_ids.push_back(r.spec.id());
             if (r.spec.cause() == v1::CAUSE_STARTUP &&
-                !startup_done_.count(r.spec.id())) {
+                !activities_->StartupDone(r.spec.id())) {
               startup.push_back(r.spec.id());
             }
             if (r.spec.resource().empty()) continue;
@@ -331,8 +332,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             watch();
           } else {
             // Startup handlers run before the resources are watched.
-            RunStartup(std::move(startup), 0, 0, loop_.clock()->Now(),
-                       std::move(watch));
+            activities_->RunStartup(std::move(startup), std::move(watch));
           }
         });
   });
@@ -478,102 +478,6 @@ void Engine::InterimChanges(const std::string& stream_id,
   });
 }
 
-v1::OutcomeStatus Engine::CountOutcome(const Handler& h,
-                                       v1::OutcomeStatus status) {
-  HERALD_ASSERT_ON_LOOP(&loop_);
-  status = ApplyErrorsMode(status, h.spec.errors());
-  processor_->stats_of(h.id()).Count(status);
-  return status;
-}
-
-v1::Delivery Engine::ActivityDelivery(const Handler& h, v1::Cause cause) {
-  HERALD_ASSERT_ON_LOOP(&loop_);
-  processor_->stats_of(h.id()).deliveries++;
-  v1::Delivery d;
-  d.set_delivery_id(absl::StrCat("a-", next_activity_++));
-  d.set_handler_id(h.id());
-  d.set_cause(cause);
-  d.set_memo_json(processor_->operator_memo().dump());
-  return d;
-}
-
-void Engine::RunStartup(std::vector<std::string> ids, size_t next,
-                        uint32_t retry, absl::Time started,
-                        std::function<void()> then) {
-  HERALD_ASSERT_ON_LOOP(&loop_);
-  if (next >= ids.size()) {
-    then();
-    return;
-  }
-  const Handler* h = registry_.Find(ids[next]);
-  if (h == nullptr || startup_done_.count(ids[next])) {
-    RunStartup(std::move(ids), next + 1, 0, loop_.clock()->Now(),
-               std::move(then));
-    return;
-  }
-  const absl::Time now = loop_.clock()->Now();
-  auto fatal = [this, h](const std::string& why) {
-    const std::string message =
-        absl::StrCat("startup handler '", h->id(), "' failed: ", why);
-    HERALD_LOG(ERROR, "engine") << message;
-    if (options_.on_fatal) options_.on_fatal(message);
-  };
-  if (h->spec.has_retries() && retry >= h->spec.retries()) {
-    fatal(absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")"));
-    return;
-  }
-  if (h->spec.has_timeout() &&
-      now - started >= runtime::FromProtoDuration(h->spec.timeout())) {
-    fatal("timed out");
-    return;
-  }
-  v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_STARTUP);
-  d.set_retry(retry);
-  *d.mutable_started() = runtime::ToProtoTime(started);
-  HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
-  dispatcher_.Submit(std::move(d), [this, h, ids, next, retry, started, then,
-                                    fatal](const v1::Outcome& outcome,
-                                           const std::string&) {
-    v1::OutcomeStatus status = outcome.status();
-    nlohmann::json memo = nlohmann::json::object();
-    absl::Status bad;
-    if (outcome.has_changes() && !outcome.changes().memo_patch_json().empty()) {
-      memo = nlohmann::json::parse(outcome.changes().memo_patch_json(), nullptr,
-                                   false);
-      if (!memo.is_object()) {
-        bad =
-            absl::InvalidArgumentError("memo_patch_json is not a JSON object");
-        status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
-      }
-    }
-    status = CountOutcome(*h, status);
-    if (status == v1::OUTCOME_STATUS_SUCCESS ||
-        status == v1::OUTCOME_STATUS_SKIPPED) {
-      if (bad.ok()) processor_->operator_memo().merge_patch(memo);
-      startup_done_.insert(h->id());
-      HERALD_LOG(INFO, "engine")
-          << "startup handler '" << h->id() << "' succeeded";
-      loop_.Post([this, ids, next, then] {
-        RunStartup(ids, next + 1, 0, loop_.clock()->Now(), then);
-      });
-    } else if (status == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
-      fatal(outcome.message().empty() ? "permanent error" : outcome.message());
-    } else {
-      const absl::Duration delay =
-          outcome.has_delay() ? runtime::FromProtoDuration(outcome.delay())
-                              : h->backoff();
-      HERALD_LOG(WARNING, "engine")
-          << "startup handler '" << h->id() << "' failed: " << outcome.message()
-          << "; retrying in " << absl::FormatDuration(delay);
-      loop_.PostAt(loop_.clock()->Now() + delay,
-                   [this, ids, next, retry, started, then] {
-                     RunStartup(ids, next, retry + 1, started, then);
-                   });
-    }
-    return bad;
-  });
-}
-
 bool Engine::RunOnLoop(std::function<void()> fn) {
   if (loop_.InLoopThread()) {
     // The loop would wait for itself.
@@ -607,11 +511,11 @@ void Engine::Drain(absl::Duration max_wait) {
   // Loop-owned, but for `done`, which the loop notifies once every cleanup
   // handler has answered and every daemon is released.
   struct Wait {
-    int cleanups = 0;
+    bool cleanups_answered = false;
     bool daemons_released = false;
     absl::Notification done;
     void Check() {
-      if (cleanups == 0 && daemons_released && !done.HasBeenNotified()) {
+      if (cleanups_answered && daemons_released && !done.HasBeenNotified()) {
         done.Notify();
       }
     }
@@ -622,29 +526,10 @@ void Engine::Drain(absl::Duration max_wait) {
       wait->daemons_released = true;
       wait->Check();
     });
-    for (const Handler* h : registry_.All()) {
-      if (h->cause() != v1::CAUSE_CLEANUP) continue;
-      if (!dispatcher_.HasStreamFor(h->id())) {
-        HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
-                                      << "': no process serves it; skipped";
-        continue;
-      }
-      ++wait->cleanups;
-      HERALD_LOG(INFO, "engine")
-          << "running cleanup handler '" << h->id() << "'";
-      dispatcher_.Submit(
-          ActivityDelivery(*h, v1::CAUSE_CLEANUP),
-          [this, wait, h](const v1::Outcome& o, const std::string&) {
-            --wait->cleanups;
-            CountOutcome(*h, o.status());
-            if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
-              HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
-                                            << "' failed: " << o.message();
-            }
-            wait->Check();
-            return absl::OkStatus();
-          });
-    }
+    activities_->RunCleanups([wait] {
+      wait->cleanups_answered = true;
+      wait->Check();
+    });
   });
   if (!running) return;  // Stopped.
   // Woken by the loop when drained; false then.
@@ -671,65 +556,18 @@ bool Engine::Ready() {
 Engine::ProbeResult Engine::Probe(absl::Duration wait) {
   absl::MutexLock probe_lock(&probe_mu_);
   if (loop_.clock()->Now() - probe_at_ < options_.probe_cache) return probe_;
-  // Loop-owned, but for `answered`, which the loop notifies.
-  struct Run {
-    nlohmann::json results = nlohmann::json::object();
-    bool ok = true;
-    int pending = 0;
-    std::vector<std::string> delivery_ids;
-    absl::Notification answered;
-  };
-  auto run = std::make_shared<Run>();
-  const bool running = RunOnLoop([this, run] {
-    for (const Handler* h : registry_.All()) {
-      if (h->cause() != v1::CAUSE_PROBE) continue;
-      if (!dispatcher_.HasStreamFor(h->id())) {
-        run->results[h->id()] = {{"error", "no process serves it"}};
-        run->ok = false;
-        continue;
-      }
-      ++run->pending;
-      v1::Delivery d = ActivityDelivery(*h, v1::CAUSE_PROBE);
-      run->delivery_ids.push_back(d.delivery_id());
-      dispatcher_.Submit(std::move(d), [this, run, h](const v1::Outcome& o,
-                                                      const std::string&) {
-        const std::string& id = h->id();
-        CountOutcome(*h, o.status());
-        if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
-          nlohmann::json r =
-              o.result_json().empty()
-                  ? nlohmann::json(nullptr)
-                  : nlohmann::json::parse(o.result_json(), nullptr, false);
-          run->results[id] = r.is_discarded() ? nlohmann::json(nullptr) : r;
-        } else {
-          run->results[id] = {{"error", o.message()}};
-          run->ok = false;
-        }
-        if (--run->pending == 0 && !run->answered.HasBeenNotified()) {
-          run->answered.Notify();
-        }
-        return absl::OkStatus();
-      });
-    }
-    if (run->pending == 0 && !run->answered.HasBeenNotified()) {
-      run->answered.Notify();
-    }
+  // Loop-owned; the loop notifies `answered`.
+  auto run = std::make_shared<Activities::ProbeRun>();
+  auto answered = std::make_shared<absl::Notification>();
+  const bool running = RunOnLoop([this, run, answered] {
+    activities_->RunProbes(run, [answered] {
+      if (!answered->HasBeenNotified()) answered->Notify();
+    });
   });
-  if (running) loop_.clock()->SleepFor(wait, &run->answered);
+  if (running) loop_.clock()->SleepFor(wait, answered.get());
   ProbeResult result{false, R"({"error":"the sidecar is stopping"})"};
   RunOnLoop([this, run, wait, &result] {
-    if (run->pending > 0) {
-      for (const auto& did : run->delivery_ids) dispatcher_.Cancel(did);
-      for (const Handler* h : registry_.All()) {
-        if (h->cause() == v1::CAUSE_PROBE && !run->results.contains(h->id())) {
-          run->results[h->id()] = {
-              {"error",
-               absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
-        }
-      }
-      run->ok = false;
-      run->pending = 0;
-    }
+    activities_->AbandonProbes(*run, wait);
     result.ok = run->ok;
     result.json = run->results.dump();
   });

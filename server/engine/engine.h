@@ -21,6 +21,7 @@
 #include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/cache/object_store.h"
+#include "server/engine/activities.h"
 #include "server/engine/dispatcher.h"
 #include "server/engine/inspection.h"
 #include "server/engine/object_writer.h"
@@ -169,15 +170,6 @@ class Engine {
   void Resolve(const std::string& stream_id, const v1::Register& request,
                const std::string& peer,
                const std::shared_ptr<StreamSink>& sink);
-  // On the loop: runs startup handlers one after another, then `then`.
-  void RunStartup(std::vector<std::string> ids, size_t next, uint32_t retry,
-                  absl::Time started, std::function<void()> then);
-  // On the loop: a startup, cleanup or probe delivery, counted for `h`.
-  v1::Delivery ActivityDelivery(const Handler& h, v1::Cause cause);
-  // On the loop: counts an activity's outcome for `h`; returns its status
-  // with an unexpected (or unset) error resolved by the handler's errors
-  // mode.
-  v1::OutcomeStatus CountOutcome(const Handler& h, v1::OutcomeStatus status);
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
   // loop has stopped (or stops before running `fn`). Not on the loop.
   bool RunOnLoop(std::function<void()> fn);
@@ -207,11 +199,10 @@ class Engine {
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.
   std::map<std::string, std::shared_ptr<StreamSink>> sinks_;
-  // Loop-owned: startup handlers that succeeded in this run.
-  std::set<std::string> startup_done_;
+  // Loop-owned: startup, cleanup and probe handlers.
+  std::unique_ptr<Activities> activities_;
   std::map<uint64_t, std::function<void(const DispatchEvent&)>> subscribers_;
   uint64_t next_subscriber_ = 1;
-  uint64_t next_activity_ = 1;
 
   absl::Mutex probe_mu_;
   absl::Time probe_at_ ABSL_GUARDED_BY(probe_mu_) = absl::InfinitePast();

@@ -1,0 +1,203 @@
+#include "server/engine/activities.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/engine/outcomes.h"
+#include "server/runtime/logging.h"
+#include "server/runtime/proto_time.h"
+
+namespace herald::engine {
+
+Activities::Activities(runtime::EventLoop* loop, Registry* registry,
+                       Dispatcher* dispatcher, Processor* processor,
+                       std::function<void(const std::string&)> on_fatal)
+    : loop_(loop),
+      registry_(registry),
+      dispatcher_(dispatcher),
+      processor_(processor),
+      on_fatal_(std::move(on_fatal)) {}
+
+v1::OutcomeStatus Activities::Count(const Handler& h,
+                                    v1::OutcomeStatus status) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  status = ApplyErrorsMode(status, h.spec.errors());
+  processor_->stats_of(h.id()).Count(status);
+  return status;
+}
+
+v1::Delivery Activities::NewDelivery(const Handler& h, v1::Cause cause) {
+  processor_->stats_of(h.id()).deliveries++;
+  v1::Delivery d;
+  d.set_delivery_id(absl::StrCat("a-", next_delivery_++));
+  d.set_handler_id(h.id());
+  d.set_cause(cause);
+  d.set_memo_json(processor_->operator_memo().dump());
+  return d;
+}
+
+void Activities::RunStartup(std::vector<std::string> ids,
+                            std::function<void()> then) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  RunStartupStep(std::move(ids), 0, 0, loop_->clock()->Now(), std::move(then));
+}
+
+void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
+                                uint32_t retry, absl::Time started,
+                                std::function<void()> then) {
+  if (next >= ids.size()) {
+    then();
+    return;
+  }
+  const Handler* h = registry_->Find(ids[next]);
+  if (h == nullptr || startup_done_.count(ids[next])) {
+    RunStartupStep(std::move(ids), next + 1, 0, loop_->clock()->Now(),
+                   std::move(then));
+    return;
+  }
+  const absl::Time now = loop_->clock()->Now();
+  auto fatal = [this, h](const std::string& why) {
+    const std::string message =
+        absl::StrCat("startup handler '", h->id(), "' failed: ", why);
+    HERALD_LOG(ERROR, "engine") << message;
+    if (on_fatal_) on_fatal_(message);
+  };
+  if (h->spec.has_retries() && retry >= h->spec.retries()) {
+    fatal(absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")"));
+    return;
+  }
+  if (h->spec.has_timeout() &&
+      now - started >= runtime::FromProtoDuration(h->spec.timeout())) {
+    fatal("timed out");
+    return;
+  }
+  v1::Delivery d = NewDelivery(*h, v1::CAUSE_STARTUP);
+  d.set_retry(retry);
+  *d.mutable_started() = runtime::ToProtoTime(started);
+  HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
+  dispatcher_->Submit(std::move(d), [this, h, ids, next, retry, started, then,
+                                     fatal](const v1::Outcome& outcome,
+                                            const std::string&) {
+    v1::OutcomeStatus status = outcome.status();
+    nlohmann::json memo = nlohmann::json::object();
+    absl::Status bad;
+    if (outcome.has_changes() && !outcome.changes().memo_patch_json().empty()) {
+      memo = nlohmann::json::parse(outcome.changes().memo_patch_json(), nullptr,
+                                   false);
+      if (!memo.is_object()) {
+        bad =
+            absl::InvalidArgumentError("memo_patch_json is not a JSON object");
+        status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+      }
+    }
+    status = Count(*h, status);
+    if (status == v1::OUTCOME_STATUS_SUCCESS ||
+        status == v1::OUTCOME_STATUS_SKIPPED) {
+      if (bad.ok()) processor_->operator_memo().merge_patch(memo);
+      startup_done_.insert(h->id());
+      HERALD_LOG(INFO, "engine")
+          << "startup handler '" << h->id() << "' succeeded";
+      loop_->Post([this, ids, next, then] {
+        RunStartupStep(ids, next + 1, 0, loop_->clock()->Now(), then);
+      });
+    } else if (status == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
+      fatal(outcome.message().empty() ? "permanent error" : outcome.message());
+    } else {
+      const absl::Duration delay =
+          outcome.has_delay() ? runtime::FromProtoDuration(outcome.delay())
+                              : h->backoff();
+      HERALD_LOG(WARNING, "engine")
+          << "startup handler '" << h->id() << "' failed: " << outcome.message()
+          << "; retrying in " << absl::FormatDuration(delay);
+      loop_->PostAt(loop_->clock()->Now() + delay,
+                    [this, ids, next, retry, started, then] {
+                      RunStartupStep(ids, next, retry + 1, started, then);
+                    });
+    }
+    return bad;
+  });
+}
+
+int Activities::RunCleanups(std::function<void()> done) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  auto pending = std::make_shared<int>(0);
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (const Handler* h : registry_->All()) {
+    if (h->cause() != v1::CAUSE_CLEANUP) continue;
+    if (!dispatcher_->HasStreamFor(h->id())) {
+      HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
+                                    << "': no process serves it; skipped";
+      continue;
+    }
+    ++*pending;
+    HERALD_LOG(INFO, "engine") << "running cleanup handler '" << h->id() << "'";
+    dispatcher_->Submit(
+        NewDelivery(*h, v1::CAUSE_CLEANUP),
+        [this, pending, finish, h](const v1::Outcome& o, const std::string&) {
+          Count(*h, o.status());
+          if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
+            HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
+                                          << "' failed: " << o.message();
+          }
+          if (--*pending == 0) (*finish)();
+          return absl::OkStatus();
+        });
+  }
+  const int delivered = *pending;
+  if (delivered == 0) (*finish)();
+  return delivered;
+}
+
+void Activities::RunProbes(const std::shared_ptr<ProbeRun>& run,
+                           std::function<void()> answered) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  auto finish = std::make_shared<std::function<void()>>(std::move(answered));
+  for (const Handler* h : registry_->All()) {
+    if (h->cause() != v1::CAUSE_PROBE) continue;
+    if (!dispatcher_->HasStreamFor(h->id())) {
+      run->results[h->id()] = {{"error", "no process serves it"}};
+      run->ok = false;
+      continue;
+    }
+    ++run->pending;
+    v1::Delivery d = NewDelivery(*h, v1::CAUSE_PROBE);
+    run->delivery_ids.push_back(d.delivery_id());
+    dispatcher_->Submit(
+        std::move(d),
+        [this, run, finish, h](const v1::Outcome& o, const std::string&) {
+          Count(*h, o.status());
+          if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
+            nlohmann::json r =
+                o.result_json().empty()
+                    ? nlohmann::json(nullptr)
+                    : nlohmann::json::parse(o.result_json(), nullptr, false);
+            run->results[h->id()] =
+                r.is_discarded() ? nlohmann::json(nullptr) : r;
+          } else {
+            run->results[h->id()] = {{"error", o.message()}};
+            run->ok = false;
+          }
+          if (--run->pending == 0) (*finish)();
+          return absl::OkStatus();
+        });
+  }
+  if (run->pending == 0) (*finish)();
+}
+
+void Activities::AbandonProbes(ProbeRun& run, absl::Duration wait) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  if (run.pending == 0) return;
+  for (const auto& id : run.delivery_ids) dispatcher_->Cancel(id);
+  for (const Handler* h : registry_->All()) {
+    if (h->cause() == v1::CAUSE_PROBE && !run.results.contains(h->id())) {
+      run.results[h->id()] = {
+          {"error",
+           absl::StrCat("no answer within ", absl::FormatDuration(wait))}};
+    }
+  }
+  run.ok = false;
+  run.pending = 0;
+}
+
+}  // namespace herald::engine
