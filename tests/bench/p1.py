@@ -665,7 +665,21 @@ def default_ctx(quick: bool) -> dict:
     }
 
 
-def main() -> int:
+def run_standalone(name: str, ctx, run, keep: bool) -> int:
+    """A scenario run from its own command line: its rows printed as JSON, its
+    work folder removed unless `keep`."""
+    try:
+        rows = run(ctx)
+    finally:
+        if keep:
+            print(f"[{name}] logs in {ctx['workdir']}", file=sys.stderr)
+        else:
+            shutil.rmtree(ctx["workdir"], ignore_errors=True)
+    for row in rows:
+        print(json.dumps(row, indent=1))
+    return 0
+
+
     parser = argparse.ArgumentParser(description="P1: end to end on the real local API server.")
     parser.add_argument("--quick", action="store_true", help="50 objects, one shared control plane")
     parser.add_argument("--n", type=int, help="objects per implementation")
@@ -701,16 +715,7 @@ def main() -> int:
         ctx["p1_fresh_cluster"] = False
     if args.status_subresource:
         ctx["p1_status_subresource"] = True
-    try:
-        rows = run(ctx)
-    finally:
-        if args.keep:
-            print(f"[p1] logs in {ctx['workdir']}", file=sys.stderr)
-        else:
-            shutil.rmtree(ctx["workdir"], ignore_errors=True)
-    for row in rows:
-        print(json.dumps(row, indent=1))
-    return 0
+    return run_standalone("p1", ctx, run, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -294,16 +294,7 @@ def main() -> int:
         ctx["p10_rounds"] = args.rounds
     if args.only:
         ctx["p10_only"] = args.only.split(",")
-    try:
-        rows = run(ctx)
-    finally:
-        if args.keep:
-            print(f"[p10] logs in {ctx['workdir']}", file=sys.stderr)
-        else:
-            shutil.rmtree(ctx["workdir"], ignore_errors=True)
-    for row in rows:
-        print(json.dumps(row, indent=1))
-    return 0
+    return p1.run_standalone("p10", ctx, run, keep=args.keep)
 
 
 if __name__ == "__main__":

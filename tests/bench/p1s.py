@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,16 +79,7 @@ def main() -> int:
         ctx["p1s_n"] = args.n
     if args.rounds:
         ctx["p1s_rounds"] = args.rounds
-    try:
-        rows = run(ctx)
-    finally:
-        if args.keep:
-            print(f"[p1s] logs in {ctx['workdir']}", file=sys.stderr)
-        else:
-            shutil.rmtree(ctx["workdir"], ignore_errors=True)
-    for row in rows:
-        print(json.dumps(row, indent=1))
-    return 0
+    return p1.run_standalone("p1s", ctx, run, keep=args.keep)
 
 
 if __name__ == "__main__":
