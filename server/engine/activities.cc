@@ -19,21 +19,20 @@ Activities::Activities(runtime::EventLoop* loop, Registry* registry,
       processor_(processor),
       on_fatal_(std::move(on_fatal)) {}
 
-v1::OutcomeStatus Activities::Count(const Handler& h,
-                                    v1::OutcomeStatus status) {
+OutcomeStatus Activities::Count(const Handler& h, OutcomeStatus status) {
   HERALD_ASSERT_ON_LOOP(loop_);
   status = ApplyErrorsMode(status, h.spec.errors());
   processor_->stats_of(h.id()).Count(status);
   return status;
 }
 
-v1::Delivery Activities::NewDelivery(const Handler& h, v1::Cause cause) {
+Delivery Activities::NewDelivery(const Handler& h, Cause cause) {
   processor_->stats_of(h.id()).deliveries++;
-  v1::Delivery d;
-  d.set_delivery_id(absl::StrCat("a-", next_delivery_++));
-  d.set_handler_id(h.id());
-  d.set_cause(cause);
-  d.set_memo_json(processor_->operator_memo().dump());
+  Delivery d;
+  d.id = dispatcher_->NewDeliveryId();
+  d.handler_id = h.id();
+  d.cause = cause;
+  d.memo_json = processor_->operator_memo().dump();
   return d;
 }
 
@@ -72,43 +71,33 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
     fatal("timed out");
     return;
   }
-  v1::Delivery d = NewDelivery(*h, v1::CAUSE_STARTUP);
-  d.set_retry(retry);
-  *d.mutable_started() = runtime::ToProtoTime(started);
+  Delivery d = NewDelivery(*h, Cause::kStartup);
+  d.retry = retry;
+  d.started = started;
   HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
   dispatcher_->Submit(std::move(d), [this, h, ids, next, retry, started, then,
-                                     fatal](const v1::Outcome& outcome,
-                                            const std::string&) {
-    v1::OutcomeStatus status = outcome.status();
-    nlohmann::json memo = nlohmann::json::object();
-    absl::Status bad;
-    if (outcome.has_changes() && !outcome.changes().memo_patch_json().empty()) {
-      memo = nlohmann::json::parse(outcome.changes().memo_patch_json(), nullptr,
-                                   false);
-      if (!memo.is_object()) {
-        bad =
-            absl::InvalidArgumentError("memo_patch_json is not a JSON object");
-        status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
-      }
-    }
+                                     fatal](const Outcome& outcome, StreamId) {
+    OutcomeStatus status = outcome.status;
+    const absl::Status& bad = outcome.malformed;
+    if (!bad.ok()) status = OutcomeStatus::kUnexpectedError;
     status = Count(*h, status);
-    if (status == v1::OUTCOME_STATUS_SUCCESS ||
-        status == v1::OUTCOME_STATUS_SKIPPED) {
-      if (bad.ok()) processor_->operator_memo().merge_patch(memo);
+    if (status == OutcomeStatus::kSuccess ||
+        status == OutcomeStatus::kSkipped) {
+      if (bad.ok()) {
+        processor_->operator_memo().merge_patch(outcome.changes.memo_patch);
+      }
       startup_done_.insert(h->id());
       HERALD_LOG(INFO, "engine")
           << "startup handler '" << h->id() << "' succeeded";
       loop_->Post([this, ids, next, then] {
         RunStartupStep(ids, next + 1, 0, loop_->clock()->Now(), then);
       });
-    } else if (status == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
-      fatal(outcome.message().empty() ? "permanent error" : outcome.message());
+    } else if (status == OutcomeStatus::kPermanentError) {
+      fatal(outcome.message.empty() ? "permanent error" : outcome.message);
     } else {
-      const absl::Duration delay =
-          outcome.has_delay() ? runtime::FromProtoDuration(outcome.delay())
-                              : h->backoff();
+      const absl::Duration delay = outcome.delay.value_or(h->backoff());
       HERALD_LOG(WARNING, "engine")
-          << "startup handler '" << h->id() << "' failed: " << outcome.message()
+          << "startup handler '" << h->id() << "' failed: " << outcome.message
           << "; retrying in " << absl::FormatDuration(delay);
       loop_->PostAt(loop_->clock()->Now() + delay,
                     [this, ids, next, retry, started, then] {
@@ -132,17 +121,17 @@ int Activities::RunCleanups(std::function<void()> done) {
     }
     ++*pending;
     HERALD_LOG(INFO, "engine") << "running cleanup handler '" << h->id() << "'";
-    dispatcher_->Submit(
-        NewDelivery(*h, v1::CAUSE_CLEANUP),
-        [this, pending, finish, h](const v1::Outcome& o, const std::string&) {
-          Count(*h, o.status());
-          if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
-            HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
-                                          << "' failed: " << o.message();
-          }
-          if (--*pending == 0) (*finish)();
-          return absl::OkStatus();
-        });
+    dispatcher_->Submit(NewDelivery(*h, Cause::kCleanup),
+                        [this, pending, finish, h](const Outcome& o, StreamId) {
+                          Count(*h, o.status);
+                          if (o.status != OutcomeStatus::kSuccess) {
+                            HERALD_LOG(WARNING, "engine")
+                                << "cleanup handler '" << h->id()
+                                << "' failed: " << o.message;
+                          }
+                          if (--*pending == 0) (*finish)();
+                          return absl::OkStatus();
+                        });
   }
   const int delivered = *pending;
   if (delivered == 0) (*finish)();
@@ -161,26 +150,20 @@ void Activities::RunProbes(const std::shared_ptr<ProbeRun>& run,
       continue;
     }
     ++run->pending;
-    v1::Delivery d = NewDelivery(*h, v1::CAUSE_PROBE);
-    run->delivery_ids.push_back(d.delivery_id());
-    dispatcher_->Submit(
-        std::move(d),
-        [this, run, finish, h](const v1::Outcome& o, const std::string&) {
-          Count(*h, o.status());
-          if (o.status() == v1::OUTCOME_STATUS_SUCCESS) {
-            nlohmann::json r =
-                o.result_json().empty()
-                    ? nlohmann::json(nullptr)
-                    : nlohmann::json::parse(o.result_json(), nullptr, false);
-            run->results[h->id()] =
-                r.is_discarded() ? nlohmann::json(nullptr) : r;
-          } else {
-            run->results[h->id()] = {{"error", o.message()}};
-            run->ok = false;
-          }
-          if (--run->pending == 0) (*finish)();
-          return absl::OkStatus();
-        });
+    Delivery d = NewDelivery(*h, Cause::kProbe);
+    run->delivery_ids.push_back(d.id);
+    dispatcher_->Submit(std::move(d),
+                        [this, run, finish, h](const Outcome& o, StreamId) {
+                          Count(*h, o.status);
+                          if (o.status == OutcomeStatus::kSuccess) {
+                            run->results[h->id()] = o.result;
+                          } else {
+                            run->results[h->id()] = {{"error", o.message}};
+                            run->ok = false;
+                          }
+                          if (--run->pending == 0) (*finish)();
+                          return absl::OkStatus();
+                        });
   }
   if (run->pending == 0) (*finish)();
 }

@@ -50,7 +50,7 @@ class Activities {
     nlohmann::json results = nlohmann::json::object();
     bool ok = true;
     int pending = 0;
-    std::vector<std::string> delivery_ids;
+    std::vector<DeliveryId> delivery_ids;
   };
   // Delivers every probe handler; `answered` runs on the loop once all have
   // answered (at once when there are none). `run` collects the results.
@@ -62,13 +62,13 @@ class Activities {
 
   // Counts an activity's outcome for `h`; returns its status with an
   // unexpected (or unset) error resolved by the handler's errors mode.
-  v1::OutcomeStatus Count(const Handler& h, v1::OutcomeStatus status);
+  OutcomeStatus Count(const Handler& h, OutcomeStatus status);
 
  private:
   void RunStartupStep(std::vector<std::string> ids, size_t next, uint32_t retry,
                       absl::Time started, std::function<void()> then);
   // A delivery of `h` for `cause`, counted.
-  v1::Delivery NewDelivery(const Handler& h, v1::Cause cause);
+  Delivery NewDelivery(const Handler& h, Cause cause);
 
   runtime::EventLoop* loop_;
   Registry* registry_;
@@ -76,7 +76,6 @@ class Activities {
   Processor* processor_;
   std::function<void(const std::string&)> on_fatal_;
   std::set<std::string> startup_done_;
-  uint64_t next_delivery_ = 1;
 };
 
 }  // namespace herald::engine

@@ -6,15 +6,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/test_resources.h"
+#include "server/session/wire.h"
 
 namespace herald::engine {
 namespace {
 
 using ::testing::HasSubstr;
 
-class Sink : public StreamSink {
+class Sink : public session::WireSink {
  public:
-  void Send(const v1::ConnectResponse& m) override {
+  Sink() : WireSink(1, 16 << 20, "test") {}
+  void Write(v1::ConnectResponse m) override {
     if (m.has_delivery()) sent.push_back(m.delivery());
   }
   std::vector<v1::Delivery> sent;
@@ -42,7 +44,7 @@ class ActivitiesTest : public ::testing::Test {
   }
   void Serve(const std::vector<std::string>& ids) {
     StreamInfo info;
-    info.stream_id = "s1";
+    info.stream = 1;
     info.credits = 10;
     info.handler_ids = ids;
     dispatcher_.AddStream(info, &sink_);
@@ -53,8 +55,13 @@ class ActivitiesTest : public ::testing::Test {
     o.set_delivery_id(delivery_id);
     o.set_status(status);
     o.set_result_json(result_json);
-    v1::ProtocolErrorCode code;
-    ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+    StreamError code;
+    ASSERT_TRUE(dispatcher_
+                    .OnOutcome(1,
+                               session::OutcomeFromWire(
+                                   o, *session::ParseDeliveryId(delivery_id)),
+                               &code)
+                    .ok());
     loop_.RunUntilIdle();
   }
 
@@ -145,7 +152,8 @@ TEST_F(ActivitiesTest, ProbesCollectResultsAndGiveUpOnTheSilentOnes) {
   EXPECT_EQ(run->results["unserved"]["error"], "no process serves it");
   EXPECT_EQ(run->results["silent"]["error"], "no answer within 2s");
   // The abandoned delivery no longer waits for a credit.
-  EXPECT_TRUE(dispatcher_.Cancel(sink_.sent[1].delivery_id()) == false);
+  EXPECT_TRUE(dispatcher_.Cancel(*session::ParseDeliveryId(
+                  sink_.sent[1].delivery_id())) == false);
 }
 
 }  // namespace

@@ -36,27 +36,27 @@ absl::Duration LatencyHistogram::Quantile(double q) const {
 }
 
 void Dispatcher::Notify(DispatchEvent::Kind kind, const Pending& p,
-                        const v1::Outcome* outcome, absl::Duration latency) {
+                        const Outcome* outcome, absl::Duration latency) {
   if (!observer_) return;
   const absl::Time now = loop_->clock()->Now();
-  DispatchEvent e{kind, &p.delivery, outcome, p.stream_id, latency, now};
+  DispatchEvent e{kind, &p.delivery, outcome, p.stream, latency, now};
   observer_(e);
 }
 
 void Dispatcher::AddStream(const StreamInfo& info, StreamSink* sink) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  Stream& s = streams_[info.stream_id];
+  Stream& s = streams_[info.stream];
   s.info = info;
   s.sink = sink;
   s.handlers.insert(info.handler_ids.begin(), info.handler_ids.end());
   Pump();
 }
 
-void Dispatcher::RemoveStream(const std::string& stream_id) {
+void Dispatcher::RemoveStream(StreamId stream) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto it = streams_.find(stream_id);
+  auto it = streams_.find(stream);
   if (it == streams_.end()) return;
-  std::map<uint64_t, std::string> in_flight = std::move(it->second.in_flight);
+  std::map<uint64_t, DeliveryId> in_flight = std::move(it->second.in_flight);
   streams_.erase(it);
   // Back to the front of their handlers' queues, in delivery order, unless
   // their owner no longer wants them.
@@ -65,20 +65,19 @@ void Dispatcher::RemoveStream(const std::string& stream_id) {
     if (d == deliveries_.end()) continue;
     Notify(DispatchEvent::Kind::kRequeue, d->second, nullptr,
            absl::ZeroDuration());
-    d->second.stream_id.clear();
+    d->second.stream = 0;
     if (d->second.on_requeue && !d->second.on_requeue(&d->second.delivery)) {
       deliveries_.erase(d);
       continue;
     }
-    Enqueue(d->second.delivery.handler_id(), r->second, d->second, true);
+    Enqueue(d->second.delivery.handler_id, r->second, d->second, true);
   }
   Pump();
 }
 
-absl::Status Dispatcher::SetCredits(const std::string& stream_id,
-                                    uint32_t credits) {
+absl::Status Dispatcher::SetCredits(StreamId stream, uint32_t credits) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto it = streams_.find(stream_id);
+  auto it = streams_.find(stream);
   if (it == streams_.end()) return absl::NotFoundError("unknown stream");
   if (credits == 0) {
     return absl::InvalidArgumentError("credits must be at least 1");
@@ -88,11 +87,10 @@ absl::Status Dispatcher::SetCredits(const std::string& stream_id,
   return absl::OkStatus();
 }
 
-void Dispatcher::Enqueue(const std::string& handler_id,
-                         const std::string& delivery_id, const Pending& p,
-                         bool front) {
+void Dispatcher::Enqueue(const std::string& handler_id, DeliveryId delivery,
+                         const Pending& p, bool front) {
   Queue& q = queues_[handler_id];
-  QueueEntry e{p.seq, delivery_id};
+  QueueEntry e{p.seq, delivery};
   if (front) {
     q.entries.push_front(std::move(e));
   } else {
@@ -102,9 +100,9 @@ void Dispatcher::Enqueue(const std::string& handler_id,
 }
 
 Dispatcher::Pending* Dispatcher::Live(const QueueEntry& e) {
-  auto d = deliveries_.find(e.delivery_id);
+  auto d = deliveries_.find(e.delivery);
   if (d == deliveries_.end() || d->second.seq != e.seq ||
-      !d->second.stream_id.empty()) {
+      d->second.stream != 0) {
     return nullptr;
   }
   return &d->second;
@@ -123,12 +121,12 @@ void Dispatcher::Compact(Queue& q) {
   q.entries.swap(kept);
 }
 
-void Dispatcher::Submit(v1::Delivery delivery, OutcomeCallback on_outcome) {
+void Dispatcher::Submit(Delivery delivery, OutcomeCallback on_outcome) {
   HERALD_ASSERT_ON_LOOP(loop_);
   Accept(std::move(delivery), std::move(on_outcome), nullptr, false);
 }
 
-void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
+void Dispatcher::SubmitLongRunning(Delivery delivery,
                                    OutcomeCallback on_outcome,
                                    RequeueCallback on_requeue) {
   HERALD_ASSERT_ON_LOOP(loop_);
@@ -136,10 +134,10 @@ void Dispatcher::SubmitLongRunning(v1::Delivery delivery,
          true);
 }
 
-void Dispatcher::Accept(v1::Delivery delivery, OutcomeCallback on_outcome,
+void Dispatcher::Accept(Delivery delivery, OutcomeCallback on_outcome,
                         RequeueCallback on_requeue, bool long_running) {
-  const std::string id = delivery.delivery_id();
-  const std::string handler = delivery.handler_id();
+  const DeliveryId id = delivery.id;
+  const std::string handler = delivery.handler_id;
   if (deliveries_.contains(id)) Cancel(id);  // The new one replaces it.
   Pending& p = deliveries_[id];
   p.seq = next_seq_++;
@@ -151,23 +149,23 @@ void Dispatcher::Accept(v1::Delivery delivery, OutcomeCallback on_outcome,
   Pump();
 }
 
-bool Dispatcher::Cancel(const std::string& delivery_id) {
+bool Dispatcher::Cancel(DeliveryId delivery) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto d = deliveries_.find(delivery_id);
+  auto d = deliveries_.find(delivery);
   if (d == deliveries_.end()) return false;
   Queue* queue = nullptr;
-  if (d->second.stream_id.empty()) {
+  if (d->second.stream == 0) {
     // Queued: its entry goes stale where it is, and is dropped when it
     // reaches the front (or the queue is compacted), instead of being
     // searched for now.
-    auto q = queues_.find(d->second.delivery.handler_id());
+    auto q = queues_.find(d->second.delivery.handler_id);
     if (q != queues_.end()) {
       queue = &q->second;
       if (queue->live > 0) --queue->live;
     }
-  } else if (auto s = streams_.find(d->second.stream_id); s != streams_.end()) {
+  } else if (auto s = streams_.find(d->second.stream); s != streams_.end()) {
     s->second.in_flight.erase(d->second.seq);
-    s->second.long_running.erase(delivery_id);
+    s->second.long_running.erase(delivery);
   }
   deliveries_.erase(d);
   if (queue != nullptr) Compact(*queue);
@@ -175,17 +173,17 @@ bool Dispatcher::Cancel(const std::string& delivery_id) {
   return true;
 }
 
-std::string Dispatcher::StreamOf(const std::string& delivery_id) const {
+StreamId Dispatcher::StreamOf(DeliveryId delivery) const {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto d = deliveries_.find(delivery_id);
-  return d == deliveries_.end() ? std::string() : d->second.stream_id;
+  auto d = deliveries_.find(delivery);
+  return d == deliveries_.end() ? 0 : d->second.stream;
 }
 
-const v1::Delivery* Dispatcher::InFlight(const std::string& stream_id,
-                                         const std::string& delivery_id) const {
+const Delivery* Dispatcher::InFlight(StreamId stream,
+                                     DeliveryId delivery) const {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto d = deliveries_.find(delivery_id);
-  if (d == deliveries_.end() || d->second.stream_id != stream_id) {
+  auto d = deliveries_.find(delivery);
+  if (d == deliveries_.end() || stream == 0 || d->second.stream != stream) {
     return nullptr;
   }
   return &d->second.delivery;
@@ -234,42 +232,40 @@ void Dispatcher::Pump() {
       }
       Stream* s = PickStream(handler, p->long_running);
       if (s == nullptr) break;
-      const std::string id = std::move(entries.front().delivery_id);
+      const DeliveryId id = entries.front().delivery;
       entries.pop_front();
       --queue.live;
       s->in_flight[p->seq] = id;
       if (p->long_running) s->long_running.insert(id);
-      p->stream_id = s->info.stream_id;
+      p->stream = s->info.stream;
       p->sent = loop_->clock()->Now();
-      v1::ConnectResponse msg;
-      *msg.mutable_delivery() = p->delivery;
-      s->sink->Send(std::move(msg));
+      s->sink->Deliver(p->delivery);
       Notify(DispatchEvent::Kind::kDelivery, *p, nullptr, absl::ZeroDuration());
     }
   }
 }
 
-absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
-                                   const v1::Outcome& outcome,
-                                   v1::ProtocolErrorCode* code) {
+absl::Status Dispatcher::OnOutcome(StreamId stream, const Outcome& outcome,
+                                   StreamError* code) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto sit = streams_.find(stream_id);
+  auto sit = streams_.find(stream);
   if (sit == streams_.end()) {
-    *code = v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED;
+    *code = StreamError::kNotRegistered;
     return absl::FailedPreconditionError("the stream is not registered");
   }
   Stream& s = sit->second;
-  const std::string& id = outcome.delivery_id();
+  const DeliveryId id = outcome.delivery_id;
   auto d = deliveries_.find(id);
-  if (d == deliveries_.end() || d->second.stream_id != stream_id) {
-    if (s.recent_done_set.count(id)) {
-      *code = v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME;
-      return absl::FailedPreconditionError(absl::StrCat(
-          "delivery '", id, "' was already answered on this stream"));
+  if (d == deliveries_.end() || d->second.stream != stream) {
+    if (s.recent_done_set.contains(id)) {
+      *code = StreamError::kDuplicateOutcome;
+      return absl::FailedPreconditionError(
+          absl::StrCat("delivery '", DeliveryName(id),
+                       "' was already answered on this stream"));
     }
-    *code = v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY;
-    return absl::FailedPreconditionError(
-        absl::StrCat("delivery '", id, "' is not in flight on this stream"));
+    *code = StreamError::kUnknownDelivery;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "delivery '", DeliveryName(id), "' is not in flight on this stream"));
   }
   s.in_flight.erase(d->second.seq);
   s.long_running.erase(id);
@@ -280,30 +276,21 @@ absl::Status Dispatcher::OnOutcome(const std::string& stream_id,
     s.recent_done.pop_front();
   }
   const absl::Duration latency = loop_->clock()->Now() - d->second.sent;
-  latencies_[d->second.delivery.handler_id()].Add(latency);
+  latencies_[d->second.delivery.handler_id].Add(latency);
   Notify(DispatchEvent::Kind::kOutcome, d->second, &outcome, latency);
   OutcomeCallback cb = std::move(d->second.on_outcome);
   deliveries_.erase(d);
   absl::Status result;
-  if (cb) result = cb(outcome, stream_id);
+  if (cb) result = cb(outcome, stream);
   Pump();
-  if (!result.ok()) *code = v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON;
+  if (!result.ok()) *code = StreamError::kMalformedJson;
   return result;
 }
 
-void Dispatcher::SendTo(const std::string& stream_id,
-                        const v1::ConnectResponse& message) {
+StreamSink* Dispatcher::Sink(StreamId stream) const {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto it = streams_.find(stream_id);
-  if (it != streams_.end()) it->second.sink->Send(message);
-}
-
-bool Dispatcher::InFlightOn(const std::string& stream_id,
-                            const std::string& delivery_id) const {
-  HERALD_ASSERT_ON_LOOP(loop_);
-  auto d = deliveries_.find(delivery_id);
-  return d != deliveries_.end() && !stream_id.empty() &&
-         d->second.stream_id == stream_id;
+  auto it = streams_.find(stream);
+  return it == streams_.end() ? nullptr : it->second.sink;
 }
 
 size_t Dispatcher::queued() const {

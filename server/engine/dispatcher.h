@@ -22,44 +22,33 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "herald/v1/handler.pb.h"
+#include "server/engine/delivery.h"
 #include "server/runtime/event_loop.h"
 
 namespace herald::engine {
 
-// Where a stream's messages go. Implementations queue and return at once.
-class StreamSink {
- public:
-  virtual ~StreamSink() = default;
-  virtual void Send(const v1::ConnectResponse& message) = 0;
-  // The same, for a message the caller gives up (no copy where the sink
-  // can keep it).
-  virtual void Send(v1::ConnectResponse&& message) {
-    Send(static_cast<const v1::ConnectResponse&>(message));
-  }
-};
-
 // What the engine does with an outcome (on the engine loop). A non-OK status
 // means the outcome was malformed; it goes back to the stream as a
 // MALFORMED_JSON protocol error.
-using OutcomeCallback = std::function<absl::Status(
-    const v1::Outcome& outcome, const std::string& stream_id)>;
+using OutcomeCallback =
+    std::function<absl::Status(const Outcome& outcome, StreamId stream)>;
 
 // Asked when a delivery's stream ended before it was answered: true puts it
 // back at the front of the queue (the owner may mark the delivery first),
 // false drops it.
-using RequeueCallback = std::function<bool(v1::Delivery* delivery)>;
+using RequeueCallback = std::function<bool(Delivery* delivery)>;
 
 // What happened to a delivery, for inspection's live stream and latency.
 struct DispatchEvent {
   enum class Kind { kDelivery, kOutcome, kRequeue };
   Kind kind;
-  const v1::Delivery* delivery;  // Valid during the call only.
-  const v1::Outcome* outcome;    // For kOutcome; null otherwise.
-  std::string stream_id;
+  const Delivery* delivery;  // Valid during the call only.
+  const Outcome* outcome;    // For kOutcome; null otherwise.
+  StreamId stream = 0;
   absl::Duration latency;  // For kOutcome.
   absl::Time at;           // When it happened, on the loop's clock.
 };
@@ -81,14 +70,14 @@ class LatencyHistogram {
 
 // Counters for inspection.
 struct StreamInfo {
-  std::string stream_id;
+  StreamId stream = 0;
   std::string process_name;
   std::string client;
   std::string peer;
   absl::Time connected;
   uint32_t credits = 0;
   std::vector<std::string> handler_ids;
-  std::vector<std::string> in_flight;
+  std::vector<DeliveryId> in_flight;
 };
 
 // Not thread-safe: owned by the engine loop. Every entry point checks that
@@ -100,26 +89,29 @@ class Dispatcher {
 
   void AddStream(const StreamInfo& info, StreamSink* sink);
   // Removes the stream first, then requeues its deliveries in flight.
-  void RemoveStream(const std::string& stream_id);
-  absl::Status SetCredits(const std::string& stream_id, uint32_t credits);
+  void RemoveStream(StreamId stream);
+  absl::Status SetCredits(StreamId stream, uint32_t credits);
+
+  // A fresh delivery id: the engine's deliveries, whoever makes them, are
+  // numbered from one sequence.
+  DeliveryId NewDeliveryId() { return next_delivery_++; }
 
   // Queues a delivery; it goes out as soon as a process serving its handler
   // has a free credit. `on_outcome` runs on the engine loop when the outcome
   // arrives.
-  void Submit(v1::Delivery delivery, OutcomeCallback on_outcome);
+  void Submit(Delivery delivery, OutcomeCallback on_outcome);
   // A long-running delivery (a daemon): goes to the serving process with the
   // fewest long-running deliveries, without taking a credit. `on_requeue`
   // decides whether it goes back to the queue when its stream ends.
-  void SubmitLongRunning(v1::Delivery delivery, OutcomeCallback on_outcome,
+  void SubmitLongRunning(Delivery delivery, OutcomeCallback on_outcome,
                          RequeueCallback on_requeue);
   // Forgets a delivery, queued or in flight, without calling its callbacks;
   // a late outcome for it is then UNKNOWN_DELIVERY. False if unknown.
-  bool Cancel(const std::string& delivery_id);
-  // The stream a delivery is in flight on, or empty.
-  std::string StreamOf(const std::string& delivery_id) const;
-  // The handler of a delivery in flight on this stream, or null.
-  const v1::Delivery* InFlight(const std::string& stream_id,
-                               const std::string& delivery_id) const;
+  bool Cancel(DeliveryId delivery);
+  // The stream a delivery is in flight on, or 0.
+  StreamId StreamOf(DeliveryId delivery) const;
+  // A delivery in flight on this stream, or null.
+  const Delivery* InFlight(StreamId stream, DeliveryId delivery) const;
   void set_observer(DispatchObserver observer) {
     HERALD_ASSERT_ON_LOOP(loop_);
     observer_ = std::move(observer);
@@ -134,16 +126,11 @@ class Dispatcher {
   // errors are returned with their code and change nothing; otherwise the
   // credit is freed and the callback runs; its error, if any, is returned
   // with MALFORMED_JSON.
-  absl::Status OnOutcome(const std::string& stream_id,
-                         const v1::Outcome& outcome,
-                         v1::ProtocolErrorCode* code);
+  absl::Status OnOutcome(StreamId stream, const Outcome& outcome,
+                         StreamError* code);
 
-  // Sends a message to one stream, if it is still there.
-  void SendTo(const std::string& stream_id, const v1::ConnectResponse& message);
-
-  // True if the delivery is in flight on this stream.
-  bool InFlightOn(const std::string& stream_id,
-                  const std::string& delivery_id) const;
+  // A stream's sink, or null when the stream is gone.
+  StreamSink* Sink(StreamId stream) const;
 
   size_t queued() const;
   size_t queued_for(const std::string& handler_id) const;
@@ -167,22 +154,22 @@ class Dispatcher {
     std::set<std::string> handlers;
     // Deliveries in flight, by their sequence number (so in delivery order)
     // -> delivery id.
-    std::map<uint64_t, std::string> in_flight;
+    std::map<uint64_t, DeliveryId> in_flight;
     // Long-running ones among in_flight: they take no credit.
-    std::set<std::string> long_running;
-    std::deque<std::string> recent_done;  // For DUPLICATE_OUTCOME.
-    std::set<std::string> recent_done_set;
+    absl::flat_hash_set<DeliveryId> long_running;
+    std::deque<DeliveryId> recent_done;  // For DUPLICATE_OUTCOME.
+    absl::flat_hash_set<DeliveryId> recent_done_set;
   };
   struct Pending {
-    // The order of submission, kept when requeued: ids are strings on the
-    // wire, and "d-10" sorts before "d-9".
+    // The order of submission, kept when requeued (a delivery submitted
+    // again under its id goes where a new one would).
     uint64_t seq = 0;
-    v1::Delivery delivery;
+    Delivery delivery;
     OutcomeCallback on_outcome;
     RequeueCallback on_requeue;
     bool long_running = false;
     absl::Time sent;
-    std::string stream_id;  // While in flight.
+    StreamId stream = 0;  // While in flight.
   };
 
   // One handler's queue: entries in order, some stale (cancelled, or
@@ -190,7 +177,7 @@ class Dispatcher {
   // count of live ones.
   struct QueueEntry {
     uint64_t seq;
-    std::string delivery_id;
+    DeliveryId delivery;
   };
   struct Queue {
     std::deque<QueueEntry> entries;
@@ -199,9 +186,9 @@ class Dispatcher {
 
   // Submit and SubmitLongRunning: a delivery under an id already known
   // replaces the old one.
-  void Accept(v1::Delivery delivery, OutcomeCallback on_outcome,
+  void Accept(Delivery delivery, OutcomeCallback on_outcome,
               RequeueCallback on_requeue, bool long_running);
-  void Enqueue(const std::string& handler_id, const std::string& delivery_id,
+  void Enqueue(const std::string& handler_id, DeliveryId delivery,
                const Pending& p, bool front);
   // The delivery an entry stands for, if it is still queued; null if stale.
   Pending* Live(const QueueEntry& e);
@@ -211,16 +198,17 @@ class Dispatcher {
   void Pump();
   Stream* PickStream(const std::string& handler_id, bool long_running);
   void Notify(DispatchEvent::Kind kind, const Pending& p,
-              const v1::Outcome* outcome, absl::Duration latency);
+              const Outcome* outcome, absl::Duration latency);
 
   runtime::EventLoop* loop_;
-  std::map<std::string, Stream> streams_;
+  std::map<StreamId, Stream> streams_;
   // Handler id to its queue.
   std::map<std::string, Queue> queues_;
   // Delivery id to the delivery (queued or in flight).
-  absl::node_hash_map<std::string, Pending> deliveries_;
+  absl::node_hash_map<DeliveryId, Pending> deliveries_;
   uint64_t rotation_ = 0;
   uint64_t next_seq_ = 1;
+  DeliveryId next_delivery_ = 1;
   uint64_t queue_steps_ = 0;
   DispatchObserver observer_;
   std::map<std::string, LatencyHistogram> latencies_;

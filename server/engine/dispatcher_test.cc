@@ -17,36 +17,40 @@ using ::testing::ElementsAre;
 
 class Sink : public StreamSink {
  public:
-  void Send(const v1::ConnectResponse& m) override {
-    sent.push_back(m.delivery().delivery_id());
-  }
-  std::vector<std::string> sent;
+  void Registered(const RegistrationAnswer&) override {}
+  void Deliver(const Delivery& d) override { sent.push_back(d.id); }
+  void Ack(DeliveryId) override {}
+  void Stop(DeliveryId, StopReason, bool) override {}
+  void Error(StreamError, DeliveryId, const std::string&) override {}
+  std::vector<DeliveryId> sent;
 };
 
-StreamInfo Info(const std::string& id, uint32_t credits,
+StreamInfo Info(StreamId id, uint32_t credits,
                 std::vector<std::string> handlers) {
   StreamInfo i;
-  i.stream_id = id;
+  i.stream = id;
   i.credits = credits;
   i.handler_ids = std::move(handlers);
   return i;
 }
 
-v1::Delivery D(const std::string& id, const std::string& handler = "h") {
-  v1::Delivery d;
-  d.set_delivery_id(id);
-  d.set_handler_id(handler);
+Delivery D(DeliveryId id, const std::string& handler = "h") {
+  Delivery d;
+  d.id = id;
+  d.handler_id = handler;
   return d;
 }
 
-absl::Status Ok(const v1::Outcome&, const std::string&) {
-  return absl::OkStatus();
+absl::Status Ok(const Outcome&, StreamId) { return absl::OkStatus(); }
+
+bool InFlightOn(const Dispatcher& d, StreamId stream, DeliveryId delivery) {
+  return d.InFlight(stream, delivery) != nullptr;
 }
 
-v1::Outcome O(const std::string& id) {
-  v1::Outcome o;
-  o.set_delivery_id(id);
-  o.set_status(v1::OUTCOME_STATUS_SUCCESS);
+Outcome O(DeliveryId id) {
+  Outcome o;
+  o.delivery_id = id;
+  o.status = OutcomeStatus::kSuccess;
   return o;
 }
 
@@ -61,41 +65,40 @@ class DispatcherTest : public ::testing::Test {
 
 TEST_F(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
   Sink s;
-  d.AddStream(Info("s1", 2, {"h"}), &s);
-  std::vector<std::string> done;
-  for (const char* id : {"d1", "d2", "d3"}) {
-    d.Submit(D(id),
-             [&, id = std::string(id)](const v1::Outcome&, const std::string&) {
-               done.push_back(id);
-               return absl::OkStatus();
-             });
+  d.AddStream(Info(1, 2, {"h"}), &s);
+  std::vector<DeliveryId> done;
+  for (DeliveryId id : {1, 2, 3}) {
+    d.Submit(D(id), [&, id](const Outcome&, StreamId) {
+      done.push_back(id);
+      return absl::OkStatus();
+    });
   }
-  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
+  EXPECT_THAT(s.sent, ElementsAre(1, 2));
   EXPECT_EQ(d.queued(), 1u);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
-  EXPECT_THAT(done, ElementsAre("d1"));
-  EXPECT_THAT(s.sent, ElementsAre("d1", "d2", "d3"));
+  StreamError code;
+  ASSERT_TRUE(d.OnOutcome(1, O(1), &code).ok());
+  EXPECT_THAT(done, ElementsAre(1));
+  EXPECT_THAT(s.sent, ElementsAre(1, 2, 3));
   EXPECT_EQ(d.queued(), 0u);
 }
 
 TEST_F(DispatcherTest, WorkWaitsForAProcessServingItsHandler) {
   Sink other;
-  d.AddStream(Info("s0", 5, {"other"}), &other);
-  d.Submit(D("d1"), Ok);
+  d.AddStream(Info(0, 5, {"other"}), &other);
+  d.Submit(D(1), Ok);
   EXPECT_TRUE(other.sent.empty());
   EXPECT_EQ(d.queued_for("h"), 1u);
   Sink s;
-  d.AddStream(Info("s1", 1, {"h"}), &s);
-  EXPECT_THAT(s.sent, ElementsAre("d1"));
+  d.AddStream(Info(1, 1, {"h"}), &s);
+  EXPECT_THAT(s.sent, ElementsAre(1));
 }
 
 TEST_F(DispatcherTest, LoadIsSharedAcrossProcesses) {
   Sink a, b;
-  d.AddStream(Info("a", 10, {"h"}), &a);
-  d.AddStream(Info("b", 10, {"h"}), &b);
+  d.AddStream(Info(11, 10, {"h"}), &a);
+  d.AddStream(Info(12, 10, {"h"}), &b);
   for (int i = 0; i < 10; ++i) {
-    d.Submit(D("d" + std::to_string(i)), Ok);
+    d.Submit(D(static_cast<DeliveryId>(i + 1)), Ok);
   }
   EXPECT_EQ(a.sent.size(), 5u);
   EXPECT_EQ(b.sent.size(), 5u);
@@ -103,106 +106,102 @@ TEST_F(DispatcherTest, LoadIsSharedAcrossProcesses) {
 
 TEST_F(DispatcherTest, AnEndedStreamsDeliveriesGoElsewhereAtOnce) {
   Sink a;
-  d.AddStream(Info("a", 2, {"h"}), &a);
-  d.Submit(D("d1"), Ok);
-  d.Submit(D("d2"), Ok);
-  d.Submit(D("d3"), Ok);
+  d.AddStream(Info(11, 2, {"h"}), &a);
+  d.Submit(D(1), Ok);
+  d.Submit(D(2), Ok);
+  d.Submit(D(3), Ok);
   Sink b;
-  d.AddStream(Info("b", 1, {"h"}), &b);
-  EXPECT_THAT(b.sent, ElementsAre("d3"));
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(d.OnOutcome("b", O("d3"), &code).ok());
-  d.RemoveStream("a");
+  d.AddStream(Info(12, 1, {"h"}), &b);
+  EXPECT_THAT(b.sent, ElementsAre(3));
+  StreamError code;
+  ASSERT_TRUE(d.OnOutcome(12, O(3), &code).ok());
+  d.RemoveStream(11);
   // d1 first: requeued deliveries keep their order at the front.
-  EXPECT_THAT(b.sent, ElementsAre("d3", "d1"));
-  ASSERT_TRUE(d.OnOutcome("b", O("d1"), &code).ok());
-  EXPECT_THAT(b.sent, ElementsAre("d3", "d1", "d2"));
+  EXPECT_THAT(b.sent, ElementsAre(3, 1));
+  ASSERT_TRUE(d.OnOutcome(12, O(1), &code).ok());
+  EXPECT_THAT(b.sent, ElementsAre(3, 1, 2));
   // The removed stream can no longer answer.
-  EXPECT_FALSE(d.OnOutcome("a", O("d2"), &code).ok());
+  EXPECT_FALSE(d.OnOutcome(11, O(2), &code).ok());
 }
 
 TEST_F(DispatcherTest, RequeueFollowsDeliveryOrderPastTenInFlight) {
   Sink a;
-  d.AddStream(Info("a", 12, {"h"}), &a);
-  std::vector<std::string> ids;
+  d.AddStream(Info(11, 12, {"h"}), &a);
+  std::vector<DeliveryId> ids;
   for (int i = 1; i <= 12; ++i) {
-    ids.push_back("d-" + std::to_string(i));
+    ids.push_back(static_cast<DeliveryId>(i));
     d.Submit(D(ids.back()), Ok);
   }
   ASSERT_EQ(a.sent, ids);
   ASSERT_EQ(d.Streams().size(), 1u);
-  EXPECT_EQ(d.Streams()[0].in_flight, ids);  // "d-9" before "d-10".
-  d.RemoveStream("a");
+  EXPECT_EQ(d.Streams()[0].in_flight, ids);  // 9 before 10.
+  d.RemoveStream(11);
   Sink b;
-  d.AddStream(Info("b", 12, {"h"}), &b);
+  d.AddStream(Info(12, 12, {"h"}), &b);
   EXPECT_EQ(b.sent, ids);
   // Answered on their new stream; the old one knows them no more.
-  v1::ProtocolErrorCode code;
-  EXPECT_TRUE(d.InFlightOn("b", "d-10"));
-  EXPECT_FALSE(d.InFlightOn("a", "d-10"));
-  ASSERT_TRUE(d.OnOutcome("b", O("d-10"), &code).ok());
-  EXPECT_FALSE(d.InFlightOn("b", "d-10"));
-  EXPECT_FALSE(d.OnOutcome("b", O("d-10"), &code).ok());
-  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
+  StreamError code;
+  EXPECT_TRUE(InFlightOn(d, 12, 10));
+  EXPECT_FALSE(InFlightOn(d, 11, 10));
+  ASSERT_TRUE(d.OnOutcome(12, O(10), &code).ok());
+  EXPECT_FALSE(InFlightOn(d, 12, 10));
+  EXPECT_FALSE(d.OnOutcome(12, O(10), &code).ok());
+  EXPECT_EQ(code, StreamError::kDuplicateOutcome);
 }
 
 TEST_F(DispatcherTest, UnknownAndDuplicateOutcomesAreErrorsThatChangeNothing) {
   Sink s;
-  d.AddStream(Info("s", 1, {"h"}), &s);
+  d.AddStream(Info(3, 1, {"h"}), &s);
   int calls = 0;
-  d.Submit(D("d1"), [&](const v1::Outcome&, const std::string&) {
+  d.Submit(D(1), [&](const Outcome&, StreamId) {
     ++calls;
     return absl::OkStatus();
   });
-  v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
-  EXPECT_FALSE(d.OnOutcome("s", O("nope"), &code).ok());
-  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
-  EXPECT_TRUE(d.InFlightOn("s", "d1"));
-  ASSERT_TRUE(d.OnOutcome("s", O("d1"), &code).ok());
-  EXPECT_FALSE(d.OnOutcome("s", O("d1"), &code).ok());
-  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
+  StreamError code = StreamError::kNotRegistered;
+  EXPECT_FALSE(d.OnOutcome(3, O(999), &code).ok());
+  EXPECT_EQ(code, StreamError::kUnknownDelivery);
+  EXPECT_TRUE(InFlightOn(d, 3, 1));
+  ASSERT_TRUE(d.OnOutcome(3, O(1), &code).ok());
+  EXPECT_FALSE(d.OnOutcome(3, O(1), &code).ok());
+  EXPECT_EQ(code, StreamError::kDuplicateOutcome);
   EXPECT_EQ(calls, 1);
   // A callback's error comes back as MALFORMED_JSON.
-  d.Submit(D("d2"), [](const v1::Outcome&, const std::string&) {
+  d.Submit(D(2), [](const Outcome&, StreamId) {
     return absl::InvalidArgumentError("patch_json is not JSON");
   });
-  EXPECT_EQ(d.OnOutcome("s", O("d2"), &code).message(),
-            "patch_json is not JSON");
-  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON);
+  EXPECT_EQ(d.OnOutcome(3, O(2), &code).message(), "patch_json is not JSON");
+  EXPECT_EQ(code, StreamError::kMalformedJson);
 }
 
 TEST_F(DispatcherTest, CreditsCanGrowAndMustStayPositive) {
   Sink s;
-  d.AddStream(Info("s", 1, {"h"}), &s);
-  for (const char* id : {"d1", "d2", "d3"}) d.Submit(D(id), Ok);
+  d.AddStream(Info(3, 1, {"h"}), &s);
+  for (DeliveryId id : {1, 2, 3}) d.Submit(D(id), Ok);
   EXPECT_EQ(s.sent.size(), 1u);
-  ASSERT_TRUE(d.SetCredits("s", 3).ok());
+  ASSERT_TRUE(d.SetCredits(3, 3).ok());
   EXPECT_EQ(s.sent.size(), 3u);
-  EXPECT_FALSE(d.SetCredits("s", 0).ok());
+  EXPECT_FALSE(d.SetCredits(3, 0).ok());
 }
 
 TEST_F(DispatcherTest, LongRunningDeliveriesTakeNoCredit) {
   Sink s;
-  d.AddStream(Info("s1", 1, {"daemon", "h"}), &s);
-  d.SubmitLongRunning(D("l1", "daemon"), Ok,
-                      [](v1::Delivery*) { return true; });
-  d.SubmitLongRunning(D("l2", "daemon"), Ok,
-                      [](v1::Delivery*) { return true; });
-  d.Submit(D("d1"), Ok);
+  d.AddStream(Info(1, 1, {"daemon", "h"}), &s);
+  d.SubmitLongRunning(D(101, "daemon"), Ok, [](Delivery*) { return true; });
+  d.SubmitLongRunning(D(102, "daemon"), Ok, [](Delivery*) { return true; });
+  d.Submit(D(1), Ok);
   // Both daemons run and the ordinary delivery still has its credit.
-  EXPECT_THAT(s.sent, ElementsAre("l1", "l2", "d1"));
-  EXPECT_EQ(d.StreamOf("l2"), "s1");
-  ASSERT_NE(d.InFlight("s1", "l1"), nullptr);
-  EXPECT_EQ(d.InFlight("s2", "l1"), nullptr);
+  EXPECT_THAT(s.sent, ElementsAre(101, 102, 1));
+  EXPECT_EQ(d.StreamOf(102), 1);
+  ASSERT_NE(d.InFlight(1, 101), nullptr);
+  EXPECT_EQ(d.InFlight(2, 101), nullptr);
 }
 
 TEST_F(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
   Sink a, b;
-  d.AddStream(Info("a", 1, {"daemon"}), &a);
-  d.AddStream(Info("b", 1, {"daemon"}), &b);
-  for (const char* id : {"l1", "l2", "l3", "l4"}) {
-    d.SubmitLongRunning(D(id, "daemon"), Ok,
-                        [](v1::Delivery*) { return true; });
+  d.AddStream(Info(11, 1, {"daemon"}), &a);
+  d.AddStream(Info(12, 1, {"daemon"}), &b);
+  for (DeliveryId id : {101, 102, 103, 104}) {
+    d.SubmitLongRunning(D(id, "daemon"), Ok, [](Delivery*) { return true; });
   }
   EXPECT_EQ(a.sent.size(), 2u);
   EXPECT_EQ(b.sent.size(), 2u);
@@ -210,41 +209,41 @@ TEST_F(DispatcherTest, LongRunningDeliveriesSpreadOverProcesses) {
 
 TEST_F(DispatcherTest, RequeueAsksTheOwner) {
   Sink a, b;
-  d.AddStream(Info("a", 4, {"daemon"}), &a);
+  d.AddStream(Info(11, 4, {"daemon"}), &a);
   int asked = 0;
-  d.SubmitLongRunning(D("keep", "daemon"), Ok, [&](v1::Delivery* del) {
-    del->set_restarted(true);
+  d.SubmitLongRunning(D(201, "daemon"), Ok, [&](Delivery* del) {
+    del->restarted = true;
     ++asked;
     return true;
   });
-  d.SubmitLongRunning(D("drop", "daemon"), Ok, [&](v1::Delivery*) {
+  d.SubmitLongRunning(D(202, "daemon"), Ok, [&](Delivery*) {
     ++asked;
     return false;
   });
-  d.RemoveStream("a");
+  d.RemoveStream(11);
   EXPECT_EQ(asked, 2);
-  d.AddStream(Info("b", 4, {"daemon"}), &b);
-  EXPECT_THAT(b.sent, ElementsAre("keep"));
-  EXPECT_EQ(d.StreamOf("drop"), "");
+  d.AddStream(Info(12, 4, {"daemon"}), &b);
+  EXPECT_THAT(b.sent, ElementsAre(201));
+  EXPECT_EQ(d.StreamOf(202), 0u);
 }
 
 TEST_F(DispatcherTest, CancelForgetsAndFreesTheCredit) {
   Sink s;
-  d.AddStream(Info("s1", 1, {"h"}), &s);
+  d.AddStream(Info(1, 1, {"h"}), &s);
   bool called = false;
-  d.Submit(D("d1"), [&](const v1::Outcome&, const std::string&) {
+  d.Submit(D(1), [&](const Outcome&, StreamId) {
     called = true;
     return absl::OkStatus();
   });
-  d.Submit(D("d2"), Ok);
-  EXPECT_THAT(s.sent, ElementsAre("d1"));
-  EXPECT_TRUE(d.Cancel("d1"));
-  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
-  v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
-  EXPECT_FALSE(d.OnOutcome("s1", O("d1"), &code).ok());
-  EXPECT_EQ(code, v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
+  d.Submit(D(2), Ok);
+  EXPECT_THAT(s.sent, ElementsAre(1));
+  EXPECT_TRUE(d.Cancel(1));
+  EXPECT_THAT(s.sent, ElementsAre(1, 2));
+  StreamError code = StreamError::kNotRegistered;
+  EXPECT_FALSE(d.OnOutcome(1, O(1), &code).ok());
+  EXPECT_EQ(code, StreamError::kUnknownDelivery);
   EXPECT_FALSE(called);
-  EXPECT_FALSE(d.Cancel("nope"));
+  EXPECT_FALSE(d.Cancel(999));
 }
 
 TEST_F(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
@@ -254,17 +253,16 @@ TEST_F(DispatcherTest, ObserverSeesDeliveriesOutcomesAndLatency) {
     const char* k = e.kind == DispatchEvent::Kind::kDelivery  ? "delivery"
                     : e.kind == DispatchEvent::Kind::kOutcome ? "outcome"
                                                               : "requeue";
-    seen.push_back(std::string(k) + ":" + e.delivery->delivery_id() + "@" +
-                   e.stream_id);
+    seen.push_back(absl::StrCat(k, ":d", e.delivery->id, "@s", e.stream));
     EXPECT_EQ(e.at, clock_.Now());  // On the loop's clock.
   });
-  d.AddStream(Info("s1", 2, {"h"}), &s);
-  d.Submit(D("d1"), Ok);
-  d.Submit(D("d2"), Ok);
+  d.AddStream(Info(1, 2, {"h"}), &s);
+  d.Submit(D(1), Ok);
+  d.Submit(D(2), Ok);
   clock_.Advance(absl::Milliseconds(5));
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
-  d.RemoveStream("s1");
+  StreamError code;
+  ASSERT_TRUE(d.OnOutcome(1, O(1), &code).ok());
+  d.RemoveStream(1);
   EXPECT_THAT(seen, ElementsAre("delivery:d1@s1", "delivery:d2@s1",
                                 "outcome:d1@s1", "requeue:d2@s1"));
   ASSERT_EQ(d.latencies().count("h"), 1u);
@@ -285,29 +283,29 @@ TEST(DispatcherDeathTest, EntryPointsOffTheLoopThreadAbort) {
   Dispatcher d(&loop);
   Sink s;
   loop.RunUntilIdle();  // This thread runs the loop.
-  d.AddStream(Info("s1", 1, {"h"}), &s);
-  std::thread poster([&] { loop.Post([&] { d.Submit(D("d1"), Ok); }); });
+  d.AddStream(Info(1, 1, {"h"}), &s);
+  std::thread poster([&] { loop.Post([&] { d.Submit(D(1), Ok); }); });
   poster.join();
   loop.RunUntilIdle();
-  EXPECT_THAT(s.sent, ElementsAre("d1"));
+  EXPECT_THAT(s.sent, ElementsAre(1));
   EXPECT_DEATH(
       {
-        std::thread foreign([&] { d.Submit(D("d2"), Ok); });
+        std::thread foreign([&] { d.Submit(D(2), Ok); });
         foreign.join();
       },
       "Dispatcher::Submit.*called off its event loop's thread");
   EXPECT_DEATH(
       {
         std::thread foreign([&] {
-          v1::ProtocolErrorCode code;
-          (void)d.OnOutcome("s1", O("d1"), &code);
+          StreamError code;
+          (void)d.OnOutcome(1, O(1), &code);
         });
         foreign.join();
       },
       "Dispatcher::OnOutcome.*called off its event loop's thread");
   // Nothing changed here: the calls died in the children.
   EXPECT_EQ(d.queued(), 0u);
-  EXPECT_THAT(s.sent, ElementsAre("d1"));
+  EXPECT_THAT(s.sent, ElementsAre(1));
 }
 
 // A thousand deliveries waiting for eight credits: each submission and each
@@ -316,26 +314,25 @@ TEST(DispatcherDeathTest, EntryPointsOffTheLoopThreadAbort) {
 TEST_F(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
   constexpr int kN = 1000;
   Sink s;
-  d.AddStream(Info("s1", 8, {"h"}), &s);
+  d.AddStream(Info(1, 8, {"h"}), &s);
   int done = 0;
   for (int i = 0; i < kN; ++i) {
-    d.Submit(D(absl::StrCat("d", i)),
-             [&](const v1::Outcome&, const std::string&) {
-               ++done;
-               return absl::OkStatus();
-             });
+    d.Submit(D(static_cast<DeliveryId>(i + 1)), [&](const Outcome&, StreamId) {
+      ++done;
+      return absl::OkStatus();
+    });
   }
   ASSERT_EQ(s.sent.size(), 8u);
   EXPECT_EQ(d.queued(), static_cast<size_t>(kN - 8));
   // Answered oldest first, as a process holding eight would.
-  v1::ProtocolErrorCode code;
+  StreamError code;
   for (size_t answered = 0; answered < s.sent.size(); ++answered) {
-    ASSERT_TRUE(d.OnOutcome("s1", O(s.sent[answered]), &code).ok());
+    ASSERT_TRUE(d.OnOutcome(1, O(s.sent[answered]), &code).ok());
   }
   EXPECT_EQ(done, kN);
   EXPECT_EQ(d.queued(), 0u);
   ASSERT_EQ(s.sent.size(), static_cast<size_t>(kN));
-  for (int i = 0; i < kN; ++i) EXPECT_EQ(s.sent[i], absl::StrCat("d", i));
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(s.sent[i], DeliveryId(i + 1));
   // Each entry is looked at once when sent; each of the 2 x kN events
   // finds at most one entry waiting at the front.
   EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(3 * kN));
@@ -345,23 +342,23 @@ TEST_F(DispatcherTest, WaitingDeliveriesCostConstantWorkPerEvent) {
 TEST_F(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
   constexpr int kN = 1000;
   Sink s;
-  d.AddStream(Info("s1", 1, {"h"}), &s);
-  for (int i = 0; i < kN; ++i) d.Submit(D(absl::StrCat("d", i)), Ok);
-  ASSERT_THAT(s.sent, ElementsAre("d0"));
+  d.AddStream(Info(1, 1, {"h"}), &s);
+  for (int i = 0; i < kN; ++i) d.Submit(D(DeliveryId(i + 1)), Ok);
+  ASSERT_THAT(s.sent, ElementsAre(1));
   // The newest first: the most entries stand before each one.
   for (int i = kN - 1; i >= 1; i -= 2) {
-    ASSERT_TRUE(d.Cancel(absl::StrCat("d", i)));
+    ASSERT_TRUE(d.Cancel(DeliveryId(i + 1)));
   }
   EXPECT_EQ(d.queued(), static_cast<size_t>(kN / 2 - 1));
   EXPECT_EQ(d.queued_for("h"), static_cast<size_t>(kN / 2 - 1));
   // Cancelled ones are never sent; the rest go in order.
-  v1::ProtocolErrorCode code;
+  StreamError code;
   for (size_t answered = 0; answered < s.sent.size(); ++answered) {
-    ASSERT_TRUE(d.OnOutcome("s1", O(s.sent[answered]), &code).ok());
+    ASSERT_TRUE(d.OnOutcome(1, O(s.sent[answered]), &code).ok());
   }
   ASSERT_EQ(s.sent.size(), static_cast<size_t>(kN / 2));
   for (int i = 0; i < kN / 2; ++i) {
-    EXPECT_EQ(s.sent[i], absl::StrCat("d", 2 * i));
+    EXPECT_EQ(s.sent[i], DeliveryId(2 * i + 1));
   }
   EXPECT_EQ(d.queued(), 0u);
   // Every entry, live or cancelled, is looked at once when it leaves the
@@ -374,9 +371,9 @@ TEST_F(DispatcherTest, CancellingWaitingDeliveriesCostsConstantWorkEach) {
 // handler yet) do not pile up in the queue, and cost constant work each.
 TEST_F(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
   constexpr int kN = 10000;
-  d.Submit(D("first"), Ok);
+  d.Submit(D(kN + 1), Ok);
   for (int i = 0; i < kN; ++i) {
-    const std::string id = absl::StrCat("d", i);
+    const DeliveryId id = i + 1;
     d.Submit(D(id), Ok);
     ASSERT_TRUE(d.Cancel(id));
     ASSERT_LE(d.queue_entries(), 2u + 64u + 1u);
@@ -385,29 +382,29 @@ TEST_F(DispatcherTest, CancelledEntriesBehindAWaitingOneDoNotPileUp) {
   EXPECT_LE(d.queue_steps(), static_cast<uint64_t>(4 * kN));
   // The one that waited still goes first.
   Sink s;
-  d.AddStream(Info("s1", 4, {"h"}), &s);
-  EXPECT_THAT(s.sent, ElementsAre("first"));
+  d.AddStream(Info(1, 4, {"h"}), &s);
+  EXPECT_THAT(s.sent, ElementsAre(kN + 1));
 }
 
 // A delivery submitted again under the same id replaces the queued one.
 TEST_F(DispatcherTest, ResubmittedIdReplacesTheQueuedDelivery) {
   Sink s;
-  d.AddStream(Info("s1", 1, {"h"}), &s);
-  d.Submit(D("d1"), Ok);
+  d.AddStream(Info(1, 1, {"h"}), &s);
+  d.Submit(D(1), Ok);
   std::vector<std::string> done;
   auto record = [&](const std::string& what) {
-    return [&done, what](const v1::Outcome&, const std::string&) {
+    return [&done, what](const Outcome&, StreamId) {
       done.push_back(what);
       return absl::OkStatus();
     };
   };
-  d.Submit(D("d2"), record("first"));
-  d.Submit(D("d2"), record("second"));
+  d.Submit(D(2), record("first"));
+  d.Submit(D(2), record("second"));
   EXPECT_EQ(d.queued(), 1u);
-  v1::ProtocolErrorCode code;
-  ASSERT_TRUE(d.OnOutcome("s1", O("d1"), &code).ok());
-  ASSERT_TRUE(d.OnOutcome("s1", O("d2"), &code).ok());
-  EXPECT_THAT(s.sent, ElementsAre("d1", "d2"));
+  StreamError code;
+  ASSERT_TRUE(d.OnOutcome(1, O(1), &code).ok());
+  ASSERT_TRUE(d.OnOutcome(1, O(2), &code).ok());
+  EXPECT_THAT(s.sent, ElementsAre(1, 2));
   EXPECT_THAT(done, ElementsAre("second"));
   EXPECT_EQ(d.queued(), 0u);
 }

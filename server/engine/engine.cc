@@ -158,29 +158,9 @@ void Engine::Watch(const std::string& resource_name) {
   });
 }
 
-std::string Engine::NewStreamId() {
-  return absl::StrCat("stream-", next_stream_.fetch_add(1));
-}
+StreamId Engine::NewStreamId() { return next_stream_.fetch_add(1); }
 
-v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
-                                         const std::string& delivery_id,
-                                         const std::string& message) {
-  v1::ConnectResponse msg;
-  auto* e = msg.mutable_protocol_error();
-  e->set_code(code);
-  e->set_delivery_id(delivery_id);
-  e->set_message(message);
-  return msg;
-}
-
-void Engine::SendError(StreamSink* sink, v1::ProtocolErrorCode code,
-                       const std::string& delivery_id,
-                       const std::string& message) {
-  sink->Send(ProtocolErrorMessage(code, delivery_id, message));
-}
-
-absl::Status Engine::Register(const std::string& stream_id,
-                              const v1::Register& request,
+absl::Status Engine::Register(StreamId stream_id, const v1::Register& request,
                               const std::string& peer,
                               const std::shared_ptr<StreamSink>& sink) {
   if (request.credits() == 0) {
@@ -194,10 +174,10 @@ void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
   v1::Register request;
   request.set_process_name("herald (command line)");
   for (auto& s : specs) *request.add_handlers() = std::move(s);
-  Resolve("sidecar", request, "", nullptr);
+  Resolve(0, request, "", nullptr);
 }
 
-void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
+void Engine::Resolve(StreamId stream_id, const v1::Register& request,
                      const std::string& peer,
                      const std::shared_ptr<StreamSink>& sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
@@ -210,10 +190,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
       std::string pending;
     };
     std::vector<Resolved> resolved;
-    v1::Registered answer;
-    answer.set_stream_id(stream_id);
-    answer.set_max_message_bytes(options_.max_message_bytes);
-    answer.set_sidecar_version(options_.version);
+    RegistrationAnswer answer;
     for (const auto& spec : request.handlers()) {
       absl::Status st = ValidateSpec(spec);
       if (st.ok() && spec.resource().empty()) {
@@ -236,115 +213,104 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
         }
         st = r.status();
       }
-      auto* rej = answer.add_rejections();
-      rej->set_handler_id(spec.id());
-      rej->set_reason(std::string(st.message()));
+      answer.rejected.push_back({spec.id(), std::string(st.message())});
     }
-    loop_.Post(
-        [this, stream_id, request, peer, sink, resolved, answer]() mutable {
-          StreamInfo info;
-          info.stream_id = stream_id;
-          info.process_name = request.process_name();
-          info.client = request.client();
-          info.peer = peer;
-          info.connected = loop_.clock()->Now();
-          info.credits = request.credits();
-          std::vector<kube::ResourceInfo> resources;
-          std::vector<std::string> startup;
-          for (const auto& r : resolved) {
-            if (!r.pending.empty()) continue;
-            absl::Status st = registry_.Add(r.spec, r.resource);
-            if (!st.ok()) {
-              auto* rej = answer.add_rejections();
-              rej->set_handler_id(r.spec.id());
-              rej->set_reason(std::string(st.message()));
-              continue;
-            }
-            answer.add_accepted_handler_ids(r.spec.id());
-            info.handler_ids.push_back(r.spec.id());
-            if (r.spec.cause() == v1::CAUSE_STARTUP &&
-                !activities_->StartupDone(r.spec.id())) {
-              startup.push_back(r.spec.id());
-            }
-            if (r.spec.resource().empty()) continue;
-            bool seen = false;
-            for (const auto& x : resources)
-              seen |= x.FullName() == r.resource.FullName();
-            if (!seen) resources.push_back(r.resource);
-          }
-          std::set<std::string> pending_names;
-          for (const auto& r : resolved) {
-            if (r.pending.empty()) continue;
-            const v1::HandlerSpec& spec = r.spec;
-            const std::string& reason = r.pending;
-            absl::Status st =
-                registry_.AddPending(spec, reason, loop_.clock()->Now());
-            if (!st.ok()) {
-              auto* rej = answer.add_rejections();
-              rej->set_handler_id(spec.id());
-              rej->set_reason(std::string(st.message()));
-              continue;
-            }
-            answer.add_accepted_handler_ids(spec.id());
-            info.handler_ids.push_back(spec.id());
-            auto* p = answer.add_pending();
-            p->set_handler_id(spec.id());
-            p->set_reason(reason);
-            pending_names.insert(spec.resource());
-          }
-          if (sink) {
-            v1::ConnectResponse msg;
-            *msg.mutable_registered() = answer;
-            sink->Send(msg);
-          }
-          HERALD_LOG(INFO, "engine")
-              << stream_id << " (" << request.process_name() << ", " << peer
-              << ") registered " << answer.accepted_handler_ids_size()
-              << " handler(s), rejected " << answer.rejections_size()
-              << ", credits " << request.credits();
-          for (const auto& rej : answer.rejections()) {
-            HERALD_LOG(WARNING, "engine")
-                << stream_id << ": rejected handler '" << rej.handler_id()
-                << "': " << rej.reason();
-          }
-          for (const auto& p : answer.pending()) {
-            HERALD_LOG(WARNING, "engine")
-                << stream_id << ": handler '" << p.handler_id()
-                << "' is pending: " << p.reason()
-                << "; resolving it again until it can be served, and holding "
-                   "the cycles it could belong to";
-          }
-          if (!pending_names.empty()) {
-            absl::MutexLock lock(&pending_mu_);
-            pending_names_.insert(pending_names.begin(), pending_names.end());
-            if (!pending_thread_.joinable() && !pending_stop_) {
-              pending_thread_ = std::thread([this] { ResolvePending(); });
-            }
-          }
-          if (sink) {
-            sinks_[stream_id] = sink;
-            dispatcher_.AddStream(info, sink.get());
-          }
-          auto watch = [this, resources] {
-            for (const auto& r : resources) StartWatch(r);
-          };
-          if (startup.empty()) {
-            watch();
-          } else {
-            // Startup handlers run before the resources are watched.
-            activities_->RunStartup(std::move(startup), std::move(watch));
-          }
-        });
+    loop_.Post([this, stream_id, request, peer, sink, resolved,
+                answer]() mutable {
+      StreamInfo info;
+      info.stream = stream_id;
+      info.process_name = request.process_name();
+      info.client = request.client();
+      info.peer = peer;
+      info.connected = loop_.clock()->Now();
+      info.credits = request.credits();
+      std::vector<kube::ResourceInfo> resources;
+      std::vector<std::string> startup;
+      for (const auto& r : resolved) {
+        if (!r.pending.empty()) continue;
+        absl::Status st = registry_.Add(r.spec, r.resource);
+        if (!st.ok()) {
+          answer.rejected.push_back({r.spec.id(), std::string(st.message())});
+          continue;
+        }
+        answer.accepted.push_back(r.spec.id());
+        info.handler_ids.push_back(r.spec.id());
+        if (r.spec.cause() == v1::CAUSE_STARTUP &&
+            !activities_->StartupDone(r.spec.id())) {
+          startup.push_back(r.spec.id());
+        }
+        if (r.spec.resource().empty()) continue;
+        bool seen = false;
+        for (const auto& x : resources)
+          seen |= x.FullName() == r.resource.FullName();
+        if (!seen) resources.push_back(r.resource);
+      }
+      std::set<std::string> pending_names;
+      for (const auto& r : resolved) {
+        if (r.pending.empty()) continue;
+        const v1::HandlerSpec& spec = r.spec;
+        const std::string& reason = r.pending;
+        absl::Status st =
+            registry_.AddPending(spec, reason, loop_.clock()->Now());
+        if (!st.ok()) {
+          answer.rejected.push_back({spec.id(), std::string(st.message())});
+          continue;
+        }
+        answer.accepted.push_back(spec.id());
+        info.handler_ids.push_back(spec.id());
+        answer.pending.push_back({spec.id(), reason});
+        pending_names.insert(spec.resource());
+      }
+      if (sink) sink->Registered(answer);
+      const std::string who =
+          stream_id == 0 ? "sidecar" : StreamName(stream_id);
+      HERALD_LOG(INFO, "engine")
+          << who << " (" << request.process_name() << ", " << peer
+          << ") registered " << answer.accepted.size()
+          << " handler(s), rejected " << answer.rejected.size() << ", credits "
+          << request.credits();
+      for (const auto& rej : answer.rejected) {
+        HERALD_LOG(WARNING, "engine") << who << ": rejected handler '"
+                                      << rej.handler_id << "': " << rej.reason;
+      }
+      for (const auto& p : answer.pending) {
+        HERALD_LOG(WARNING, "engine")
+            << who << ": handler '" << p.handler_id
+            << "' is pending: " << p.reason
+            << "; resolving it again until it can be served, and holding "
+               "the cycles it could belong to";
+      }
+      if (!pending_names.empty()) {
+        absl::MutexLock lock(&pending_mu_);
+        pending_names_.insert(pending_names.begin(), pending_names.end());
+        if (!pending_thread_.joinable() && !pending_stop_) {
+          pending_thread_ = std::thread([this] { ResolvePending(); });
+        }
+      }
+      if (sink) {
+        sinks_[stream_id] = sink;
+        dispatcher_.AddStream(info, sink.get());
+      }
+      auto watch = [this, resources] {
+        for (const auto& r : resources) StartWatch(r);
+      };
+      if (startup.empty()) {
+        watch();
+      } else {
+        // Startup handlers run before the resources are watched.
+        activities_->RunStartup(std::move(startup), std::move(watch));
+      }
+    });
   });
 }
 
-void Engine::NotRegistered(const std::string& stream_id, const char* what,
-                           const std::string& delivery_id) {
+void Engine::NotRegistered(StreamId stream_id, const char* what,
+                           DeliveryId delivery) {
   HERALD_LOG(WARNING, "engine")
-      << stream_id << ": " << what
-      << (delivery_id.empty()
+      << StreamName(stream_id) << ": " << what
+      << (delivery == 0
               ? ""
-              : absl::StrCat(" for delivery '", delivery_id, "'"))
+              : absl::StrCat(" for delivery '", DeliveryName(delivery), "'"))
       << " ignored: the stream is not registered (its registration is still "
          "being resolved, or the stream has ended)";
 }
@@ -413,68 +379,62 @@ void Engine::ActivatePending(const std::string& name,
   processor_->Reprocess(resource.FullName());
 }
 
-void Engine::Outcome(const std::string& stream_id, const v1::Outcome& outcome) {
-  loop_.Post([this, stream_id, outcome] {
-    v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+void Engine::OnOutcome(StreamId stream_id, Outcome outcome) {
+  loop_.Post([this, stream_id, outcome = std::move(outcome)] {
+    StreamError code = StreamError::kNotRegistered;
     absl::Status st = dispatcher_.OnOutcome(stream_id, outcome, &code);
     auto it = sinks_.find(stream_id);
     if (it == sinks_.end()) {
-      NotRegistered(stream_id, "outcome", outcome.delivery_id());
+      NotRegistered(stream_id, "outcome", outcome.delivery_id);
       return;
     }
     if (!st.ok()) {
-      // The channel logs the error it sends.
-      SendError(it->second.get(), code, outcome.delivery_id(),
-                std::string(st.message()));
-      if (code != v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON) return;
+      // The session logs the error it sends.
+      it->second->Error(code, outcome.delivery_id, std::string(st.message()));
+      if (code != StreamError::kMalformedJson) return;
     }
-    v1::ConnectResponse ack;
-    ack.mutable_outcome_ack()->set_delivery_id(outcome.delivery_id());
-    it->second->Send(ack);
+    it->second->Ack(outcome.delivery_id);
   });
 }
 
-void Engine::SetCredits(const std::string& stream_id, uint32_t credits) {
+void Engine::SetCredits(StreamId stream_id, uint32_t credits) {
   loop_.Post([this, stream_id, credits] {
     absl::Status st = dispatcher_.SetCredits(stream_id, credits);
     auto it = sinks_.find(stream_id);
     if (it == sinks_.end()) {
-      NotRegistered(stream_id, "set_credits", "");
+      NotRegistered(stream_id, "set_credits", 0);
       return;
     }
     if (!st.ok()) {
-      SendError(it->second.get(), v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-                absl::StrCat("set_credits: ", st.message()));
+      it->second->Error(StreamError::kInvalidArgument, 0,
+                        absl::StrCat("set_credits: ", st.message()));
     }
   });
 }
 
-void Engine::InterimChanges(const std::string& stream_id,
-                            const v1::InterimChanges& changes) {
-  loop_.Post([this, stream_id, changes] {
+void Engine::InterimChanges(StreamId stream_id, DeliveryId delivery,
+                            absl::StatusOr<Changes> changes) {
+  loop_.Post([this, stream_id, delivery, changes = std::move(changes)] {
     auto it = sinks_.find(stream_id);
     if (it == sinks_.end()) {
-      NotRegistered(stream_id, "interim_changes", changes.delivery_id());
+      NotRegistered(stream_id, "interim_changes", delivery);
       return;
     }
-    v1::ProtocolErrorCode code = v1::PROTOCOL_ERROR_CODE_UNSPECIFIED;
+    StreamError code = StreamError::kInvalidArgument;
     absl::Status st;
-    if (dispatcher_.InFlight(stream_id, changes.delivery_id()) == nullptr) {
-      code = v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY;
+    if (dispatcher_.InFlight(stream_id, delivery) == nullptr) {
+      code = StreamError::kUnknownDelivery;
       st = absl::NotFoundError(
-          absl::StrCat("interim_changes: delivery '", changes.delivery_id(),
+          absl::StrCat("interim_changes: delivery '", DeliveryName(delivery),
                        "' is not in flight on this stream"));
+    } else if (!changes.ok()) {
+      code = StreamError::kMalformedJson;
+      st = absl::InvalidArgumentError(
+          absl::StrCat("interim_changes: ", changes.status().message()));
     } else {
-      st = processor_->OnInterimChanges(changes.delivery_id(),
-                                        changes.changes(), stream_id);
-      code = absl::IsInvalidArgument(st)
-                 ? v1::PROTOCOL_ERROR_CODE_MALFORMED_JSON
-                 : v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT;
+      st = processor_->OnInterimChanges(delivery, *changes, stream_id);
     }
-    if (!st.ok()) {
-      SendError(it->second.get(), code, changes.delivery_id(),
-                std::string(st.message()));
-    }
+    if (!st.ok()) it->second->Error(code, delivery, std::string(st.message()));
   });
 }
 
@@ -589,20 +549,21 @@ void Engine::Unsubscribe(uint64_t id) {
   loop_.Post([this, id] { subscribers_.erase(id); });
 }
 
-void Engine::Disconnect(const std::string& stream_id) {
+void Engine::Disconnect(StreamId stream_id) {
   loop_.Post([this, stream_id] {
-    std::vector<std::string> in_flight;
+    std::vector<DeliveryId> in_flight;
     for (const auto& s : dispatcher_.Streams()) {
-      if (s.stream_id == stream_id) in_flight = s.in_flight;
+      if (s.stream == stream_id) in_flight = s.in_flight;
     }
     dispatcher_.RemoveStream(stream_id);
     if (sinks_.erase(stream_id)) {
       std::string ids;
       for (const auto& id : in_flight) {
-        absl::StrAppend(&ids, ids.empty() ? "" : ", ", "'", id, "'");
+        absl::StrAppend(&ids, ids.empty() ? "" : ", ", "'", DeliveryName(id),
+                        "'");
       }
       HERALD_LOG(INFO, "engine")
-          << stream_id << " disconnected"
+          << StreamName(stream_id) << " disconnected"
           << (in_flight.empty()
                   ? ""
                   : absl::StrCat("; requeued its deliveries in flight "

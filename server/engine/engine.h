@@ -35,12 +35,6 @@
 
 namespace herald::engine {
 
-// A ProtocolError for a handler stream. The stream's channel (the gRPC layer)
-// logs every one it sends, whoever built it.
-v1::ConnectResponse ProtocolErrorMessage(v1::ProtocolErrorCode code,
-                                         const std::string& delivery_id,
-                                         const std::string& message);
-
 class Engine {
  public:
   struct Options {
@@ -73,19 +67,22 @@ class Engine {
   // Watches a resource without handlers (yet), e.g. from the command line.
   void Watch(const std::string& resource_name);
 
-  // From the gRPC layer (any thread). Register checks the request first: an
-  // invalid one (zero credits) is refused with InvalidArgument, before
+  // From the session layer (any thread). Register checks the request first:
+  // an invalid one (zero credits) is refused with InvalidArgument, before
   // anything is registered, and the stream may register again. Otherwise it
   // answers through `sink` (Registered) once its resources are resolved.
-  std::string NewStreamId();
-  absl::Status Register(const std::string& stream_id,
-                        const v1::Register& request, const std::string& peer,
+  StreamId NewStreamId();
+  absl::Status Register(StreamId stream, const v1::Register& request,
+                        const std::string& peer,
                         const std::shared_ptr<StreamSink>& sink);
-  void Outcome(const std::string& stream_id, const v1::Outcome& outcome);
-  void SetCredits(const std::string& stream_id, uint32_t credits);
-  void InterimChanges(const std::string& stream_id,
-                      const v1::InterimChanges& changes);
-  void Disconnect(const std::string& stream_id);
+  // An outcome the session parsed; acknowledged (or refused) on the sink.
+  void OnOutcome(StreamId stream, Outcome outcome);
+  void SetCredits(StreamId stream, uint32_t credits);
+  // Changes a running daemon sends; an error status when the session could
+  // not parse them (MALFORMED_JSON once the delivery is known).
+  void InterimChanges(StreamId stream, DeliveryId delivery,
+                      absl::StatusOr<Changes> changes);
+  void Disconnect(StreamId stream);
 
   // Handlers no process serves (declarative indices from the command line):
   // resolved and registered like a process's; rejections are logged.
@@ -116,6 +113,7 @@ class Engine {
   void Unsubscribe(uint64_t id);
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
+  const std::string& version() const { return options_.version; }
   // True once Drain or Stop has begun. Any thread.
   bool stopping() const { return stopping_flag_.load(); }
 
@@ -154,11 +152,8 @@ class Engine {
   std::vector<kube::ResourceWatch*> WatchList();
   // The same for inspection: Unavailable once the sidecar is stopping.
   absl::StatusOr<std::vector<kube::ResourceWatch*>> InspectedWatchList();
-  void SendError(StreamSink* sink, v1::ProtocolErrorCode code,
-                 const std::string& delivery_id, const std::string& message);
   // On the loop: logs a message from a stream the engine does not serve.
-  void NotRegistered(const std::string& stream_id, const char* what,
-                     const std::string& delivery_id);
+  void NotRegistered(StreamId stream, const char* what, DeliveryId delivery);
   // On the loop: watches `resource` (resolved), or `name` (not resolved yet:
   // the watch waits for it), unless watched already or stopping.
   void StartWatch(const kube::ResourceInfo& resource);
@@ -166,8 +161,9 @@ class Engine {
   // Runs `fn` on a registration thread of its own (it may talk to the API
   // server). False when stopping. Not on the loop.
   bool Spawn(std::function<void()> fn);
-  // Resolves and registers specs off the loop; `sink` null for none.
-  void Resolve(const std::string& stream_id, const v1::Register& request,
+  // Resolves and registers specs off the loop; `sink` null for none (and
+  // `stream` 0).
+  void Resolve(StreamId stream, const v1::Register& request,
                const std::string& peer,
                const std::shared_ptr<StreamSink>& sink);
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
@@ -198,7 +194,7 @@ class Engine {
   const absl::Time started_ = loop_.clock()->Now();
   std::string api_server_;
   // Loop-owned: the sinks of registered streams.
-  std::map<std::string, std::shared_ptr<StreamSink>> sinks_;
+  std::map<StreamId, std::shared_ptr<StreamSink>> sinks_;
   // Loop-owned: startup, cleanup and probe handlers.
   std::unique_ptr<Activities> activities_;
   std::map<uint64_t, std::function<void(const DispatchEvent&)>> subscribers_;

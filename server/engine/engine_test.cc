@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/engine/test_resources.h"
+#include "server/session/wire.h"
 
 namespace herald::engine {
 namespace {
@@ -90,9 +91,11 @@ class GateHttpClient : public kube::HttpClient {
   bool released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class Sink : public StreamSink {
+// A handler process's stream, as the process would read it.
+class Sink : public session::WireSink {
  public:
-  void Send(const v1::ConnectResponse& m) override {
+  explicit Sink(StreamId stream) : WireSink(stream, 16 << 20, "test") {}
+  void Write(v1::ConnectResponse m) override {
     absl::MutexLock lock(&mu_);
     messages_.push_back(m);
   }
@@ -164,12 +167,12 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
   Fixture f;
   f.http->Hold("/apis");
   f.engine->Start();
-  auto sink = std::make_shared<Sink>();
+  const StreamId stream = f.engine->NewStreamId();
+  auto sink = std::make_shared<Sink>(stream);
   v1::Register request;
   request.set_credits(1);
   *request.add_handlers() = testing::Spec("create_fn", v1::CAUSE_CREATE);
-  ASSERT_TRUE(
-      f.engine->Register(f.engine->NewStreamId(), request, "peer", sink).ok());
+  ASSERT_TRUE(f.engine->Register(stream, request, "peer", sink).ok());
   ASSERT_TRUE(
       f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(LoopAnswers(f.engine.get()));
@@ -190,13 +193,13 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
 TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
   Fixture f;
   f.engine->Start();
-  auto sink = std::make_shared<Sink>();
+  const StreamId stream = f.engine->NewStreamId();
+  auto sink = std::make_shared<Sink>(stream);
   v1::Register request;
   request.set_credits(1);
   auto* spec = request.add_handlers();
   spec->set_id("cleanup_fn");
   spec->set_cause(v1::CAUSE_CLEANUP);
-  const std::string stream = f.engine->NewStreamId();
   ASSERT_TRUE(f.engine->Register(stream, request, "peer", sink).ok());
   ASSERT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
   ASSERT_TRUE(sink->messages()[0].has_registered());
@@ -213,7 +216,9 @@ TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
   v1::Outcome outcome;
   outcome.set_delivery_id(cleanup.delivery().delivery_id());
   outcome.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  f.engine->Outcome(stream, outcome);
+  f.engine->OnOutcome(
+      stream, session::OutcomeFromWire(
+                  outcome, *session::ParseDeliveryId(outcome.delivery_id())));
   EXPECT_TRUE(drained.WaitForNotificationWithTimeout(absl::Seconds(10)));
   drainer.join();
 }

@@ -42,9 +42,7 @@ json DeclarativeKey(const Handler& h, const json& body) {
   return key;
 }
 
-absl::StatusOr<json> IndexEntries(const std::string& result_json) {
-  json r = result_json.empty() ? json(nullptr)
-                               : json::parse(result_json, nullptr, false);
+json IndexEntries(const json& r) {
   json entries = json::array();
   if (r.is_object()) {
     for (auto& [k, v] : r.items()) entries.push_back({k, v});
@@ -52,8 +50,6 @@ absl::StatusOr<json> IndexEntries(const std::string& result_json) {
     for (auto& kv : r) {
       if (kv.is_array() && kv.size() == 2) entries.push_back(kv);
     }
-  } else if (r.is_discarded()) {
-    return absl::InvalidArgumentError("result_json is not JSON");
   }
   return entries;
 }

@@ -33,9 +33,9 @@ namespace herald::engine {
 nlohmann::json DeclarativeKey(const Handler& h, const nlohmann::json& body);
 
 // An index handler's result as entries [[key, value], ...]: an object
-// {key: value, ...} or a list of [key, value] pairs; empty for null.
-// InvalidArgument when the result is not JSON.
-absl::StatusOr<nlohmann::json> IndexEntries(const std::string& result_json);
+// {key: value, ...} or a list of [key, value] pairs (other items are
+// skipped); empty for null or anything else.
+nlohmann::json IndexEntries(const nlohmann::json& result);
 
 // An object's id in the engine: "<resource full name>|<namespace>|<name>"
 // (a resource's full name has no "|").

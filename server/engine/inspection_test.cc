@@ -10,9 +10,9 @@ using ::herald::engine::testing::Kex;
 using ::herald::engine::testing::Spec;
 using nlohmann::json;
 
-StreamInfo Stream(const std::string& id, std::vector<std::string> handlers) {
+StreamInfo Stream(StreamId id, std::vector<std::string> handlers) {
   StreamInfo s;
-  s.stream_id = id;
+  s.stream = id;
   s.handler_ids = std::move(handlers);
   return s;
 }
@@ -28,8 +28,8 @@ TEST(SnapshotHandlersTest, RegisteredThenPendingWithCountersAndProcesses) {
           .AddPending(pending, "widgets: not found", absl::FromUnixSeconds(1))
           .ok());
   const std::vector<StreamInfo> streams = {
-      Stream("stream-1", {"create_fn", "update_fn", "later_fn"}),
-      Stream("stream-2", {"create_fn"}), Stream("stream-3", {})};
+      Stream(1, {"create_fn", "update_fn", "later_fn"}),
+      Stream(2, {"create_fn"}), Stream(3, {})};
   std::map<std::string, HandlerStats> stats;
   stats["create_fn"] = {5, 3, 1, 1};
   std::map<std::string, LatencyHistogram> latencies;

@@ -14,30 +14,18 @@ using nlohmann::json;
 
 namespace {
 
-// Parses a `_json` field that must hold a JSON object (or be empty).
-absl::StatusOr<json> ParseObjectField(const std::string& text,
-                                      const char* field) {
-  if (text.empty()) return json::object();
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not a JSON object: ", text.substr(0, 200)));
-  }
-  return j;
-}
-
 // Finishes or delays a record by the status an answer counts as.
-void Settle(v1::OutcomeStatus status, const std::string& message,
+void Settle(OutcomeStatus status, const std::string& message,
             absl::Duration delay, absl::Time now, ProgressRecord& rec) {
   switch (status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
+    case OutcomeStatus::kSuccess:
+    case OutcomeStatus::kSkipped:
       rec.success = true;
       rec.stopped = now;
       rec.delayed.reset();
       rec.message.reset();
       break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+    case OutcomeStatus::kPermanentError:
       rec.failure = true;
       rec.stopped = now;
       rec.delayed.reset();
@@ -52,63 +40,28 @@ void Settle(v1::OutcomeStatus status, const std::string& message,
 
 }  // namespace
 
-Answer AnswerOf(const v1::Outcome& outcome, absl::Status malformed) {
+Answer AnswerOf(const Outcome& outcome) {
   Answer a;
-  a.status = outcome.status();
-  a.message = outcome.message();
-  if (outcome.has_delay())
-    a.delay = runtime::FromProtoDuration(outcome.delay());
-  a.children.reserve(outcome.subhandlers_size());
-  for (const auto& child : outcome.subhandlers()) {
-    ChildAnswer c;
-    c.id = child.id();
-    c.status = child.status();
-    c.message = child.message();
-    if (child.has_delay()) c.delay = runtime::FromProtoDuration(child.delay());
-    a.children.push_back(std::move(c));
-  }
-  a.malformed = std::move(malformed);
+  a.status = outcome.status;
+  a.message = outcome.message;
+  a.delay = outcome.delay;
+  a.children = outcome.children;
+  a.malformed = outcome.malformed;
   return a;
 }
 
-ParsedChanges ParseChanges(const v1::Outcome& outcome) {
-  ParsedChanges out;
-  if (outcome.has_changes()) {
-    auto p = ParseObjectField(outcome.changes().patch_json(), "patch_json");
-    auto sp = ParseObjectField(outcome.changes().status_patch_json(),
-                               "status_patch_json");
-    auto mp = ParseObjectField(outcome.changes().memo_patch_json(),
-                               "memo_patch_json");
-    out.error = !p.ok() ? p.status() : !sp.ok() ? sp.status() : mp.status();
-    if (!out.error.ok()) return out;
-    out.patch = std::move(*p);
-    out.status_patch = std::move(*sp);
-    out.memo_patch = std::move(*mp);
-  }
-  if (!outcome.result_json().empty()) {
-    out.result = json::parse(outcome.result_json(), nullptr, false);
-    if (out.result.is_discarded()) {
-      out.error = absl::InvalidArgumentError(absl::StrCat(
-          "result_json is not JSON: ", outcome.result_json().substr(0, 200)));
-      out.result = nullptr;
-    }
-  }
-  return out;
-}
-
-v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status,
-                                  v1::ErrorsMode mode) {
-  if (status != v1::OUTCOME_STATUS_UNEXPECTED_ERROR &&
-      status != v1::OUTCOME_STATUS_UNSPECIFIED) {
+OutcomeStatus ApplyErrorsMode(OutcomeStatus status, v1::ErrorsMode mode) {
+  if (status != OutcomeStatus::kUnexpectedError &&
+      status != OutcomeStatus::kUnspecified) {
     return status;
   }
   switch (mode) {
     case v1::ERRORS_MODE_PERMANENT:
-      return v1::OUTCOME_STATUS_PERMANENT_ERROR;
+      return OutcomeStatus::kPermanentError;
     case v1::ERRORS_MODE_IGNORED:
-      return v1::OUTCOME_STATUS_SUCCESS;
+      return OutcomeStatus::kSuccess;
     default:
-      return v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+      return OutcomeStatus::kTemporaryError;
   }
 }
 
@@ -141,13 +94,13 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
                        std::map<std::string, ProgressRecord>& child_records) {
   Judgement j;
   rec.retries += 1;
-  v1::OutcomeStatus status = answer.status;
+  OutcomeStatus status = answer.status;
   std::string message = answer.message;
   if (!answer.malformed.ok()) {
-    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+    status = OutcomeStatus::kUnexpectedError;
     message = absl::StrCat("malformed outcome: ", answer.malformed.message());
-  } else if (status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+  } else if (status == OutcomeStatus::kUnspecified) {
+    status = OutcomeStatus::kUnexpectedError;
     if (message.empty()) message = "the outcome's status is unspecified";
   }
   absl::Duration delay = answer.delay.value_or(h.backoff());
@@ -169,7 +122,7 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
              child.delay.value_or(h.backoff()), now, cr);
     }
     rec.subrefs.assign(refs.begin(), refs.end());
-    if (status == v1::OUTCOME_STATUS_SUCCESS) {
+    if (status == OutcomeStatus::kSuccess) {
       // The parent is done when all its children are.
       std::vector<std::string> pending, failed;
       absl::Duration child_delay = absl::InfiniteDuration();
@@ -184,27 +137,26 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
         }
       }
       if (!pending.empty()) {
-        status = v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+        status = OutcomeStatus::kTemporaryError;
         message = absl::StrCat("sub-handlers not done yet: ",
                                absl::StrJoin(pending, ", "));
         if (child_delay != absl::InfiniteDuration()) {
           delay = std::max(child_delay, absl::ZeroDuration());
         }
       } else if (!failed.empty()) {
-        status = v1::OUTCOME_STATUS_PERMANENT_ERROR;
+        status = OutcomeStatus::kPermanentError;
         message =
             absl::StrCat("sub-handlers failed: ", absl::StrJoin(failed, ", "));
       }
     }
   }
-  if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
+  if (status == OutcomeStatus::kUnexpectedError) {
     status = ApplyErrorsMode(status, h.spec.errors());
-    j.drop_result = status == v1::OUTCOME_STATUS_SUCCESS;
+    j.drop_result = status == OutcomeStatus::kSuccess;
   }
-  if (status != v1::OUTCOME_STATUS_SUCCESS &&
-      status != v1::OUTCOME_STATUS_SKIPPED &&
-      status != v1::OUTCOME_STATUS_PERMANENT_ERROR) {
-    status = v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+  if (status != OutcomeStatus::kSuccess && status != OutcomeStatus::kSkipped &&
+      status != OutcomeStatus::kPermanentError) {
+    status = OutcomeStatus::kTemporaryError;
   }
   Settle(status, message, delay, now, rec);
   j.status = status;
@@ -221,13 +173,13 @@ void RecordRejectedPatch(absl::Duration backoff, absl::Time now,
 
 TimerJudgement JudgeTimerRun(const Handler& h, const Answer& answer) {
   TimerJudgement j;
-  if (answer.malformed.ok() && answer.status == v1::OUTCOME_STATUS_SUCCESS) {
-    j.status = v1::OUTCOME_STATUS_SUCCESS;
-  } else if (answer.status == v1::OUTCOME_STATUS_TEMPORARY_ERROR ||
-             answer.status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR ||
+  if (answer.malformed.ok() && answer.status == OutcomeStatus::kSuccess) {
+    j.status = OutcomeStatus::kSuccess;
+  } else if (answer.status == OutcomeStatus::kTemporaryError ||
+             answer.status == OutcomeStatus::kUnexpectedError ||
              !answer.malformed.ok()) {
     // The next run comes after the error's delay (or the backoff).
-    j.status = v1::OUTCOME_STATUS_TEMPORARY_ERROR;
+    j.status = OutcomeStatus::kTemporaryError;
     j.next = answer.delay.value_or(h.backoff());
   } else {
     j.status = answer.status;

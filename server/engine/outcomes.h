@@ -15,22 +15,18 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/delivery.h"
 #include "server/engine/progress.h"
 #include "server/engine/registry.h"
 
 namespace herald::engine {
 
 // One sub-handler's part of an answer.
-struct ChildAnswer {
-  std::string id;
-  v1::OutcomeStatus status = v1::OUTCOME_STATUS_UNSPECIFIED;
-  std::string message;
-  absl::optional<absl::Duration> delay;
-};
+using ChildAnswer = ChildOutcome;
 
 // A handler's answer to one delivery.
 struct Answer {
-  v1::OutcomeStatus status = v1::OUTCOME_STATUS_UNSPECIFIED;
+  OutcomeStatus status = OutcomeStatus::kUnspecified;
   std::string message;
   // When to try again after a temporary error; the handler's backoff when
   // absent.
@@ -41,26 +37,13 @@ struct Answer {
   absl::Status malformed;
 };
 
-// The answer an outcome carries. `malformed` says what in it could not be
-// taken (see ParseChanges).
-Answer AnswerOf(const v1::Outcome& outcome, absl::Status malformed);
-
-// An outcome's changes and result, parsed: the patches and the memo patch
-// must be JSON objects (or empty), the result JSON (or empty: null).
-struct ParsedChanges {
-  absl::Status error;
-  nlohmann::json patch = nlohmann::json::object();
-  nlohmann::json status_patch = nlohmann::json::object();
-  nlohmann::json memo_patch = nlohmann::json::object();
-  nlohmann::json result = nullptr;
-};
-ParsedChanges ParseChanges(const v1::Outcome& outcome);
+// The answer an outcome carries.
+Answer AnswerOf(const Outcome& outcome);
 
 // The status an answer counts as under the handler's errors mode: an
 // unexpected error, or an unspecified status, is retried (temporary),
 // permanent, or ignored (success). Other statuses are kept.
-v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status,
-                                  v1::ErrorsMode mode);
+OutcomeStatus ApplyErrorsMode(OutcomeStatus status, v1::ErrorsMode mode);
 
 // Checked before an attempt: when the handler's retries or timeout limit is
 // reached, the record is finished as failed and the message says which;
@@ -71,7 +54,7 @@ bool StopAtLimits(const Handler& h, absl::Time now, ProgressRecord& rec);
 struct Judgement {
   // SUCCESS or SKIPPED (the record succeeded), PERMANENT_ERROR (it failed),
   // or TEMPORARY_ERROR (it is delayed for another attempt).
-  v1::OutcomeStatus status = v1::OUTCOME_STATUS_UNSPECIFIED;
+  OutcomeStatus status = OutcomeStatus::kUnspecified;
   // The handler's result is not stored: the errors mode turned an error
   // into success.
   bool drop_result = false;
@@ -97,7 +80,7 @@ void RecordRejectedPatch(absl::Duration backoff, absl::Time now,
 // A timer's run: when it runs next after this answer. `interval` is the
 // timer's own; errors retry after the answer's delay or the backoff.
 struct TimerJudgement {
-  v1::OutcomeStatus status = v1::OUTCOME_STATUS_UNSPECIFIED;
+  OutcomeStatus status = OutcomeStatus::kUnspecified;
   // Set when the next run is not at the timer's interval.
   absl::optional<absl::Duration> next;
 };

@@ -24,7 +24,7 @@ Handler MakeHandler(v1::ErrorsMode mode = v1::ERRORS_MODE_UNSPECIFIED) {
   return h;
 }
 
-Answer AnswerWith(v1::OutcomeStatus status, std::string message = "") {
+Answer AnswerWith(OutcomeStatus status, std::string message = "") {
   Answer a;
   a.status = status;
   a.message = std::move(message);
@@ -35,53 +35,51 @@ struct AnswerCase {
   std::string name;
   v1::ErrorsMode mode;
   Answer answer;
-  v1::OutcomeStatus judged;
+  OutcomeStatus judged;
   bool success, failure, delayed, drop_result;
   std::string message;
 };
 
 TEST(OutcomesTest, StatusesAndErrorsModesFromATable) {
-  Answer malformed = AnswerWith(v1::OUTCOME_STATUS_SUCCESS);
+  Answer malformed = AnswerWith(OutcomeStatus::kSuccess);
   malformed.malformed = absl::InvalidArgumentError("patch_json is not JSON");
-  Answer delayed = AnswerWith(v1::OUTCOME_STATUS_TEMPORARY_ERROR, "later");
+  Answer delayed = AnswerWith(OutcomeStatus::kTemporaryError, "later");
   delayed.delay = absl::Seconds(3);
   const std::vector<AnswerCase> cases = {
       {"success", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_SUCCESS), v1::OUTCOME_STATUS_SUCCESS, true,
+       AnswerWith(OutcomeStatus::kSuccess), OutcomeStatus::kSuccess, true,
        false, false, false, ""},
       {"skipped counts as done", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_SKIPPED), v1::OUTCOME_STATUS_SKIPPED, true,
+       AnswerWith(OutcomeStatus::kSkipped), OutcomeStatus::kSkipped, true,
        false, false, false, ""},
       {"temporary error: retried after the backoff",
        v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_TEMPORARY_ERROR, "not yet"),
-       v1::OUTCOME_STATUS_TEMPORARY_ERROR, false, false, true, false,
-       "not yet"},
+       AnswerWith(OutcomeStatus::kTemporaryError, "not yet"),
+       OutcomeStatus::kTemporaryError, false, false, true, false, "not yet"},
       {"temporary error with its own delay", v1::ERRORS_MODE_UNSPECIFIED,
-       delayed, v1::OUTCOME_STATUS_TEMPORARY_ERROR, false, false, true, false,
+       delayed, OutcomeStatus::kTemporaryError, false, false, true, false,
        "later"},
       {"permanent error", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_PERMANENT_ERROR, "no"),
-       v1::OUTCOME_STATUS_PERMANENT_ERROR, false, true, false, false, "no"},
+       AnswerWith(OutcomeStatus::kPermanentError, "no"),
+       OutcomeStatus::kPermanentError, false, true, false, false, "no"},
       {"unexpected error, default mode: temporary", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_UNEXPECTED_ERROR, "boom"),
-       v1::OUTCOME_STATUS_TEMPORARY_ERROR, false, false, true, false, "boom"},
+       AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
+       OutcomeStatus::kTemporaryError, false, false, true, false, "boom"},
       {"unexpected error, permanent mode", v1::ERRORS_MODE_PERMANENT,
-       AnswerWith(v1::OUTCOME_STATUS_UNEXPECTED_ERROR, "boom"),
-       v1::OUTCOME_STATUS_PERMANENT_ERROR, false, true, false, false, "boom"},
+       AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
+       OutcomeStatus::kPermanentError, false, true, false, false, "boom"},
       {"unexpected error, ignored mode: success without a result",
        v1::ERRORS_MODE_IGNORED,
-       AnswerWith(v1::OUTCOME_STATUS_UNEXPECTED_ERROR, "boom"),
-       v1::OUTCOME_STATUS_SUCCESS, true, false, false, true, ""},
+       AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
+       OutcomeStatus::kSuccess, true, false, false, true, ""},
       {"the modes leave temporary errors alone", v1::ERRORS_MODE_IGNORED,
-       AnswerWith(v1::OUTCOME_STATUS_TEMPORARY_ERROR, "wait"),
-       v1::OUTCOME_STATUS_TEMPORARY_ERROR, false, false, true, false, "wait"},
+       AnswerWith(OutcomeStatus::kTemporaryError, "wait"),
+       OutcomeStatus::kTemporaryError, false, false, true, false, "wait"},
       {"unspecified status: an unexpected error", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(v1::OUTCOME_STATUS_UNSPECIFIED),
-       v1::OUTCOME_STATUS_TEMPORARY_ERROR, false, false, true, false,
-       "the outcome's status is unspecified"},
+       AnswerWith(OutcomeStatus::kUnspecified), OutcomeStatus::kTemporaryError,
+       false, false, true, false, "the outcome's status is unspecified"},
       {"malformed: an unexpected error naming what", v1::ERRORS_MODE_PERMANENT,
-       malformed, v1::OUTCOME_STATUS_PERMANENT_ERROR, false, true, false, false,
+       malformed, OutcomeStatus::kPermanentError, false, true, false, false,
        "malformed outcome: patch_json is not JSON"},
   };
   for (const auto& c : cases) {
@@ -92,8 +90,7 @@ TEST(OutcomesTest, StatusesAndErrorsModesFromATable) {
     std::map<std::string, ProgressRecord> children;
     const Judgement j =
         RecordAnswer(h, c.answer, "create", kNow, rec, children);
-    EXPECT_EQ(v1::OutcomeStatus_Name(j.status),
-              v1::OutcomeStatus_Name(c.judged));
+    EXPECT_EQ(OutcomeStatusName(j.status), OutcomeStatusName(c.judged));
     EXPECT_EQ(rec.retries, 2);
     EXPECT_EQ(rec.success, c.success);
     EXPECT_EQ(rec.failure, c.failure);
@@ -107,7 +104,7 @@ TEST(OutcomesTest, StatusesAndErrorsModesFromATable) {
   }
 }
 
-ChildAnswer Child(const std::string& id, v1::OutcomeStatus status,
+ChildAnswer Child(const std::string& id, OutcomeStatus status,
                   absl::optional<absl::Duration> delay = absl::nullopt) {
   ChildAnswer c;
   c.id = id;
@@ -121,14 +118,13 @@ TEST(OutcomesTest, AParentWaitsForItsChildren) {
   const Handler h = MakeHandler();
   ProgressRecord rec;
   std::map<std::string, ProgressRecord> children;
-  Answer a = AnswerWith(v1::OUTCOME_STATUS_SUCCESS);
-  a.children = {
-      Child("h/a", v1::OUTCOME_STATUS_SUCCESS),
-      Child("h/b", v1::OUTCOME_STATUS_TEMPORARY_ERROR, absl::Seconds(2)),
-      Child("h/c", v1::OUTCOME_STATUS_TEMPORARY_ERROR, absl::Seconds(9)),
-      Child("other/x", v1::OUTCOME_STATUS_SUCCESS)};
+  Answer a = AnswerWith(OutcomeStatus::kSuccess);
+  a.children = {Child("h/a", OutcomeStatus::kSuccess),
+                Child("h/b", OutcomeStatus::kTemporaryError, absl::Seconds(2)),
+                Child("h/c", OutcomeStatus::kTemporaryError, absl::Seconds(9)),
+                Child("other/x", OutcomeStatus::kSuccess)};
   Judgement j = RecordAnswer(h, a, "create", kNow, rec, children);
-  EXPECT_EQ(j.status, v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  EXPECT_EQ(j.status, OutcomeStatus::kTemporaryError);
   EXPECT_THAT(rec.subrefs, ElementsAre("h/a", "h/b", "h/c"));
   EXPECT_EQ(rec.message.value_or(""), "sub-handlers not done yet: h/b, h/c");
   // Retried when the earliest child is due.
@@ -140,11 +136,11 @@ TEST(OutcomesTest, AParentWaitsForItsChildren) {
   EXPECT_EQ(children.count("other/x"), 0u);
 
   // The next attempt: one child fails for good, the rest succeed.
-  Answer b = AnswerWith(v1::OUTCOME_STATUS_SUCCESS);
-  b.children = {Child("h/b", v1::OUTCOME_STATUS_SUCCESS),
-                Child("h/c", v1::OUTCOME_STATUS_PERMANENT_ERROR)};
+  Answer b = AnswerWith(OutcomeStatus::kSuccess);
+  b.children = {Child("h/b", OutcomeStatus::kSuccess),
+                Child("h/c", OutcomeStatus::kPermanentError)};
   j = RecordAnswer(h, b, "create", kNow + absl::Seconds(2), rec, children);
-  EXPECT_EQ(j.status, v1::OUTCOME_STATUS_PERMANENT_ERROR);
+  EXPECT_EQ(j.status, OutcomeStatus::kPermanentError);
   EXPECT_EQ(rec.message.value_or(""), "sub-handlers failed: h/c");
   EXPECT_EQ(children.at("h/b").retries, 2);
   EXPECT_EQ(rec.retries, 2);
@@ -154,10 +150,10 @@ TEST(OutcomesTest, ChildrenFollowTheParentsErrorsMode) {
   const Handler h = MakeHandler(v1::ERRORS_MODE_IGNORED);
   ProgressRecord rec;
   std::map<std::string, ProgressRecord> children;
-  Answer a = AnswerWith(v1::OUTCOME_STATUS_SUCCESS);
-  a.children = {Child("h/a", v1::OUTCOME_STATUS_UNEXPECTED_ERROR)};
+  Answer a = AnswerWith(OutcomeStatus::kSuccess);
+  a.children = {Child("h/a", OutcomeStatus::kUnexpectedError)};
   const Judgement j = RecordAnswer(h, a, "create", kNow, rec, children);
-  EXPECT_EQ(j.status, v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(j.status, OutcomeStatus::kSuccess);
   EXPECT_TRUE(children.at("h/a").success);
 }
 
@@ -194,41 +190,21 @@ TEST(OutcomesTest, ARejectedPatchIsRetriedAfterTheBackoff) {
 
 TEST(OutcomesTest, TimerRunsRetryErrorsAfterTheirDelay) {
   const Handler h = MakeHandler();
-  EXPECT_EQ(JudgeTimerRun(h, AnswerWith(v1::OUTCOME_STATUS_SUCCESS)).status,
-            v1::OUTCOME_STATUS_SUCCESS);
-  EXPECT_FALSE(JudgeTimerRun(h, AnswerWith(v1::OUTCOME_STATUS_SUCCESS)).next);
+  EXPECT_EQ(JudgeTimerRun(h, AnswerWith(OutcomeStatus::kSuccess)).status,
+            OutcomeStatus::kSuccess);
+  EXPECT_FALSE(JudgeTimerRun(h, AnswerWith(OutcomeStatus::kSuccess)).next);
   const TimerJudgement unexpected =
-      JudgeTimerRun(h, AnswerWith(v1::OUTCOME_STATUS_UNEXPECTED_ERROR));
-  EXPECT_EQ(unexpected.status, v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+      JudgeTimerRun(h, AnswerWith(OutcomeStatus::kUnexpectedError));
+  EXPECT_EQ(unexpected.status, OutcomeStatus::kTemporaryError);
   EXPECT_EQ(*unexpected.next, absl::Seconds(7));
-  Answer delayed = AnswerWith(v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  Answer delayed = AnswerWith(OutcomeStatus::kTemporaryError);
   delayed.delay = absl::Seconds(1);
   EXPECT_EQ(*JudgeTimerRun(h, delayed).next, absl::Seconds(1));
-  EXPECT_EQ(
-      JudgeTimerRun(h, AnswerWith(v1::OUTCOME_STATUS_PERMANENT_ERROR)).status,
-      v1::OUTCOME_STATUS_PERMANENT_ERROR);
-  Answer malformed = AnswerWith(v1::OUTCOME_STATUS_SUCCESS);
+  EXPECT_EQ(JudgeTimerRun(h, AnswerWith(OutcomeStatus::kPermanentError)).status,
+            OutcomeStatus::kPermanentError);
+  Answer malformed = AnswerWith(OutcomeStatus::kSuccess);
   malformed.malformed = absl::InvalidArgumentError("bad");
-  EXPECT_EQ(JudgeTimerRun(h, malformed).status,
-            v1::OUTCOME_STATUS_TEMPORARY_ERROR);
-}
-
-TEST(OutcomesTest, ChangesMustBeJsonObjects) {
-  v1::Outcome o;
-  o.mutable_changes()->set_patch_json(R"({"spec":{"a":1}})");
-  o.set_result_json(R"({"message":"hi"})");
-  ParsedChanges ok = ParseChanges(o);
-  ASSERT_TRUE(ok.error.ok()) << ok.error;
-  EXPECT_EQ(ok.patch["spec"]["a"], 1);
-  EXPECT_EQ(ok.result["message"], "hi");
-
-  o.mutable_changes()->set_status_patch_json("[1]");
-  EXPECT_THAT(std::string(ParseChanges(o).error.message()),
-              HasSubstr("status_patch_json is not a JSON object: [1]"));
-  o.mutable_changes()->clear_status_patch_json();
-  o.set_result_json("{oops");
-  EXPECT_THAT(std::string(ParseChanges(o).error.message()),
-              HasSubstr("result_json is not JSON"));
+  EXPECT_EQ(JudgeTimerRun(h, malformed).status, OutcomeStatus::kTemporaryError);
 }
 
 }  // namespace

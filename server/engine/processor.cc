@@ -44,13 +44,13 @@ bool IsNewer(const std::string& candidate, const std::string& current) {
 
 }  // namespace
 
-void HandlerStats::Count(v1::OutcomeStatus status) {
+void HandlerStats::Count(OutcomeStatus status) {
   switch (status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
-    case v1::OUTCOME_STATUS_SKIPPED:
+    case OutcomeStatus::kSuccess:
+    case OutcomeStatus::kSkipped:
       successes++;
       break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+    case OutcomeStatus::kPermanentError:
       permanent_failures++;
       break;
     default:
@@ -233,7 +233,7 @@ Processor::Cycle* Processor::CycleOf(const Id& id, uint64_t serial) {
 void Processor::EndRun(ObjectState& st) {
   st.phase = ObjectPhase::kIdle;
   st.cycle.reset();
-  st.current_delivery.clear();
+  st.current_delivery = 0;
   st.current_handler.clear();
 }
 
@@ -251,20 +251,18 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
     return;
   }
   const Handler* h = c.due[c.next++];
-  v1::Delivery d = StepDelivery(s, *h, *s.object, v1::CAUSE_INDEX);
+  Delivery d = StepDelivery(s, *h, s.object, Cause::kIndex);
   dispatcher_->Submit(
       std::move(d),
-      [this, id, h, serial](const v1::Outcome& outcome,
-                            const std::string&) -> absl::Status {
-        absl::Status bad;
+      [this, id, h, serial](const Outcome& outcome, StreamId) -> absl::Status {
+        const absl::Status& bad = outcome.malformed;
         // A run the object no longer has (it went) keeps no entries.
         const bool current = CycleOf(id, serial) != nullptr;
-        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
-          auto entries = IndexEntries(outcome.result_json());
-          bad = entries.status();
+        if (outcome.status == OutcomeStatus::kSuccess) {
           if (bad.ok()) {
             stats_[h->id()].successes++;
-            if (current) indices_.Set(h->id(), id, std::move(*entries));
+            if (current)
+              indices_.Set(h->id(), id, IndexEntries(outcome.result));
           }
         } else {
           // The object's previous entries stay until it indexes again.
@@ -447,29 +445,26 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
     return;
   }
   const Handler* h = c.due[c.next++];
-  const cache::CachedObject& object = *c.event_object;
-  v1::Delivery d = StepDelivery(s, *h, object, v1::CAUSE_EVENT);
-  d.set_event_type(c.event_type);
+  Delivery d = StepDelivery(s, *h, c.event_object, Cause::kEvent);
+  d.event_type = c.event_type;
   dispatcher_->Submit(
       std::move(d),
-      [this, id, h, serial](const v1::Outcome& outcome,
-                            const std::string& stream_id) -> absl::Status {
+      [this, id, h, serial](const Outcome& outcome,
+                            StreamId stream) -> absl::Status {
         // Errors are not retried; whatever the status, the changes count.
-        if (outcome.status() == v1::OUTCOME_STATUS_SUCCESS) {
+        if (outcome.status == OutcomeStatus::kSuccess) {
           stats_[h->id()].successes++;
         }
         loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
-        ParsedChanges parsed = ParseChanges(outcome);
-        if (!parsed.error.ok()) {
+        if (!outcome.malformed.ok()) {
           HERALD_LOG(WARNING, "engine")
-              << "delivery " << outcome.delivery_id() << " of " << h->id()
-              << ": malformed outcome, none of its changes applied: "
-              << parsed.error.message();
-          return parsed.error;
+              << "delivery " << DeliveryName(outcome.delivery_id) << " of "
+              << h->id() << ": malformed outcome, none of its changes applied: "
+              << outcome.malformed.message();
+          return outcome.malformed;
         }
         if (CycleOf(id, serial) != nullptr) {
-          TakeChanges(objects_.find(id)->second, *h, parsed, outcome,
-                      stream_id);
+          TakeChanges(objects_.find(id)->second, *h, outcome, stream);
         }
         return absl::OkStatus();
       });
@@ -595,69 +590,62 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.phase = ObjectPhase::kTimer;
-  v1::Delivery d =
-      NewDelivery(st, *h, st.object->uid, st.object->resource_version);
-  d.set_cause(v1::CAUSE_TIMER);
-  d.set_body_json(st.object->json);
-  d.set_memo_json(st.memo.dump());
-  st.current_delivery = d.delivery_id();
+  Delivery d = NewDelivery(st, *h, st.object);
+  d.cause = Cause::kTimer;
+  d.memo_json = st.memo.dump();
+  st.current_delivery = d.id;
   st.current_handler = handler_id;
   stats_[handler_id].deliveries++;
   dispatcher_->Submit(std::move(d), [this, id, h, serial](
-                                        const v1::Outcome& outcome,
-                                        const std::string& stream_id) {
+                                        const Outcome& outcome,
+                                        StreamId stream) {
     if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
-    return OnTimerOutcome(id, objects_.find(id)->second, h, outcome, stream_id);
+    return OnTimerOutcome(id, objects_.find(id)->second, h, outcome, stream);
   });
 }
 
 void Processor::TakeChanges(ObjectState& st, const Handler& h,
-                            const ParsedChanges& parsed,
-                            const v1::Outcome& outcome,
-                            const std::string& stream_id) {
+                            const Outcome& outcome, StreamId stream) {
   Cycle& c = *st.cycle;
-  if (!parsed.patch.empty()) {
-    c.patch.merge_patch(parsed.patch);
-    c.patched_by[h.id()] = stream_id;
+  const Changes& changes = outcome.changes;
+  if (!changes.patch.empty()) {
+    c.patch.merge_patch(changes.patch);
+    c.patched_by[h.id()] = stream;
   }
-  if (!parsed.status_patch.empty()) {
-    c.status_patch.merge_patch(parsed.status_patch);
-    c.patched_by[h.id()] = stream_id;
+  if (!changes.status_patch.empty()) {
+    c.status_patch.merge_patch(changes.status_patch);
+    c.patched_by[h.id()] = stream;
   }
-  if (!parsed.memo_patch.empty()) st.memo.merge_patch(parsed.memo_patch);
-  if (outcome.has_changes()) {
-    for (const auto& e : outcome.changes().events()) c.events.push_back(e);
-  }
+  if (!changes.memo_patch.empty()) st.memo.merge_patch(changes.memo_patch);
+  c.events.insert(c.events.end(), changes.events.begin(), changes.events.end());
 }
 
 absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
-                                       const Handler* h,
-                                       const v1::Outcome& outcome,
-                                       const std::string& stream_id) {
+                                       const Handler* h, const Outcome& outcome,
+                                       StreamId stream) {
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
-  ParsedChanges parsed = ParseChanges(outcome);
-  absl::Status bad = parsed.error;
-  const TimerJudgement j = JudgeTimerRun(*h, AnswerOf(outcome, bad));
+  const absl::Status& bad = outcome.malformed;
+  const TimerJudgement j = JudgeTimerRun(*h, AnswerOf(outcome));
   switch (j.status) {
-    case v1::OUTCOME_STATUS_SUCCESS:
+    case OutcomeStatus::kSuccess:
       stats.successes++;
-      if (!parsed.result.is_null()) {
-        c.status_patch.merge_patch(json{{h->id(), parsed.result}});
+      if (!outcome.result.is_null()) {
+        c.status_patch.merge_patch(json{{h->id(), outcome.result}});
       }
       break;
-    case v1::OUTCOME_STATUS_TEMPORARY_ERROR:
+    case OutcomeStatus::kTemporaryError:
       stats.temporary_failures++;
       c.timer_next = *j.next;
       c.timer_grid = false;
       break;
-    case v1::OUTCOME_STATUS_PERMANENT_ERROR:
+    case OutcomeStatus::kPermanentError:
       stats.permanent_failures++;
       break;
     default:
       break;
   }
-  if (bad.ok()) TakeChanges(st, *h, parsed, outcome, stream_id);
+  if (bad.ok()) TakeChanges(st, *h, outcome, stream);
   loop_->Post([this, id, serial = c.serial] {
     Cycle* cycle = CycleOf(id, serial);
     if (cycle == nullptr) return;
@@ -668,71 +656,64 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
   return bad;
 }
 
-v1::Delivery Processor::StepDelivery(ObjectState& st, const Handler& h,
-                                     const cache::CachedObject& object,
-                                     v1::Cause cause) {
-  v1::Delivery d = NewDelivery(st, h, object.uid, object.resource_version);
-  d.set_cause(cause);
-  d.set_body_json(object.json);
-  d.set_memo_json(st.memo.dump());
-  st.current_delivery = d.delivery_id();
+Delivery Processor::StepDelivery(
+    ObjectState& st, const Handler& h,
+    const std::shared_ptr<const cache::CachedObject>& object, Cause cause) {
+  Delivery d = NewDelivery(st, h, object);
+  d.cause = cause;
+  d.memo_json = st.memo.dump();
+  st.current_delivery = d.id;
   st.current_handler = h.id();
   stats_[h.id()].deliveries++;
   return d;
 }
 
-v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
-                                    const std::string& uid,
-                                    const std::string& rv) {
-  v1::Delivery d;
-  d.set_delivery_id(absl::StrCat("d-", next_delivery_++));
-  d.set_handler_id(h.id());
-  auto* r = d.mutable_resource();
-  r->set_group(st.resource->group);
-  r->set_version(st.resource->version);
-  r->set_plural(st.resource->plural);
-  r->set_kind(st.resource->kind);
-  r->set_namespaced(st.resource->namespaced);
-  auto* o = d.mutable_object();
-  o->set_namespace_(st.key.ns);
-  o->set_name(st.key.name);
-  o->set_uid(uid);
-  o->set_resource_version(rv);
+Delivery Processor::NewDelivery(
+    const ObjectState& st, const Handler& h,
+    const std::shared_ptr<const cache::CachedObject>& object) {
+  Delivery d;
+  d.id = dispatcher_->NewDeliveryId();
+  d.handler_id = h.id();
+  d.resource = st.resource;
+  d.ns = st.key.ns;
+  d.name = st.key.name;
+  d.uid = object->uid;
+  d.resource_version = object->resource_version;
+  d.object = object;
   for (const auto& name : h.spec.indices()) {
     const Handler* index = registry_->Find(name);
-    (*d.mutable_indices_json())[name] =
+    d.indices_json[name] =
         indices_.Text(name, index != nullptr && index->declarative());
   }
   return d;
 }
 
-v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
-                                     const ProgressRecord& rec) {
+Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
+                                 const ProgressRecord& rec) {
   const Cycle& c = *st.cycle;
-  v1::Delivery d =
-      NewDelivery(st, h, st.object->uid, st.object->resource_version);
-  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.plan.cause);
-  d.set_body_json(st.object->json);
+  Delivery d = NewDelivery(st, h, st.object);
+  d.cause = static_cast<Cause>(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD
+                                                            : c.plan.cause);
   if (!h.field.empty()) {
     // Any handler limited to a field: the field's values and the diff
     // inside it.
-    d.set_old_json(Resolve(c.plan.old_essence, h.field).dump());
-    d.set_new_json(Resolve(c.plan.new_essence, h.field).dump());
-    d.set_diff_json(DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump());
+    d.old_json = Resolve(c.plan.old_essence, h.field).dump();
+    d.new_json = Resolve(c.plan.new_essence, h.field).dump();
+    d.diff_json = DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump();
   } else if (c.plan.cause == v1::CAUSE_UPDATE) {
-    d.set_old_json(c.plan.old_essence.dump());
-    d.set_new_json(c.plan.new_essence.dump());
-    d.set_diff_json(DiffToJson(c.plan.diff).dump());
+    d.old_json = c.plan.old_essence.dump();
+    d.new_json = c.plan.new_essence.dump();
+    d.diff_json = DiffToJson(c.plan.diff).dump();
   }
-  d.set_retry(rec.retries);
-  if (rec.started) *d.mutable_started() = runtime::ToProtoTime(*rec.started);
+  d.retry = rec.retries;
+  d.started = rec.started;
   for (const auto& child : rec.subrefs) {
     auto cr = c.child_records.find(child);
     if (cr != c.child_records.end() && cr->second.finished()) {
-      d.add_done_subhandler_ids(child);
+      d.done_subhandler_ids.push_back(child);
     }
   }
-  d.set_memo_json(st.memo.dump());
+  d.memo_json = st.memo.dump();
   return d;
 }
 
@@ -756,19 +737,16 @@ void Processor::DeliverNext(const Id& id) {
       ++c.next;
       continue;
     }
-    v1::Delivery d = MakeDelivery(st, *h, rec);
-    const std::string delivery_id = d.delivery_id();
-    st.current_delivery = delivery_id;
+    Delivery d = MakeDelivery(st, *h, rec);
+    st.current_delivery = d.id;
     st.current_handler = h->id();
     stats_[h->id()].deliveries++;
     dispatcher_->Submit(
-        std::move(d),
-        [this, id, h, delivery_id, serial = c.serial](
-            const v1::Outcome& outcome, const std::string& stream_id) {
+        std::move(d), [this, id, h, serial = c.serial](const Outcome& outcome,
+                                                       StreamId stream) {
           // An outcome for a cycle the object no longer runs changes nothing.
           if (CycleOf(id, serial) == nullptr) return absl::OkStatus();
-          return OnOutcome(id, objects_.find(id)->second, h, delivery_id,
-                           outcome, stream_id);
+          return OnOutcome(id, objects_.find(id)->second, h, outcome, stream);
         });
     return;
   }
@@ -776,34 +754,31 @@ void Processor::DeliverNext(const Id& id) {
 }
 
 absl::Status Processor::OnOutcome(const Id& id, ObjectState& st,
-                                  const Handler* h,
-                                  const std::string& delivery_id,
-                                  const v1::Outcome& outcome,
-                                  const std::string& stream_id) {
+                                  const Handler* h, const Outcome& outcome,
+                                  StreamId stream) {
   Cycle& c = *st.cycle;
   ProgressRecord& rec = c.records[h->id()];
   const absl::Time now = loop_->clock()->Now();
   HandlerStats& stats = stats_[h->id()];
 
-  // Validate everything before taking anything.
-  ParsedChanges parsed = ParseChanges(outcome);
-  absl::Status bad = parsed.error;
+  // The session validated the outcome before anything is taken.
+  const absl::Status& bad = outcome.malformed;
   if (!bad.ok()) {
     HERALD_LOG(WARNING, "engine")
-        << "delivery " << delivery_id << " of " << h->id()
+        << "delivery " << DeliveryName(outcome.delivery_id) << " of " << h->id()
         << ": malformed outcome: " << bad.message();
   }
-  const Judgement j = RecordAnswer(*h, AnswerOf(outcome, bad), c.plan.purpose,
-                                   now, rec, c.child_records);
+  const Judgement j = RecordAnswer(*h, AnswerOf(outcome), c.plan.purpose, now,
+                                   rec, c.child_records);
   for (const auto& w : j.warnings) {
     HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
   stats.Count(j.status);
   if (bad.ok()) {
-    TakeChanges(st, *h, parsed, outcome, stream_id);
-    if (j.status == v1::OUTCOME_STATUS_SUCCESS && !j.drop_result &&
-        !parsed.result.is_null()) {
-      c.status_patch.merge_patch(json{{h->id(), parsed.result}});
+    TakeChanges(st, *h, outcome, stream);
+    if (j.status == OutcomeStatus::kSuccess && !j.drop_result &&
+        !outcome.result.is_null()) {
+      c.status_patch.merge_patch(json{{h->id(), outcome.result}});
     }
   }
   ++c.next;
@@ -874,8 +849,8 @@ bool Processor::TakeBody(ObjectState& st, const std::string& response) {
 
 void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
                             bool remove_finalizer,
-                            const std::vector<v1::EventRecord>& events,
-                            std::map<std::string, std::string> patched_by) {
+                            const std::vector<EventRecord>& events,
+                            std::map<std::string, StreamId> patched_by) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
@@ -897,9 +872,9 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
     writer_->PostEvent(
         kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
                              st.key.ns, st.key.name, uid, rv},
-        e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
-                                           : kube::EventKind::kNormal,
-        e.reason(), e.message());
+        e.type == EventType::kWarning ? kube::EventKind::kWarning
+                                      : kube::EventKind::kNormal,
+        e.reason, e.message);
   }
   if (!st.object) {
     // Gone from the cluster: nothing to patch or store.
@@ -916,7 +891,7 @@ void Processor::ApplyWrites(const Id& id, json patch, json status_patch,
 }
 
 void Processor::OnWritten(const Id& id, bool remove_finalizer,
-                          const std::map<std::string, std::string>& patched_by,
+                          const std::map<std::string, StreamId>& patched_by,
                           const WriteAnswer& answer) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
@@ -963,7 +938,7 @@ void Processor::OnWritten(const Id& id, bool remove_finalizer,
 }
 
 void Processor::OnPatchRejected(
-    const Id& id, const std::map<std::string, std::string>& patched_by,
+    const Id& id, const std::map<std::string, StreamId>& patched_by,
     const absl::Status& why) {
   ObjectState& s = objects_.find(id)->second;
   // A handler's patch does not apply: tell its process, record the failure
@@ -997,19 +972,17 @@ void Processor::OnPatchRejected(
   FinishCycle(id);
 }
 
-void Processor::RejectPatches(
-    const ObjectState& st, const std::map<std::string, std::string>& patched_by,
-    const std::string& why) {
+void Processor::RejectPatches(const ObjectState& st,
+                              const std::map<std::string, StreamId>& patched_by,
+                              const std::string& why) {
   for (const auto& [hid, stream] : patched_by) {
     // Logged with the stream where every protocol error is sent.
     const std::string message = absl::StrCat(
         "the patch of handler '", hid, "' for ", st.resource->FullName(), " ",
         st.key.ns.empty() ? "" : st.key.ns + "/", st.key.name, " ", why);
-    v1::ConnectResponse msg;
-    auto* pe = msg.mutable_protocol_error();
-    pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
-    pe->set_message(message);
-    dispatcher_->SendTo(stream, msg);
+    if (StreamSink* sink = dispatcher_->Sink(stream)) {
+      sink->Error(StreamError::kPatchRejected, 0, message);
+    }
   }
 }
 
@@ -1025,7 +998,7 @@ void Processor::EndCycle(const Id& id, absl::Time wake_at) {
   st.phase = ObjectPhase::kIdle;
   st.cycle.reset();
   st.body = nullptr;
-  st.current_delivery.clear();
+  st.current_delivery = 0;
   st.current_handler.clear();
   if (wake_at != absl::InfiniteFuture()) Schedule(id, st, wake_at);
   if (!timer_id.empty() && st.timers.count(timer_id)) {
@@ -1106,7 +1079,7 @@ std::vector<Processor::QueueView> Processor::Queues() const {
     v.resource = *st.resource;
     v.key = st.key;
     if (busy) {
-      v.delivery_id = st.current_delivery;
+      v.delivery = st.current_delivery;
       v.handler_id = st.current_handler;
       v.purpose = !st.cycle ? (st.current_handler.empty() ? "" : "event/index")
                   : !st.cycle->timer_id.empty() ? "timer"

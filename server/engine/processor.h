@@ -66,7 +66,7 @@ struct HandlerStats {
 
   // Counts a delivery's judged outcome: a success or a skip, a permanent
   // failure, or (anything else) a temporary one.
-  void Count(v1::OutcomeStatus status);
+  void Count(OutcomeStatus status);
 };
 
 // Runs on the engine loop. OnEvent and OnListed may be called from any
@@ -110,9 +110,8 @@ class Processor : public kube::WatchHandler {
   // On the loop: changes a running daemon sends before its outcome.
   // NotFound when the delivery is not a running daemon's; InvalidArgument
   // when the changes are malformed.
-  absl::Status OnInterimChanges(const std::string& delivery_id,
-                                const v1::ObjectChanges& changes,
-                                const std::string& stream_id);
+  absl::Status OnInterimChanges(DeliveryId delivery, const Changes& changes,
+                                StreamId stream);
   // On the loop: asks every daemon to stop (the sidecar is shutting down).
   // `released`, if given, is posted to the loop once no daemon is left
   // running (at once when none is).
@@ -138,7 +137,8 @@ class Processor : public kube::WatchHandler {
   struct QueueView {
     kube::ResourceInfo resource;
     cache::ObjectKey key;
-    std::string delivery_id, handler_id, purpose;
+    DeliveryId delivery = 0;
+    std::string handler_id, purpose;
     bool pending = false;
     size_t queued_events = 0;
     absl::Time wake_at = absl::InfiniteFuture();
@@ -154,7 +154,9 @@ class Processor : public kube::WatchHandler {
   struct DaemonView {
     kube::ResourceInfo resource;
     cache::ObjectKey key;
-    std::string handler_id, delivery_id, stream_id, state;
+    std::string handler_id, state;
+    DeliveryId delivery = 0;
+    StreamId stream = 0;
     absl::Time started = absl::InfinitePast();
     absl::Time restart_at = absl::InfiniteFuture();
     uint32_t restarts = 0;
@@ -185,10 +187,10 @@ class Processor : public kube::WatchHandler {
     size_t next = 0;
     nlohmann::json patch = nlohmann::json::object();
     nlohmann::json status_patch = nlohmann::json::object();
-    std::vector<v1::EventRecord> events;
+    std::vector<EventRecord> events;
     // Handlers whose own patches are in `patch`, with the streams that sent
     // them (to report a rejected patch).
-    std::map<std::string, std::string> patched_by;
+    std::map<std::string, StreamId> patched_by;
     // For a timer's run: its handler, and when it runs next.
     std::string timer_id;
     absl::Duration timer_next;
@@ -242,7 +244,7 @@ class Processor : public kube::WatchHandler {
       kDone,       // Returned: not restarted while the object matches.
     };
     Phase phase = Phase::kStarting;
-    std::string delivery_id;
+    DeliveryId delivery = 0;
     runtime::EventLoop::TimerId timer = 0;
     absl::Time started = absl::InfinitePast();
     absl::Time restart_at = absl::InfiniteFuture();
@@ -252,7 +254,7 @@ class Processor : public kube::WatchHandler {
     // started). A daemon started again after it stopped begins anew.
     uint32_t retries = 0;
     absl::Time first_attempt = absl::InfinitePast();
-    v1::StopReason stop_reason = v1::STOP_REASON_UNSPECIFIED;
+    StopReason stop_reason = StopReason::kUnspecified;
   };
 
  private:
@@ -294,7 +296,7 @@ class Processor : public kube::WatchHandler {
     // Daemons by handler id.
     std::map<std::string, DaemonState> daemons;
     // The delivery of the running cycle step, for inspection.
-    std::string current_delivery;
+    DeliveryId current_delivery = 0;
     std::string current_handler;
     // For objects without cause handlers: a hash of the last essence seen,
     // so that idle timers know when it changed.
@@ -340,40 +342,36 @@ class Processor : public kube::WatchHandler {
                   const std::vector<const Handler*>& handlers);
   void DeliverNext(const Id& id);
   // Takes an outcome's patches, memo patch and Events into the cycle.
-  void TakeChanges(ObjectState& st, const Handler& h,
-                   const ParsedChanges& parsed, const v1::Outcome& outcome,
-                   const std::string& stream_id);
+  void TakeChanges(ObjectState& st, const Handler& h, const Outcome& outcome,
+                   StreamId stream);
   // An outcome of the object's current cycle (the caller checked that
   // `st`, the object `id`'s state, still runs it).
   absl::Status OnTimerOutcome(const Id& id, ObjectState& st, const Handler* h,
-                              const v1::Outcome& outcome,
-                              const std::string& stream_id);
+                              const Outcome& outcome, StreamId stream);
   absl::Status OnOutcome(const Id& id, ObjectState& st, const Handler* h,
-                         const std::string& delivery_id,
-                         const v1::Outcome& outcome,
-                         const std::string& stream_id);
+                         const Outcome& outcome, StreamId stream);
   void FinishCycle(const Id& id);
   void ApplyWrites(const Id& id, nlohmann::json patch,
                    nlohmann::json status_patch, bool remove_finalizer,
-                   const std::vector<v1::EventRecord>& events,
-                   std::map<std::string, std::string> patched_by);
+                   const std::vector<EventRecord>& events,
+                   std::map<std::string, StreamId> patched_by);
   // The answer to ApplyWrites' PATCHes: takes the new state, then ends the
   // phase, removes the finalizer, retries without rejected patches, or
   // throttles.
   void OnWritten(const Id& id, bool remove_finalizer,
-                 const std::map<std::string, std::string>& patched_by,
+                 const std::map<std::string, StreamId>& patched_by,
                  const WriteAnswer& answer);
   // Handlers' patches the API server refused: their processes are told,
   // their records delayed, and the cycle writes its own part alone.
   void OnPatchRejected(const Id& id,
-                       const std::map<std::string, std::string>& patched_by,
+                       const std::map<std::string, StreamId>& patched_by,
                        const absl::Status& why);
   void EndCycle(const Id& id, absl::Time wake_at);
   // Tells each handler's process that its patch was not applied (`why`
   // follows "the patch of handler 'ID' "), with PATCH_REJECTED and a log
   // line.
   void RejectPatches(const ObjectState& st,
-                     const std::map<std::string, std::string>& patched_by,
+                     const std::map<std::string, StreamId>& patched_by,
                      const std::string& why);
   void Throttle(const Id& id, const absl::Status& why);
   void PatchFinalizer(const Id& id, bool add);
@@ -391,19 +389,14 @@ class Processor : public kube::WatchHandler {
                    const std::vector<const Handler*>& handlers);
   void StartDaemon(const Id& id, const std::string& handler_id);
   void StopDaemon(const Id& id, const std::string& handler_id,
-                  v1::StopReason reason);
+                  StopReason reason);
   void ForceStopDaemon(const Id& id, const std::string& handler_id);
   void ReleaseDaemon(const Id& id, const std::string& handler_id);
   absl::Status OnDaemonOutcome(const Id& id, const std::string& handler_id,
-                               const std::string& delivery_id,
-                               const v1::Outcome& outcome,
-                               const std::string& stream_id);
+                               const Outcome& outcome, StreamId stream);
   // Applies a daemon's changes at once, outside any cycle.
   void ApplyDaemonChanges(const Id& id, const std::string& handler_id,
-                          const v1::ObjectChanges& changes,
-                          const nlohmann::json& patch,
-                          const nlohmann::json& status_patch,
-                          const std::string& stream_id);
+                          const Changes& changes, StreamId stream);
   // A daemon's delivery was released: posts StopAllDaemons' `released` once
   // none is left.
   void DaemonReleased();
@@ -419,14 +412,16 @@ class Processor : public kube::WatchHandler {
   // have; false when the response was not a newer object.
   bool TakeBody(ObjectState& st, const std::string& response);
   // A delivery with a fresh id, the handler, resource and object filled in.
-  v1::Delivery NewDelivery(const ObjectState& st, const Handler& h,
-                           const std::string& uid, const std::string& rv);
+  Delivery NewDelivery(
+      const ObjectState& st, const Handler& h,
+      const std::shared_ptr<const cache::CachedObject>& object);
   // The delivery of one step of a raw-event or index run: the object's
   // body and memo as `object` has them, counted and marked current.
-  v1::Delivery StepDelivery(ObjectState& st, const Handler& h,
-                            const cache::CachedObject& object, v1::Cause cause);
-  v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
-                            const ProgressRecord& rec);
+  Delivery StepDelivery(
+      ObjectState& st, const Handler& h,
+      const std::shared_ptr<const cache::CachedObject>& object, Cause cause);
+  Delivery MakeDelivery(const ObjectState& st, const Handler& h,
+                        const ProgressRecord& rec);
 
   runtime::EventLoop* loop_;
   Registry* registry_;
@@ -443,7 +438,6 @@ class Processor : public kube::WatchHandler {
   // Objects whose cycles waited for the indices.
   std::set<Id> gated_;
   void SetIndexDirty(ObjectState& st, bool dirty);
-  uint64_t next_delivery_ = 1;
   uint64_t next_cycle_serial_ = 1;
   // Resource full name -> the ResourceInfo its objects share.
   std::map<std::string, std::shared_ptr<const kube::ResourceInfo>> resources_;
@@ -451,7 +445,7 @@ class Processor : public kube::WatchHandler {
   // The sidecar is shutting down: no daemon starts or restarts.
   bool stopping_daemons_ = false;
   // Daemon deliveries not yet released -> their object and handler.
-  std::map<std::string, std::pair<Id, std::string>> daemon_deliveries_;
+  std::map<DeliveryId, std::pair<Id, std::string>> daemon_deliveries_;
   // StopAllDaemons' `released`, until it is posted.
   std::function<void()> daemons_released_;
 };

@@ -61,9 +61,9 @@ void Processor::SyncDaemons(const Id& id, ObjectState& st,
       ds.timer = loop_->PostAt(loop_->clock()->Now() + delay,
                                [this, id, hid] { StartDaemon(id, hid); });
     } else if (!match && d != st.daemons.end()) {
-      StopDaemon(id, h->id(),
-                 deleting ? v1::STOP_REASON_OBJECT_DELETED
-                          : v1::STOP_REASON_FILTER_MISMATCH);
+      StopDaemon(
+          id, h->id(),
+          deleting ? StopReason::kObjectDeleted : StopReason::kFilterMismatch);
     }
   }
 }
@@ -81,30 +81,27 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
   ds.started = loop_->clock()->Now();
   ds.restart_at = absl::InfiniteFuture();
   if (ds.first_attempt == absl::InfinitePast()) ds.first_attempt = ds.started;
-  v1::Delivery del =
-      NewDelivery(st, *h, st.object->uid, st.object->resource_version);
-  del.set_cause(v1::CAUSE_DAEMON);
-  del.set_body_json(st.object->json);
-  del.set_memo_json(st.memo.dump());
-  del.set_restarted(ds.restarts > 0);
-  del.set_retry(ds.retries);
-  *del.mutable_started() = runtime::ToProtoTime(ds.first_attempt);
-  ds.delivery_id = del.delivery_id();
-  daemon_deliveries_[ds.delivery_id] = {id, handler_id};
+  Delivery del = NewDelivery(st, *h, st.object);
+  del.cause = Cause::kDaemon;
+  del.memo_json = st.memo.dump();
+  del.restarted = ds.restarts > 0;
+  del.retry = ds.retries;
+  del.started = ds.first_attempt;
+  ds.delivery = del.id;
+  daemon_deliveries_[ds.delivery] = {id, handler_id};
   stats_[handler_id].deliveries++;
-  const std::string did = ds.delivery_id;
+  const DeliveryId did = ds.delivery;
   dispatcher_->SubmitLongRunning(
       std::move(del),
-      [this, id, handler_id, did](const v1::Outcome& outcome,
-                                  const std::string& stream_id) {
-        return OnDaemonOutcome(id, handler_id, did, outcome, stream_id);
+      [this, id, handler_id](const Outcome& outcome, StreamId stream) {
+        return OnDaemonOutcome(id, handler_id, outcome, stream);
       },
-      [this, id, handler_id, did](v1::Delivery* delivery) {
+      [this, id, handler_id, did](Delivery* delivery) {
         // Its process went away: run it on another, unless it was stopping.
         auto it2 = objects_.find(id);
         if (it2 == objects_.end()) return false;
         auto d2 = it2->second.daemons.find(handler_id);
-        if (d2 == it2->second.daemons.end() || d2->second.delivery_id != did) {
+        if (d2 == it2->second.daemons.end() || d2->second.delivery != did) {
           return false;
         }
         if (stopping_daemons_ || d2->second.phase == Phase::kStopping ||
@@ -115,7 +112,7 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
         }
         d2->second.restarts++;
         d2->second.started = loop_->clock()->Now();
-        delivery->set_restarted(true);
+        delivery->restarted = true;
         HERALD_LOG(INFO, "engine")
             << "daemon " << handler_id << " on " << it2->second.key.ns << "/"
             << it2->second.key.name
@@ -125,7 +122,7 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
 }
 
 void Processor::StopDaemon(const Id& id, const std::string& handler_id,
-                           v1::StopReason reason) {
+                           StopReason reason) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
@@ -133,20 +130,15 @@ void Processor::StopDaemon(const Id& id, const std::string& handler_id,
   if (d == st.daemons.end()) return;
   DaemonState& ds = d->second;
   if (ds.phase == Phase::kStopping || ds.phase == Phase::kCancelled) return;
-  const std::string stream = dispatcher_->StreamOf(ds.delivery_id);
-  if (ds.phase != Phase::kRunning || stream.empty()) {
+  StreamSink* sink = dispatcher_->Sink(dispatcher_->StreamOf(ds.delivery));
+  if (ds.phase != Phase::kRunning || sink == nullptr) {
     // Not running anywhere: nothing to wait for.
     ReleaseDaemon(id, handler_id);
     return;
   }
   ds.phase = Phase::kStopping;
   ds.stop_reason = reason;
-  v1::ConnectResponse msg;
-  auto* stop = msg.mutable_stop();
-  stop->set_delivery_id(ds.delivery_id);
-  stop->set_reason(reason);
-  stop->set_force(false);
-  dispatcher_->SendTo(stream, msg);
+  sink->Stop(ds.delivery, reason, /*force=*/false);
   const Handler* h = registry_->Find(handler_id);
   const absl::Duration backoff =
       h ? runtime::FromProtoDuration(h->spec.daemon().cancellation_backoff())
@@ -167,17 +159,12 @@ void Processor::ForceStopDaemon(const Id& id, const std::string& handler_id) {
   DaemonState& ds = d->second;
   ds.timer = 0;
   ds.phase = Phase::kCancelled;
-  const std::string stream = dispatcher_->StreamOf(ds.delivery_id);
-  if (stream.empty()) {
+  StreamSink* sink = dispatcher_->Sink(dispatcher_->StreamOf(ds.delivery));
+  if (sink == nullptr) {
     ReleaseDaemon(id, handler_id);
     return;
   }
-  v1::ConnectResponse msg;
-  auto* stop = msg.mutable_stop();
-  stop->set_delivery_id(ds.delivery_id);
-  stop->set_reason(ds.stop_reason);
-  stop->set_force(true);
-  dispatcher_->SendTo(stream, msg);
+  sink->Stop(ds.delivery, ds.stop_reason, /*force=*/true);
   const Handler* h = registry_->Find(handler_id);
   if (h && h->spec.daemon().has_cancellation_timeout()) {
     const absl::Duration timeout =
@@ -206,9 +193,9 @@ void Processor::ReleaseDaemon(const Id& id, const std::string& handler_id) {
   auto d = st.daemons.find(handler_id);
   if (d == st.daemons.end()) return;
   if (d->second.timer) loop_->Cancel(d->second.timer);
-  if (!d->second.delivery_id.empty()) {
-    dispatcher_->Cancel(d->second.delivery_id);
-    daemon_deliveries_.erase(d->second.delivery_id);
+  if (d->second.delivery != 0) {
+    dispatcher_->Cancel(d->second.delivery);
+    daemon_deliveries_.erase(d->second.delivery);
     DaemonReleased();
   }
   st.daemons.erase(d);
@@ -219,18 +206,13 @@ void Processor::ReleaseDaemon(const Id& id, const std::string& handler_id) {
 void Processor::DropDaemons(ObjectState& st) {
   for (auto& [hid, ds] : st.daemons) {
     if (ds.timer) loop_->Cancel(ds.timer);
-    if (ds.delivery_id.empty()) continue;
-    const std::string stream = dispatcher_->StreamOf(ds.delivery_id);
-    if (!stream.empty()) {
-      v1::ConnectResponse msg;
-      auto* stop = msg.mutable_stop();
-      stop->set_delivery_id(ds.delivery_id);
-      stop->set_reason(v1::STOP_REASON_OBJECT_DELETED);
-      stop->set_force(true);
-      dispatcher_->SendTo(stream, msg);
+    if (ds.delivery == 0) continue;
+    if (StreamSink* sink =
+            dispatcher_->Sink(dispatcher_->StreamOf(ds.delivery))) {
+      sink->Stop(ds.delivery, StopReason::kObjectDeleted, /*force=*/true);
     }
-    dispatcher_->Cancel(ds.delivery_id);
-    daemon_deliveries_.erase(ds.delivery_id);
+    dispatcher_->Cancel(ds.delivery);
+    daemon_deliveries_.erase(ds.delivery);
   }
   st.daemons.clear();
   DaemonReleased();
@@ -264,53 +246,49 @@ void Processor::StopAllDaemons(std::function<void()> released) {
     }
   }
   for (const auto& [id, hid] : all) {
-    StopDaemon(id, hid, v1::STOP_REASON_SHUTDOWN);
+    StopDaemon(id, hid, StopReason::kShutdown);
   }
   DaemonReleased();  // None was running.
 }
 
 absl::Status Processor::OnDaemonOutcome(const Id& id,
                                         const std::string& handler_id,
-                                        const std::string& delivery_id,
-                                        const v1::Outcome& outcome,
-                                        const std::string& stream_id) {
-  daemon_deliveries_.erase(delivery_id);
+                                        const Outcome& outcome,
+                                        StreamId stream) {
+  const DeliveryId delivery = outcome.delivery_id;
+  daemon_deliveries_.erase(delivery);
   DaemonReleased();
   auto it = objects_.find(id);
   if (it == objects_.end()) return absl::OkStatus();
   ObjectState& st = it->second;
   auto d = st.daemons.find(handler_id);
   const Handler* h = registry_->Find(handler_id);
-  if (d == st.daemons.end() || d->second.delivery_id != delivery_id ||
-      h == nullptr) {
+  if (d == st.daemons.end() || d->second.delivery != delivery || h == nullptr) {
     return absl::OkStatus();
   }
-  ParsedChanges parsed = ParseChanges(outcome);
-  if (parsed.error.ok() && outcome.has_changes()) {
-    ApplyDaemonChanges(id, handler_id, outcome.changes(), parsed.patch,
-                       parsed.status_patch, stream_id);
-  }
-  if (parsed.error.ok() && !parsed.memo_patch.empty()) {
-    st.memo.merge_patch(parsed.memo_patch);
+  const absl::Status& bad = outcome.malformed;
+  if (bad.ok()) {
+    ApplyDaemonChanges(id, handler_id, outcome.changes, stream);
+    if (!outcome.changes.memo_patch.empty()) {
+      st.memo.merge_patch(outcome.changes.memo_patch);
+    }
   }
   DaemonState& ds = d->second;
-  ds.delivery_id.clear();
+  ds.delivery = 0;
   if (ds.phase == Phase::kStopping || ds.phase == Phase::kCancelled) {
     stats_[handler_id].successes++;
     ReleaseDaemon(id, handler_id);
-    return parsed.error;
+    return bad;
   }
-  v1::OutcomeStatus status = outcome.status();
-  if (!parsed.error.ok() || status == v1::OUTCOME_STATUS_UNSPECIFIED) {
-    status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
+  OutcomeStatus status = outcome.status;
+  if (!bad.ok() || status == OutcomeStatus::kUnspecified) {
+    status = OutcomeStatus::kUnexpectedError;
   }
   status = ApplyErrorsMode(status, h->spec.errors());
-  if (status == v1::OUTCOME_STATUS_TEMPORARY_ERROR && !stopping_daemons_) {
+  if (status == OutcomeStatus::kTemporaryError && !stopping_daemons_) {
     // Restarted after the error's delay, as Kopf does.
     stats_[handler_id].temporary_failures++;
-    const absl::Duration delay =
-        outcome.has_delay() ? runtime::FromProtoDuration(outcome.delay())
-                            : h->backoff();
+    const absl::Duration delay = outcome.delay.value_or(h->backoff());
     ds.phase = Phase::kBackoff;
     ds.restarts++;
     ds.retries++;
@@ -319,7 +297,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
         ds.restart_at, [this, id, handler_id] { StartDaemon(id, handler_id); });
   } else {
     // Returned (or failed for good): not restarted while the object matches.
-    if (status == v1::OUTCOME_STATUS_PERMANENT_ERROR) {
+    if (status == OutcomeStatus::kPermanentError) {
       stats_[handler_id].permanent_failures++;
     } else {
       stats_[handler_id].successes++;
@@ -330,71 +308,59 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
     // A deletion may wait for this daemon.
     loop_->Post([this, id] { Reconsider(id); });
   }
-  return parsed.error;
+  return bad;
 }
 
-absl::Status Processor::OnInterimChanges(const std::string& delivery_id,
-                                         const v1::ObjectChanges& changes,
-                                         const std::string& stream_id) {
+absl::Status Processor::OnInterimChanges(DeliveryId delivery,
+                                         const Changes& changes,
+                                         StreamId stream) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  auto owner = daemon_deliveries_.find(delivery_id);
+  auto owner = daemon_deliveries_.find(delivery);
   if (owner == daemon_deliveries_.end()) {
     return absl::NotFoundError(absl::StrCat(
-        "interim_changes: delivery '", delivery_id,
+        "interim_changes: delivery '", DeliveryName(delivery),
         "' is not a running daemon; other handlers return their changes in "
         "their outcome"));
   }
   const auto [id, handler_id] = owner->second;
-  v1::Outcome wrapped;
-  *wrapped.mutable_changes() = changes;
-  ParsedChanges parsed = ParseChanges(wrapped);
-  if (!parsed.error.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("interim_changes: ", parsed.error.message()));
-  }
   auto it = objects_.find(id);
   if (it == objects_.end()) return absl::OkStatus();
-  if (!parsed.memo_patch.empty())
-    it->second.memo.merge_patch(parsed.memo_patch);
-  ApplyDaemonChanges(id, handler_id, changes, parsed.patch, parsed.status_patch,
-                     stream_id);
+  if (!changes.memo_patch.empty())
+    it->second.memo.merge_patch(changes.memo_patch);
+  ApplyDaemonChanges(id, handler_id, changes, stream);
   return absl::OkStatus();
 }
 
 void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
-                                   const v1::ObjectChanges& changes,
-                                   const json& patch_in,
-                                   const json& status_patch_in,
-                                   const std::string& stream_id) {
+                                   const Changes& changes, StreamId stream) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
-  for (const auto& e : changes.events()) {
+  for (const auto& e : changes.events) {
     writer_->PostEvent(
         kube::InvolvedObject{st.resource->ApiVersion(), st.resource->kind,
                              st.key.ns, st.key.name, UidOf(st), RvOf(st)},
-        e.type() == v1::EVENT_TYPE_WARNING ? kube::EventKind::kWarning
-                                           : kube::EventKind::kNormal,
-        e.reason(), e.message());
+        e.type == EventType::kWarning ? kube::EventKind::kWarning
+                                      : kube::EventKind::kNormal,
+        e.reason, e.message);
   }
-  json patch = patch_in;
-  json status_patch = status_patch_in;
+  json patch = changes.patch;
+  json status_patch = changes.status_patch;
   if (!status_patch.empty() && !st.resource->has_status) {
     patch.merge_patch(json{{"status", status_patch}});
     status_patch = json::object();
   }
-  auto report = [this, handler_id, stream_id](const std::string& what,
-                                              const absl::Status& s) {
+  auto report = [this, handler_id, stream](const std::string& what,
+                                           const absl::Status& s) {
     HERALD_LOG(WARNING, "engine")
         << "daemon " << handler_id << ": " << what << " failed: " << s;
     const int http = kube::HttpStatusOf(s);
     if (http != 400 && http != 422) return;
-    v1::ConnectResponse msg;
-    auto* pe = msg.mutable_protocol_error();
-    pe->set_code(v1::PROTOCOL_ERROR_CODE_PATCH_REJECTED);
-    pe->set_message(absl::StrCat("the ", what, " of daemon '", handler_id,
-                                 "' was rejected: ", s.message()));
-    dispatcher_->SendTo(stream_id, msg);
+    if (StreamSink* sink = dispatcher_->Sink(stream)) {
+      sink->Error(StreamError::kPatchRejected, 0,
+                  absl::StrCat("the ", what, " of daemon '", handler_id,
+                               "' was rejected: ", s.message()));
+    }
   };
   if (!patch.empty()) {
     writer_->Patch(*st.resource, st.key, kube::PatchType::kMerge, patch.dump(),
@@ -420,10 +386,10 @@ std::vector<Processor::DaemonView> Processor::Daemons() const {
       v.resource = *st.resource;
       v.key = st.key;
       v.handler_id = hid;
-      v.delivery_id = ds.delivery_id;
-      v.stream_id = dispatcher_->StreamOf(ds.delivery_id);
+      v.delivery = ds.delivery;
+      v.stream = dispatcher_->StreamOf(ds.delivery);
       v.state = PhaseName(ds.phase);
-      if (ds.phase == Phase::kRunning && v.stream_id.empty()) {
+      if (ds.phase == Phase::kRunning && v.stream == 0) {
         v.state = "starting";  // Queued: waits for a process.
       }
       v.started = ds.started;

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "server/engine/processor.h"
 #include "server/engine/test_resources.h"
+#include "server/session/wire.h"
 
 namespace {
 std::atomic<int64_t> live_blocks{0};
@@ -72,9 +73,10 @@ class NoWrites : public ObjectWriter {
 
 // Keeps only the last delivery's id: the test's own bookkeeping must not
 // grow with the number of runs.
-class LastDelivery : public StreamSink {
+class LastDelivery : public session::WireSink {
  public:
-  void Send(const v1::ConnectResponse& m) override {
+  LastDelivery() : WireSink(1, 16 << 20, "test") {}
+  void Write(v1::ConnectResponse m) override {
     if (m.has_delivery()) {
       id = m.delivery().delivery_id();
       ++count;
@@ -95,7 +97,7 @@ class ProcessorLeakTest : public ::testing::Test {
   void Serve(const std::string& id, v1::Cause cause) {
     ASSERT_TRUE(registry_.Add(Spec(id, cause), Kex()).ok());
     StreamInfo info;
-    info.stream_id = "s1";
+    info.stream = 1;
     info.credits = 1;
     info.handler_ids = {id};
     dispatcher_.AddStream(info, &sink_);
@@ -127,8 +129,13 @@ class ProcessorLeakTest : public ::testing::Test {
     o.set_delivery_id(sink_.id);
     o.set_status(v1::OUTCOME_STATUS_SUCCESS);
     o.set_result_json(R"({"key":"value"})");
-    v1::ProtocolErrorCode code;
-    ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+    StreamError code;
+    ASSERT_TRUE(dispatcher_
+                    .OnOutcome(1,
+                               session::OutcomeFromWire(
+                                   o, *session::ParseDeliveryId(sink_.id)),
+                               &code)
+                    .ok());
     loop_.RunUntilIdle();
   }
 

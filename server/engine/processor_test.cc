@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "server/engine/test_resources.h"
 #include "server/runtime/proto_time.h"
+#include "server/session/wire.h"
 
 namespace herald::engine {
 namespace {
@@ -147,9 +148,12 @@ class FakeApi : public ObjectWriter {
   std::vector<Held> held;
 };
 
-class Stream : public StreamSink {
+// A handler process's stream as the process sees it: the engine's messages
+// in herald.v1, through the session layer's translation.
+class Stream : public session::WireSink {
  public:
-  void Send(const v1::ConnectResponse& m) override {
+  explicit Stream(StreamId id = 1) : WireSink(id, 16 << 20, "test") {}
+  void Write(v1::ConnectResponse m) override {
     if (m.has_delivery()) deliveries.push_back(m.delivery());
     if (m.has_protocol_error()) errors.push_back(m.protocol_error());
     if (m.has_stop()) stops.push_back(m.stop());
@@ -185,9 +189,9 @@ class ProcessorTest : public ::testing::Test {
   // A process serving every handler added so far, on `stream_` unless
   // another sink is given.
   void Connect(uint32_t credits = 10, Stream* sink = nullptr,
-               const std::string& stream_id = "s1") {
+               StreamId stream = 1) {
     StreamInfo info;
-    info.stream_id = stream_id;
+    info.stream = stream;
     info.credits = credits;
     info.handler_ids = handler_ids_;
     dispatcher_.AddStream(info, sink != nullptr ? sink : &stream_);
@@ -206,25 +210,39 @@ class ProcessorTest : public ::testing::Test {
   }
   // Answers a delivery from a stream; what the dispatcher said is also in
   // last_answer_ and last_code_.
-  absl::Status Reply(const std::string& stream_id,
-                     const std::string& delivery_id, v1::OutcomeStatus status,
+  absl::Status Reply(StreamId stream, const std::string& delivery_id,
+                     v1::OutcomeStatus status,
                      const std::function<void(v1::Outcome&)>& edit = nullptr) {
     v1::Outcome o;
     o.set_delivery_id(delivery_id);
     o.set_status(status);
     if (edit) edit(o);
-    v1::ProtocolErrorCode code;
-    last_answer_ = dispatcher_.OnOutcome(stream_id, o, &code);
-    last_code_ = code;
+    StreamError code = StreamError::kNotRegistered;
+    last_answer_ = dispatcher_.OnOutcome(
+        stream,
+        session::OutcomeFromWire(
+            o, session::ParseDeliveryId(delivery_id).value_or(0)),
+        &code);
+    last_code_ = last_answer_.ok() ? v1::PROTOCOL_ERROR_CODE_UNSPECIFIED
+                                   : session::WireCode(code);
     loop_.RunUntilIdle();
     return last_answer_;
+  }
+  // Interim changes from a running delivery, as the session hands them on:
+  // InvalidArgument when they do not parse.
+  absl::Status Interim(const std::string& delivery_id,
+                       const v1::ObjectChanges& changes, StreamId stream = 1) {
+    absl::StatusOr<Changes> parsed = session::ChangesFromWire(changes);
+    if (!parsed.ok()) return parsed.status();
+    return processor_.OnInterimChanges(
+        session::ParseDeliveryId(delivery_id).value_or(0), *parsed, stream);
   }
   // Answers the last delivery.
   void Answer(v1::OutcomeStatus status,
               const std::function<void(v1::Outcome&)>& edit = nullptr) {
     ASSERT_FALSE(stream_.deliveries.empty());
     // What the dispatcher said stays in last_answer_ for the test to check.
-    Reply("s1", stream_.deliveries.back().delivery_id(), status, edit)
+    Reply(1, stream_.deliveries.back().delivery_id(), status, edit)
         .IgnoreError();
   }
   std::vector<std::string> Delivered() {
@@ -969,7 +987,7 @@ TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
         daemon_id = d.delivery_id();
         continue;
       }
-      ASSERT_TRUE(Reply("s1", d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
+      ASSERT_TRUE(Reply(1, d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
                         [&](v1::Outcome& o) {
                           if (d.cause() == v1::CAUSE_INDEX) {
                             ++indexed[d.object().resource_version()];
@@ -991,7 +1009,7 @@ TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
     api_.hold_events = true;
     v1::ObjectChanges changes;
     changes.set_status_patch_json(json{{"monitor", {{"beat", i}}}}.dump());
-    ASSERT_TRUE(processor_.OnInterimChanges(daemon_id, changes, "s1").ok());
+    ASSERT_TRUE(Interim(daemon_id, changes).ok());
     loop_.RunUntilIdle();
     clock_.Advance(absl::Seconds(1));
     loop_.RunUntilIdle();
@@ -1032,8 +1050,14 @@ TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
     v1::Outcome o;
     o.set_delivery_id(stream_.deliveries[answered++].delivery_id());
     o.set_status(v1::OUTCOME_STATUS_SUCCESS);
-    v1::ProtocolErrorCode code;
-    ASSERT_TRUE(dispatcher_.OnOutcome("s1", o, &code).ok());
+    StreamError code;
+    ASSERT_TRUE(
+        dispatcher_
+            .OnOutcome(1,
+                       session::OutcomeFromWire(
+                           o, *session::ParseDeliveryId(o.delivery_id())),
+                       &code)
+            .ok());
     steps += loop_.RunUntilIdle();
   }
   EXPECT_EQ(answered, static_cast<size_t>(kObjects));
@@ -1104,23 +1128,22 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE",
                                                   "daemon/CAUSE_DAEMON"));
   const std::string daemon_id = stream_.deliveries[1].delivery_id();
-  ASSERT_TRUE(Reply("s1", stream_.deliveries[0].delivery_id(),
-                    v1::OUTCOME_STATUS_SUCCESS)
-                  .ok());
+  ASSERT_TRUE(
+      Reply(1, stream_.deliveries[0].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+          .ok());
   EXPECT_EQ(processor_.daemons_running(), 1u);
   // Changes sent while running are applied at once.
   v1::ObjectChanges changes;
   changes.set_patch_json(R"({"spec":{"seen":true}})");
   changes.set_status_patch_json(R"({"daemon":{"beat":1}})");
-  ASSERT_TRUE(processor_.OnInterimChanges(daemon_id, changes, "s1").ok());
+  ASSERT_TRUE(Interim(daemon_id, changes).ok());
   loop_.RunUntilIdle();
   EXPECT_EQ(Obj("d")["spec"]["seen"], true);
   EXPECT_EQ(Obj("d")["status"]["daemon"]["beat"], 1);
   changes.set_patch_json("[1]");
-  EXPECT_TRUE(absl::IsInvalidArgument(
-      processor_.OnInterimChanges(daemon_id, changes, "s1")));
-  EXPECT_TRUE(
-      absl::IsNotFound(processor_.OnInterimChanges("d-999", changes, "s1")));
+  EXPECT_TRUE(absl::IsInvalidArgument(Interim(daemon_id, changes)));
+  changes.set_patch_json("{}");
+  EXPECT_TRUE(absl::IsNotFound(Interim("d-999", changes)));
   // Deletion: a polite stop, then a forced one after the backoff; the
   // finalizer stays until the daemon ends.
   MarkDeleted(api_, "d");
@@ -1137,7 +1160,7 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
   EXPECT_TRUE(stream_.stops[1].force());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
             json::array({"herald.dev/finalizer"}));
-  ASSERT_TRUE(Reply("s1", daemon_id, v1::OUTCOME_STATUS_SUCCESS).ok());
+  ASSERT_TRUE(Reply(1, daemon_id, v1::OUTCOME_STATUS_SUCCESS).ok());
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
   EXPECT_EQ(processor_.daemons_running(), 0u);
 }
@@ -1173,16 +1196,16 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   ASSERT_EQ(stream_.deliveries.size(), 1u);
   EXPECT_FALSE(stream_.deliveries[0].restarted());
   // Its process goes away: the daemon runs on the next one, marked.
-  dispatcher_.RemoveStream("s1");
+  dispatcher_.RemoveStream(1);
   loop_.RunUntilIdle();
-  Stream other;
-  Connect(1, &other, "s2");
+  Stream other(2);
+  Connect(1, &other, 2);
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
   EXPECT_TRUE(other.deliveries[0].restarted());
   EXPECT_EQ(other.deliveries[0].cause(), v1::CAUSE_DAEMON);
   // A temporary error restarts it after the delay.
-  ASSERT_TRUE(Reply("s2", other.deliveries[0].delivery_id(),
+  ASSERT_TRUE(Reply(2, other.deliveries[0].delivery_id(),
                     v1::OUTCOME_STATUS_TEMPORARY_ERROR,
                     [](v1::Outcome& o) { o.mutable_delay()->set_seconds(7); })
                   .ok());
@@ -1194,7 +1217,7 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
   ASSERT_EQ(other.deliveries.size(), 2u);
   // Returning normally ends it for good.
   ASSERT_TRUE(
-      Reply("s2", other.deliveries[1].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+      Reply(2, other.deliveries[1].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
           .ok());
   clock_.Advance(absl::Seconds(600));
   loop_.RunUntilIdle();
@@ -1246,8 +1269,8 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
   EXPECT_EQ(stream_.deliveries[2].retry(), 2u);
   EXPECT_EQ(stream_.deliveries[2].started().seconds(), first.seconds());
   // Its process going away is no new attempt: the same one runs elsewhere.
-  dispatcher_.RemoveStream("s1");
-  Stream other;
+  dispatcher_.RemoveStream(1);
+  Stream other(2);
   Connect(1, &other);
   loop_.RunUntilIdle();
   ASSERT_EQ(other.deliveries.size(), 1u);
@@ -1255,7 +1278,7 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
   EXPECT_EQ(other.deliveries[0].retry(), 2u);
   EXPECT_EQ(other.deliveries[0].started().seconds(), first.seconds());
   ASSERT_TRUE(
-      Reply("s1", other.deliveries[0].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
+      Reply(1, other.deliveries[0].delivery_id(), v1::OUTCOME_STATUS_SUCCESS)
           .ok());
   // Stopped by its filter and started again: a new daemon, from scratch.
   labelled(false);
@@ -1375,7 +1398,8 @@ TEST_F(ProcessorTest, InspectionSeesQueuesAndTimers) {
   EXPECT_EQ(queues[0].key.name, "q");
   EXPECT_EQ(queues[0].handler_id, "create_fn");
   EXPECT_EQ(queues[0].purpose, "create");
-  EXPECT_EQ(queues[0].delivery_id, stream_.deliveries.back().delivery_id());
+  EXPECT_EQ(DeliveryName(queues[0].delivery),
+            stream_.deliveries.back().delivery_id());
   const auto timers = processor_.Timers();
   ASSERT_EQ(timers.size(), 1u);
   EXPECT_EQ(timers[0].handler_id, "tick");

@@ -6,59 +6,52 @@
 #include "absl/strings/strip.h"
 #include "server/rpc/object_filter.h"
 #include "server/runtime/proto_time.h"
+#include "server/session/wire.h"
 
 namespace herald::rpc {
 
 bool DeliveryWanted(const v1::WatchDeliveriesRequest& request,
                     const engine::DispatchEvent& event) {
-  const v1::Delivery& d = *event.delivery;
+  const engine::Delivery& d = *event.delivery;
   if (request.outcomes_only() &&
       event.kind != engine::DispatchEvent::Kind::kOutcome) {
     return false;
   }
-  if (!request.handler_id().empty() && request.handler_id() != d.handler_id()) {
+  if (!request.handler_id().empty() && request.handler_id() != d.handler_id) {
     return false;
   }
   const v1::ObjectFilter& f = request.filter();
-  if (!f.namespace_().empty() && f.namespace_() != d.object().namespace_()) {
-    return false;
-  }
-  if (!f.name().empty() && f.name() != d.object().name()) return false;
+  if (!f.namespace_().empty() && f.namespace_() != d.ns) return false;
+  if (!f.name().empty() && f.name() != d.name) return false;
   if (!f.resource().empty()) {
+    if (d.resource == nullptr) return false;
     kube::ResourceInfo r;
-    r.group = d.resource().group();
-    r.version = d.resource().version();
-    r.plural = d.resource().plural();
-    r.kind = d.resource().kind();
+    r.group = d.resource->group;
+    r.version = d.resource->version;
+    r.plural = d.resource->plural;
+    r.kind = d.resource->kind;
     if (!NamesResource(r, "", f.resource())) return false;
   }
   return true;
 }
 
-std::string StatusName(v1::OutcomeStatus status) {
-  if (!v1::OutcomeStatus_IsValid(status)) return "unspecified";
-  return absl::AsciiStrToLower(
-      absl::StripPrefix(v1::OutcomeStatus_Name(status), "OUTCOME_STATUS_"));
-}
-
 v1::WatchDeliveriesResponse DeliveryMessage(const engine::DispatchEvent& event,
                                             absl::Time now) {
   using Kind = engine::DispatchEvent::Kind;
-  const v1::Delivery& d = *event.delivery;
+  const engine::Delivery& d = *event.delivery;
   v1::WatchDeliveriesResponse m;
   *m.mutable_time() = runtime::ToProtoTime(now);
   m.set_kind(event.kind == Kind::kDelivery  ? "delivery"
              : event.kind == Kind::kOutcome ? "outcome"
                                             : "requeue");
-  m.set_delivery_id(d.delivery_id());
-  m.set_handler_id(d.handler_id());
-  m.set_cause(d.cause());
-  *m.mutable_object() = d.object();
-  *m.mutable_resource() = d.resource();
-  m.set_stream_id(event.stream_id);
+  m.set_delivery_id(engine::DeliveryName(d.id));
+  m.set_handler_id(d.handler_id);
+  m.set_cause(static_cast<v1::Cause>(d.cause));
+  session::RefsToWire(d, m.mutable_resource(), m.mutable_object());
+  m.set_stream_id(event.stream == 0 ? "" : engine::StreamName(event.stream));
   if (event.outcome != nullptr) {
-    m.set_status(StatusName(event.outcome->status()));
-    m.set_message(event.outcome->message());
+    m.set_status(std::string(engine::OutcomeStatusName(event.outcome->status)));
+    m.set_message(event.outcome->message);
     *m.mutable_latency() = runtime::ToProtoDuration(event.latency);
   }
   return m;

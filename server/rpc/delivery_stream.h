@@ -29,10 +29,6 @@ bool DeliveryWanted(const v1::WatchDeliveriesRequest& request,
 v1::WatchDeliveriesResponse DeliveryMessage(const engine::DispatchEvent& event,
                                             absl::Time now);
 
-// "success", "temporary_error", ...: the status's name without its prefix,
-// in lowercase; "unspecified" for values this build does not know.
-std::string StatusName(v1::OutcomeStatus status);
-
 // The messages waiting to be written, the first being written. At most
 // `capacity` wait; what does not fit is counted and the count goes out with
 // the next message that fits.

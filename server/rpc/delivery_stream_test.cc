@@ -1,5 +1,7 @@
 #include "server/rpc/delivery_stream.h"
 
+#include <memory>
+
 #include "gtest/gtest.h"
 
 namespace herald::rpc {
@@ -7,34 +9,36 @@ namespace {
 
 using Kind = engine::DispatchEvent::Kind;
 
-v1::Delivery Delivery() {
-  v1::Delivery d;
-  d.set_delivery_id("d-1");
-  d.set_handler_id("create_fn");
-  d.set_cause(v1::CAUSE_CREATE);
-  d.mutable_object()->set_namespace_("default");
-  d.mutable_object()->set_name("kex-1");
-  d.mutable_resource()->set_group("kopf.dev");
-  d.mutable_resource()->set_version("v1");
-  d.mutable_resource()->set_plural("kopfexamples");
-  d.mutable_resource()->set_kind("KopfExample");
+engine::Delivery Delivery() {
+  engine::Delivery d;
+  d.id = 1;
+  d.handler_id = "create_fn";
+  d.cause = engine::Cause::kCreate;
+  d.ns = "default";
+  d.name = "kex-1";
+  auto r = std::make_shared<kube::ResourceInfo>();
+  r->group = "kopf.dev";
+  r->version = "v1";
+  r->plural = "kopfexamples";
+  r->kind = "KopfExample";
+  d.resource = r;
   return d;
 }
 
-engine::DispatchEvent Event(Kind kind, const v1::Delivery* d,
-                            const v1::Outcome* o = nullptr) {
+engine::DispatchEvent Event(Kind kind, const engine::Delivery* d,
+                            const engine::Outcome* o = nullptr) {
   engine::DispatchEvent e{};
   e.kind = kind;
   e.delivery = d;
   e.outcome = o;
-  e.stream_id = "stream-2";
+  e.stream = 2;
   e.latency = absl::Milliseconds(12);
   return e;
 }
 
 TEST(DeliveryWantedTest, Filters) {
-  const v1::Delivery d = Delivery();
-  v1::Outcome o;
+  const engine::Delivery d = Delivery();
+  engine::Outcome o;
   const auto delivery = Event(Kind::kDelivery, &d);
   const auto outcome = Event(Kind::kOutcome, &d, &o);
   const auto requeue = Event(Kind::kRequeue, &d);
@@ -72,7 +76,7 @@ TEST(DeliveryWantedTest, Filters) {
 }
 
 TEST(DeliveryMessageTest, DeliveriesAndOutcomes) {
-  const v1::Delivery d = Delivery();
+  const engine::Delivery d = Delivery();
   const absl::Time now = absl::FromUnixSeconds(1700000000);
   v1::WatchDeliveriesResponse m =
       DeliveryMessage(Event(Kind::kDelivery, &d), now);
@@ -87,9 +91,9 @@ TEST(DeliveryMessageTest, DeliveriesAndOutcomes) {
   EXPECT_EQ(m.status(), "");
   EXPECT_FALSE(m.has_latency());
 
-  v1::Outcome o;
-  o.set_status(v1::OUTCOME_STATUS_TEMPORARY_ERROR);
-  o.set_message("Not ready yet.");
+  engine::Outcome o;
+  o.status = engine::OutcomeStatus::kTemporaryError;
+  o.message = "Not ready yet.";
   m = DeliveryMessage(Event(Kind::kOutcome, &d, &o), now);
   EXPECT_EQ(m.kind(), "outcome");
   EXPECT_EQ(m.status(), "temporary_error");
@@ -97,12 +101,6 @@ TEST(DeliveryMessageTest, DeliveriesAndOutcomes) {
   EXPECT_EQ(m.latency().nanos(), 12000000);
 
   EXPECT_EQ(DeliveryMessage(Event(Kind::kRequeue, &d), now).kind(), "requeue");
-}
-
-TEST(StatusNameTest, LowercaseWithoutPrefix) {
-  EXPECT_EQ(StatusName(v1::OUTCOME_STATUS_SUCCESS), "success");
-  EXPECT_EQ(StatusName(v1::OUTCOME_STATUS_UNSPECIFIED), "unspecified");
-  EXPECT_EQ(StatusName(static_cast<v1::OutcomeStatus>(999)), "unspecified");
 }
 
 v1::WatchDeliveriesResponse Message(const std::string& id) {

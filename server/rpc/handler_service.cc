@@ -10,38 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/runtime/logging.h"
+#include "server/session/handler_session.h"
 
 namespace herald::rpc {
 namespace {
-
-class Reactor;
-
-// What the engine holds to send on a stream. Outlives the reactor: after the
-// stream ends, sends are dropped. Every protocol error sent to a handler
-// process passes here, whoever built it, and is logged here.
-class Channel : public engine::StreamSink {
- public:
-  Channel(std::string stream_id, std::string peer)
-      : stream_id_(std::move(stream_id)), peer_(std::move(peer)) {}
-  void Send(const v1::ConnectResponse& message) override;
-  void Send(v1::ConnectResponse&& message) override;
-  void Detach();
-  void Attach(Reactor* r) {
-    std::lock_guard<std::mutex> lock(mu_);
-    reactor_ = r;
-  }
-
- private:
-  // Logs `message` if it is a protocol error; `sent` false when the stream
-  // has ended.
-  void LogIfError(const v1::ConnectResponse& message, bool sent) const;
-
-  const std::string stream_id_;
-  const std::string peer_;
-  std::mutex mu_;
-  Reactor* reactor_ = nullptr;
-  friend class Reactor;
-};
 
 class Reactor
     : public grpc::ServerBidiReactor<v1::ConnectRequest, v1::ConnectResponse> {
@@ -49,14 +21,14 @@ class Reactor
   Reactor(engine::Engine* engine, grpc::CallbackServerContext* context)
       : engine_(engine),
         context_(context),
-        stream_id_(engine->NewStreamId()),
-        peer_(context->peer()),
-        channel_(std::make_shared<Channel>(stream_id_, peer_)) {
-    channel_->Attach(this);
+        session_(session::HandlerSession::Create(
+            engine, context->peer(),
+            [this](v1::ConnectResponse m) { Enqueue(std::move(m)); })) {
     StartRead(&request_);
   }
 
-  // Called by Channel under its lock.
+  // Called by the session under its lock, which it holds until Close: the
+  // reactor is alive.
   void Enqueue(v1::ConnectResponse message) {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return;
@@ -94,7 +66,7 @@ class Reactor
       MaybeFinishLocked();
       return;
     }
-    Handle(request_);
+    session_->Handle(request_);
     request_.Clear();
     StartRead(&request_);
   }
@@ -108,8 +80,7 @@ class Reactor
 
   void OnDone() override {
     LogEnd();
-    channel_->Detach();
-    if (registered_) engine_->Disconnect(stream_id_);
+    session_->Close();
     delete this;
   }
 
@@ -127,7 +98,8 @@ class Reactor
       cancelled = cancelled_;
       refused = cancelled_ && read_failed_uncancelled_;
     }
-    const std::string who = absl::StrCat(stream_id_, " (", peer_, ")");
+    const std::string who =
+        absl::StrCat(session_->name(), " (", context_->peer(), ")");
     const std::string limit = absl::StrCat(
         "gRPC's own limit of ",
         HandlerService::GrpcMessageLimit(engine_->max_message_bytes()),
@@ -161,70 +133,10 @@ class Reactor
     }
   }
 
-  void Error(v1::ProtocolErrorCode code, const std::string& delivery_id,
-             const std::string& message) {
-    channel_->Send(engine::ProtocolErrorMessage(code, delivery_id, message));
-  }
-
-  void Handle(const v1::ConnectRequest& req) {
-    const size_t size = req.ByteSizeLong();
-    if (size > engine_->max_message_bytes()) {
-      std::string id = req.has_outcome() ? req.outcome().delivery_id() : "";
-      Error(v1::PROTOCOL_ERROR_CODE_MESSAGE_TOO_LARGE, id,
-            absl::StrCat("message of ", size, " bytes exceeds the limit of ",
-                         engine_->max_message_bytes(),
-                         " bytes (--max_message_bytes); it was dropped"));
-      return;
-    }
-    switch (req.message_case()) {
-      case v1::ConnectRequest::kRegister:
-        if (registered_) {
-          Error(v1::PROTOCOL_ERROR_CODE_ALREADY_REGISTERED, "",
-                "register may be sent once per stream");
-          return;
-        }
-        {
-          // Refused (bad arguments): not registered, so the process can
-          // send a corrected register on the same stream.
-          absl::Status st =
-              engine_->Register(stream_id_, req.register_(), peer_, channel_);
-          if (!st.ok()) {
-            Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-                  std::string(st.message()));
-            return;
-          }
-        }
-        registered_ = true;
-        return;
-      case v1::ConnectRequest::kOutcome:
-        if (!registered_) break;
-        engine_->Outcome(stream_id_, req.outcome());
-        return;
-      case v1::ConnectRequest::kSetCredits:
-        if (!registered_) break;
-        engine_->SetCredits(stream_id_, req.set_credits().credits());
-        return;
-      case v1::ConnectRequest::kInterimChanges:
-        if (!registered_) break;
-        engine_->InterimChanges(stream_id_, req.interim_changes());
-        return;
-      default:
-        Error(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
-              "empty message: set one of register, outcome, set_credits, "
-              "interim_changes");
-        return;
-    }
-    Error(v1::PROTOCOL_ERROR_CODE_NOT_REGISTERED, "",
-          "send register before anything else");
-  }
-
   engine::Engine* engine_;
   grpc::CallbackServerContext* context_;
-  const std::string stream_id_;
-  const std::string peer_;
-  std::shared_ptr<Channel> channel_;
+  std::shared_ptr<session::HandlerSession> session_;
   v1::ConnectRequest request_;
-  bool registered_ = false;  // Read side only.
   std::mutex mu_;
   std::deque<v1::ConnectResponse> out_;
   bool writing_ = false;
@@ -233,36 +145,6 @@ class Reactor
   bool cancelled_ = false;
   bool read_failed_uncancelled_ = false;
 };
-
-void Channel::LogIfError(const v1::ConnectResponse& message, bool sent) const {
-  if (!message.has_protocol_error()) return;
-  const v1::ProtocolError& e = message.protocol_error();
-  HERALD_LOG(WARNING, "rpc")
-      << stream_id_ << " (" << peer_
-      << "): " << (sent ? "sent" : "could not send (the stream has ended)")
-      << " protocol error " << v1::ProtocolErrorCode_Name(e.code())
-      << " (delivery "
-      << (e.delivery_id().empty() ? "none"
-                                  : absl::StrCat("'", e.delivery_id(), "'"))
-      << "): " << e.message();
-}
-
-void Channel::Send(const v1::ConnectResponse& message) {
-  std::lock_guard<std::mutex> lock(mu_);
-  LogIfError(message, reactor_ != nullptr);
-  if (reactor_ != nullptr) reactor_->Enqueue(message);
-}
-
-void Channel::Send(v1::ConnectResponse&& message) {
-  std::lock_guard<std::mutex> lock(mu_);
-  LogIfError(message, reactor_ != nullptr);
-  if (reactor_ != nullptr) reactor_->Enqueue(std::move(message));
-}
-
-void Channel::Detach() {
-  std::lock_guard<std::mutex> lock(mu_);
-  reactor_ = nullptr;
-}
 
 }  // namespace
 

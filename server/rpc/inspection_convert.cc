@@ -93,19 +93,21 @@ void ToProto(const engine::HandlerSnapshot& s, v1::HandlerInfo* out) {
 }
 
 void ToProto(const engine::ProcessSnapshot& s, v1::ProcessInfo* out) {
-  out->set_stream_id(s.stream_id);
+  out->set_stream_id(engine::StreamName(s.stream));
   out->set_process_name(s.process_name);
   out->set_client(s.client);
   out->set_peer(s.peer);
   *out->mutable_connected() = ToProtoTime(s.connected);
   out->set_credits(s.credits);
-  for (const auto& d : s.in_flight) out->add_in_flight_delivery_ids(d);
+  for (const auto& d : s.in_flight) {
+    out->add_in_flight_delivery_ids(engine::DeliveryName(d));
+  }
   for (const auto& h : s.handler_ids) out->add_handler_ids(h);
 }
 
 void ToProto(const engine::QueueSnapshot& s, v1::ObjectQueue* out) {
   FillObject(s.resource, s.key, out->mutable_object(), out->mutable_resource());
-  out->set_delivery_id(s.delivery_id);
+  if (s.delivery != 0) out->set_delivery_id(engine::DeliveryName(s.delivery));
   out->set_handler_id(s.handler_id);
   out->set_purpose(s.purpose);
   out->set_pending(s.pending);
@@ -128,8 +130,8 @@ void ToProto(const engine::TimerSnapshot& s, v1::ScheduledTimer* out) {
 void ToProto(const engine::DaemonSnapshot& s, v1::DaemonInfo* out) {
   FillObject(s.resource, s.key, out->mutable_object(), out->mutable_resource());
   out->set_handler_id(s.handler_id);
-  out->set_delivery_id(s.delivery_id);
-  out->set_stream_id(s.stream_id);
+  if (s.delivery != 0) out->set_delivery_id(engine::DeliveryName(s.delivery));
+  if (s.stream != 0) out->set_stream_id(engine::StreamName(s.stream));
   out->set_state(s.state);
   if (s.started != absl::InfinitePast()) {
     *out->mutable_started() = ToProtoTime(s.started);

@@ -153,14 +153,14 @@ TEST(ConvertTest, HandlersWithoutResourceOrLatency) {
 
 TEST(ConvertTest, AProcess) {
   engine::ProcessSnapshot s;
-  s.stream_id = "stream-3";
+  s.stream = 3;
   s.process_name = "op";
   s.client = "herald-python/0.1";
   s.peer = "unix:";
   s.connected = kT1;
   s.credits = 4;
   s.handler_ids = {"a", "b"};
-  s.in_flight = {"d-1"};
+  s.in_flight = {1};
   v1::ProcessInfo m;
   ToProto(s, &m);
   EXPECT_EQ(m.stream_id(), "stream-3");
@@ -179,7 +179,7 @@ TEST(ConvertTest, QueuesTimersAndDaemons) {
   engine::QueueSnapshot q;
   q.resource = Kex();
   q.key = {"default", "kex-1"};
-  q.delivery_id = "d-1";
+  q.delivery = 1;
   q.handler_id = "create_fn";
   q.purpose = "create";
   q.pending = true;
@@ -219,8 +219,8 @@ TEST(ConvertTest, QueuesTimersAndDaemons) {
   d.resource = Kex();
   d.key = {"default", "kex-1"};
   d.handler_id = "watch";
-  d.delivery_id = "d-9";
-  d.stream_id = "stream-1";
+  d.delivery = 9;
+  d.stream = 1;
   d.state = "running";
   d.restarts = 2;
   v1::DaemonInfo dm;

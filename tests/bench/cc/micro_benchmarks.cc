@@ -21,6 +21,7 @@
 #include "server/kube/stream_parser.h"
 #include "server/kube/watcher.h"
 #include "server/runtime/event_loop.h"
+#include "server/session/wire.h"
 
 namespace herald::bench {
 namespace {
@@ -413,16 +414,20 @@ void BM_DeliveryEncode(benchmark::State& state) {
 }
 BENCHMARK(BM_DeliveryEncode);
 
-// Keeps a copy of each message, as the handler service's stream queues one.
-class CopyingSink : public engine::StreamSink {
+// Translates each message to herald.v1 and keeps it, as a handler
+// process's session queues one.
+class CopyingSink : public session::WireSink {
  public:
-  void Send(const v1::ConnectResponse& message) override { last = message; }
+  CopyingSink() : WireSink(1, 16 << 20, "bench") {}
+  void Write(v1::ConnectResponse message) override {
+    last = std::move(message);
+  }
   v1::ConnectResponse last;
 };
 
-// One delivery through the dispatcher and back: submit (a copy of a delivery
-// with a 2 KB body, as the processor makes), sent to the stream, outcome
-// taken and its credit freed.
+// One delivery through the dispatcher and back: submit (a delivery sharing
+// a 2 KB body with the cache, as the processor makes), written to the
+// stream as herald.v1, outcome taken and its credit freed.
 void BM_DispatcherRoundTrip(benchmark::State& state) {
   // This thread runs the loop, as the engine's loop thread does: each of
   // the dispatcher's thread checks compares thread ids.
@@ -431,29 +436,32 @@ void BM_DispatcherRoundTrip(benchmark::State& state) {
   engine::Dispatcher dispatcher(&loop);
   CopyingSink sink;
   engine::StreamInfo info;
-  info.stream_id = "stream-1";
+  info.stream = 1;
   info.credits = 64;
   info.handler_ids = {"bench"};
   dispatcher.AddStream(info, &sink);
-  v1::Delivery tmpl;
-  tmpl.set_handler_id("bench");
-  tmpl.set_cause(v1::CAUSE_EVENT);
-  tmpl.mutable_object()->set_namespace_("team-7");
-  tmpl.mutable_object()->set_name("web-7-7d9f8b6c5d-x55433");
-  tmpl.set_body_json(MakeObject(7, 3).dump());
-  tmpl.set_event_type("MODIFIED");
-  v1::Outcome outcome;
-  outcome.set_status(v1::OUTCOME_STATUS_SUCCESS);
-  uint64_t id = 0;
+  auto object = std::make_shared<cache::CachedObject>();
+  object->json = MakeObject(7, 3).dump();
+  engine::Delivery tmpl;
+  tmpl.handler_id = "bench";
+  tmpl.cause = engine::Cause::kEvent;
+  tmpl.ns = "team-7";
+  tmpl.name = "web-7-7d9f8b6c5d-x55433";
+  tmpl.object = object;
+  tmpl.event_type = "MODIFIED";
+  engine::Outcome outcome;
+  outcome.status = engine::OutcomeStatus::kSuccess;
   for (auto _ : state) {
-    v1::Delivery d = tmpl;
-    d.set_delivery_id(absl::StrCat("d-", ++id));
-    dispatcher.Submit(std::move(d), [](const v1::Outcome&, const std::string&) {
-      return absl::OkStatus();
-    });
-    outcome.set_delivery_id(sink.last.delivery().delivery_id());
-    v1::ProtocolErrorCode code;
-    if (!dispatcher.OnOutcome("stream-1", outcome, &code).ok()) {
+    engine::Delivery d = tmpl;
+    d.id = dispatcher.NewDeliveryId();
+    dispatcher.Submit(std::move(d),
+                      [](const engine::Outcome&, engine::StreamId) {
+                        return absl::OkStatus();
+                      });
+    outcome.delivery_id =
+        *session::ParseDeliveryId(sink.last.delivery().delivery_id());
+    engine::StreamError code;
+    if (!dispatcher.OnOutcome(1, outcome, &code).ok()) {
       state.SkipWithError("outcome refused");
     }
   }
