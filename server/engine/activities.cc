@@ -22,17 +22,17 @@ Activities::Activities(runtime::EventLoop* loop, Registry* registry,
 v1::OutcomeStatus Activities::Count(const Handler& h,
                                     v1::OutcomeStatus status) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  status = ApplyErrorsMode(status, h.spec.errors());
+  status = ApplyErrorsMode(status, h.spec.errors);
   processor_->stats_of(h.id()).Count(status);
   return status;
 }
 
-v1::Delivery Activities::NewDelivery(const Handler& h, v1::Cause cause) {
+v1::Delivery Activities::NewDelivery(const Handler& h, Cause cause) {
   processor_->stats_of(h.id()).deliveries++;
   v1::Delivery d;
   d.set_delivery_id(absl::StrCat("a-", next_delivery_++));
   d.set_handler_id(h.id());
-  d.set_cause(cause);
+  d.set_cause(static_cast<v1::Cause>(cause));
   d.set_memo_json(processor_->operator_memo().dump());
   return d;
 }
@@ -63,16 +63,15 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
     HERALD_LOG(ERROR, "engine") << message;
     if (on_fatal_) on_fatal_(message);
   };
-  if (h->spec.has_retries() && retry >= h->spec.retries()) {
-    fatal(absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")"));
+  if (h->spec.retries && retry >= *h->spec.retries) {
+    fatal(absl::StrCat("exceeded the retries limit (", *h->spec.retries, ")"));
     return;
   }
-  if (h->spec.has_timeout() &&
-      now - started >= runtime::FromProtoDuration(h->spec.timeout())) {
+  if (h->spec.timeout && now - started >= *h->spec.timeout) {
     fatal("timed out");
     return;
   }
-  v1::Delivery d = NewDelivery(*h, v1::CAUSE_STARTUP);
+  v1::Delivery d = NewDelivery(*h, Cause::kStartup);
   d.set_retry(retry);
   *d.mutable_started() = runtime::ToProtoTime(started);
   HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
@@ -124,7 +123,7 @@ int Activities::RunCleanups(std::function<void()> done) {
   auto pending = std::make_shared<int>(0);
   auto finish = std::make_shared<std::function<void()>>(std::move(done));
   for (const Handler* h : registry_->All()) {
-    if (h->cause() != v1::CAUSE_CLEANUP) continue;
+    if (h->cause() != Cause::kCleanup) continue;
     if (!dispatcher_->HasStreamFor(h->id())) {
       HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
                                     << "': no process serves it; skipped";
@@ -133,7 +132,7 @@ int Activities::RunCleanups(std::function<void()> done) {
     ++*pending;
     HERALD_LOG(INFO, "engine") << "running cleanup handler '" << h->id() << "'";
     dispatcher_->Submit(
-        NewDelivery(*h, v1::CAUSE_CLEANUP),
+        NewDelivery(*h, Cause::kCleanup),
         [this, pending, finish, h](const v1::Outcome& o, const std::string&) {
           Count(*h, o.status());
           if (o.status() != v1::OUTCOME_STATUS_SUCCESS) {
@@ -154,14 +153,14 @@ void Activities::RunProbes(const std::shared_ptr<ProbeRun>& run,
   HERALD_ASSERT_ON_LOOP(loop_);
   auto finish = std::make_shared<std::function<void()>>(std::move(answered));
   for (const Handler* h : registry_->All()) {
-    if (h->cause() != v1::CAUSE_PROBE) continue;
+    if (h->cause() != Cause::kProbe) continue;
     if (!dispatcher_->HasStreamFor(h->id())) {
       run->results[h->id()] = {{"error", "no process serves it"}};
       run->ok = false;
       continue;
     }
     ++run->pending;
-    v1::Delivery d = NewDelivery(*h, v1::CAUSE_PROBE);
+    v1::Delivery d = NewDelivery(*h, Cause::kProbe);
     run->delivery_ids.push_back(d.delivery_id());
     dispatcher_->Submit(
         std::move(d),
@@ -190,7 +189,7 @@ void Activities::AbandonProbes(ProbeRun& run, absl::Duration wait) {
   if (run.pending == 0) return;
   for (const auto& id : run.delivery_ids) dispatcher_->Cancel(id);
   for (const Handler* h : registry_->All()) {
-    if (h->cause() == v1::CAUSE_PROBE && !run.results.contains(h->id())) {
+    if (h->cause() == Cause::kProbe && !run.results.contains(h->id())) {
       run.results[h->id()] = {
           {"error",
            absl::StrCat("no answer within ", absl::FormatDuration(wait))}};

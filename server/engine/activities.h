@@ -68,7 +68,7 @@ class Activities {
   void RunStartupStep(std::vector<std::string> ids, size_t next, uint32_t retry,
                       absl::Time started, std::function<void()> then);
   // A delivery of `h` for `cause`, counted.
-  v1::Delivery NewDelivery(const Handler& h, v1::Cause cause);
+  v1::Delivery NewDelivery(const Handler& h, Cause cause);
 
   runtime::EventLoop* loop_;
   Registry* registry_;

@@ -13,6 +13,7 @@
 #include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
+#include "server/session/spec_convert.h"
 
 namespace herald::engine {
 
@@ -186,25 +187,33 @@ absl::Status Engine::Register(const std::string& stream_id,
   if (request.credits() == 0) {
     return absl::InvalidArgumentError("register: credits must be at least 1");
   }
-  Resolve(stream_id, request, peer, sink);
+  std::vector<SpecEntry> specs;
+  for (const v1::HandlerSpec& wire : request.handlers()) {
+    specs.push_back({wire.id(), session::SpecFromWire(wire)});
+  }
+  Resolve(stream_id, request, std::move(specs), peer, sink);
   return absl::OkStatus();
 }
 
-void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
+void Engine::AddHandlers(std::vector<HandlerSpec> specs) {
   v1::Register request;
   request.set_process_name("herald (command line)");
-  for (auto& s : specs) *request.add_handlers() = std::move(s);
-  Resolve("sidecar", request, "", nullptr);
+  std::vector<SpecEntry> entries;
+  for (auto& s : specs) {
+    std::string id = s.id;
+    entries.push_back({std::move(id), std::move(s)});
+  }
+  Resolve("sidecar", request, std::move(entries), "", nullptr);
 }
 
 void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
-                     const std::string& peer,
+                     std::vector<SpecEntry> specs, const std::string& peer,
                      const std::shared_ptr<StreamSink>& sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
-  Spawn([this, stream_id, request, peer, sink] {
+  Spawn([this, stream_id, request, specs = std::move(specs), peer, sink] {
     struct Resolved {
-      v1::HandlerSpec spec;
+      HandlerSpec spec;
       kube::ResourceInfo resource;
       // Set when the resource cannot be resolved yet: why.
       std::string pending;
@@ -214,14 +223,21 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
     answer.set_stream_id(stream_id);
     answer.set_max_message_bytes(options_.max_message_bytes);
     answer.set_sidecar_version(options_.version);
-    for (const auto& spec : request.handlers()) {
+    for (const SpecEntry& entry : specs) {
+      if (!entry.spec.ok()) {
+        auto* rej = answer.add_rejections();
+        rej->set_handler_id(entry.id);
+        rej->set_reason(std::string(entry.spec.status().message()));
+        continue;
+      }
+      const HandlerSpec& spec = *entry.spec;
       absl::Status st = ValidateSpec(spec);
-      if (st.ok() && spec.resource().empty()) {
+      if (st.ok() && spec.resource.empty()) {
         resolved.push_back({spec, kube::ResourceInfo()});  // An activity.
         continue;
       }
       if (st.ok()) {
-        auto r = discovery_->Resolve(spec.resource());
+        auto r = discovery_->Resolve(spec.resource);
         if (r.ok()) {
           resolved.push_back({spec, *r});
           continue;
@@ -237,7 +253,7 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
         st = r.status();
       }
       auto* rej = answer.add_rejections();
-      rej->set_handler_id(spec.id());
+      rej->set_handler_id(spec.id);
       rej->set_reason(std::string(st.message()));
     }
     loop_.Post(
@@ -256,17 +272,17 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
             absl::Status st = registry_.Add(r.spec, r.resource);
             if (!st.ok()) {
               auto* rej = answer.add_rejections();
-              rej->set_handler_id(r.spec.id());
+              rej->set_handler_id(r.spec.id);
               rej->set_reason(std::string(st.message()));
               continue;
             }
-            answer.add_accepted_handler_ids(r.spec.id());
-            info.handler_ids.push_back(r.spec.id());
-            if (r.spec.cause() == v1::CAUSE_STARTUP &&
-                !activities_->StartupDone(r.spec.id())) {
-              startup.push_back(r.spec.id());
+            answer.add_accepted_handler_ids(r.spec.id);
+            info.handler_ids.push_back(r.spec.id);
+            if (r.spec.cause == Cause::kStartup &&
+                !activities_->StartupDone(r.spec.id)) {
+              startup.push_back(r.spec.id);
             }
-            if (r.spec.resource().empty()) continue;
+            if (r.spec.resource.empty()) continue;
             bool seen = false;
             for (const auto& x : resources)
               seen |= x.FullName() == r.resource.FullName();
@@ -275,22 +291,22 @@ void Engine::Resolve(const std::string& stream_id, const v1::Register& request,
           std::set<std::string> pending_names;
           for (const auto& r : resolved) {
             if (r.pending.empty()) continue;
-            const v1::HandlerSpec& spec = r.spec;
+            const HandlerSpec& spec = r.spec;
             const std::string& reason = r.pending;
             absl::Status st =
                 registry_.AddPending(spec, reason, loop_.clock()->Now());
             if (!st.ok()) {
               auto* rej = answer.add_rejections();
-              rej->set_handler_id(spec.id());
+              rej->set_handler_id(spec.id);
               rej->set_reason(std::string(st.message()));
               continue;
             }
-            answer.add_accepted_handler_ids(spec.id());
-            info.handler_ids.push_back(spec.id());
+            answer.add_accepted_handler_ids(spec.id);
+            info.handler_ids.push_back(spec.id);
             auto* p = answer.add_pending();
-            p->set_handler_id(spec.id());
+            p->set_handler_id(spec.id);
             p->set_reason(reason);
-            pending_names.insert(spec.resource());
+            pending_names.insert(spec.resource);
           }
           if (sink) {
             v1::ConnectResponse msg;

@@ -89,7 +89,7 @@ class Engine {
 
   // Handlers no process serves (declarative indices from the command line):
   // resolved and registered like a process's; rejections are logged.
-  void AddHandlers(std::vector<v1::HandlerSpec> specs);
+  void AddHandlers(std::vector<HandlerSpec> specs);
 
   // For shutdown, before the handler streams close: asks daemons to stop and
   // runs cleanup handlers; returns when the loop tells it both are done, or
@@ -166,9 +166,16 @@ class Engine {
   // Runs `fn` on a registration thread of its own (it may talk to the API
   // server). False when stopping. Not on the loop.
   bool Spawn(std::function<void()> fn);
-  // Resolves and registers specs off the loop; `sink` null for none.
+  // A handler as registered: its spec, or why it could not be read (its id
+  // and the reason its rejection gives).
+  struct SpecEntry {
+    std::string id;
+    absl::StatusOr<HandlerSpec> spec;
+  };
+  // Resolves and registers `specs` off the loop; `request` names the
+  // process; `sink` null for none.
   void Resolve(const std::string& stream_id, const v1::Register& request,
-               const std::string& peer,
+               std::vector<SpecEntry> specs, const std::string& peer,
                const std::shared_ptr<StreamSink>& sink);
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
   // loop has stopped (or stops before running `fn`). Not on the loop.

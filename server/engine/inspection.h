@@ -70,7 +70,7 @@ struct HandlerSnapshot {
   std::string resource_name;
   // The resolved resource (empty for activities); unset while pending.
   std::optional<kube::ResourceInfo> resource;
-  v1::Cause cause = v1::CAUSE_UNSPECIFIED;
+  Cause cause = Cause::kUnspecified;
   // Why it is pending; empty for a registered handler.
   std::string pending_reason;
   // Connected processes that serve it.

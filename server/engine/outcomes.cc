@@ -96,16 +96,15 @@ ParsedChanges ParseChanges(const v1::Outcome& outcome) {
   return out;
 }
 
-v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status,
-                                  v1::ErrorsMode mode) {
+v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status, ErrorsMode mode) {
   if (status != v1::OUTCOME_STATUS_UNEXPECTED_ERROR &&
       status != v1::OUTCOME_STATUS_UNSPECIFIED) {
     return status;
   }
   switch (mode) {
-    case v1::ERRORS_MODE_PERMANENT:
+    case ErrorsMode::kPermanent:
       return v1::OUTCOME_STATUS_PERMANENT_ERROR;
-    case v1::ERRORS_MODE_IGNORED:
+    case ErrorsMode::kIgnored:
       return v1::OUTCOME_STATUS_SUCCESS;
     default:
       return v1::OUTCOME_STATUS_TEMPORARY_ERROR;
@@ -114,16 +113,15 @@ v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status,
 
 bool StopAtLimits(const Handler& h, absl::Time now, ProgressRecord& rec) {
   if (!rec.started) rec.started = now;
-  if (h.spec.has_retries() &&
-      rec.retries >= static_cast<int>(h.spec.retries())) {
+  if (h.spec.retries && rec.retries >= static_cast<int>(*h.spec.retries)) {
     rec.failure = true;
     rec.stopped = now;
     rec.message =
-        absl::StrCat("exceeded the retries limit (", h.spec.retries(), ")");
+        absl::StrCat("exceeded the retries limit (", *h.spec.retries, ")");
     return true;
   }
-  if (h.spec.has_timeout()) {
-    const absl::Duration timeout = runtime::FromProtoDuration(h.spec.timeout());
+  if (h.spec.timeout) {
+    const absl::Duration timeout = *h.spec.timeout;
     if (now - *rec.started >= timeout) {
       rec.failure = true;
       rec.stopped = now;
@@ -165,7 +163,7 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
       if (!cr.started) cr.started = now;
       if (cr.purpose.empty()) cr.purpose = purpose;
       cr.retries += 1;
-      Settle(ApplyErrorsMode(child.status, h.spec.errors()), child.message,
+      Settle(ApplyErrorsMode(child.status, h.spec.errors), child.message,
              child.delay.value_or(h.backoff()), now, cr);
     }
     rec.subrefs.assign(refs.begin(), refs.end());
@@ -198,7 +196,7 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
     }
   }
   if (status == v1::OUTCOME_STATUS_UNEXPECTED_ERROR) {
-    status = ApplyErrorsMode(status, h.spec.errors());
+    status = ApplyErrorsMode(status, h.spec.errors);
     j.drop_result = status == v1::OUTCOME_STATUS_SUCCESS;
   }
   if (status != v1::OUTCOME_STATUS_SUCCESS &&

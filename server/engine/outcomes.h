@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/progress.h"
 #include "server/engine/registry.h"
@@ -59,8 +60,7 @@ ParsedChanges ParseChanges(const v1::Outcome& outcome);
 // The status an answer counts as under the handler's errors mode: an
 // unexpected error, or an unspecified status, is retried (temporary),
 // permanent, or ignored (success). Other statuses are kept.
-v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status,
-                                  v1::ErrorsMode mode);
+v1::OutcomeStatus ApplyErrorsMode(v1::OutcomeStatus status, ErrorsMode mode);
 
 // Checked before an attempt: when the handler's retries or timeout limit is
 // reached, the record is finished as failed and the message says which;

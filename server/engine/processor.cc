@@ -105,7 +105,7 @@ void Processor::HandleEvent(
   const Id id = ObjectId(resource.FullName(), object->key);
   bool has_event_handlers = false;
   for (const Handler* h : registry_->ForResource(resource.FullName())) {
-    has_event_handlers |= h->cause() == v1::CAUSE_EVENT;
+    has_event_handlers |= h->cause() == Cause::kEvent;
   }
   auto it = objects_.find(id);
   if (gone) {
@@ -150,7 +150,7 @@ void Processor::HandleEvent(
   bool declarative = false;
   bool indexers = false;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (h->cause() != Cause::kIndex) continue;
     (h->declarative() ? declarative : indexers) = true;
   }
   // As in Kopf, every new state is indexed (status-only changes too), but
@@ -198,7 +198,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
   json body = json::parse(st.object->json, nullptr, false);
   std::vector<const Handler*> remaining;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX || h->declarative()) continue;
+    if (h->cause() != Cause::kIndex || h->declarative()) continue;
     if (MatchesMeta(*h, body)) {
       remaining.push_back(h);
     } else {
@@ -211,7 +211,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     return;
   }
   auto c = std::make_unique<Cycle>();
-  c->plan.cause = v1::CAUSE_INDEX;
+  c->plan.cause = Cause::kIndex;
   c->due = std::move(remaining);
   c->index_rv = st.indexed_rv;
   c->serial = next_cycle_serial_++;
@@ -251,7 +251,7 @@ void Processor::StepIndexers(const Id& id, uint64_t serial) {
     return;
   }
   const Handler* h = c.due[c.next++];
-  v1::Delivery d = StepDelivery(s, *h, *s.object, v1::CAUSE_INDEX);
+  v1::Delivery d = StepDelivery(s, *h, *s.object, Cause::kIndex);
   dispatcher_->Submit(
       std::move(d),
       [this, id, h, serial](const v1::Outcome& outcome,
@@ -347,8 +347,7 @@ void Processor::Advance(const Id& id) {
     // reason to parse the body.
     bool stateful = false;
     for (const Handler* h : handlers) {
-      stateful |=
-          h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
+      stateful |= h->cause() != Cause::kEvent && h->cause() != Cause::kIndex;
     }
     if (!stateful && st.timers.empty() && st.daemons.empty()) {
       st.changed = false;
@@ -400,15 +399,14 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   // busiest path, and the cached object carries uid and resourceVersion.
   bool filtered = false;
   for (const Handler* h : handlers) {
-    filtered |= h->cause() == v1::CAUSE_EVENT &&
-                (h->spec.labels_size() > 0 || h->spec.annotations_size() > 0);
+    filtered |= h->cause() == Cause::kEvent &&
+                (!h->spec.labels.empty() || !h->spec.annotations.empty());
   }
   json parsed =
       filtered ? json::parse(ev.object->json, nullptr, false) : json(nullptr);
   std::vector<const Handler*> matching;
   for (const Handler* h : handlers) {
-    if (h->cause() == v1::CAUSE_EVENT &&
-        (!filtered || MatchesMeta(*h, parsed))) {
+    if (h->cause() == Cause::kEvent && (!filtered || MatchesMeta(*h, parsed))) {
       matching.push_back(h);
     }
   }
@@ -418,7 +416,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   }
   // One delivery at a time, in order; errors are not retried.
   auto c = std::make_unique<Cycle>();
-  c->plan.cause = v1::CAUSE_EVENT;
+  c->plan.cause = Cause::kEvent;
   c->due = std::move(matching);
   c->event_type = std::move(ev.type);
   c->event_object = std::move(ev.object);
@@ -448,7 +446,7 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
   }
   const Handler* h = c.due[c.next++];
   const cache::CachedObject& object = *c.event_object;
-  v1::Delivery d = StepDelivery(s, *h, object, v1::CAUSE_EVENT);
+  v1::Delivery d = StepDelivery(s, *h, object, Cause::kEvent);
   d.set_event_type(c.event_type);
   dispatcher_->Submit(
       std::move(d),
@@ -558,7 +556,7 @@ void Processor::SyncTimers(const Id& id, ObjectState& st,
   if (st.first_seen == absl::InfinitePast()) st.first_seen = now;
   if (st.changed_at == absl::InfinitePast()) st.changed_at = now;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_TIMER) continue;
+    if (h->cause() != Cause::kTimer) continue;
     const bool match = TimerApplies(*h, st.body);
     auto t = st.timers.find(h->id());
     if (match && t == st.timers.end()) {
@@ -580,24 +578,24 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   t->second.pending = false;
   if (h == nullptr || !st.object) return;
   const absl::Time now = loop_->clock()->Now();
-  const auto& opts = h->spec.timer();
+  const TimerOptions& opts = h->spec.timer;
   if (auto until = IdleUntil(*h, st.changed_at, now)) {
     ScheduleTimer(id, st, *h, *until);
     return;
   }
-  const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
+  const absl::Duration interval = opts.interval;
   Cycle c;
-  c.plan.cause = v1::CAUSE_TIMER;
+  c.plan.cause = Cause::kTimer;
   c.timer_id = handler_id;
   c.timer_next = interval;
-  c.timer_grid = opts.sharp();
+  c.timer_grid = opts.sharp;
   c.serial = next_cycle_serial_++;
   const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
   st.phase = ObjectPhase::kTimer;
   v1::Delivery d =
       NewDelivery(st, *h, st.object->uid, st.object->resource_version);
-  d.set_cause(v1::CAUSE_TIMER);
+  d.set_cause(static_cast<v1::Cause>(Cause::kTimer));
   d.set_body_json(st.object->json);
   d.set_memo_json(st.memo.dump());
   st.current_delivery = d.delivery_id();
@@ -670,9 +668,9 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
 
 v1::Delivery Processor::StepDelivery(ObjectState& st, const Handler& h,
                                      const cache::CachedObject& object,
-                                     v1::Cause cause) {
+                                     Cause cause) {
   v1::Delivery d = NewDelivery(st, h, object.uid, object.resource_version);
-  d.set_cause(cause);
+  d.set_cause(static_cast<v1::Cause>(cause));
   d.set_body_json(object.json);
   d.set_memo_json(st.memo.dump());
   st.current_delivery = d.delivery_id();
@@ -698,7 +696,7 @@ v1::Delivery Processor::NewDelivery(const ObjectState& st, const Handler& h,
   o->set_name(st.key.name);
   o->set_uid(uid);
   o->set_resource_version(rv);
-  for (const auto& name : h.spec.indices()) {
+  for (const auto& name : h.spec.indices) {
     const Handler* index = registry_->Find(name);
     (*d.mutable_indices_json())[name] =
         indices_.Text(name, index != nullptr && index->declarative());
@@ -711,7 +709,8 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
   const Cycle& c = *st.cycle;
   v1::Delivery d =
       NewDelivery(st, h, st.object->uid, st.object->resource_version);
-  d.set_cause(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD : c.plan.cause);
+  d.set_cause(static_cast<v1::Cause>(
+      h.cause() == Cause::kField ? Cause::kField : c.plan.cause));
   d.set_body_json(st.object->json);
   if (!h.field.empty()) {
     // Any handler limited to a field: the field's values and the diff
@@ -719,7 +718,7 @@ v1::Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
     d.set_old_json(Resolve(c.plan.old_essence, h.field).dump());
     d.set_new_json(Resolve(c.plan.new_essence, h.field).dump());
     d.set_diff_json(DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump());
-  } else if (c.plan.cause == v1::CAUSE_UPDATE) {
+  } else if (c.plan.cause == Cause::kUpdate) {
     d.set_old_json(c.plan.old_essence.dump());
     d.set_new_json(c.plan.new_essence.dump());
     d.set_diff_json(DiffToJson(c.plan.diff).dump());
@@ -922,7 +921,7 @@ void Processor::OnWritten(const Id& id, bool remove_finalizer,
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   for (const auto& body : answer.bodies) TakeBody(st, body);
-  const bool raw_event = st.cycle && st.cycle->plan.cause == v1::CAUSE_EVENT;
+  const bool raw_event = st.cycle && st.cycle->plan.cause == Cause::kEvent;
   switch (answer.kind) {
     case WriteAnswer::Kind::kApplied:
       st.throttle = 0;
@@ -969,7 +968,7 @@ void Processor::OnPatchRejected(
   // A handler's patch does not apply: tell its process, record the failure
   // in progress, and write our own part alone.
   RejectPatches(s, patched_by, absl::StrCat("was rejected: ", why.message()));
-  if (!s.cycle || s.cycle->plan.cause == v1::CAUSE_EVENT) {
+  if (!s.cycle || s.cycle->plan.cause == Cause::kEvent) {
     // Raw-event handlers keep no progress and are not retried.
     EndCycle(id, absl::InfiniteFuture());
     return;

@@ -424,7 +424,7 @@ class Processor : public kube::WatchHandler {
   // The delivery of one step of a raw-event or index run: the object's
   // body and memo as `object` has them, counted and marked current.
   v1::Delivery StepDelivery(ObjectState& st, const Handler& h,
-                            const cache::CachedObject& object, v1::Cause cause);
+                            const cache::CachedObject& object, Cause cause);
   v1::Delivery MakeDelivery(const ObjectState& st, const Handler& h,
                             const ProgressRecord& rec);
 

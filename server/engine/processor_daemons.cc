@@ -48,15 +48,14 @@ void Processor::SyncDaemons(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
   const bool deleting = Deleting(st.body);
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_DAEMON) continue;
+    if (h->cause() != Cause::kDaemon) continue;
     const bool match = !deleting && MatchesMeta(*h, st.body);
     auto d = st.daemons.find(h->id());
     if (stopping_daemons_ && d == st.daemons.end()) continue;
     if (match && d == st.daemons.end()) {
       DaemonState& ds = st.daemons[h->id()];
       ds.phase = Phase::kStarting;
-      const absl::Duration delay =
-          runtime::FromProtoDuration(h->spec.daemon().initial_delay());
+      const absl::Duration delay = h->spec.daemon.initial_delay;
       const std::string hid = h->id();
       ds.timer = loop_->PostAt(loop_->clock()->Now() + delay,
                                [this, id, hid] { StartDaemon(id, hid); });
@@ -83,7 +82,7 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
   if (ds.first_attempt == absl::InfinitePast()) ds.first_attempt = ds.started;
   v1::Delivery del =
       NewDelivery(st, *h, st.object->uid, st.object->resource_version);
-  del.set_cause(v1::CAUSE_DAEMON);
+  del.set_cause(static_cast<v1::Cause>(Cause::kDaemon));
   del.set_body_json(st.object->json);
   del.set_memo_json(st.memo.dump());
   del.set_restarted(ds.restarts > 0);
@@ -149,8 +148,7 @@ void Processor::StopDaemon(const Id& id, const std::string& handler_id,
   dispatcher_->SendTo(stream, msg);
   const Handler* h = registry_->Find(handler_id);
   const absl::Duration backoff =
-      h ? runtime::FromProtoDuration(h->spec.daemon().cancellation_backoff())
-        : absl::ZeroDuration();
+      h ? h->spec.daemon.cancellation_backoff : absl::ZeroDuration();
   if (ds.timer) loop_->Cancel(ds.timer);
   ds.timer = loop_->PostAt(
       loop_->clock()->Now() + backoff,
@@ -179,9 +177,8 @@ void Processor::ForceStopDaemon(const Id& id, const std::string& handler_id) {
   stop->set_force(true);
   dispatcher_->SendTo(stream, msg);
   const Handler* h = registry_->Find(handler_id);
-  if (h && h->spec.daemon().has_cancellation_timeout()) {
-    const absl::Duration timeout =
-        runtime::FromProtoDuration(h->spec.daemon().cancellation_timeout());
+  if (h && h->spec.daemon.cancellation_timeout) {
+    const absl::Duration timeout = *h->spec.daemon.cancellation_timeout;
     ds.timer =
         loop_->PostAt(loop_->clock()->Now() + timeout, [this, id, handler_id] {
           auto it2 = objects_.find(id);
@@ -304,7 +301,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
   if (!parsed.error.ok() || status == v1::OUTCOME_STATUS_UNSPECIFIED) {
     status = v1::OUTCOME_STATUS_UNEXPECTED_ERROR;
   }
-  status = ApplyErrorsMode(status, h->spec.errors());
+  status = ApplyErrorsMode(status, h->spec.errors);
   if (status == v1::OUTCOME_STATUS_TEMPORARY_ERROR && !stopping_daemons_) {
     // Restarted after the error's delay, as Kopf does.
     stats_[handler_id].temporary_failures++;
