@@ -1,5 +1,8 @@
 #include "server/engine/registry.h"
 
+#include <functional>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/test_resources.h"
@@ -149,6 +152,44 @@ TEST(RegistryTest, SameIdSameSpecIsFineDifferentSpecIsRejected) {
   EXPECT_THAT(st.message(),
               HasSubstr("already registered with a different spec"));
   EXPECT_EQ(r.ForResource("kopfexamples.v1.kopf.dev").size(), 1u);
+}
+
+// Every field takes part in the comparison, durations and their presence
+// included, for registered and for pending handlers alike.
+TEST(RegistryTest, ADifferenceInAnyFieldIsADifferentSpec) {
+  auto timer = Spec("t", Cause::kTimer);
+  timer.timer.interval = absl::Seconds(10);
+  std::vector<std::function<void(HandlerSpec&)>> edits = {
+      [](HandlerSpec& s) { s.timer.interval = absl::Seconds(11); },
+      [](HandlerSpec& s) { s.timer.idle = absl::ZeroDuration(); },
+      [](HandlerSpec& s) { s.timer.sharp = true; },
+      [](HandlerSpec& s) { s.backoff = absl::Seconds(60); },
+      [](HandlerSpec& s) { s.timeout = absl::Milliseconds(1500); },
+      [](HandlerSpec& s) { s.retries = 0u; },
+      [](HandlerSpec& s) { s.errors = ErrorsMode::kPermanent; },
+      [](HandlerSpec& s) { s.has_when = true; },
+      [](HandlerSpec& s) { s.indices.push_back("by_app"); },
+      [](HandlerSpec& s) { s.labels["app"].match = MetaMatch::kPresent; },
+      [](HandlerSpec& s) { s.annotations["note"].match = MetaMatch::kAbsent; },
+      [](HandlerSpec& s) { s.daemon.cancellation_timeout = absl::Seconds(1); },
+  };
+  for (size_t i = 0; i < edits.size(); ++i) {
+    SCOPED_TRACE(i);
+    HandlerSpec other = timer;
+    edits[i](other);
+    ASSERT_TRUE(ValidateSpec(other).ok()) << ValidateSpec(other);
+    Registry r;
+    ASSERT_TRUE(r.Add(timer, Kex()).ok());
+    EXPECT_TRUE(r.Add(timer, Kex()).ok());
+    EXPECT_THAT(r.Add(other, Kex()).message(),
+                HasSubstr("already registered with a different spec"));
+    Registry pending;
+    ASSERT_TRUE(pending.AddPending(timer, "not yet", absl::UnixEpoch()).ok());
+    EXPECT_TRUE(pending.AddPending(timer, "still", absl::UnixEpoch()).ok());
+    EXPECT_THAT(
+        pending.AddPending(other, "not yet", absl::UnixEpoch()).message(),
+        HasSubstr("already registered with a different spec"));
+  }
 }
 
 TEST(RegistryTest, MetaFilters) {
