@@ -65,8 +65,10 @@ TEST(AppOptionsFromFlagsTest, StructuredFlagsAreParsedByTheirTypes) {
   auto options = AppOptionsFromFlags();
   ASSERT_TRUE(options.ok()) << options.status();
   ASSERT_EQ(options->indices.specs.size(), 2u);
-  EXPECT_EQ(options->indices.specs[0].index().label(), "app");
-  EXPECT_EQ(options->indices.specs[1].index().field(), "spec.nodeName");
+  ASSERT_TRUE(options->indices.specs[0].index.has_value());
+  EXPECT_EQ(options->indices.specs[0].index->label, "app");
+  ASSERT_TRUE(options->indices.specs[1].index.has_value());
+  EXPECT_EQ(options->indices.specs[1].index->field, "spec.nodeName");
   EXPECT_THAT(options->resources.names,
               ElementsAre("kopfexamples", "deployments.v1.apps"));
   EXPECT_TRUE(options->namespaces.Matches("team-a"));

@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "server/engine/outcomes.h"
 #include "server/runtime/logging.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 
@@ -21,7 +20,7 @@ Activities::Activities(runtime::EventLoop* loop, Registry* registry,
 
 OutcomeStatus Activities::Count(const Handler& h, OutcomeStatus status) {
   HERALD_ASSERT_ON_LOOP(loop_);
-  status = ApplyErrorsMode(status, h.spec.errors());
+  status = ApplyErrorsMode(status, h.spec.errors);
   processor_->stats_of(h.id()).Count(status);
   return status;
 }
@@ -62,12 +61,11 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
     HERALD_LOG(ERROR, "engine") << message;
     if (on_fatal_) on_fatal_(message);
   };
-  if (h->spec.has_retries() && retry >= h->spec.retries()) {
-    fatal(absl::StrCat("exceeded the retries limit (", h->spec.retries(), ")"));
+  if (h->spec.retries && retry >= *h->spec.retries) {
+    fatal(absl::StrCat("exceeded the retries limit (", *h->spec.retries, ")"));
     return;
   }
-  if (h->spec.has_timeout() &&
-      now - started >= runtime::FromProtoDuration(h->spec.timeout())) {
+  if (h->spec.timeout && now - started >= *h->spec.timeout) {
     fatal("timed out");
     return;
   }
@@ -113,7 +111,7 @@ int Activities::RunCleanups(std::function<void()> done) {
   auto pending = std::make_shared<int>(0);
   auto finish = std::make_shared<std::function<void()>>(std::move(done));
   for (const Handler* h : registry_->All()) {
-    if (h->cause() != v1::CAUSE_CLEANUP) continue;
+    if (h->cause() != Cause::kCleanup) continue;
     if (!dispatcher_->HasStreamFor(h->id())) {
       HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
                                     << "': no process serves it; skipped";
@@ -143,7 +141,7 @@ void Activities::RunProbes(const std::shared_ptr<ProbeRun>& run,
   HERALD_ASSERT_ON_LOOP(loop_);
   auto finish = std::make_shared<std::function<void()>>(std::move(answered));
   for (const Handler* h : registry_->All()) {
-    if (h->cause() != v1::CAUSE_PROBE) continue;
+    if (h->cause() != Cause::kProbe) continue;
     if (!dispatcher_->HasStreamFor(h->id())) {
       run->results[h->id()] = {{"error", "no process serves it"}};
       run->ok = false;
@@ -173,7 +171,7 @@ void Activities::AbandonProbes(ProbeRun& run, absl::Duration wait) {
   if (run.pending == 0) return;
   for (const auto& id : run.delivery_ids) dispatcher_->Cancel(id);
   for (const Handler* h : registry_->All()) {
-    if (h->cause() == v1::CAUSE_PROBE && !run.results.contains(h->id())) {
+    if (h->cause() == Cause::kProbe && !run.results.contains(h->id())) {
       run.results[h->id()] = {
           {"error",
            absl::StrCat("no answer within ", absl::FormatDuration(wait))}};

@@ -36,9 +36,9 @@ class NoWriter : public ObjectWriter {
 class ActivitiesTest : public ::testing::Test {
  protected:
   // Activities are about no resource.
-  void Add(const std::string& id, v1::Cause cause) {
-    v1::HandlerSpec spec = testing::Spec(id, cause);
-    spec.clear_resource();
+  void Add(const std::string& id, Cause cause) {
+    HandlerSpec spec = testing::Spec(id, cause);
+    spec.resource.clear();
     const absl::Status added = registry_.Add(spec, kube::ResourceInfo());
     ASSERT_TRUE(added.ok()) << added;
   }
@@ -78,8 +78,8 @@ class ActivitiesTest : public ::testing::Test {
 };
 
 TEST_F(ActivitiesTest, StartupHandlersRunInTurnAndRetryUntilTheyAreDone) {
-  Add("first", v1::CAUSE_STARTUP);
-  Add("second", v1::CAUSE_STARTUP);
+  Add("first", Cause::kStartup);
+  Add("second", Cause::kStartup);
   Serve({"first", "second"});
   bool then = false;
   activities_.RunStartup({"first", "second"}, [&] { then = true; });
@@ -106,7 +106,7 @@ TEST_F(ActivitiesTest, StartupHandlersRunInTurnAndRetryUntilTheyAreDone) {
 }
 
 TEST_F(ActivitiesTest, APermanentStartupFailureIsFatal) {
-  Add("first", v1::CAUSE_STARTUP);
+  Add("first", Cause::kStartup);
   Serve({"first"});
   bool then = false;
   activities_.RunStartup({"first"}, [&] { then = true; });
@@ -117,8 +117,8 @@ TEST_F(ActivitiesTest, APermanentStartupFailureIsFatal) {
 }
 
 TEST_F(ActivitiesTest, CleanupsAnswerOnceAllHaveAnswered) {
-  Add("served", v1::CAUSE_CLEANUP);
-  Add("unserved", v1::CAUSE_CLEANUP);
+  Add("served", Cause::kCleanup);
+  Add("unserved", Cause::kCleanup);
   Serve({"served"});
   int done = 0;
   EXPECT_EQ(activities_.RunCleanups([&] { ++done; }), 1);
@@ -135,9 +135,9 @@ TEST_F(ActivitiesTest, CleanupsAnswerOnceAllHaveAnswered) {
 }
 
 TEST_F(ActivitiesTest, ProbesCollectResultsAndGiveUpOnTheSilentOnes) {
-  Add("ok", v1::CAUSE_PROBE);
-  Add("silent", v1::CAUSE_PROBE);
-  Add("unserved", v1::CAUSE_PROBE);
+  Add("ok", Cause::kProbe);
+  Add("silent", Cause::kProbe);
+  Add("unserved", Cause::kProbe);
   Serve({"ok", "silent"});
   auto run = std::make_shared<Activities::ProbeRun>();
   int answered = 0;

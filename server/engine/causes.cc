@@ -21,13 +21,12 @@ std::string Digest(const std::string& text) {
                           reinterpret_cast<const char*>(md), sizeof(md))));
 }
 
-std::string PurposeOf(v1::Cause cause) {
-  if (cause != v1::CAUSE_CREATE && cause != v1::CAUSE_UPDATE &&
-      cause != v1::CAUSE_DELETE && cause != v1::CAUSE_RESUME) {
+std::string PurposeOf(Cause cause) {
+  if (cause != Cause::kCreate && cause != Cause::kUpdate &&
+      cause != Cause::kDelete && cause != Cause::kResume) {
     return "";
   }
-  return absl::AsciiStrToLower(
-      absl::StripPrefix(v1::Cause_Name(cause), "CAUSE_"));
+  return std::string(CauseName(cause));
 }
 
 const json& MetaOf(const json& body) {
@@ -70,21 +69,20 @@ bool JoinsCycle(const Handler& h, const CausePlan& plan, bool first_sight) {
     return MatchesField(h, plan.old_essence, plan.new_essence);
   };
   switch (h.cause()) {
-    case v1::CAUSE_CREATE:
-      return plan.cause == v1::CAUSE_CREATE && field_ok();
-    case v1::CAUSE_UPDATE:
-      return plan.cause == v1::CAUSE_UPDATE && field_ok();
-    case v1::CAUSE_FIELD:
-      return (plan.cause == v1::CAUSE_UPDATE ||
-              plan.cause == v1::CAUSE_CREATE) &&
+    case Cause::kCreate:
+      return plan.cause == Cause::kCreate && field_ok();
+    case Cause::kUpdate:
+      return plan.cause == Cause::kUpdate && field_ok();
+    case Cause::kField:
+      return (plan.cause == Cause::kUpdate || plan.cause == Cause::kCreate) &&
              field_ok();
-    case v1::CAUSE_DELETE:
-      return plan.cause == v1::CAUSE_DELETE && field_ok();
-    case v1::CAUSE_RESUME:
+    case Cause::kDelete:
+      return plan.cause == Cause::kDelete && field_ok();
+    case Cause::kResume:
       // Resume handlers join the first cycle after start, unless that
       // cycle is a creation.
-      return first_sight && plan.cause != v1::CAUSE_CREATE &&
-             plan.cause != v1::CAUSE_DELETE && field_ok();
+      return first_sight && plan.cause != Cause::kCreate &&
+             plan.cause != Cause::kDelete && field_ok();
     default:
       return false;
   }
@@ -102,16 +100,16 @@ CausePlan DetectCause(const json& body,
   bool needs_finalizer = false;
   for (const Handler* h : handlers) {
     // Raw-event and index handlers keep no state on the object.
-    if (h->cause() == v1::CAUSE_EVENT || h->cause() == v1::CAUSE_INDEX ||
+    if (h->cause() == Cause::kEvent || h->cause() == Cause::kIndex ||
         !MatchesMeta(*h, body)) {
       continue;
     }
     any_match = true;
     needs_finalizer |= h->needs_finalizer();
-    any_changing |=
-        h->cause() == v1::CAUSE_CREATE || h->cause() == v1::CAUSE_UPDATE ||
-        h->cause() == v1::CAUSE_DELETE || h->cause() == v1::CAUSE_RESUME ||
-        h->cause() == v1::CAUSE_FIELD;
+    any_changing |= h->cause() == Cause::kCreate ||
+                    h->cause() == Cause::kUpdate ||
+                    h->cause() == Cause::kDelete ||
+                    h->cause() == Cause::kResume || h->cause() == Cause::kField;
   }
   // A daemon asked to stop holds the object until it is released.
   needs_finalizer |= facts.daemons_hold;
@@ -134,7 +132,7 @@ CausePlan DetectCause(const json& body,
     bool idle_timers = false;
     for (const Handler* h : handlers) {
       idle_timers |=
-          h->cause() == v1::CAUSE_TIMER && h->spec.timer().has_idle();
+          h->cause() == Cause::kTimer && h->spec.timer.idle.has_value();
     }
     if (idle_timers) {
       plan.action = CausePlan::Action::kTrackEssence;
@@ -168,13 +166,13 @@ CausePlan DetectCause(const json& body,
       plan.action = CausePlan::Action::kRemoveFinalizer;
       return plan;
     }
-    plan.cause = v1::CAUSE_DELETE;
+    plan.cause = Cause::kDelete;
   } else if (!base || old.is_discarded()) {
-    plan.cause = v1::CAUSE_CREATE;
+    plan.cause = Cause::kCreate;
   } else if (old != essence) {
-    plan.cause = v1::CAUSE_UPDATE;
+    plan.cause = Cause::kUpdate;
   } else if (facts.first_sight) {
-    plan.cause = v1::CAUSE_RESUME;
+    plan.cause = Cause::kResume;
   } else {
     return plan;  // Nothing changed that matters.
   }
@@ -186,8 +184,8 @@ CausePlan DetectCause(const json& body,
   plan.new_essence = std::move(essence);
   plan.diff = ComputeDiff(plan.old_essence, plan.new_essence);
   plan.purpose = PurposeOf(plan.cause);
-  plan.essence_touched = plan.cause == v1::CAUSE_CREATE ||
-                         plan.cause == v1::CAUSE_UPDATE || facts.first_sight;
+  plan.essence_touched = plan.cause == Cause::kCreate ||
+                         plan.cause == Cause::kUpdate || facts.first_sight;
   for (const Handler* h : handlers) {
     if (MatchesMeta(*h, body) && JoinsCycle(*h, plan, facts.first_sight)) {
       plan.handlers.push_back(h);

@@ -34,7 +34,7 @@ std::string Digest(const std::string& text);
 
 // Kopf's purpose of a change cause ("create", "update", "delete",
 // "resume"): the cause's name without its prefix; empty for other causes.
-std::string PurposeOf(v1::Cause cause);
+std::string PurposeOf(Cause cause);
 
 // The object's metadata, or an empty object.
 const nlohmann::json& MetaOf(const nlohmann::json& body);
@@ -78,7 +78,7 @@ struct CausePlan {  // NOLINT(bugprone-exception-escape)
     kCycle,
   };
   Action action = Action::kNone;
-  v1::Cause cause = v1::CAUSE_UNSPECIFIED;
+  Cause cause = Cause::kUnspecified;
   std::string purpose;
   nlohmann::json old_essence;
   nlohmann::json new_essence;

@@ -21,27 +21,27 @@ constexpr char kFinalizer[] = "herald.dev/finalizer";
 class Handlers {
  public:
   Handlers() {
-    Add(Spec("create", v1::CAUSE_CREATE));
-    Add(Spec("update", v1::CAUSE_UPDATE));
-    Add(Spec("resume", v1::CAUSE_RESUME));
-    Add(Spec("delete", v1::CAUSE_DELETE));
-    auto optional_delete = Spec("delete-optional", v1::CAUSE_DELETE);
-    optional_delete.set_optional(true);
+    Add(Spec("create", Cause::kCreate));
+    Add(Spec("update", Cause::kUpdate));
+    Add(Spec("resume", Cause::kResume));
+    Add(Spec("delete", Cause::kDelete));
+    auto optional_delete = Spec("delete-optional", Cause::kDelete);
+    optional_delete.optional = true;
     Add(optional_delete);
-    auto field_a = Spec("field-a", v1::CAUSE_FIELD);
-    field_a.set_field("spec.a");
+    auto field_a = Spec("field-a", Cause::kField);
+    field_a.field = "spec.a";
     Add(field_a);
-    auto field_b = Spec("field-b", v1::CAUSE_FIELD);
-    field_b.set_field("spec.b");
+    auto field_b = Spec("field-b", Cause::kField);
+    field_b.field = "spec.b";
     Add(field_b);
-    auto labelled = Spec("create-labelled", v1::CAUSE_CREATE);
-    (*labelled.mutable_labels())["app"].set_match(v1::META_MATCH_PRESENT);
+    auto labelled = Spec("create-labelled", Cause::kCreate);
+    labelled.labels["app"].match = MetaMatch::kPresent;
     Add(labelled);
-    auto idle = Spec("idle-timer", v1::CAUSE_TIMER);
-    idle.mutable_timer()->mutable_interval()->set_seconds(10);
-    idle.mutable_timer()->mutable_idle()->set_seconds(5);
+    auto idle = Spec("idle-timer", Cause::kTimer);
+    idle.timer.interval = absl::Seconds(10);
+    idle.timer.idle = absl::Seconds(5);
     Add(idle);
-    Add(Spec("event", v1::CAUSE_EVENT));
+    Add(Spec("event", Cause::kEvent));
   }
   std::vector<const Handler*> Of(const std::vector<std::string>& ids) const {
     std::vector<const Handler*> out;
@@ -50,7 +50,7 @@ class Handlers {
   }
 
  private:
-  void Add(const v1::HandlerSpec& spec) {
+  void Add(const HandlerSpec& spec) {
     auto s = registry_.Add(spec, testing::Kex());
     EXPECT_TRUE(s.ok()) << s;
   }
@@ -85,7 +85,7 @@ struct CauseCase {
   std::vector<std::string> registered;
   ObjectFacts facts;
   CausePlan::Action action;
-  v1::Cause cause;
+  Cause cause;
   std::vector<std::string> joined;
 };
 
@@ -127,28 +127,28 @@ TEST(CausesTest, DetectsKopfsCausesFromATable) {
        {"create-labelled"},
        {},
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"raw-event handlers keep no state",
        Body(a1),
        {"event"},
        {},
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"no diff-base: creation",
        Body(a1),
        {"create", "update", "resume"},
        {},
        A::kCycle,
-       v1::CAUSE_CREATE,
+       Cause::kCreate,
        {"create"}},
       {"creation on first sight: resume handlers stay out",
        Body(a1),
        {"create", "resume"},
        FirstSight(),
        A::kCycle,
-       v1::CAUSE_CREATE,
+       Cause::kCreate,
        {"create"}},
       {"malformed diff-base: creation",
        [] {
@@ -160,63 +160,63 @@ TEST(CausesTest, DetectsKopfsCausesFromATable) {
        {"create"},
        {},
        A::kCycle,
-       v1::CAUSE_CREATE,
+       Cause::kCreate,
        {"create"}},
       {"unchanged, seen before: nothing",
        WithBase(Body(a1), a1),
        {"create", "update", "resume"},
        {},
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"unchanged, first sight: resume",
        WithBase(Body(a1), a1),
        {"create", "update", "resume"},
        FirstSight(),
        A::kCycle,
-       v1::CAUSE_RESUME,
+       Cause::kResume,
        {"resume"}},
       {"changed: update, field handlers only for their changed field",
        WithBase(Body(a2), a1),
        {"create", "update", "field-a", "field-b"},
        {},
        A::kCycle,
-       v1::CAUSE_UPDATE,
+       Cause::kUpdate,
        {"update", "field-a"}},
       {"changed on first sight: update with resume handlers",
        WithBase(Body(a2), a1),
        {"update", "resume"},
        FirstSight(),
        A::kCycle,
-       v1::CAUSE_UPDATE,
+       Cause::kUpdate,
        {"update", "resume"}},
       {"field handlers join creations",
        Body(a1),
        {"field-a"},
        {},
        A::kCycle,
-       v1::CAUSE_CREATE,
+       Cause::kCreate,
        {"field-a"}},
       {"a delete handler needs the finalizer",
        Body(a1),
        {"create", "delete"},
        {},
        A::kAddFinalizer,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"an optional delete handler does not",
        WithBase(Body(a1), a1),
        {"delete-optional"},
        {},
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"a finalizer nobody needs goes",
        WithFinalizer(Body(a1)),
        {"create"},
        {},
        A::kRemoveFinalizer,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"a daemon that holds the object keeps the finalizer",
        WithFinalizer(WithBase(Body(a1), a1)),
@@ -227,49 +227,49 @@ TEST(CausesTest, DetectsKopfsCausesFromATable) {
          return f;
        }(),
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"deletion with the finalizer: delete handlers",
        Deleted(WithFinalizer(WithBase(Body(a1), a1))),
        {"create", "delete"},
        {},
        A::kCycle,
-       v1::CAUSE_DELETE,
+       Cause::kDelete,
        {"delete"}},
       {"deletion without the finalizer: nothing holds it",
        Deleted(WithBase(Body(a1), a1)),
        {"delete-optional"},
        {},
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"delete handlers done: the finalizer goes",
        Deleted(WithFinalizer(Body(a1))),
        {"delete"},
        DeleteDone(false),
        A::kRemoveFinalizer,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"delete handlers done, a daemon not released: wait",
        Deleted(WithFinalizer(Body(a1))),
        {"delete"},
        DeleteDone(true),
        A::kNone,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"idle timers alone track the essence",
        WithFinalizer(Body(a1)),
        {"idle-timer"},
        {},
        A::kTrackEssence,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
       {"timers need the finalizer",
        Body(a1),
        {"idle-timer"},
        {},
        A::kAddFinalizer,
-       v1::CAUSE_UNSPECIFIED,
+       Cause::kUnspecified,
        {}},
   };
   Handlers handlers;
@@ -279,7 +279,7 @@ TEST(CausesTest, DetectsKopfsCausesFromATable) {
     const CausePlan plan = DetectCause(c.body, handlers.Of(c.registered),
                                        c.facts, keys, kFinalizer);
     EXPECT_EQ(ActionName(plan.action), ActionName(c.action));
-    EXPECT_EQ(v1::Cause_Name(plan.cause), v1::Cause_Name(c.cause));
+    EXPECT_EQ(CauseName(plan.cause), CauseName(c.cause));
     std::vector<std::string> joined;
     for (const Handler* h : plan.handlers) joined.push_back(h->id());
     EXPECT_THAT(joined, ElementsAreArray(c.joined));
@@ -292,7 +292,7 @@ TEST(CausesTest, AnUpdateCarriesBothEssencesAndTheirDiff) {
   const CausePlan plan =
       DetectCause(WithBase(Body({{"a", 2}}), {{"a", 1}}),
                   handlers.Of({"update"}), {}, keys, kFinalizer);
-  ASSERT_EQ(plan.cause, v1::CAUSE_UPDATE);
+  ASSERT_EQ(plan.cause, Cause::kUpdate);
   EXPECT_EQ(plan.purpose, "update");
   EXPECT_EQ(plan.old_essence["spec"]["a"], 1);
   EXPECT_EQ(plan.new_essence["spec"]["a"], 2);
@@ -320,21 +320,21 @@ TEST(CausesTest, LargeEssencesAreComparedByDigest) {
   CausePlan known =
       DetectCause(with_digest(Body({{"a", 2}})), handlers.Of({"update"}), facts,
                   keys, kFinalizer);
-  EXPECT_EQ(known.cause, v1::CAUSE_UPDATE);
+  EXPECT_EQ(known.cause, Cause::kUpdate);
   EXPECT_EQ(known.old_essence, old_essence);
   // Changed, the old essence unknown (another sidecar handled it): an
   // update from nothing.
   CausePlan unknown =
       DetectCause(with_digest(Body({{"a", 2}})), handlers.Of({"update"}), {},
                   keys, kFinalizer);
-  EXPECT_EQ(unknown.cause, v1::CAUSE_UPDATE);
+  EXPECT_EQ(unknown.cause, Cause::kUpdate);
   EXPECT_TRUE(unknown.old_essence.is_null());
 }
 
 TEST(CausesTest, PurposesAreKopfs) {
-  EXPECT_EQ(PurposeOf(v1::CAUSE_CREATE), "create");
-  EXPECT_EQ(PurposeOf(v1::CAUSE_RESUME), "resume");
-  EXPECT_EQ(PurposeOf(v1::CAUSE_TIMER), "");
+  EXPECT_EQ(PurposeOf(Cause::kCreate), "create");
+  EXPECT_EQ(PurposeOf(Cause::kResume), "resume");
+  EXPECT_EQ(PurposeOf(Cause::kTimer), "");
 }
 
 TEST(CausesTest, ProgressPlansWhoIsDueFromTheAnnotations) {

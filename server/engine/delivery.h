@@ -1,6 +1,6 @@
 // What the engine sends to handler processes and what it takes back, in its
-// own types: a delivery, an outcome with its changes already parsed, and the
-// interface of a handler process's stream. The session layer
+// own types: a registration, a delivery, an outcome with its changes already
+// parsed, and the interface of a handler process's stream. The session layer
 // (server/session) translates these to and from herald.v1 messages; the
 // engine never sees the wire.
 #ifndef HERALD_SERVER_ENGINE_DELIVERY_H_
@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "nlohmann/json.hpp"
 #include "server/cache/object_store.h"
+#include "server/engine/handler_spec.h"
 #include "server/engine/handler_types.h"
 #include "server/kube/discovery.h"
 
@@ -103,6 +105,21 @@ enum class StreamError {
   kMalformedJson,
   kPatchRejected,
   kInvalidArgument,
+};
+
+// A handler as a process registered it: its spec, or why the session could
+// not read it (its id and the reason its rejection gives).
+struct SpecEntry {
+  std::string id;
+  absl::StatusOr<HandlerSpec> spec;
+};
+
+// A handler process's registration.
+struct Registration {
+  std::string process_name;
+  std::string client;
+  uint32_t credits = 0;
+  std::vector<SpecEntry> handlers;
 };
 
 // The answer to a registration.

@@ -12,7 +12,6 @@
 #include "server/engine/outcomes.h"
 #include "server/runtime/backoff.h"
 #include "server/runtime/logging.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 
@@ -68,7 +67,7 @@ void Engine::Stop() {
   }
   if (!pending_stopped_.HasBeenNotified()) pending_stopped_.Notify();
   if (pending_thread_.joinable()) pending_thread_.join();
-  std::vector<Registration> registrations;
+  std::vector<RegistrationThread> registrations;
   {
     absl::MutexLock lock(&registrations_mu_);
     if (stopping_) return;
@@ -160,45 +159,54 @@ void Engine::Watch(const std::string& resource_name) {
 
 StreamId Engine::NewStreamId() { return next_stream_.fetch_add(1); }
 
-absl::Status Engine::Register(StreamId stream_id, const v1::Register& request,
+absl::Status Engine::Register(StreamId stream_id, Registration request,
                               const std::string& peer,
                               const std::shared_ptr<StreamSink>& sink) {
-  if (request.credits() == 0) {
+  if (request.credits == 0) {
     return absl::InvalidArgumentError("register: credits must be at least 1");
   }
-  Resolve(stream_id, request, peer, sink);
+  Resolve(stream_id, std::move(request), peer, sink);
   return absl::OkStatus();
 }
 
-void Engine::AddHandlers(std::vector<v1::HandlerSpec> specs) {
-  v1::Register request;
-  request.set_process_name("herald (command line)");
-  for (auto& s : specs) *request.add_handlers() = std::move(s);
-  Resolve(0, request, "", nullptr);
+void Engine::AddHandlers(std::vector<HandlerSpec> specs) {
+  Registration request;
+  request.process_name = "herald (command line)";
+  for (auto& s : specs) {
+    std::string id = s.id;
+    request.handlers.push_back({std::move(id), std::move(s)});
+  }
+  Resolve(0, std::move(request), "", nullptr);
 }
 
-void Engine::Resolve(StreamId stream_id, const v1::Register& request,
+void Engine::Resolve(StreamId stream_id, Registration request,
                      const std::string& peer,
                      const std::shared_ptr<StreamSink>& sink) {
   // Resolving resources talks to the API server: not on the gRPC thread,
   // not on the loop.
-  Spawn([this, stream_id, request, peer, sink] {
+  Spawn([this, stream_id, request = std::move(request), peer, sink] {
     struct Resolved {
-      v1::HandlerSpec spec;
+      HandlerSpec spec;
       kube::ResourceInfo resource;
       // Set when the resource cannot be resolved yet: why.
       std::string pending;
     };
     std::vector<Resolved> resolved;
     RegistrationAnswer answer;
-    for (const auto& spec : request.handlers()) {
+    for (const SpecEntry& entry : request.handlers) {
+      if (!entry.spec.ok()) {
+        answer.rejected.push_back(
+            {entry.id, std::string(entry.spec.status().message())});
+        continue;
+      }
+      const HandlerSpec& spec = *entry.spec;
       absl::Status st = ValidateSpec(spec);
-      if (st.ok() && spec.resource().empty()) {
+      if (st.ok() && spec.resource.empty()) {
         resolved.push_back({spec, kube::ResourceInfo()});  // An activity.
         continue;
       }
       if (st.ok()) {
-        auto r = discovery_->Resolve(spec.resource());
+        auto r = discovery_->Resolve(spec.resource);
         if (r.ok()) {
           resolved.push_back({spec, *r});
           continue;
@@ -213,33 +221,33 @@ void Engine::Resolve(StreamId stream_id, const v1::Register& request,
         }
         st = r.status();
       }
-      answer.rejected.push_back({spec.id(), std::string(st.message())});
+      answer.rejected.push_back({spec.id, std::string(st.message())});
     }
     loop_.Post([this, stream_id, request, peer, sink, resolved,
                 answer]() mutable {
       StreamInfo info;
       info.stream = stream_id;
-      info.process_name = request.process_name();
-      info.client = request.client();
+      info.process_name = request.process_name;
+      info.client = request.client;
       info.peer = peer;
       info.connected = loop_.clock()->Now();
-      info.credits = request.credits();
+      info.credits = request.credits;
       std::vector<kube::ResourceInfo> resources;
       std::vector<std::string> startup;
       for (const auto& r : resolved) {
         if (!r.pending.empty()) continue;
         absl::Status st = registry_.Add(r.spec, r.resource);
         if (!st.ok()) {
-          answer.rejected.push_back({r.spec.id(), std::string(st.message())});
+          answer.rejected.push_back({r.spec.id, std::string(st.message())});
           continue;
         }
-        answer.accepted.push_back(r.spec.id());
-        info.handler_ids.push_back(r.spec.id());
-        if (r.spec.cause() == v1::CAUSE_STARTUP &&
-            !activities_->StartupDone(r.spec.id())) {
-          startup.push_back(r.spec.id());
+        answer.accepted.push_back(r.spec.id);
+        info.handler_ids.push_back(r.spec.id);
+        if (r.spec.cause == Cause::kStartup &&
+            !activities_->StartupDone(r.spec.id)) {
+          startup.push_back(r.spec.id);
         }
-        if (r.spec.resource().empty()) continue;
+        if (r.spec.resource.empty()) continue;
         bool seen = false;
         for (const auto& x : resources)
           seen |= x.FullName() == r.resource.FullName();
@@ -248,27 +256,27 @@ void Engine::Resolve(StreamId stream_id, const v1::Register& request,
       std::set<std::string> pending_names;
       for (const auto& r : resolved) {
         if (r.pending.empty()) continue;
-        const v1::HandlerSpec& spec = r.spec;
+        const HandlerSpec& spec = r.spec;
         const std::string& reason = r.pending;
         absl::Status st =
             registry_.AddPending(spec, reason, loop_.clock()->Now());
         if (!st.ok()) {
-          answer.rejected.push_back({spec.id(), std::string(st.message())});
+          answer.rejected.push_back({spec.id, std::string(st.message())});
           continue;
         }
-        answer.accepted.push_back(spec.id());
-        info.handler_ids.push_back(spec.id());
-        answer.pending.push_back({spec.id(), reason});
-        pending_names.insert(spec.resource());
+        answer.accepted.push_back(spec.id);
+        info.handler_ids.push_back(spec.id);
+        answer.pending.push_back({spec.id, reason});
+        pending_names.insert(spec.resource);
       }
       if (sink) sink->Registered(answer);
       const std::string who =
           stream_id == 0 ? "sidecar" : StreamName(stream_id);
       HERALD_LOG(INFO, "engine")
-          << who << " (" << request.process_name() << ", " << peer
+          << who << " (" << request.process_name << ", " << peer
           << ") registered " << answer.accepted.size()
           << " handler(s), rejected " << answer.rejected.size() << ", credits "
-          << request.credits();
+          << request.credits;
       for (const auto& rej : answer.rejected) {
         HERALD_LOG(WARNING, "engine") << who << ": rejected handler '"
                                       << rej.handler_id << "': " << rej.reason;

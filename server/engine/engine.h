@@ -18,7 +18,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/cache/object_store.h"
 #include "server/engine/activities.h"
@@ -72,7 +71,7 @@ class Engine {
   // anything is registered, and the stream may register again. Otherwise it
   // answers through `sink` (Registered) once its resources are resolved.
   StreamId NewStreamId();
-  absl::Status Register(StreamId stream, const v1::Register& request,
+  absl::Status Register(StreamId stream, Registration request,
                         const std::string& peer,
                         const std::shared_ptr<StreamSink>& sink);
   // An outcome the session parsed; acknowledged (or refused) on the sink.
@@ -86,7 +85,7 @@ class Engine {
 
   // Handlers no process serves (declarative indices from the command line):
   // resolved and registered like a process's; rejections are logged.
-  void AddHandlers(std::vector<v1::HandlerSpec> specs);
+  void AddHandlers(std::vector<HandlerSpec> specs);
 
   // For shutdown, before the handler streams close: asks daemons to stop and
   // runs cleanup handlers; returns when the loop tells it both are done, or
@@ -161,10 +160,9 @@ class Engine {
   // Runs `fn` on a registration thread of its own (it may talk to the API
   // server). False when stopping. Not on the loop.
   bool Spawn(std::function<void()> fn);
-  // Resolves and registers specs off the loop; `sink` null for none (and
-  // `stream` 0).
-  void Resolve(StreamId stream, const v1::Register& request,
-               const std::string& peer,
+  // Resolves and registers a registration's specs off the loop; `sink`
+  // null for none (and `stream` 0).
+  void Resolve(StreamId stream, Registration request, const std::string& peer,
                const std::shared_ptr<StreamSink>& sink);
   // Runs `fn` on the loop and waits for it. False, without waiting, when the
   // loop has stopped (or stops before running `fn`). Not on the loop.
@@ -223,11 +221,12 @@ class Engine {
   absl::Mutex registrations_mu_;
   // Registration threads, with a flag each sets when it is done; finished
   // ones are joined at the next registration.
-  struct Registration {
+  struct RegistrationThread {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Registration> registrations_ ABSL_GUARDED_BY(registrations_mu_);
+  std::vector<RegistrationThread> registrations_
+      ABSL_GUARDED_BY(registrations_mu_);
   bool stopping_ ABSL_GUARDED_BY(registrations_mu_) = false;
 
   // Resource names of pending handlers, resolved again and again by

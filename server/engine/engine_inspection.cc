@@ -97,7 +97,7 @@ absl::StatusOr<IndexSnapshot> Engine::Index(const std::string& name) {
       Query<std::optional<IndexSnapshot>>(
           [this, &name]() -> std::optional<IndexSnapshot> {
             const Handler* h = registry_.Find(name);
-            if (h == nullptr || h->cause() != v1::CAUSE_INDEX) {
+            if (h == nullptr || h->cause() != Cause::kIndex) {
               return std::nullopt;
             }
             return SnapshotIndex(processor_->IndexJson(name));

@@ -171,8 +171,14 @@ TEST(EngineTest, LoopKeepsServingWhileARegistrationIsInAnApiCall) {
   auto sink = std::make_shared<Sink>(stream);
   v1::Register request;
   request.set_credits(1);
-  *request.add_handlers() = testing::Spec("create_fn", v1::CAUSE_CREATE);
-  ASSERT_TRUE(f.engine->Register(stream, request, "peer", sink).ok());
+  v1::HandlerSpec* spec = request.add_handlers();
+  spec->set_id("create_fn");
+  spec->set_resource("kopfexamples");
+  spec->set_cause(v1::CAUSE_CREATE);
+  ASSERT_TRUE(f.engine
+                  ->Register(stream, session::RegistrationFromWire(request),
+                             "peer", sink)
+                  .ok());
   ASSERT_TRUE(
       f.http->holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(LoopAnswers(f.engine.get()));
@@ -200,7 +206,10 @@ TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
   auto* spec = request.add_handlers();
   spec->set_id("cleanup_fn");
   spec->set_cause(v1::CAUSE_CLEANUP);
-  ASSERT_TRUE(f.engine->Register(stream, request, "peer", sink).ok());
+  ASSERT_TRUE(f.engine
+                  ->Register(stream, session::RegistrationFromWire(request),
+                             "peer", sink)
+                  .ok());
   ASSERT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
   ASSERT_TRUE(sink->messages()[0].has_registered());
   absl::Notification drained;
@@ -221,6 +230,43 @@ TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
                   outcome, *session::ParseDeliveryId(outcome.delivery_id())));
   EXPECT_TRUE(drained.WaitForNotificationWithTimeout(absl::Seconds(10)));
   drainer.join();
+}
+
+// A spec the engine cannot read (a malformed duration) is rejected with the
+// reason, as an invalid one is; the others in the request are accepted.
+TEST(EngineTest, ASpecThatCannotBeReadIsRejectedWithTheReason) {
+  Fixture f;
+  f.engine->Start();
+  const StreamId stream = f.engine->NewStreamId();
+  auto sink = std::make_shared<Sink>(stream);
+  v1::Register request;
+  request.set_credits(1);
+  v1::HandlerSpec* bad = request.add_handlers();
+  bad->set_id("bad_fn");
+  bad->set_cause(v1::CAUSE_CLEANUP);
+  bad->mutable_timeout()->set_seconds(1);
+  bad->mutable_timeout()->set_nanos(-5);
+  v1::HandlerSpec* invalid = request.add_handlers();
+  invalid->set_id("invalid_fn");
+  invalid->set_cause(v1::CAUSE_UNSPECIFIED);
+  v1::HandlerSpec* good = request.add_handlers();
+  good->set_id("good_fn");
+  good->set_cause(v1::CAUSE_CLEANUP);
+  ASSERT_TRUE(f.engine
+                  ->Register(stream, session::RegistrationFromWire(request),
+                             "peer", sink)
+                  .ok());
+  ASSERT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
+  ASSERT_TRUE(sink->messages()[0].has_registered());
+  const v1::Registered registered = sink->messages()[0].registered();
+  ASSERT_EQ(registered.rejections_size(), 2);
+  EXPECT_EQ(registered.rejections(0).handler_id(), "bad_fn");
+  EXPECT_EQ(registered.rejections(0).reason(),
+            "timeout: not a valid duration (seconds 1, nanos -5)");
+  EXPECT_EQ(registered.rejections(1).handler_id(), "invalid_fn");
+  EXPECT_EQ(registered.rejections(1).reason(), "resource is empty");
+  ASSERT_EQ(registered.accepted_handler_ids_size(), 1);
+  EXPECT_EQ(registered.accepted_handler_ids(0), "good_fn");
 }
 
 // After Stop, what waits for the loop returns instead of waiting forever.

@@ -12,7 +12,7 @@ namespace herald::engine {
 namespace {
 
 // One NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH.
-absl::StatusOr<v1::HandlerSpec> ParseIndexSpec(absl::string_view text) {
+absl::StatusOr<HandlerSpec> ParseIndexSpec(absl::string_view text) {
   const size_t eq = text.find('=');
   std::vector<std::string> parts;
   if (eq != absl::string_view::npos) {
@@ -26,14 +26,15 @@ absl::StatusOr<v1::HandlerSpec> ParseIndexSpec(absl::string_view text) {
                      "' is not NAME=RESOURCE:label:KEY or "
                      "NAME=RESOURCE:field:PATH"));
   }
-  v1::HandlerSpec spec;
-  spec.set_id(std::string(text.substr(0, eq)));
-  spec.set_resource(parts[0]);
-  spec.set_cause(v1::CAUSE_INDEX);
+  HandlerSpec spec;
+  spec.id = std::string(text.substr(0, eq));
+  spec.resource = parts[0];
+  spec.cause = Cause::kIndex;
+  spec.index.emplace();
   if (parts[1] == "label") {
-    spec.mutable_index()->set_label(parts[2]);
+    spec.index->label = parts[2];
   } else {
-    spec.mutable_index()->set_field(parts[2]);
+    spec.index->field = parts[2];
   }
   if (absl::Status valid = ValidateSpec(spec); !valid.ok()) {
     return absl::InvalidArgumentError(
@@ -64,10 +65,10 @@ bool AbslParseFlag(absl::string_view text, IndexSpecs* indices,
 std::string AbslUnparseFlag(const IndexSpecs& indices) {
   std::string text;
   for (const auto& spec : indices.specs) {
-    absl::StrAppend(
-        &text, text.empty() ? "" : ",", spec.id(), "=", spec.resource(), ":",
-        spec.index().has_label() ? "label:" : "field:",
-        spec.index().has_label() ? spec.index().label() : spec.index().field());
+    const IndexOptions index = spec.index.value_or(IndexOptions());
+    absl::StrAppend(&text, text.empty() ? "" : ",", spec.id, "=", spec.resource,
+                    ":", index.label.empty() ? "field:" : "label:",
+                    index.label.empty() ? index.field : index.label);
   }
   return text;
 }

@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/handler_spec.h"
 
 namespace herald::engine {
 
 // --index: declarative indices computed by the sidecar, comma-separated,
 // each NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH
 // ("by_app=pods:label:app,by_node=pods:field:spec.nodeName"); "" for none.
-// Each becomes a CAUSE_INDEX handler spec that ValidateSpec accepts.
+// Each becomes an index handler spec that ValidateSpec accepts.
 struct IndexSpecs {
-  std::vector<v1::HandlerSpec> specs;
+  std::vector<HandlerSpec> specs;
 };
 bool AbslParseFlag(absl::string_view text, IndexSpecs* indices,
                    std::string* error);

@@ -20,16 +20,18 @@ TEST(IndexSpecsFlagTest, ParsesLabelAndFieldIndices) {
       &indices, &error))
       << error;
   ASSERT_THAT(indices.specs, SizeIs(2));
-  const v1::HandlerSpec& by_app = indices.specs[0];
-  EXPECT_EQ(by_app.id(), "by_app");
-  EXPECT_EQ(by_app.resource(), "pods");
-  EXPECT_EQ(by_app.cause(), v1::CAUSE_INDEX);
-  EXPECT_EQ(by_app.index().label(), "app.kubernetes.io/name");
-  EXPECT_FALSE(by_app.index().has_field());
-  const v1::HandlerSpec& by_node = indices.specs[1];
-  EXPECT_EQ(by_node.id(), "by_node");
-  EXPECT_EQ(by_node.index().field(), "spec.nodeName");
-  EXPECT_FALSE(by_node.index().has_label());
+  const HandlerSpec& by_app = indices.specs[0];
+  EXPECT_EQ(by_app.id, "by_app");
+  EXPECT_EQ(by_app.resource, "pods");
+  EXPECT_EQ(by_app.cause, Cause::kIndex);
+  ASSERT_TRUE(by_app.index.has_value());
+  EXPECT_EQ(by_app.index->label, "app.kubernetes.io/name");
+  EXPECT_TRUE(by_app.index->field.empty());
+  const HandlerSpec& by_node = indices.specs[1];
+  EXPECT_EQ(by_node.id, "by_node");
+  ASSERT_TRUE(by_node.index.has_value());
+  EXPECT_EQ(by_node.index->field, "spec.nodeName");
+  EXPECT_TRUE(by_node.index->label.empty());
 }
 
 TEST(IndexSpecsFlagTest, TheResourceIsWrittenAsKubectlNamesIt) {
@@ -39,7 +41,7 @@ TEST(IndexSpecsFlagTest, TheResourceIsWrittenAsKubectlNamesIt) {
                               &indices, &error))
       << error;
   ASSERT_THAT(indices.specs, SizeIs(1));
-  EXPECT_EQ(indices.specs[0].resource(), "KopfExample.kopf.dev");
+  EXPECT_EQ(indices.specs[0].resource, "KopfExample.kopf.dev");
 }
 
 TEST(IndexSpecsFlagTest, UnparsesToTextThatParsesToTheSameSpecs) {

@@ -29,10 +29,10 @@ cache::ObjectKey KeyOfObjectId(const std::string& id) {
 
 json DeclarativeKey(const Handler& h, const json& body) {
   json key = nullptr;
-  if (!h.spec.index().label().empty()) {
+  if (h.spec.index && !h.spec.index->label.empty()) {
     const json& labels = Resolve(MetaOf(body), {"labels"});
     if (labels.is_object()) {
-      auto l = labels.find(h.spec.index().label());
+      auto l = labels.find(h.spec.index->label);
       if (l != labels.end()) key = *l;
     }
   } else {
@@ -75,7 +75,7 @@ void Indices::Drop(const Id& id) {
 void Indices::IndexDeclaratively(const Id& id, const json& body,
                                  const std::vector<const Handler*>& handlers) {
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX || !h->declarative()) continue;
+    if (h->cause() != Cause::kIndex || !h->declarative()) continue;
     // Only the key: Json() adds the object's reference.
     json key = DeclarativeKey(*h, body);
     if (key.is_null()) {
@@ -128,7 +128,7 @@ const std::string& Indices::Text(const std::string& name, bool declarative) {
 
 bool Indices::Ready(const std::vector<const Handler*>& handlers) const {
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (h->cause() != Cause::kIndex) continue;
     const std::string name = h->resource.FullName();
     if (!listed_.count(name)) return false;
     auto it = unindexed_.find(name);

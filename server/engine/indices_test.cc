@@ -16,17 +16,17 @@ using ::testing::HasSubstr;
 class IndicesTest : public ::testing::Test {
  protected:
   IndicesTest() {
-    v1::HandlerSpec by_label = testing::Spec("by_app", v1::CAUSE_INDEX);
-    by_label.mutable_index()->set_label("app");
+    HandlerSpec by_label = testing::Spec("by_app", Cause::kIndex);
+    by_label.index = IndexOptions{"app", ""};
     EXPECT_TRUE(registry_.Add(by_label, testing::Kex()).ok());
-    v1::HandlerSpec by_field = by_label;
-    by_field.set_id("by_owner");
-    by_field.mutable_index()->set_field("spec.owner");
-    (*by_field.mutable_labels())["skip"].set_match(v1::META_MATCH_ABSENT);
+    HandlerSpec by_field = by_label;
+    by_field.id = "by_owner";
+    by_field.index = IndexOptions{"", "spec.owner"};
+    by_field.labels["skip"].match = MetaMatch::kAbsent;
     EXPECT_TRUE(registry_.Add(by_field, testing::Kex()).ok());
-    v1::HandlerSpec handler = by_label;
-    handler.set_id("computed");
-    handler.clear_index();
+    HandlerSpec handler = by_label;
+    handler.id = "computed";
+    handler.index.reset();
     EXPECT_TRUE(registry_.Add(handler, testing::Kex()).ok());
   }
   static json Body(const std::string& app, const std::string& owner) {

@@ -27,7 +27,7 @@ std::vector<HandlerSnapshot> SnapshotHandlers(
   for (const Handler* h : registry.All()) {
     HandlerSnapshot s;
     s.handler_id = h->id();
-    s.resource_name = h->spec.resource();
+    s.resource_name = h->spec.resource;
     s.resource = h->resource;
     s.cause = h->cause();
     s.process_count = ProcessesServing(streams, h->id());
@@ -42,8 +42,8 @@ std::vector<HandlerSnapshot> SnapshotHandlers(
   for (const auto& [id, p] : registry.pending()) {
     HandlerSnapshot s;
     s.handler_id = id;
-    s.resource_name = p.spec.resource();
-    s.cause = p.spec.cause();
+    s.resource_name = p.spec.resource;
+    s.cause = p.spec.cause;
     s.pending_reason = p.reason;
     s.process_count = ProcessesServing(streams, id);
     out.push_back(std::move(s));

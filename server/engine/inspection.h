@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/cache/object_store.h"
 #include "server/engine/annotation_keys.h"
@@ -70,7 +69,7 @@ struct HandlerSnapshot {
   std::string resource_name;
   // The resolved resource (empty for activities); unset while pending.
   std::optional<kube::ResourceInfo> resource;
-  v1::Cause cause = v1::CAUSE_UNSPECIFIED;
+  Cause cause = Cause::kUnspecified;
   // Why it is pending; empty for a registered handler.
   std::string pending_reason;
   // Connected processes that serve it.

@@ -19,10 +19,10 @@ StreamInfo Stream(StreamId id, std::vector<std::string> handlers) {
 
 TEST(SnapshotHandlersTest, RegisteredThenPendingWithCountersAndProcesses) {
   Registry registry;
-  ASSERT_TRUE(registry.Add(Spec("update_fn", v1::CAUSE_UPDATE), Kex()).ok());
-  ASSERT_TRUE(registry.Add(Spec("create_fn", v1::CAUSE_CREATE), Kex()).ok());
-  v1::HandlerSpec pending = Spec("later_fn", v1::CAUSE_CREATE);
-  pending.set_resource("widgets");
+  ASSERT_TRUE(registry.Add(Spec("update_fn", Cause::kUpdate), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec("create_fn", Cause::kCreate), Kex()).ok());
+  HandlerSpec pending = Spec("later_fn", Cause::kCreate);
+  pending.resource = "widgets";
   ASSERT_TRUE(
       registry
           .AddPending(pending, "widgets: not found", absl::FromUnixSeconds(1))
@@ -44,7 +44,7 @@ TEST(SnapshotHandlersTest, RegisteredThenPendingWithCountersAndProcesses) {
   EXPECT_EQ(create.resource_name, "kopfexamples");
   ASSERT_TRUE(create.resource.has_value());
   EXPECT_EQ(create.resource->FullName(), Kex().FullName());
-  EXPECT_EQ(create.cause, v1::CAUSE_CREATE);
+  EXPECT_EQ(create.cause, Cause::kCreate);
   EXPECT_EQ(create.process_count, 2u);
   EXPECT_EQ(create.stats.deliveries, 5u);
   EXPECT_EQ(create.stats.successes, 3u);
@@ -74,8 +74,8 @@ TEST(SnapshotHandlersTest, RegisteredThenPendingWithCountersAndProcesses) {
 
 TEST(SnapshotHandlersTest, ActivitiesHaveAnEmptyResource) {
   Registry registry;
-  v1::HandlerSpec startup = Spec("startup_fn", v1::CAUSE_STARTUP);
-  startup.clear_resource();
+  HandlerSpec startup = Spec("startup_fn", Cause::kStartup);
+  startup.resource.clear();
   ASSERT_TRUE(registry.Add(startup, kube::ResourceInfo()).ok());
   const auto handlers = SnapshotHandlers(registry, {}, {}, {});
   ASSERT_EQ(handlers.size(), 1u);
@@ -95,14 +95,14 @@ TEST(SnapshotProgressTest, ReadsEachHandlersRecordInRegistrationOrder) {
   Registry registry;
   // Long enough for its v1 key (the prefix counts) to differ from its v2 key.
   const std::string update_id = "update_" + std::string(53, 'x');
-  ASSERT_TRUE(registry.Add(Spec(update_id, v1::CAUSE_UPDATE), Kex()).ok());
-  ASSERT_TRUE(registry.Add(Spec("create_fn", v1::CAUSE_CREATE), Kex()).ok());
-  ASSERT_TRUE(registry.Add(Spec("broken_fn", v1::CAUSE_CREATE), Kex()).ok());
-  ASSERT_TRUE(registry.Add(Spec("idle_fn", v1::CAUSE_CREATE), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec(update_id, Cause::kUpdate), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec("create_fn", Cause::kCreate), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec("broken_fn", Cause::kCreate), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec("idle_fn", Cause::kCreate), Kex()).ok());
   kube::ResourceInfo other = Kex();
   other.plural = "others";
   other.kind = "Other";
-  ASSERT_TRUE(registry.Add(Spec("other_fn", v1::CAUSE_CREATE), other).ok());
+  ASSERT_TRUE(registry.Add(Spec("other_fn", Cause::kCreate), other).ok());
   const AnnotationKeys keys("herald.dev");
 
   ProgressRecord create;
@@ -141,7 +141,7 @@ TEST(SnapshotProgressTest, ReadsEachHandlersRecordInRegistrationOrder) {
 
 TEST(SnapshotProgressTest, NoAnnotationsNoProgress) {
   Registry registry;
-  ASSERT_TRUE(registry.Add(Spec("create_fn", v1::CAUSE_CREATE), Kex()).ok());
+  ASSERT_TRUE(registry.Add(Spec("create_fn", Cause::kCreate), Kex()).ok());
   const AnnotationKeys keys("herald.dev");
   EXPECT_TRUE(SnapshotProgress(registry, keys, Kex().FullName(), json::object())
                   .empty());

@@ -6,7 +6,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 
@@ -50,15 +49,15 @@ Answer AnswerOf(const Outcome& outcome) {
   return a;
 }
 
-OutcomeStatus ApplyErrorsMode(OutcomeStatus status, v1::ErrorsMode mode) {
+OutcomeStatus ApplyErrorsMode(OutcomeStatus status, ErrorsMode mode) {
   if (status != OutcomeStatus::kUnexpectedError &&
       status != OutcomeStatus::kUnspecified) {
     return status;
   }
   switch (mode) {
-    case v1::ERRORS_MODE_PERMANENT:
+    case ErrorsMode::kPermanent:
       return OutcomeStatus::kPermanentError;
-    case v1::ERRORS_MODE_IGNORED:
+    case ErrorsMode::kIgnored:
       return OutcomeStatus::kSuccess;
     default:
       return OutcomeStatus::kTemporaryError;
@@ -67,16 +66,15 @@ OutcomeStatus ApplyErrorsMode(OutcomeStatus status, v1::ErrorsMode mode) {
 
 bool StopAtLimits(const Handler& h, absl::Time now, ProgressRecord& rec) {
   if (!rec.started) rec.started = now;
-  if (h.spec.has_retries() &&
-      rec.retries >= static_cast<int>(h.spec.retries())) {
+  if (h.spec.retries && rec.retries >= static_cast<int>(*h.spec.retries)) {
     rec.failure = true;
     rec.stopped = now;
     rec.message =
-        absl::StrCat("exceeded the retries limit (", h.spec.retries(), ")");
+        absl::StrCat("exceeded the retries limit (", *h.spec.retries, ")");
     return true;
   }
-  if (h.spec.has_timeout()) {
-    const absl::Duration timeout = runtime::FromProtoDuration(h.spec.timeout());
+  if (h.spec.timeout) {
+    const absl::Duration timeout = *h.spec.timeout;
     if (now - *rec.started >= timeout) {
       rec.failure = true;
       rec.stopped = now;
@@ -118,7 +116,7 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
       if (!cr.started) cr.started = now;
       if (cr.purpose.empty()) cr.purpose = purpose;
       cr.retries += 1;
-      Settle(ApplyErrorsMode(child.status, h.spec.errors()), child.message,
+      Settle(ApplyErrorsMode(child.status, h.spec.errors), child.message,
              child.delay.value_or(h.backoff()), now, cr);
     }
     rec.subrefs.assign(refs.begin(), refs.end());
@@ -151,7 +149,7 @@ Judgement RecordAnswer(const Handler& h, const Answer& answer,
     }
   }
   if (status == OutcomeStatus::kUnexpectedError) {
-    status = ApplyErrorsMode(status, h.spec.errors());
+    status = ApplyErrorsMode(status, h.spec.errors);
     j.drop_result = status == OutcomeStatus::kSuccess;
   }
   if (status != OutcomeStatus::kSuccess && status != OutcomeStatus::kSkipped &&

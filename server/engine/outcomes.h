@@ -43,7 +43,7 @@ Answer AnswerOf(const Outcome& outcome);
 // The status an answer counts as under the handler's errors mode: an
 // unexpected error, or an unspecified status, is retried (temporary),
 // permanent, or ignored (success). Other statuses are kept.
-OutcomeStatus ApplyErrorsMode(OutcomeStatus status, v1::ErrorsMode mode);
+OutcomeStatus ApplyErrorsMode(OutcomeStatus status, ErrorsMode mode);
 
 // Checked before an attempt: when the handler's retries or timeout limit is
 // reached, the record is finished as failed and the message says which;

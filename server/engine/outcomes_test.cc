@@ -15,12 +15,12 @@ using ::testing::HasSubstr;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
-Handler MakeHandler(v1::ErrorsMode mode = v1::ERRORS_MODE_UNSPECIFIED) {
+Handler MakeHandler(ErrorsMode mode = ErrorsMode::kUnspecified) {
   Handler h;
-  h.spec.set_id("h");
-  h.spec.set_cause(v1::CAUSE_CREATE);
-  h.spec.set_errors(mode);
-  h.spec.mutable_backoff()->set_seconds(7);
+  h.spec.id = "h";
+  h.spec.cause = Cause::kCreate;
+  h.spec.errors = mode;
+  h.spec.backoff = absl::Seconds(7);
   return h;
 }
 
@@ -33,7 +33,7 @@ Answer AnswerWith(OutcomeStatus status, std::string message = "") {
 
 struct AnswerCase {
   std::string name;
-  v1::ErrorsMode mode;
+  ErrorsMode mode;
   Answer answer;
   OutcomeStatus judged;
   bool success, failure, delayed, drop_result;
@@ -46,39 +46,36 @@ TEST(OutcomesTest, StatusesAndErrorsModesFromATable) {
   Answer delayed = AnswerWith(OutcomeStatus::kTemporaryError, "later");
   delayed.delay = absl::Seconds(3);
   const std::vector<AnswerCase> cases = {
-      {"success", v1::ERRORS_MODE_UNSPECIFIED,
-       AnswerWith(OutcomeStatus::kSuccess), OutcomeStatus::kSuccess, true,
-       false, false, false, ""},
-      {"skipped counts as done", v1::ERRORS_MODE_UNSPECIFIED,
+      {"success", ErrorsMode::kUnspecified, AnswerWith(OutcomeStatus::kSuccess),
+       OutcomeStatus::kSuccess, true, false, false, false, ""},
+      {"skipped counts as done", ErrorsMode::kUnspecified,
        AnswerWith(OutcomeStatus::kSkipped), OutcomeStatus::kSkipped, true,
        false, false, false, ""},
-      {"temporary error: retried after the backoff",
-       v1::ERRORS_MODE_UNSPECIFIED,
+      {"temporary error: retried after the backoff", ErrorsMode::kUnspecified,
        AnswerWith(OutcomeStatus::kTemporaryError, "not yet"),
        OutcomeStatus::kTemporaryError, false, false, true, false, "not yet"},
-      {"temporary error with its own delay", v1::ERRORS_MODE_UNSPECIFIED,
-       delayed, OutcomeStatus::kTemporaryError, false, false, true, false,
-       "later"},
-      {"permanent error", v1::ERRORS_MODE_UNSPECIFIED,
+      {"temporary error with its own delay", ErrorsMode::kUnspecified, delayed,
+       OutcomeStatus::kTemporaryError, false, false, true, false, "later"},
+      {"permanent error", ErrorsMode::kUnspecified,
        AnswerWith(OutcomeStatus::kPermanentError, "no"),
        OutcomeStatus::kPermanentError, false, true, false, false, "no"},
-      {"unexpected error, default mode: temporary", v1::ERRORS_MODE_UNSPECIFIED,
+      {"unexpected error, default mode: temporary", ErrorsMode::kUnspecified,
        AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
        OutcomeStatus::kTemporaryError, false, false, true, false, "boom"},
-      {"unexpected error, permanent mode", v1::ERRORS_MODE_PERMANENT,
+      {"unexpected error, permanent mode", ErrorsMode::kPermanent,
        AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
        OutcomeStatus::kPermanentError, false, true, false, false, "boom"},
       {"unexpected error, ignored mode: success without a result",
-       v1::ERRORS_MODE_IGNORED,
+       ErrorsMode::kIgnored,
        AnswerWith(OutcomeStatus::kUnexpectedError, "boom"),
        OutcomeStatus::kSuccess, true, false, false, true, ""},
-      {"the modes leave temporary errors alone", v1::ERRORS_MODE_IGNORED,
+      {"the modes leave temporary errors alone", ErrorsMode::kIgnored,
        AnswerWith(OutcomeStatus::kTemporaryError, "wait"),
        OutcomeStatus::kTemporaryError, false, false, true, false, "wait"},
-      {"unspecified status: an unexpected error", v1::ERRORS_MODE_UNSPECIFIED,
+      {"unspecified status: an unexpected error", ErrorsMode::kUnspecified,
        AnswerWith(OutcomeStatus::kUnspecified), OutcomeStatus::kTemporaryError,
        false, false, true, false, "the outcome's status is unspecified"},
-      {"malformed: an unexpected error naming what", v1::ERRORS_MODE_PERMANENT,
+      {"malformed: an unexpected error naming what", ErrorsMode::kPermanent,
        malformed, OutcomeStatus::kPermanentError, false, true, false, false,
        "malformed outcome: patch_json is not JSON"},
   };
@@ -147,7 +144,7 @@ TEST(OutcomesTest, AParentWaitsForItsChildren) {
 }
 
 TEST(OutcomesTest, ChildrenFollowTheParentsErrorsMode) {
-  const Handler h = MakeHandler(v1::ERRORS_MODE_IGNORED);
+  const Handler h = MakeHandler(ErrorsMode::kIgnored);
   ProgressRecord rec;
   std::map<std::string, ProgressRecord> children;
   Answer a = AnswerWith(OutcomeStatus::kSuccess);
@@ -159,8 +156,8 @@ TEST(OutcomesTest, ChildrenFollowTheParentsErrorsMode) {
 
 TEST(OutcomesTest, ALimitStopsTheNextAttempt) {
   Handler h = MakeHandler();
-  h.spec.set_retries(3);
-  h.spec.mutable_timeout()->set_seconds(60);
+  h.spec.retries = 3;
+  h.spec.timeout = absl::Seconds(60);
   ProgressRecord fresh;
   EXPECT_FALSE(StopAtLimits(h, kNow, fresh));
   EXPECT_EQ(*fresh.started, kNow);

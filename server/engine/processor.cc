@@ -21,7 +21,6 @@
 #include "server/engine/write_run.h"
 #include "server/engine/writes.h"
 #include "server/runtime/logging.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 namespace {
@@ -105,7 +104,7 @@ void Processor::HandleEvent(
   const Id id = ObjectId(resource.FullName(), object->key);
   bool has_event_handlers = false;
   for (const Handler* h : registry_->ForResource(resource.FullName())) {
-    has_event_handlers |= h->cause() == v1::CAUSE_EVENT;
+    has_event_handlers |= h->cause() == Cause::kEvent;
   }
   auto it = objects_.find(id);
   if (gone) {
@@ -150,7 +149,7 @@ void Processor::HandleEvent(
   bool declarative = false;
   bool indexers = false;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX) continue;
+    if (h->cause() != Cause::kIndex) continue;
     (h->declarative() ? declarative : indexers) = true;
   }
   // As in Kopf, every new state is indexed (status-only changes too), but
@@ -198,7 +197,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
   json body = json::parse(st.object->json, nullptr, false);
   std::vector<const Handler*> remaining;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_INDEX || h->declarative()) continue;
+    if (h->cause() != Cause::kIndex || h->declarative()) continue;
     if (MatchesMeta(*h, body)) {
       remaining.push_back(h);
     } else {
@@ -211,7 +210,7 @@ void Processor::RunIndexers(const Id& id, ObjectState& st,
     return;
   }
   auto c = std::make_unique<Cycle>();
-  c->plan.cause = v1::CAUSE_INDEX;
+  c->plan.cause = Cause::kIndex;
   c->due = std::move(remaining);
   c->index_rv = st.indexed_rv;
   c->serial = next_cycle_serial_++;
@@ -345,8 +344,7 @@ void Processor::Advance(const Id& id) {
     // reason to parse the body.
     bool stateful = false;
     for (const Handler* h : handlers) {
-      stateful |=
-          h->cause() != v1::CAUSE_EVENT && h->cause() != v1::CAUSE_INDEX;
+      stateful |= h->cause() != Cause::kEvent && h->cause() != Cause::kIndex;
     }
     if (!stateful && st.timers.empty() && st.daemons.empty()) {
       st.changed = false;
@@ -398,15 +396,14 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   // busiest path, and the cached object carries uid and resourceVersion.
   bool filtered = false;
   for (const Handler* h : handlers) {
-    filtered |= h->cause() == v1::CAUSE_EVENT &&
-                (h->spec.labels_size() > 0 || h->spec.annotations_size() > 0);
+    filtered |= h->cause() == Cause::kEvent &&
+                (!h->spec.labels.empty() || !h->spec.annotations.empty());
   }
   json parsed =
       filtered ? json::parse(ev.object->json, nullptr, false) : json(nullptr);
   std::vector<const Handler*> matching;
   for (const Handler* h : handlers) {
-    if (h->cause() == v1::CAUSE_EVENT &&
-        (!filtered || MatchesMeta(*h, parsed))) {
+    if (h->cause() == Cause::kEvent && (!filtered || MatchesMeta(*h, parsed))) {
       matching.push_back(h);
     }
   }
@@ -416,7 +413,7 @@ void Processor::RunRawEvents(const Id& id, ObjectState& st,
   }
   // One delivery at a time, in order; errors are not retried.
   auto c = std::make_unique<Cycle>();
-  c->plan.cause = v1::CAUSE_EVENT;
+  c->plan.cause = Cause::kEvent;
   c->due = std::move(matching);
   c->event_type = std::move(ev.type);
   c->event_object = std::move(ev.object);
@@ -553,7 +550,7 @@ void Processor::SyncTimers(const Id& id, ObjectState& st,
   if (st.first_seen == absl::InfinitePast()) st.first_seen = now;
   if (st.changed_at == absl::InfinitePast()) st.changed_at = now;
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_TIMER) continue;
+    if (h->cause() != Cause::kTimer) continue;
     const bool match = TimerApplies(*h, st.body);
     auto t = st.timers.find(h->id());
     if (match && t == st.timers.end()) {
@@ -575,17 +572,17 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   t->second.pending = false;
   if (h == nullptr || !st.object) return;
   const absl::Time now = loop_->clock()->Now();
-  const auto& opts = h->spec.timer();
+  const TimerOptions& opts = h->spec.timer;
   if (auto until = IdleUntil(*h, st.changed_at, now)) {
     ScheduleTimer(id, st, *h, *until);
     return;
   }
-  const absl::Duration interval = runtime::FromProtoDuration(opts.interval());
+  const absl::Duration interval = opts.interval;
   Cycle c;
-  c.plan.cause = v1::CAUSE_TIMER;
+  c.plan.cause = Cause::kTimer;
   c.timer_id = handler_id;
   c.timer_next = interval;
-  c.timer_grid = opts.sharp();
+  c.timer_grid = opts.sharp;
   c.serial = next_cycle_serial_++;
   const uint64_t serial = c.serial;
   st.cycle = std::make_unique<Cycle>(std::move(c));
@@ -680,7 +677,7 @@ Delivery Processor::NewDelivery(
   d.uid = object->uid;
   d.resource_version = object->resource_version;
   d.object = object;
-  for (const auto& name : h.spec.indices()) {
+  for (const auto& name : h.spec.indices) {
     const Handler* index = registry_->Find(name);
     d.indices_json[name] =
         indices_.Text(name, index != nullptr && index->declarative());
@@ -692,15 +689,14 @@ Delivery Processor::MakeDelivery(const ObjectState& st, const Handler& h,
                                  const ProgressRecord& rec) {
   const Cycle& c = *st.cycle;
   Delivery d = NewDelivery(st, h, st.object);
-  d.cause = static_cast<Cause>(h.cause() == v1::CAUSE_FIELD ? v1::CAUSE_FIELD
-                                                            : c.plan.cause);
+  d.cause = h.cause() == Cause::kField ? Cause::kField : c.plan.cause;
   if (!h.field.empty()) {
     // Any handler limited to a field: the field's values and the diff
     // inside it.
     d.old_json = Resolve(c.plan.old_essence, h.field).dump();
     d.new_json = Resolve(c.plan.new_essence, h.field).dump();
     d.diff_json = DiffToJson(ReduceDiff(c.plan.diff, h.field)).dump();
-  } else if (c.plan.cause == v1::CAUSE_UPDATE) {
+  } else if (c.plan.cause == Cause::kUpdate) {
     d.old_json = c.plan.old_essence.dump();
     d.new_json = c.plan.new_essence.dump();
     d.diff_json = DiffToJson(c.plan.diff).dump();
@@ -897,7 +893,7 @@ void Processor::OnWritten(const Id& id, bool remove_finalizer,
   if (it == objects_.end()) return;
   ObjectState& st = it->second;
   for (const auto& body : answer.bodies) TakeBody(st, body);
-  const bool raw_event = st.cycle && st.cycle->plan.cause == v1::CAUSE_EVENT;
+  const bool raw_event = st.cycle && st.cycle->plan.cause == Cause::kEvent;
   switch (answer.kind) {
     case WriteAnswer::Kind::kApplied:
       st.throttle = 0;
@@ -944,7 +940,7 @@ void Processor::OnPatchRejected(
   // A handler's patch does not apply: tell its process, record the failure
   // in progress, and write our own part alone.
   RejectPatches(s, patched_by, absl::StrCat("was rejected: ", why.message()));
-  if (!s.cycle || s.cycle->plan.cause == v1::CAUSE_EVENT) {
+  if (!s.cycle || s.cycle->plan.cause == Cause::kEvent) {
     // Raw-event handlers keep no progress and are not retried.
     EndCycle(id, absl::InfiniteFuture());
     return;

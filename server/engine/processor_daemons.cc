@@ -16,7 +16,6 @@
 #include "server/engine/outcomes.h"
 #include "server/engine/processor.h"
 #include "server/runtime/logging.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 namespace {
@@ -48,15 +47,14 @@ void Processor::SyncDaemons(const Id& id, ObjectState& st,
                             const std::vector<const Handler*>& handlers) {
   const bool deleting = Deleting(st.body);
   for (const Handler* h : handlers) {
-    if (h->cause() != v1::CAUSE_DAEMON) continue;
+    if (h->cause() != Cause::kDaemon) continue;
     const bool match = !deleting && MatchesMeta(*h, st.body);
     auto d = st.daemons.find(h->id());
     if (stopping_daemons_ && d == st.daemons.end()) continue;
     if (match && d == st.daemons.end()) {
       DaemonState& ds = st.daemons[h->id()];
       ds.phase = Phase::kStarting;
-      const absl::Duration delay =
-          runtime::FromProtoDuration(h->spec.daemon().initial_delay());
+      const absl::Duration delay = h->spec.daemon.initial_delay;
       const std::string hid = h->id();
       ds.timer = loop_->PostAt(loop_->clock()->Now() + delay,
                                [this, id, hid] { StartDaemon(id, hid); });
@@ -141,8 +139,7 @@ void Processor::StopDaemon(const Id& id, const std::string& handler_id,
   sink->Stop(ds.delivery, reason, /*force=*/false);
   const Handler* h = registry_->Find(handler_id);
   const absl::Duration backoff =
-      h ? runtime::FromProtoDuration(h->spec.daemon().cancellation_backoff())
-        : absl::ZeroDuration();
+      h ? h->spec.daemon.cancellation_backoff : absl::ZeroDuration();
   if (ds.timer) loop_->Cancel(ds.timer);
   ds.timer = loop_->PostAt(
       loop_->clock()->Now() + backoff,
@@ -166,9 +163,8 @@ void Processor::ForceStopDaemon(const Id& id, const std::string& handler_id) {
   }
   sink->Stop(ds.delivery, ds.stop_reason, /*force=*/true);
   const Handler* h = registry_->Find(handler_id);
-  if (h && h->spec.daemon().has_cancellation_timeout()) {
-    const absl::Duration timeout =
-        runtime::FromProtoDuration(h->spec.daemon().cancellation_timeout());
+  if (h && h->spec.daemon.cancellation_timeout) {
+    const absl::Duration timeout = *h->spec.daemon.cancellation_timeout;
     ds.timer =
         loop_->PostAt(loop_->clock()->Now() + timeout, [this, id, handler_id] {
           auto it2 = objects_.find(id);
@@ -284,7 +280,7 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
   if (!bad.ok() || status == OutcomeStatus::kUnspecified) {
     status = OutcomeStatus::kUnexpectedError;
   }
-  status = ApplyErrorsMode(status, h->spec.errors());
+  status = ApplyErrorsMode(status, h->spec.errors);
   if (status == OutcomeStatus::kTemporaryError && !stopping_daemons_) {
     // Restarted after the error's delay, as Kopf does.
     stats_[handler_id].temporary_failures++;

@@ -94,7 +94,7 @@ class ProcessorLeakTest : public ::testing::Test {
   ProcessorLeakTest()
       : loop_(&clock_), processor_(&loop_, &registry_, &dispatcher_, &api_) {}
 
-  void Serve(const std::string& id, v1::Cause cause) {
+  void Serve(const std::string& id, Cause cause) {
     ASSERT_TRUE(registry_.Add(Spec(id, cause), Kex()).ok());
     StreamInfo info;
     info.stream = 1;
@@ -165,14 +165,14 @@ class ProcessorLeakTest : public ::testing::Test {
 };
 
 TEST_F(ProcessorLeakTest, RawEventRunsFreeEverythingTheyAllocate) {
-  Serve("event_fn", v1::CAUSE_EVENT);
+  Serve("event_fn", Cause::kEvent);
   const int64_t growth = GrowthOver(1000);
   // A leak of even one block per run would be 1000.
   EXPECT_LT(growth, 50) << "heap blocks still alive after 1000 more runs";
 }
 
 TEST_F(ProcessorLeakTest, IndexRunsFreeEverythingTheyAllocate) {
-  Serve("by_n", v1::CAUSE_INDEX);
+  Serve("by_n", Cause::kIndex);
   const int64_t growth = GrowthOver(1000);
   EXPECT_LT(growth, 50) << "heap blocks still alive after 1000 more runs";
   EXPECT_EQ(processor_.IndexJson("by_n").dump(), R"([["key",["value"]]])");

@@ -179,9 +179,9 @@ class ProcessorTest : public ::testing::Test {
     o.prefix = "herald.dev";
     return o;
   }
-  void AddHandler(const std::string& id, v1::Cause cause,
-                  std::function<void(v1::HandlerSpec&)> edit = nullptr) {
-    v1::HandlerSpec s = Spec(id, cause);
+  void AddHandler(const std::string& id, Cause cause,
+                  std::function<void(HandlerSpec&)> edit = nullptr) {
+    HandlerSpec s = Spec(id, cause);
     if (edit) edit(s);
     ASSERT_TRUE(registry_.Add(s, Kex()).ok());
     handler_ids_.push_back(id);
@@ -290,7 +290,7 @@ json HandledAs(const std::string& name, const std::string& diff_base) {
 }
 
 TEST_F(ProcessorTest, CreateRunsOnceStoresResultAndDiffBase) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("a"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("create_fn/CAUSE_CREATE"));
@@ -328,8 +328,8 @@ TEST_F(ProcessorTest, CreateRunsOnceStoresResultAndDiffBase) {
 }
 
 TEST_F(ProcessorTest, NoMatchingHandlerMeansNoWritesAtAll) {
-  AddHandler("create_fn", v1::CAUSE_CREATE, [](v1::HandlerSpec& s) {
-    (*s.mutable_labels())["app"].set_match(v1::META_MATCH_PRESENT);
+  AddHandler("create_fn", Cause::kCreate, [](HandlerSpec& s) {
+    s.labels["app"].match = MetaMatch::kPresent;
   });
   Connect();
   Create(Example("a"));
@@ -339,7 +339,7 @@ TEST_F(ProcessorTest, NoMatchingHandlerMeansNoWritesAtAll) {
 
 TEST_F(ProcessorTest,
        TemporaryErrorsAreRetriedAfterTheirDelayAndSurviveInAnnotations) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("a"));
   Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR, [](v1::Outcome& o) {
@@ -367,9 +367,9 @@ TEST_F(ProcessorTest,
 }
 
 TEST_F(ProcessorTest, RetriesLimitFailsPermanentlyBeforeTheExtraAttempt) {
-  AddHandler("create_fn", v1::CAUSE_CREATE, [](v1::HandlerSpec& s) {
-    s.set_retries(2);
-    s.mutable_backoff()->set_seconds(1);
+  AddHandler("create_fn", Cause::kCreate, [](HandlerSpec& s) {
+    s.retries = 2;
+    s.backoff = absl::Seconds(1);
   });
   Connect();
   Create(Example("a"));
@@ -387,8 +387,8 @@ TEST_F(ProcessorTest, RetriesLimitFailsPermanentlyBeforeTheExtraAttempt) {
 }
 
 TEST_F(ProcessorTest, StoredSuccessIsNotRunAgain) {
-  AddHandler("a_fn", v1::CAUSE_CREATE);
-  AddHandler("b_fn", v1::CAUSE_CREATE);
+  AddHandler("a_fn", Cause::kCreate);
+  AddHandler("b_fn", Cause::kCreate);
   Connect();
   json obj = Example("x");
   ProgressRecord done;
@@ -406,11 +406,11 @@ TEST_F(ProcessorTest, StoredSuccessIsNotRunAgain) {
 }
 
 TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
-  AddHandler("update_fn", v1::CAUSE_UPDATE);
-  AddHandler("field_fn", v1::CAUSE_FIELD,
-             [](v1::HandlerSpec& s) { s.set_field("spec.field"); });
-  AddHandler("other_field_fn", v1::CAUSE_FIELD,
-             [](v1::HandlerSpec& s) { s.set_field("spec.other"); });
+  AddHandler("update_fn", Cause::kUpdate);
+  AddHandler("field_fn", Cause::kField,
+             [](HandlerSpec& s) { s.field = "spec.field"; });
+  AddHandler("other_field_fn", Cause::kField,
+             [](HandlerSpec& s) { s.field = "spec.other"; });
   Connect();
   Create(HandledAs("u", R"({"spec":{"field":"old"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("update_fn/CAUSE_UPDATE"));
@@ -430,15 +430,15 @@ TEST_F(ProcessorTest, UpdateGetsOldNewAndDiffFieldHandlersTheirField) {
 
 TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
   auto equals = [](const std::string& value) {
-    return [value](v1::HandlerSpec& s) {
-      s.set_field("spec.size");
-      s.mutable_value_filter()->set_match(v1::VALUE_MATCH_EQUALS);
-      s.mutable_value_filter()->set_value_json(value);
+    return [value](HandlerSpec& s) {
+      s.field = "spec.size";
+      s.value_filter.match = ValueMatch::kEquals;
+      s.value_filter.value_json = value;
     };
   };
-  AddHandler("create_fn/spec.size", v1::CAUSE_CREATE, equals("3"));
-  AddHandler("resume_fn/spec.size", v1::CAUSE_RESUME, equals("5"));
-  AddHandler("delete_fn/spec.size", v1::CAUSE_DELETE, equals("1"));
+  AddHandler("create_fn/spec.size", Cause::kCreate, equals("3"));
+  AddHandler("resume_fn/spec.size", Cause::kResume, equals("5"));
+  AddHandler("delete_fn/spec.size", Cause::kDelete, equals("1"));
   Connect();
   json small = Example("small");
   small["spec"]["size"] = 1;
@@ -485,7 +485,7 @@ TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
 }
 
 TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
-  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  AddHandler("delete_fn", Cause::kDelete);
   Connect();
   Create(Example("d"));
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
@@ -504,7 +504,7 @@ TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
 }
 
 TEST_F(ProcessorTest, DeleteHandlersRunOnceEvenWhenTheReleaseAnswerIsNoObject) {
-  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  AddHandler("delete_fn", Cause::kDelete);
   Connect();
   Create(Example("g"));
   api_.status_reply_next_json = true;
@@ -522,7 +522,7 @@ TEST_F(ProcessorTest, DeleteHandlersRunOnceEvenWhenTheReleaseAnswerIsNoObject) {
 }
 
 TEST_F(ProcessorTest, FinalizerRemovedWhenNoHandlerNeedsIt) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   json obj = Example("f");
   obj["metadata"]["finalizers"] =
@@ -533,7 +533,7 @@ TEST_F(ProcessorTest, FinalizerRemovedWhenNoHandlerNeedsIt) {
 
 TEST_F(ProcessorTest,
        MalformedOutcomeIsAnErrorTheObjectIsUntouchedAndProgressRecordsIt) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("m"));
   Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
@@ -552,7 +552,7 @@ TEST_F(ProcessorTest,
 }
 
 TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("r"));
   AnswerWithARejectedPatch();
@@ -566,7 +566,7 @@ TEST_F(ProcessorTest, RejectedHandlerPatchIsReportedAndRecorded) {
 }
 
 TEST_F(ProcessorTest, EventsArrivingMidCycleMergeIntoOneNextCycle) {
-  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  AddHandler("update_fn", Cause::kUpdate);
   Connect();
   Create(HandledAs("e", R"({"spec":{"field":"v0"}})"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -592,8 +592,8 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
   o.max_diffbase_bytes = 200;
   Processor small(&loop_, &registry_, &dispatcher_, &api_, o);
   api_.processor = &small;
-  AddHandler("create_fn", v1::CAUSE_CREATE);
-  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  AddHandler("create_fn", Cause::kCreate);
+  AddHandler("update_fn", Cause::kUpdate);
   Connect();
   json obj = Example("big");
   obj["spec"]["blob"] = std::string(500, 'x');
@@ -619,7 +619,7 @@ TEST_F(ProcessorTest, LargeDiffBasesKeepADigestAndStillDetectChanges) {
 }
 
 TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
-  AddHandler("resume_fn", v1::CAUSE_RESUME);
+  AddHandler("resume_fn", Cause::kResume);
   Connect();
   Create(HandledAs("old", R"({"spec":{"field":"value"}})"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
@@ -632,7 +632,7 @@ TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
 }
 
 TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
   Connect();
   Create(Example("ev"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -650,8 +650,8 @@ TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
 }
 
 TEST_F(ProcessorTest, RawEventHandlersChangesReachTheObject) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
-  AddHandler("other_event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
+  AddHandler("other_event_fn", Cause::kEvent);
   Connect();
   Create(Example("p"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
@@ -686,7 +686,7 @@ TEST_F(ProcessorTest, RawEventHandlersChangesReachTheObject) {
 }
 
 TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
   Connect();
   Create(Example("r"));
   AnswerWithARejectedPatch();
@@ -705,7 +705,7 @@ TEST_F(ProcessorTest, ARejectedRawEventPatchIsReportedAndTheObjectMovesOn) {
 }
 
 TEST_F(ProcessorTest, APatchForADeletedObjectIsAnsweredWithAProtocolError) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
   Connect();
   Create(Example("g"));
   Answer(v1::OUTCOME_STATUS_SUCCESS);
@@ -730,9 +730,9 @@ TEST_F(ProcessorTest, APatchForADeletedObjectIsAnsweredWithAProtocolError) {
 }
 
 TEST_F(ProcessorTest, AnObjectDeletedMidCycleEndsItWithoutWritesOrNullBodies) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
-  AddHandler("a_fn", v1::CAUSE_CREATE);
-  AddHandler("b_fn", v1::CAUSE_CREATE);
+  AddHandler("event_fn", Cause::kEvent);
+  AddHandler("a_fn", Cause::kCreate);
+  AddHandler("b_fn", Cause::kCreate);
   Connect();
   Create(Example("x"));
   ASSERT_THAT(Delivered(), ::testing::ElementsAre("event_fn/CAUSE_EVENT"));
@@ -765,7 +765,7 @@ TEST_F(ProcessorTest, AnObjectDeletedMidCycleEndsItWithoutWritesOrNullBodies) {
 }
 
 TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
   Connect();
   Create(Example("m"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);  // ADDED, not answered yet.
@@ -785,7 +785,7 @@ TEST_F(ProcessorTest, QueuedRawEventsMergeIntoTheLatestState) {
 }
 
 TEST_F(ProcessorTest, ARawEventRunKeepsNoEventAliveOnceDone) {
-  AddHandler("event_fn", v1::CAUSE_EVENT);
+  AddHandler("event_fn", Cause::kEvent);
   Connect();
   auto cached = [](const json& obj) {
     auto c = std::make_shared<cache::CachedObject>();
@@ -813,8 +813,8 @@ TEST_F(ProcessorTest, ARawEventRunKeepsNoEventAliveOnceDone) {
 }
 
 TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
-  AddHandler("create_fn", v1::CAUSE_CREATE,
-             [](v1::HandlerSpec& s) { s.mutable_timeout()->set_seconds(10); });
+  AddHandler("create_fn", Cause::kCreate,
+             [](HandlerSpec& s) { s.timeout = absl::Seconds(10); });
   Connect();
   Create(Example("t"));
   Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
@@ -827,7 +827,7 @@ TEST_F(ProcessorTest, TimeoutFailsTheHandlerBeforeALateAttempt) {
 }
 
 TEST_F(ProcessorTest, ServerErrorsOnWritesAreThrottledThenRetried) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("s"));
   api_.fail_next_with = 503;
@@ -842,9 +842,9 @@ TEST_F(ProcessorTest, ServerErrorsOnWritesAreThrottledThenRetried) {
 }
 
 TEST_F(ProcessorTest, TimersFireOnScheduleNeverOverlapAndStopOnDeletion) {
-  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
-    s.mutable_timer()->mutable_interval()->set_seconds(10);
-    s.mutable_timer()->mutable_initial_delay()->set_seconds(5);
+  AddHandler("tick", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(10);
+    s.timer.initial_delay = absl::Seconds(5);
   });
   Connect();
   Create(Example("t"));
@@ -890,9 +890,9 @@ TEST_F(ProcessorTest, TimersFireOnScheduleNeverOverlapAndStopOnDeletion) {
 
 TEST_F(ProcessorTest,
        IdleTimersWaitForTheObjectToSettleAndSharpOnesKeepTheGrid) {
-  AddHandler("idle", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
-    s.mutable_timer()->mutable_interval()->set_seconds(1);
-    s.mutable_timer()->mutable_idle()->set_seconds(20);
+  AddHandler("idle", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(1);
+    s.timer.idle = absl::Seconds(20);
   });
   Connect();
   Create(Example("i"));
@@ -914,9 +914,9 @@ TEST_F(ProcessorTest,
 }
 
 TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
-  AddHandler("sharp", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
-    s.mutable_timer()->mutable_interval()->set_seconds(10);
-    s.mutable_timer()->set_sharp(true);
+  AddHandler("sharp", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(10);
+    s.timer.sharp = true;
   });
   Connect();
   Create(Example("s"));
@@ -933,9 +933,9 @@ TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
 }
 
 TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
-  AddHandler("by_app", v1::CAUSE_INDEX);
-  AddHandler("create_fn", v1::CAUSE_CREATE,
-             [](v1::HandlerSpec& s) { s.add_indices("by_app"); });
+  AddHandler("by_app", Cause::kIndex);
+  AddHandler("create_fn", Cause::kCreate,
+             [](HandlerSpec& s) { s.indices.push_back("by_app"); });
   Connect();
   auto labelled = [](const std::string& name, const std::string& app) {
     json o = Example(name);
@@ -967,11 +967,10 @@ TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
 }
 
 TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
-  AddHandler("by_app", v1::CAUSE_INDEX);
-  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
-    s.mutable_timer()->mutable_interval()->set_seconds(1);
-  });
-  AddHandler("monitor", v1::CAUSE_DAEMON);
+  AddHandler("by_app", Cause::kIndex);
+  AddHandler("tick", Cause::kTimer,
+             [](HandlerSpec& s) { s.timer.interval = absl::Seconds(1); });
+  AddHandler("monitor", Cause::kDaemon);
   Connect();
   processor_.OnListed(Kex(), "");
   // Index deliveries by the resourceVersion they index.
@@ -1034,7 +1033,7 @@ TEST_F(ProcessorTest, DeliveriesWaitingForACreditCostConstantWorkEach) {
   // N objects wait for one credit: every step of the loop is counted, and
   // stays a few per object however long the queue (nothing polls or
   // rescans the waiting objects).
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect(1);
   processor_.OnListed(Kex(), "");
   constexpr int kObjects = 300;
@@ -1072,7 +1071,7 @@ TEST_F(ProcessorTest, ObjectMemosStartAsACopyOfTheOperatorMemo) {
   o.operator_memo = json{{"region", "eu"}};
   Processor p(&loop_, &registry_, &dispatcher_, &api_, o);
   api_.processor = &p;
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("a"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1095,8 +1094,8 @@ TEST_F(ProcessorTest, KopfPrefixReadsKopfsAnnotations) {
   Processor kopf(&loop_, &registry_, &dispatcher_, &api_, o);
   api_.processor = &kopf;
   EXPECT_EQ(kopf.finalizer(), "kopf.zalando.org/KopfFinalizerMarker");
-  AddHandler("create_fn", v1::CAUSE_CREATE);
-  AddHandler("update_fn", v1::CAUSE_UPDATE);
+  AddHandler("create_fn", Cause::kCreate);
+  AddHandler("update_fn", Cause::kUpdate);
   Connect();
   // An object a Kopf operator already handled: nothing to do.
   json obj = Example("k");
@@ -1116,10 +1115,10 @@ void MarkDeleted(FakeApi& api, const std::string& name) {
 }
 
 TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
-  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
-    s.mutable_daemon()->mutable_cancellation_backoff()->set_seconds(5);
+  AddHandler("daemon", Cause::kDaemon, [](HandlerSpec& s) {
+    s.daemon.cancellation_backoff = absl::Seconds(5);
   });
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect(1);
   Create(Example("d"));
   EXPECT_EQ(Obj("d")["metadata"]["finalizers"],
@@ -1166,8 +1165,8 @@ TEST_F(ProcessorTest, DaemonsRunWithoutCreditsApplyInterimChangesAndStop) {
 }
 
 TEST_F(ProcessorTest, ADaemonThatIgnoresCancellationIsReleasedAfterTimeout) {
-  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
-    s.mutable_daemon()->mutable_cancellation_timeout()->set_seconds(10);
+  AddHandler("daemon", Cause::kDaemon, [](HandlerSpec& s) {
+    s.daemon.cancellation_timeout = absl::Seconds(10);
   });
   Connect();
   Create(Example("d"));
@@ -1190,7 +1189,7 @@ TEST_F(ProcessorTest, ADaemonThatIgnoresCancellationIsReleasedAfterTimeout) {
 }
 
 TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
-  AddHandler("daemon", v1::CAUSE_DAEMON);
+  AddHandler("daemon", Cause::kDaemon);
   Connect();
   Create(Example("d"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1231,8 +1230,8 @@ TEST_F(ProcessorTest, DaemonsRestartElsewhereAfterErrorsNotAfterReturning) {
 }
 
 TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
-  AddHandler("daemon", v1::CAUSE_DAEMON, [](v1::HandlerSpec& s) {
-    (*s.mutable_labels())["run"].set_match(v1::META_MATCH_PRESENT);
+  AddHandler("daemon", Cause::kDaemon, [](HandlerSpec& s) {
+    s.labels["run"].match = MetaMatch::kPresent;
   });
   Connect();
   auto labelled = [&](bool run) {
@@ -1291,7 +1290,7 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
 }
 
 TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
-  AddHandler("daemon", v1::CAUSE_DAEMON);
+  AddHandler("daemon", Cause::kDaemon);
   Connect();
   Create(Example("a"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1317,7 +1316,7 @@ TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
 // called from a thread other than the one that runs its loop.
 using ProcessorDeathTest = ProcessorTest;
 TEST_F(ProcessorDeathTest, EntryPointsOffTheLoopThreadAbort) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("a"));  // This thread runs the loop.
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1348,13 +1347,14 @@ TEST_F(ProcessorDeathTest, EntryPointsOffTheLoopThreadAbort) {
 }
 
 TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {
-  AddHandler("by_app", v1::CAUSE_INDEX,
-             [](v1::HandlerSpec& s) { s.mutable_index()->set_label("app"); });
-  AddHandler("by_field", v1::CAUSE_INDEX, [](v1::HandlerSpec& s) {
-    s.mutable_index()->set_field("spec.field");
+  AddHandler("by_app", Cause::kIndex, [](HandlerSpec& s) {
+    s.index = IndexOptions{"app", ""};
   });
-  AddHandler("create_fn", v1::CAUSE_CREATE,
-             [](v1::HandlerSpec& s) { s.add_indices("by_app"); });
+  AddHandler("by_field", Cause::kIndex, [](HandlerSpec& s) {
+    s.index = IndexOptions{"", "spec.field"};
+  });
+  AddHandler("create_fn", Cause::kCreate,
+             [](HandlerSpec& s) { s.indices.push_back("by_app"); });
   Connect();
   json a = Example("a");
   a["metadata"]["labels"]["app"] = "web";
@@ -1386,10 +1386,10 @@ TEST_F(ProcessorTest, DeclarativeIndicesNeedNoHandlerCalls) {
 }
 
 TEST_F(ProcessorTest, InspectionSeesQueuesAndTimers) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
-  AddHandler("tick", v1::CAUSE_TIMER, [](v1::HandlerSpec& s) {
-    s.mutable_timer()->mutable_interval()->set_seconds(10);
-    s.mutable_timer()->mutable_initial_delay()->set_seconds(30);
+  AddHandler("create_fn", Cause::kCreate);
+  AddHandler("tick", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(10);
+    s.timer.initial_delay = absl::Seconds(30);
   });
   Connect();
   Create(Example("q"));
@@ -1409,7 +1409,7 @@ TEST_F(ProcessorTest, InspectionSeesQueuesAndTimers) {
 }
 
 TEST_F(ProcessorTest, SubHandlersKeepProgressPerChildUntilAllAreDone) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("s"));
   ASSERT_EQ(stream_.deliveries.size(), 1u);
@@ -1459,7 +1459,7 @@ TEST_F(ProcessorTest, SubHandlersKeepProgressPerChildUntilAllAreDone) {
 }
 
 TEST_F(ProcessorTest, AFailedSubHandlerFailsItsParent) {
-  AddHandler("create_fn", v1::CAUSE_CREATE);
+  AddHandler("create_fn", Cause::kCreate);
   Connect();
   Create(Example("f"));
   Answer(v1::OUTCOME_STATUS_SUCCESS, [](v1::Outcome& o) {
@@ -1477,9 +1477,9 @@ TEST_F(ProcessorTest, PendingHandlerHoldsTheCyclesItCouldBelongTo) {
   // The create handler's resource could not be resolved at registration
   // (an API server restarting): a cycle run by the delete handler alone
   // would store the diff-base, and create_fn would never run.
-  AddHandler("delete_fn", v1::CAUSE_DELETE);
+  AddHandler("delete_fn", Cause::kDelete);
   ASSERT_TRUE(registry_
-                  .AddPending(Spec("create_fn", v1::CAUSE_CREATE),
+                  .AddPending(Spec("create_fn", Cause::kCreate),
                               "cannot resolve yet", clock_.Now())
                   .ok());
   handler_ids_.push_back("create_fn");
@@ -1499,16 +1499,16 @@ TEST_F(ProcessorTest, PendingHandlerHoldsTheCyclesItCouldBelongTo) {
 
 TEST(RegistryTest, PendingHandlersResolveAndConflictLikeOthers) {
   Registry r;
-  v1::HandlerSpec s;
-  s.set_id("create_fn");
-  s.set_resource("kex");
-  s.set_cause(v1::CAUSE_CREATE);
+  HandlerSpec s;
+  s.id = "create_fn";
+  s.resource = "kex";
+  s.cause = Cause::kCreate;
   ASSERT_TRUE(r.AddPending(s, "why", absl::UnixEpoch()).ok());
   // The same spec again (a reconnect) is fine; another spec under the id
   // is not.
   EXPECT_TRUE(r.AddPending(s, "why again", absl::UnixEpoch()).ok());
-  v1::HandlerSpec other = s;
-  other.set_cause(v1::CAUSE_UPDATE);
+  HandlerSpec other = s;
+  other.cause = Cause::kUpdate;
   EXPECT_FALSE(r.AddPending(other, "why", absl::UnixEpoch()).ok());
   kube::ResourceInfo pods;
   pods.version = "v1";

@@ -11,15 +11,15 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "herald/v1/handler.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/handler_spec.h"
 #include "server/kube/discovery.h"
 
 namespace herald::engine {
 
 // A registered handler: its spec and what the sidecar derived from it.
 struct Handler {
-  v1::HandlerSpec spec;
+  HandlerSpec spec;
   kube::ResourceInfo resource;
   std::vector<std::string> field;        // Parsed spec.field.
   std::vector<std::string> index_field;  // Parsed spec.index.field.
@@ -28,22 +28,22 @@ struct Handler {
   // Registration order: handlers of one cause run in it, as in Kopf.
   uint64_t order = 0;
 
-  const std::string& id() const { return spec.id(); }
+  const std::string& id() const { return spec.id; }
   // Computed by the sidecar (an index by label or field), never delivered.
-  bool declarative() const { return spec.has_index(); }
-  v1::Cause cause() const { return spec.cause(); }
+  bool declarative() const { return spec.index.has_value(); }
+  Cause cause() const { return spec.cause; }
   // Delete handlers hold a finalizer unless optional; timers and daemons
   // always do, so that they stop before the object goes.
   bool needs_finalizer() const {
-    return (spec.cause() == v1::CAUSE_DELETE && !spec.optional()) ||
-           spec.cause() == v1::CAUSE_TIMER || spec.cause() == v1::CAUSE_DAEMON;
+    return (spec.cause == Cause::kDelete && !spec.optional) ||
+           spec.cause == Cause::kTimer || spec.cause == Cause::kDaemon;
   }
   absl::Duration backoff() const;
 };
 
 // Checks a spec on its own (not against the registry): the reason it cannot
 // be accepted, or OK.
-absl::Status ValidateSpec(const v1::HandlerSpec& spec);
+absl::Status ValidateSpec(const HandlerSpec& spec);
 
 // True when the object's labels and annotations pass the handler's filters.
 bool MatchesMeta(const Handler& h, const nlohmann::json& body);
@@ -59,7 +59,7 @@ bool MatchesField(const Handler& h, const nlohmann::json& old_essence,
 // An accepted handler whose resource is not resolved yet (a CRD not
 // applied yet, or an API server that could not be asked).
 struct PendingHandler {
-  v1::HandlerSpec spec;
+  HandlerSpec spec;
   std::string reason;
   absl::Time since;
 };
@@ -69,7 +69,7 @@ class Registry {
  public:
   // Adds a handler whose resource cannot be resolved yet. Fails when the
   // spec is invalid or the id is registered with a different spec.
-  absl::Status AddPending(const v1::HandlerSpec& spec, std::string reason,
+  absl::Status AddPending(const HandlerSpec& spec, std::string reason,
                           absl::Time now);
   // The pending handlers registered for the resource name `name` become
   // handlers of `resource`; returns their ids. A pending handler whose id
@@ -89,8 +89,7 @@ class Registry {
 
   // Adds a handler whose resource is already resolved. Fails when the id is
   // registered with a different spec.
-  absl::Status Add(const v1::HandlerSpec& spec,
-                   const kube::ResourceInfo& resource);
+  absl::Status Add(const HandlerSpec& spec, const kube::ResourceInfo& resource);
   const Handler* Find(const std::string& id) const;
   // Handlers of a resource (by ResourceInfo::FullName()), in registration
   // order. The reference stays valid until the next Add.

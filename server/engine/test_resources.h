@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "herald/v1/handler.pb.h"
+#include "server/engine/handler_spec.h"
 #include "server/kube/discovery.h"
 
 namespace herald::engine::testing {
@@ -24,11 +24,11 @@ inline kube::ResourceInfo Kex() {
 }
 
 // A handler of `cause` for kopfexamples, with nothing else set.
-inline v1::HandlerSpec Spec(const std::string& id, v1::Cause cause) {
-  v1::HandlerSpec s;
-  s.set_id(id);
-  s.set_resource("kopfexamples");
-  s.set_cause(cause);
+inline HandlerSpec Spec(const std::string& id, Cause cause) {
+  HandlerSpec s;
+  s.id = id;
+  s.resource = "kopfexamples";
+  s.cause = cause;
   return s;
 }
 

@@ -1,22 +1,20 @@
 #include "server/engine/timers.h"
 
 #include "server/engine/causes.h"
-#include "server/runtime/proto_time.h"
 
 namespace herald::engine {
 
 bool TimerApplies(const Handler& h, const nlohmann::json& body) {
-  return h.cause() == v1::CAUSE_TIMER && !Deleting(body) &&
-         MatchesMeta(h, body);
+  return h.cause() == Cause::kTimer && !Deleting(body) && MatchesMeta(h, body);
 }
 
 absl::Time FirstTimerRun(const Handler& h, absl::Time now) {
-  return now + runtime::FromProtoDuration(h.spec.timer().initial_delay());
+  return now + h.spec.timer.initial_delay;
 }
 
 absl::optional<absl::Time> IdleUntil(const Handler& h, absl::Time changed_at,
                                      absl::Time now) {
-  const absl::Duration idle = runtime::FromProtoDuration(h.spec.timer().idle());
+  const absl::Duration idle = h.spec.timer.idle.value_or(absl::ZeroDuration());
   if (idle > absl::ZeroDuration() && now - changed_at < idle) {
     return changed_at + idle;
   }

@@ -11,11 +11,11 @@ const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 
 Handler Timer(int interval, int initial_delay = 0, int idle = 0) {
   Handler h;
-  h.spec.set_id("t");
-  h.spec.set_cause(v1::CAUSE_TIMER);
-  h.spec.mutable_timer()->mutable_interval()->set_seconds(interval);
-  h.spec.mutable_timer()->mutable_initial_delay()->set_seconds(initial_delay);
-  h.spec.mutable_timer()->mutable_idle()->set_seconds(idle);
+  h.spec.id = "t";
+  h.spec.cause = Cause::kTimer;
+  h.spec.timer.interval = absl::Seconds(interval);
+  h.spec.timer.initial_delay = absl::Seconds(initial_delay);
+  h.spec.timer.idle = absl::Seconds(idle);
   return h;
 }
 
@@ -26,7 +26,7 @@ TEST(TimersTest, TimersStopWhenTheObjectIsDeleted) {
   body["metadata"]["deletionTimestamp"] = "2026-12-01T00:00:00Z";
   EXPECT_FALSE(TimerApplies(h, body));
   Handler create = h;
-  create.spec.set_cause(v1::CAUSE_CREATE);
+  create.spec.cause = Cause::kCreate;
   EXPECT_FALSE(TimerApplies(create, {{"metadata", {{"name", "x"}}}}));
 }
 

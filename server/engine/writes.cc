@@ -32,7 +32,7 @@ WritePlan PlanCycleWrites(const json& body, const AnnotationKeys& keys,
   };
   for (const auto& [hid, rec] : *cycle.records) store(hid, rec);
   for (const auto& [hid, rec] : *cycle.child_records) store(hid, rec);
-  if (plan.all_done && cycle.cause != v1::CAUSE_DELETE) {
+  if (plan.all_done && cycle.cause != Cause::kDelete) {
     std::string base = cycle.new_essence->dump() + "\n";
     auto set = [&](const std::string& name, const json& value) {
       for (const auto& key : keys.Keys(name, body)) {
@@ -61,7 +61,7 @@ WritePlan PlanCycleWrites(const json& body, const AnnotationKeys& keys,
   }
   plan.patch = std::move(patch);
   plan.status_patch = std::move(status_patch);
-  plan.remove_finalizer = plan.all_done && cycle.cause == v1::CAUSE_DELETE;
+  plan.remove_finalizer = plan.all_done && cycle.cause == Cause::kDelete;
   return plan;
 }
 

@@ -23,7 +23,7 @@ namespace herald::engine {
 
 // What a cycle leaves behind to be written.
 struct CycleResult {
-  v1::Cause cause = v1::CAUSE_UNSPECIFIED;
+  Cause cause = Cause::kUnspecified;
   const std::map<std::string, ProgressRecord>* records = nullptr;
   const std::map<std::string, ProgressRecord>* child_records = nullptr;
   // The essence the cycle handled: the new diff-base once all are done.

@@ -28,7 +28,7 @@ TEST(WritesTest, UnfinishedHandlersStoreTheirProgress) {
   records["create"].delayed = kNow + absl::Seconds(5);
   records["other"].success = true;
   const json essence = {{"spec", {{"a", 1}}}};
-  CycleResult cycle{v1::CAUSE_CREATE, &records, &children, &essence};
+  CycleResult cycle{Cause::kCreate, &records, &children, &essence};
   const WritePlan plan =
       PlanCycleWrites(Body(), keys, cycle, json{{"spec", {{"b", 2}}}},
                       json{{"create", "result"}}, 1024);
@@ -51,7 +51,7 @@ TEST(WritesTest, DoneHandlersLeaveTheDiffBaseAndDeleteTheirRecords) {
   records["create"].success = true;
   records["never-stored"].failure = true;
   const json essence = {{"spec", {{"a", 1}}}};
-  CycleResult cycle{v1::CAUSE_CREATE, &records, &children, &essence};
+  CycleResult cycle{Cause::kCreate, &records, &children, &essence};
   const WritePlan plan = PlanCycleWrites(Body(), keys, cycle, json::object(),
                                          json::object(), 1024);
   EXPECT_TRUE(plan.all_done);
@@ -71,7 +71,7 @@ TEST(WritesTest, ALargeDiffBaseIsStoredAsItsDigest) {
   std::map<std::string, ProgressRecord> records, children;
   records["create"].success = true;
   const json essence = {{"spec", {{"a", std::string(100, 'x')}}}};
-  CycleResult cycle{v1::CAUSE_UPDATE, &records, &children, &essence};
+  CycleResult cycle{Cause::kUpdate, &records, &children, &essence};
   const WritePlan plan =
       PlanCycleWrites(Body(), keys, cycle, json::object(), json::object(), 64);
   const json& ann = plan.patch["metadata"]["annotations"];
@@ -87,7 +87,7 @@ TEST(WritesTest, FinishedDeletionsReleaseTheFinalizerWithoutADiffBase) {
   std::map<std::string, ProgressRecord> records, children;
   records["delete"].success = true;
   const json essence = {{"spec", {{"a", 1}}}};
-  CycleResult cycle{v1::CAUSE_DELETE, &records, &children, &essence};
+  CycleResult cycle{Cause::kDelete, &records, &children, &essence};
   const WritePlan plan = PlanCycleWrites(Body(), keys, cycle, json::object(),
                                          json::object(), 1024);
   EXPECT_TRUE(plan.remove_finalizer);
@@ -102,7 +102,7 @@ TEST(WritesTest, ChildRecordsAreStoredBesideTheirParents) {
   records["create"].subrefs = {"create/a"};
   children["create/a"].retries = 1;
   const json essence = json::object();
-  CycleResult cycle{v1::CAUSE_CREATE, &records, &children, &essence};
+  CycleResult cycle{Cause::kCreate, &records, &children, &essence};
   const WritePlan plan = PlanCycleWrites(Body(), keys, cycle, json::object(),
                                          json::object(), 1024);
   EXPECT_EQ(plan.patch["metadata"]["annotations"]["herald.dev/create.a"],

@@ -77,7 +77,7 @@ void ToProto(const engine::HandlerSnapshot& s, v1::HandlerInfo* out) {
   out->set_handler_id(s.handler_id);
   if (s.resource) FillRef(*s.resource, out->mutable_resource());
   out->set_resource_name(s.resource_name);
-  out->set_cause(s.cause);
+  out->set_cause(static_cast<v1::Cause>(s.cause));
   out->set_pending_reason(s.pending_reason);
   out->set_process_count(s.process_count);
   out->set_deliveries(s.stats.deliveries);

@@ -104,7 +104,7 @@ TEST(ConvertTest, ARegisteredHandler) {
   s.handler_id = "create_fn";
   s.resource_name = "kex";
   s.resource = Kex();
-  s.cause = v1::CAUSE_CREATE;
+  s.cause = engine::Cause::kCreate;
   s.process_count = 2;
   s.stats = {5, 3, 1, 1};
   s.latency_p50 = absl::Milliseconds(10);
@@ -130,7 +130,7 @@ TEST(ConvertTest, HandlersWithoutResourceOrLatency) {
   engine::HandlerSnapshot activity;
   activity.handler_id = "startup_fn";
   activity.resource = kube::ResourceInfo();
-  activity.cause = v1::CAUSE_STARTUP;
+  activity.cause = engine::Cause::kStartup;
   v1::HandlerInfo m;
   ToProto(activity, &m);
   EXPECT_TRUE(m.has_resource());
@@ -140,7 +140,7 @@ TEST(ConvertTest, HandlersWithoutResourceOrLatency) {
   engine::HandlerSnapshot pending;
   pending.handler_id = "later_fn";
   pending.resource_name = "widgets";
-  pending.cause = v1::CAUSE_CREATE;
+  pending.cause = engine::Cause::kCreate;
   pending.pending_reason = "widgets: not found";
   pending.process_count = 1;
   v1::HandlerInfo p;

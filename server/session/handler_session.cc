@@ -78,7 +78,8 @@ void HandlerSession::Handle(const v1::ConnectRequest& req) {
     // Refused (bad arguments): not registered, so the process can send a
     // corrected register on the same stream.
     absl::Status st =
-        engine_->Register(stream(), req.register_(), peer_, shared_from_this());
+        engine_->Register(stream(), RegistrationFromWire(req.register_()),
+                          peer_, shared_from_this());
     if (!st.ok()) {
       Refuse(v1::PROTOCOL_ERROR_CODE_INVALID_ARGUMENT, "",
              std::string(st.message()));

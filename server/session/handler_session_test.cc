@@ -26,14 +26,14 @@ struct Fixture {
     engine::Engine::Options options;
     options.max_message_bytes = 1024;
     options.version = "9.9.9";
-    engine = std::make_unique<engine::Engine>(api.get(), discovery.get(),
-                                              options);
+    engine =
+        std::make_unique<engine::Engine>(api.get(), discovery.get(), options);
     engine->Start();
-    session = HandlerSession::Create(
-        engine.get(), "peer-1", [this](v1::ConnectResponse m) {
-          absl::MutexLock lock(&mu);
-          written.push_back(std::move(m));
-        });
+    session = HandlerSession::Create(engine.get(), "peer-1",
+                                     [this](v1::ConnectResponse m) {
+                                       absl::MutexLock lock(&mu);
+                                       written.push_back(std::move(m));
+                                     });
   }
   ~Fixture() {
     session->Close();

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "server/runtime/proto_time.h"
+#include "server/session/spec_convert.h"
 
 namespace herald::session {
 
@@ -80,6 +81,18 @@ void DeliveryToWire(const engine::Delivery& d, v1::Delivery* out) {
     out->add_done_subhandler_ids(id);
   }
   out->set_restarted(d.restarted);
+}
+
+engine::Registration RegistrationFromWire(const v1::Register& request) {
+  engine::Registration out;
+  out.process_name = request.process_name();
+  out.client = request.client();
+  out.credits = request.credits();
+  out.handlers.reserve(request.handlers_size());
+  for (const v1::HandlerSpec& wire : request.handlers()) {
+    out.handlers.push_back({wire.id(), SpecFromWire(wire)});
+  }
+  return out;
 }
 
 absl::StatusOr<engine::Changes> ChangesFromWire(

@@ -34,6 +34,10 @@ void DeliveryToWire(const engine::Delivery& delivery, v1::Delivery* out);
 engine::Outcome OutcomeFromWire(const v1::Outcome& outcome,
                                 engine::DeliveryId delivery);
 
+// A registration, its specs converted (SpecFromWire): a spec that cannot be
+// read is an entry with the reason, which the engine rejects.
+engine::Registration RegistrationFromWire(const v1::Register& request);
+
 // Changes alone (interim changes): InvalidArgument naming the field.
 absl::StatusOr<engine::Changes> ChangesFromWire(
     const v1::ObjectChanges& changes);
