@@ -3,6 +3,8 @@
 exactly once, with the statuses Kopf would write, and no finalizer is left
 after deletion."""
 
+import json
+
 import pytest
 
 from e2e.test_examples import Setup, crd  # noqa: F401 - the CRD fixture
@@ -32,6 +34,14 @@ def test_a_kopf_operator_runs_unchanged(ex):
                              "apiVersion": "kopf.dev/v1", "kind": "KopfExample",
                              "name": "kopf-example-1", "uid": uid}],
         "generateName": "kopf-example-1-", "namespace": ex.ns, "labels": {"app": "demo"}}}
+    def messages():
+        out = kubectl(ex.cluster, "get", "events", "-n", ex.ns, "-o", "json").stdout
+        return {(e["reason"], e["message"]) for e in json.loads(out)["items"]}
+
+    ex.wait(lambda: ("Ensured", "child ensured for create") in messages(),
+            what="the Event kopf.event posted")
+    # settings.posting.level (WARNING) keeps the logger's INFO lines off Events.
+    assert not [m for _, m in messages() if m.startswith("ensured ")]
     # Retried after settings.execution.default_backoff (1 s), not 60 s.
     assert ex.status("flaky", timeout=30) == {"retries": 1}
     assert any("not ready yet" in line for line in c.lines)

@@ -256,7 +256,7 @@ def _outcome(answers):
     return msg.outcome
 
 
-def test_a_function_with_several_decorators_runs_once_per_object_state():
+def test_a_function_with_several_decorators_runs_once_per_object_state(caplog):
     reg, calls = herald.Registry(), []
 
     @herald.on.resume("kopfexamples", registry=reg)
@@ -277,8 +277,10 @@ def test_a_function_with_several_decorators_runs_once_per_object_state():
     assert first.status == pb.OUTCOME_STATUS_SUCCESS and json.loads(first.result_json) == {
         "seen": "update"}
     # The resume handler of the same cycle (same resourceVersion): not called.
-    second = deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "5")
+    with caplog.at_level(logging.INFO, "herald"):
+        second = deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "5")
     assert second.status == pb.OUTCOME_STATUS_SUCCESS and calls == ["update"]
+    assert not [r for r in caplog.records if "succeeded" in r.getMessage()]  # Not called.
     # A later state: called, its result at status.<Kopf's id>, not the wire id.
     third = deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "6")
     assert calls == ["update", "resume"] and not third.result_json

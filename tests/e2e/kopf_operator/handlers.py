@@ -31,11 +31,12 @@ def is_paused(spec: kopf.Spec, **_) -> bool:
 
 @kopf.on.resume("kopf.dev/v1", "kopfexamples")
 @kopf.on.create(**SELECTOR)
-def ensure(spec: kopf.Spec, meta: kopf.Meta, reason: kopf.Reason, logger: kopf.Logger,
-           **_) -> dict:
+def ensure(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, reason: kopf.Reason,
+           logger: kopf.Logger, **_) -> dict:
     child = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"size": str(spec.get("size"))}}
     kopf.adopt(child)  # Owned by, named after, in the namespace of, labelled as the object.
-    logger.info(f"ensured {meta.name} for {reason}")
+    logger.info(f"ensured {meta.name} for {reason}")  # Below the posting level: not an Event.
+    kopf.event(body, type="Normal", reason="Ensured", message=f"child ensured for {reason}")
     return {"reason": str(reason), "child": child["metadata"]}
 
 

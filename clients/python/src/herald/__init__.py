@@ -28,6 +28,8 @@ from herald.registry import Handler, Registry, get_default_registry, set_default
 from herald._execution import get_executor, register, run_in_executor, subhandler
 from herald._logging import ObjectLogger
 from herald.runtime import Operator, operator
+from herald.embedding import run, run_tasks, spawn_tasks
+from herald.posting import event, exception, info, warn
 from herald.selectors import EVERYTHING
 from herald.settings import LogFormat, OperatorSettings, configure
 from herald.structs import ABSENT, PRESENT, DaemonStopped, ErrorsMode, Memo, Patch, Resource
@@ -58,5 +60,6 @@ __all__ = [
     "build_object_reference", "build_owner_reference", "configure", "harmonize_naming", "label",
     "login_via_async_client", "login_via_client", "login_via_pykube", "login_with_kubeconfig",
     "login_with_service_account", "none_", "not_", "register", "remove_owner_reference",
+    "event", "exception", "info", "run", "run_tasks", "spawn_tasks", "warn",
 ]
 __version__ = "0.1.0"

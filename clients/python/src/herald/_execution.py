@@ -36,6 +36,7 @@ from herald._wire import (cut, decode_kwargs, decode_memo, duration, encode_chan
                           encode_events, encode_result, failed_outcome, is_activity, log_key,
                           object_key, reason)
 from herald.hierarchies import owner_var
+from herald.posting import target_var
 from herald.registry import Handler, Registry
 from herald.settings import OperatorSettings
 from herald.structs import Patch
@@ -149,13 +150,16 @@ def register(fn: Callable[..., Any], *, id: Optional[str] = None, param: Any = N
 
 async def call_handler(fn: Callable[..., Any], kwargs: dict) -> tuple[Any, list]:
     """Calls a handler; returns its result and the sub-handlers it declared.
-    Its object is the default owner of herald.adopt() and alike."""
+    Its object is the default owner of herald.adopt() and alike, and what
+    herald.event() posts about."""
     declared: list = []
     token = _subhandlers.set(declared)
     owner = owner_var.set(kwargs.get("body") or None)
+    posting = target_var.set((kwargs.get("uid"), kwargs.get("logger"), kwargs.get("settings")))
     try:
         return await call(fn, kwargs), declared
     finally:
+        target_var.reset(posting)
         owner_var.reset(owner)
         _subhandlers.reset(token)
 
@@ -382,6 +386,7 @@ class Execution:
             return
         result = None
         interim = None
+        repeated = False
         if daemon:
             interim = InterimChanges(d.delivery_id, patch, shared, shared_before, log, outbox)
             interim.start()
@@ -390,6 +395,7 @@ class Execution:
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
             elif self.stacked.called(self.registry, h, d):
                 outcome.status = _SUCCESS  # Called once for this change already.
+                repeated = True
             else:
                 result, declared = await call_handler(h.fn, kwargs)
                 outcome.status = _SUCCESS
@@ -418,7 +424,7 @@ class Execution:
         failures = encode_outcome(outcome, h, result, patch, shared_before, shared, log)
         if outcome.status == _SUCCESS and not outcome.subhandlers:
             self.stacked.succeeded(self.registry, h, d)
-        if (not failures and outcome.status == _SUCCESS and not daemon
+        if (not failures and outcome.status == _SUCCESS and not daemon and not repeated
                 and all(c.status == _SUCCESS for c in outcome.subhandlers)):
             # Logged, not posted: an Event per success would double the
             # API writes of every handled change.
