@@ -40,14 +40,6 @@ NOT_YET: dict[str, str] = {
         "UserInfo", "Headers", "SSLPeer")},
     # Imperative sub-handler execution and handler ordering within a cycle.
     "execute": "imperative sub-handlers need a delivery per call",
-    "lifecycles": "the sidecar orders handlers; lifecycles are not selectable",
-    "get_default_lifecycle": "as lifecycles", "set_default_lifecycle": "as lifecycles",
-    # Kopf's persistence classes: the sidecar's flags choose the storage.
-    **{name: "the sidecar's --prefix chooses the storage" for name in (
-        "DiffBaseStorage", "AnnotationsDiffBaseStorage", "StatusDiffBaseStorage",
-        "MultiDiffBaseStorage", "ProgressRecord", "ProgressStorage",
-        "AnnotationsProgressStorage", "StatusProgressStorage", "MultiProgressStorage",
-        "SmartProgressStorage")},
 }
 
 # What herald has with Kopf's signature but does differently or partly, each
@@ -71,6 +63,9 @@ PARTLY: dict[str, str] = {
     "subhandler(timeout)": "the parent's timeout and retries apply to its sub-handlers",
     "ObjectLogger(body)": "Events it collects outside the handler's own logger are not posted",
     "login_via_client": "returns None: the sidecar holds the credentials",
+    "set_default_lifecycle": "no effect, warned once: the sidecar orders handlers",
+    "AnnotationsProgressStorage": "kept, no effect: the sidecar's --annotation_prefix decides "
+                                  "(assigning one to settings.persistence is warned once)",
 }
 
 

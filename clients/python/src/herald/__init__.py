@@ -13,7 +13,7 @@ public names are here too, so that ``import herald as kopf`` serves an
 operator written for Kopf (docs/porting-from-kopf.md).
 """
 
-from herald import on
+from herald import lifecycles, on
 from herald.on import daemon, declare_index, index, timer
 from herald.callbacks import all_, any_, none_, not_
 from herald.errors import (HandlerError, HandlerRetriesError, HandlerTimeoutError, LoginError,
@@ -21,6 +21,11 @@ from herald.errors import (HandlerError, HandlerRetriesError, HandlerTimeoutErro
 from herald.hierarchies import (adjust_namespace, adopt, append_owner_reference,
                                 build_object_reference, build_owner_reference, harmonize_naming,
                                 label, remove_owner_reference)
+from herald.lifecycles import get_default_lifecycle, set_default_lifecycle
+from herald.persistence import (AnnotationsDiffBaseStorage, AnnotationsProgressStorage,
+                                DiffBaseStorage, MultiDiffBaseStorage, MultiProgressStorage,
+                                ProgressRecord, ProgressStorage, SmartProgressStorage,
+                                StatusDiffBaseStorage, StatusProgressStorage)
 from herald.login import (AiohttpSession, ConnectionInfo, login_via_async_client,
                           login_via_client, login_via_pykube, login_with_kubeconfig,
                           login_with_service_account)
@@ -61,5 +66,9 @@ __all__ = [
     "login_via_async_client", "login_via_client", "login_via_pykube", "login_with_kubeconfig",
     "login_with_service_account", "none_", "not_", "register", "remove_owner_reference",
     "event", "exception", "info", "run", "run_tasks", "spawn_tasks", "warn",
+    "lifecycles", "get_default_lifecycle", "set_default_lifecycle",
+    "AnnotationsDiffBaseStorage", "AnnotationsProgressStorage", "DiffBaseStorage",
+    "MultiDiffBaseStorage", "MultiProgressStorage", "ProgressRecord", "ProgressStorage",
+    "SmartProgressStorage", "StatusDiffBaseStorage", "StatusProgressStorage",
 ]
 __version__ = "0.1.0"

@@ -28,6 +28,8 @@ import json
 import logging
 from typing import Any, Iterable, Optional, Union
 
+from herald import persistence
+
 # Kopf's default retry delay of errors that name none, in seconds.
 DEFAULT_BACKOFF = 60.0
 
@@ -131,10 +133,34 @@ class NetworkingSettings:
 
 @dataclasses.dataclass
 class PersistenceSettings:
+    """Kopf's storage settings; the sidecar's flags decide (herald.persistence).
+    Changing the finalizer or a storage is warned, once, naming the flag."""
+
     finalizer: str = "kopf.zalando.org/KopfFinalizerMarker"
-    progress_storage: Any = None
-    diffbase_storage: Any = None
+    progress_storage: Any = dataclasses.field(
+        default_factory=lambda: persistence.SmartProgressStorage())
+    diffbase_storage: Any = dataclasses.field(
+        default_factory=lambda: persistence.AnnotationsDiffBaseStorage())
     consistency_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.__dict__["_ready"] = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_ready") and name in _SIDECAR_FLAGS:
+            what = value.describe() if hasattr(value, "describe") else repr(value)
+            key = f"persistence.{name}"
+            if key not in _warned:
+                _warned.add(key)
+                logging.getLogger("herald").warning(
+                    "settings.persistence.%s = %s has no effect: the Herald sidecar stores "
+                    "progress itself; set its %s instead", name, what, _SIDECAR_FLAGS[name])
+        super().__setattr__(name, value)
+
+
+_SIDECAR_FLAGS = {"finalizer": "--finalizer", "progress_storage": "--annotation_prefix",
+                  "diffbase_storage": "--annotation_prefix"}
+_warned: set = set()
 
 
 @dataclasses.dataclass
