@@ -368,3 +368,19 @@ def test_subhandlers_take_kopfs_filters_param_and_errors_mode():
     assert [(c.id, c.status) for c in out.subhandlers] == [
         ("p/ignored", pb.OUTCOME_STATUS_SUCCESS), ("p/later", pb.OUTCOME_STATUS_UNEXPECTED_ERROR)]
     assert out.subhandlers[1].delay.seconds == 4
+
+
+def test_one_function_under_two_fields_is_two_handlers_as_in_kopf():
+    reg, calls = herald.Registry(), []
+
+    @herald.on.field("kopfexamples", field="spec.a", registry=reg)
+    @herald.on.field("kopfexamples", field="spec.b", registry=reg)
+    def fn(**_):
+        calls.append(1)
+
+    ex = _execution_of(reg)
+    for hid in (f"{fn.__qualname__}/spec.a", f"{fn.__qualname__}/spec.b"):
+        d = _delivery(hid, resource_pb2.CAUSE_FIELD)
+        d.object.resource_version = "9"
+        assert _outcome(_answers(ex, d)).status == pb.OUTCOME_STATUS_SUCCESS
+    assert calls == [1, 1]

@@ -18,14 +18,17 @@ class StackedCalls:
     """Calls a function with several decorators (``@on.resume`` over
     ``@on.create``) once per object state, as Kopf does when several of them
     match one change: after one of its handlers succeeded on an object's
-    resourceVersion, the others answer success on that version without
-    calling it again."""
+    resourceVersion, the others with the same Kopf id answer success on that
+    version without calling it again. Kopf tells handlers apart by function
+    and id: one function under two fields ("fn/spec.a", "fn/spec.b") is two
+    handlers, called once each."""
 
     _CHANGING = (resource_pb2.CAUSE_CREATE, resource_pb2.CAUSE_UPDATE,
                  resource_pb2.CAUSE_DELETE, resource_pb2.CAUSE_RESUME, resource_pb2.CAUSE_FIELD)
 
     def __init__(self) -> None:
-        self._done: dict[tuple[str, int], str] = {}  # (object, id(fn)) -> resourceVersion
+        # (object, id(fn), Kopf's id) -> resourceVersion
+        self._done: dict[tuple[str, int, str], str] = {}
         self._count = -1
         self._fns: set[int] = set()
 
@@ -37,7 +40,7 @@ class StackedCalls:
             self._count = len(handlers)
         if d.cause not in self._CHANGING or id(h.fn) not in self._fns:
             return None
-        return object_key(d), id(h.fn)
+        return object_key(d), id(h.fn), h.result_key
 
     @staticmethod
     def _version(d: pb.Delivery) -> str:
