@@ -246,3 +246,141 @@ def test_a_daemon_sends_its_changes_while_it_runs_and_the_rest_with_its_outcome(
     # Only what changed since the interim changes: the memo since n=1.
     assert o.changes.status_patch_json == "" and json.loads(o.changes.memo_patch_json) == {"n": 2}
     assert len(o.changes.events) == 0
+
+
+# --- Kopf's semantics added for porting ---------------------------------------
+
+
+def _outcome(answers):
+    (msg,) = answers
+    return msg.outcome
+
+
+def test_a_function_with_several_decorators_runs_once_per_object_state(caplog):
+    reg, calls = herald.Registry(), []
+
+    @herald.on.resume("kopfexamples", registry=reg)
+    @herald.on.update("kopfexamples", registry=reg)
+    def fn(reason, **_):
+        calls.append(str(reason))
+        return {"seen": str(reason)}
+
+    ex = _execution_of(reg)
+    q = fn.__qualname__
+
+    def deliver(hid, cause, rv):
+        d = _delivery(hid, cause)
+        d.object.resource_version = rv
+        return _outcome(_answers(ex, d))
+
+    first = deliver(q, resource_pb2.CAUSE_UPDATE, "5")
+    assert first.status == pb.OUTCOME_STATUS_SUCCESS and json.loads(first.result_json) == {
+        "seen": "update"}
+    # The resume handler of the same cycle (same resourceVersion): not called.
+    with caplog.at_level(logging.INFO, "herald"):
+        second = deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "5")
+    assert second.status == pb.OUTCOME_STATUS_SUCCESS and calls == ["update"]
+    assert not [r for r in caplog.records if "succeeded" in r.getMessage()]  # Not called.
+    # A later state: called, its result at status.<Kopf's id>, not the wire id.
+    third = deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "6")
+    assert calls == ["update", "resume"] and not third.result_json
+    assert json.loads(third.changes.status_patch_json) == {q: {"seen": "resume"}}
+    ex.stacked.forget(_delivery())
+    deliver(f"{q}/resume", resource_pb2.CAUSE_RESUME, "6")
+    assert calls == ["update", "resume", "resume"]
+
+
+def test_handlers_get_param_and_settings_and_the_default_retry_delay():
+    reg, seen = herald.Registry(), {}
+
+    @herald.on.create("kopfexamples", id="h", param={"p": 1}, registry=reg)
+    def fn(param, settings, **_):
+        seen.update(param=param, settings=settings)
+        raise RuntimeError("boom")
+
+    herald.on.update("kopfexamples", id="own", backoff=3, registry=reg)(fn)
+    settings = herald.OperatorSettings()
+    ex = Execution(reg, Memos(herald.Memo()), Daemons(asyncio.Event()), logging.INFO, settings)
+    out = _outcome(_answers(ex, _delivery("h")))
+    assert seen == {"param": {"p": 1}, "settings": settings}
+    assert out.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR and not out.HasField("delay")
+    settings.execution.default_backoff = 7  # As a startup handler would.
+    assert _outcome(_answers(ex, _delivery("h"))).delay.seconds == 7
+    # A handler's own backoff is the sidecar's to apply.
+    assert not _outcome(_answers(ex, _delivery("own", resource_pb2.CAUSE_UPDATE))).HasField(
+        "delay")
+    settings.posting.enabled = False
+    assert not _outcome(_answers(ex, _delivery("h"))).changes.events
+
+
+@pytest.mark.parametrize("value, body, runs", [
+    (None, '{"spec":{"run":false}}', True),
+    (None, '{"spec":{}}', False),
+    (True, '{"spec":{"run":true}}', True),
+    (True, '{"spec":{"run":false}}', False),
+    (herald.ABSENT, '{"spec":{}}', True),
+    (lambda v, spec, **_: v is None and "other" in spec, '{"spec":{"other":1}}', True),
+])
+def test_field_filters_of_timers_are_checked_in_the_client(value, body, runs):
+    reg, calls = herald.Registry(), []
+    opts = {} if value is None else {"value": value}
+    herald.on.timer("kopfexamples", id="t", interval=1, field="spec.run", registry=reg,
+                    **opts)(lambda **_: calls.append(1))
+    out = _outcome(_answers(_execution_of(reg),
+                            _delivery("t/spec.run", resource_pb2.CAUSE_TIMER, body_json=body)))
+    assert (out.status == pb.OUTCOME_STATUS_SUCCESS, bool(calls)) == (runs, runs)
+    if not runs:
+        assert out.status == pb.OUTCOME_STATUS_SKIPPED
+
+
+def test_callable_value_filters_of_update_handlers_get_old_and_new():
+    reg, seen = herald.Registry(), []
+    herald.on.update("kopfexamples", id="u", field="spec.size",
+                     value=lambda v, **_: seen.append(v) or v == 2,
+                     new=lambda v, **_: v == 3, registry=reg)(lambda **_: None)
+    d = _delivery("u/spec.size", resource_pb2.CAUSE_UPDATE, old_json="2", new_json="3")
+    assert _outcome(_answers(_execution_of(reg), d)).status == pb.OUTCOME_STATUS_SUCCESS
+    assert seen == [3, 2]  # New first, as Kopf.
+    d = _delivery("u/spec.size", resource_pb2.CAUSE_UPDATE, old_json="2", new_json="4")
+    assert _outcome(_answers(_execution_of(reg), d)).status == pb.OUTCOME_STATUS_SKIPPED
+
+
+def test_subhandlers_take_kopfs_filters_param_and_errors_mode():
+    reg, calls = herald.Registry(), []
+
+    @herald.on.create("kopfexamples", id="p", registry=reg)
+    def parent(**_):
+        @herald.subhandler(id="skipped", when=lambda spec, **_: spec["a"] > 5)
+        def skipped(**_):
+            calls.append("skipped")
+
+        @herald.subhandler(id="ignored", param=7, errors=herald.ErrorsMode.IGNORED)
+        def ignored(param, **_):
+            calls.append(param)
+            raise RuntimeError("never mind")
+
+        @herald.subhandler(id="later", backoff=4, field="spec.a", value=1)
+        def later(**_):
+            raise RuntimeError("again")
+
+    out = _outcome(_answers(_execution_of(reg), _delivery("p")))
+    assert calls == [7]
+    assert [(c.id, c.status) for c in out.subhandlers] == [
+        ("p/ignored", pb.OUTCOME_STATUS_SUCCESS), ("p/later", pb.OUTCOME_STATUS_UNEXPECTED_ERROR)]
+    assert out.subhandlers[1].delay.seconds == 4
+
+
+def test_one_function_under_two_fields_is_two_handlers_as_in_kopf():
+    reg, calls = herald.Registry(), []
+
+    @herald.on.field("kopfexamples", field="spec.a", registry=reg)
+    @herald.on.field("kopfexamples", field="spec.b", registry=reg)
+    def fn(**_):
+        calls.append(1)
+
+    ex = _execution_of(reg)
+    for hid in (f"{fn.__qualname__}/spec.a", f"{fn.__qualname__}/spec.b"):
+        d = _delivery(hid, resource_pb2.CAUSE_FIELD)
+        d.object.resource_version = "9"
+        assert _outcome(_answers(ex, d)).status == pb.OUTCOME_STATUS_SUCCESS
+    assert calls == [1, 1]

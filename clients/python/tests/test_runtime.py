@@ -5,6 +5,8 @@ handler stream; and the names it has always exported."""
 import asyncio
 import logging
 
+import pytest
+
 import herald
 from herald import runtime
 from herald.v1 import handler_pb2 as pb
@@ -177,3 +179,18 @@ def test_a_stream_the_sidecar_ends_is_reconnected_and_registered_again(monkeypat
     asyncio.run(go())
     assert ("herald", logging.WARNING, "the Herald sidecar ended the stream; reconnecting") in \
         caplog.record_tuples
+
+
+def test_kopfs_operator_arguments_are_accepted_and_the_sidecars_warned(caplog):
+    settings = herald.OperatorSettings()
+    with caplog.at_level(logging.WARNING, "herald"):
+        with pytest.raises(RuntimeError, match="no handlers"):
+            asyncio.run(herald.operator(registry=herald.Registry(), settings=settings,
+                                        namespaces=["a"], clusterwide=False, standalone=True,
+                                        liveness_endpoint="http://:8080/healthz",
+                                        lifecycle=None, memories=None))
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("namespaces=" in m and "--namespaces" in m for m in warned)
+    assert any("standalone=" in m for m in warned) and any("--health_listen" in m for m in warned)
+    assert not any("clusterwide" in m for m in warned)  # Not given.
+    assert herald.Operator(settings=settings).settings is settings

@@ -2,6 +2,10 @@
 
     herald run handlers.py [more.py ...] [-m package.module]
     herald run package.module:function --cause create --resource kopfexamples
+
+It takes `kopf run`'s options too: -v, -d, -q and --log-format set up
+logging as Kopf's do; -n, -A, --standalone, --dev, -P, -p and -L are the
+sidecar's to decide, and are warned about.
 """
 
 from __future__ import annotations
@@ -18,6 +22,18 @@ from pathlib import Path
 from herald import on
 from herald.errors import RegistrationRejected
 from herald.runtime import DEFAULT_TARGET, Operator
+from herald.settings import LogFormat, configure
+
+# `kopf run` options that the sidecar's flags decide: accepted, warned.
+_SIDECAR_OPTIONS = {
+    "namespace": ("-n/--namespace", "--namespaces"),
+    "all_namespaces": ("-A/--all-namespaces", "--namespaces (empty: all)"),
+    "standalone": ("--standalone", "its leader election"),
+    "dev": ("--dev", "its leader election"),
+    "peering": ("-P/--peering", "its leader election"),
+    "priority": ("-p/--priority", "its leader election"),
+    "liveness": ("-L/--liveness", "--health_listen"),
+}
 
 
 def _load(spec: str, cause: str | None, resource: str | None) -> None:
@@ -63,10 +79,37 @@ def main(argv: list[str] | None = None) -> None:
                      help="for a plain module:function, its cause")
     run.add_argument("--resource", help="for a plain module:function, its resource")
     run.add_argument("--verbose", "-v", action="store_true")
+    # Kopf's `kopf run` options.
+    run.add_argument("--debug", "-d", action="store_true", help="as --verbose")
+    run.add_argument("--quiet", "-q", action="store_true", help="warnings and errors only")
+    run.add_argument("--log-format", choices=[f.name.lower() for f in LogFormat],
+                     help="Kopf's log formats (default: herald's own)")
+    run.add_argument("--log-refkey", default=None, help="with --log-format=json, as Kopf's")
+    run.add_argument("--log-prefix", action=argparse.BooleanOptionalAction, default=None,
+                     help="accepted for Kopf: handlers' lines always carry their object")
+    for dest, (flags, _) in _SIDECAR_OPTIONS.items():
+        names = flags.split("/")
+        if dest == "namespace":
+            run.add_argument(*names, dest=dest, action="append", default=[],
+                             help="the sidecar's --namespaces decides; warned")
+        elif dest in ("all_namespaces", "standalone", "dev"):
+            run.add_argument(*names, dest=dest, action="store_true",
+                             help="the sidecar decides; warned")
+        else:
+            run.add_argument(*names, dest=dest, default=None, help="the sidecar decides; warned")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    if args.log_format or args.debug or args.quiet:
+        configure(debug=args.debug, verbose=args.verbose, quiet=args.quiet,
+                  log_format=LogFormat[(args.log_format or "full").upper()],
+                  log_prefix=args.log_prefix, log_refkey=args.log_refkey)
+    else:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    for dest, (flags, flag) in _SIDECAR_OPTIONS.items():
+        if getattr(args, dest):
+            logging.getLogger("herald").warning(
+                "herald run %s: the Herald sidecar's %s decides this; ignored", flags, flag)
     for spec in args.paths:
         _load(spec, args.cause, args.resource)
     for module in args.module:

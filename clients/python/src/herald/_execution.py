@@ -28,12 +28,17 @@ import os
 from typing import Any, Callable, Optional
 
 from herald import errors as herald_errors
+from herald import _filters
 from herald._daemons import Daemons, InterimChanges
 from herald._logging import ObjectLogger, logger
+from herald._stacked import StackedCalls
 from herald._wire import (cut, decode_kwargs, decode_memo, duration, encode_changes,
                           encode_events, encode_result, failed_outcome, is_activity, log_key,
                           object_key, reason)
+from herald.hierarchies import owner_var
+from herald.posting import target_var
 from herald.registry import Handler, Registry
+from herald.settings import OperatorSettings
 from herald.structs import Patch
 from herald.v1 import handler_pb2 as pb
 from herald.v1 import resource_pb2
@@ -83,12 +88,18 @@ async def call(fn: Callable[..., Any], kwargs: dict) -> Any:
 
 # --- sub-handlers ------------------------------------------------------------
 
-# The sub-handlers a running handler declares, in order: (id, function).
+# The sub-handlers a running handler declares, in order: (id, function, its
+# options as a Handler: filters, param, backoff, errors).
 _subhandlers: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
     "herald_subhandlers", default=None)
 
 
-def subhandler(*, id: Optional[str] = None) -> Callable:
+def subhandler(*, id: Optional[str] = None, param: Any = None, errors: Any = None,
+               timeout: Optional[float] = None, retries: Optional[int] = None,
+               backoff: Optional[float] = None, labels: Optional[dict] = None,
+               annotations: Optional[dict] = None, when: Optional[Callable[..., bool]] = None,
+               field: Any = None, value: Any = None, old: Any = None,
+               new: Any = None) -> Callable:
     """Declares a sub-handler inside a handler, as Kopf's ``@kopf.subhandler``:
 
         @herald.on.create('kopfexamples')
@@ -101,24 +112,55 @@ def subhandler(*, id: Optional[str] = None) -> Callable:
     Sub-handlers run after the handler returns, with the same arguments. Each
     keeps its own progress under ``<handler id>/<id>``: ones that succeeded
     are not run again; the handler is called again until all are done.
+
+    Kopf's options: filters (`labels`, `annotations`, `when`, `field` with
+    `value`, `old`, `new`) are checked in the client, and a sub-handler
+    that does not match is not run; `param` is passed to it; `backoff` and
+    `errors` decide its errors' delay and meaning. `timeout` and `retries`
+    are accepted; the parent's limits apply to its sub-handlers.
     """
+    if isinstance(field, (list, tuple)):
+        field = ".".join(field)
+
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         declared = _subhandlers.get()
         if declared is None:
             raise RuntimeError("herald.subhandler is for use inside a running handler")
         from herald.on import _callable_id
-        declared.append((id or _callable_id(fn), fn))
+        sub_id = id or _callable_id(fn)
+        options = Handler(fn=fn, id=sub_id, resource="", cause="",
+                          labels=labels or {}, annotations=annotations or {}, when=when,
+                          field=field or "", value=value, old=old, new=new, param=param,
+                          errors=errors, backoff=backoff, timeout=timeout, retries=retries)
+        declared.append((sub_id, fn, options))
         return fn
     return decorator
 
 
+def register(fn: Callable[..., Any], *, id: Optional[str] = None, param: Any = None,
+             errors: Any = None, timeout: Optional[float] = None, retries: Optional[int] = None,
+             backoff: Optional[float] = None, labels: Optional[dict] = None,
+             annotations: Optional[dict] = None,
+             when: Optional[Callable[..., bool]] = None) -> Callable[..., Any]:
+    """Kopf's ``register(fn, ...)``: declares `fn` as a sub-handler of the
+    running handler, as ``@subhandler(...)`` does."""
+    return subhandler(id=id, param=param, errors=errors, timeout=timeout, retries=retries,
+                      backoff=backoff, labels=labels, annotations=annotations, when=when)(fn)
+
+
 async def call_handler(fn: Callable[..., Any], kwargs: dict) -> tuple[Any, list]:
-    """Calls a handler; returns its result and the sub-handlers it declared."""
+    """Calls a handler; returns its result and the sub-handlers it declared.
+    Its object is the default owner of herald.adopt() and alike, and what
+    herald.event() posts about."""
     declared: list = []
     token = _subhandlers.set(declared)
+    owner = owner_var.set(kwargs.get("body") or None)
+    posting = target_var.set((kwargs.get("uid"), kwargs.get("logger"), kwargs.get("settings")))
     try:
         return await call(fn, kwargs), declared
     finally:
+        target_var.reset(posting)
+        owner_var.reset(owner)
         _subhandlers.reset(token)
 
 
@@ -147,16 +189,21 @@ def set_error(target, e: Exception, log: ObjectLogger, kind: str, handler_id: st
 
 
 async def matches(h: Handler, kwargs: dict) -> bool:
-    """The filters the sidecar left to the client, in Kopf's order: callable
-    label filters, callable annotation filters (each called with the value,
-    None when absent, and the handler's kwargs), then `when`."""
-    for pattern, content in ((h.labels, kwargs["labels"]),
-                             (h.annotations, kwargs["annotations"])):
-        for key, want in pattern.items():
-            if callable(want) and not await call(
-                    functools.partial(want, content.get(key)), kwargs):
-                return False
-    return h.when is None or bool(await call(h.when, kwargs))
+    """The filters the sidecar left to the client, in Kopf's order (see
+    herald._filters): callable label and annotation filters, field values,
+    callable value filters, then `when`."""
+    return await _filters.matches(h, kwargs, call)
+
+
+def apply_default_delay(outcome: pb.Outcome, h: Handler, delay: Optional[float]) -> None:
+    """Gives errors that name no delay the operator's default (Kopf's
+    ``settings.execution.default_backoff``) when the handler has no
+    backoff of its own; None leaves them to the sidecar's default."""
+    if delay is None or h.backoff is not None:
+        return
+    for target in (outcome, *outcome.subhandlers):
+        if target.status in _ERRORS and not target.HasField("delay"):
+            target.delay.CopyFrom(duration(delay))
 
 
 async def run_subhandlers(d: pb.Delivery, h: Handler, declared: list, kwargs: dict,
@@ -164,19 +211,36 @@ async def run_subhandlers(d: pb.Delivery, h: Handler, declared: list, kwargs: di
     """Runs the declared sub-handlers not done yet, each adding its own
     outcome to `outcome.subhandlers`."""
     done = set(d.done_subhandler_ids)
-    for sub_id, fn in declared:
+    for sub_id, fn, options in declared:
         child_id = f"{h.id}/{sub_id}"
         if child_id in done:
             continue
+        child_kwargs = dict(kwargs, param=options.param)
+        if not await matches(options, child_kwargs):
+            continue  # As in Kopf: a sub-handler that does not match is not run.
         child = outcome.subhandlers.add(id=child_id)
         try:
-            await call(fn, kwargs)
+            await call(fn, child_kwargs)
             child.status = _SUCCESS
             log.logger.info("[%s] sub-handler %s succeeded", log.key, child_id)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - any error is an outcome
             set_error(child, e, log, "sub-handler", child_id)
+            _sub_errors_mode(child, options)
+
+
+def _sub_errors_mode(child: pb.SubhandlerOutcome, options: Handler) -> None:
+    """A sub-handler's own `errors=` and `backoff=` for an error it raised."""
+    mode = getattr(options.errors, "value", options.errors)
+    if child.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR:
+        if mode == "ERRORS_MODE_PERMANENT":
+            child.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
+        elif mode == "ERRORS_MODE_IGNORED":
+            child.status = _SUCCESS  # Kopf: logged, and the sub-handler is done.
+    if (options.backoff is not None and child.status in _ERRORS
+            and not child.HasField("delay")):
+        child.delay.CopyFrom(duration(options.backoff))
 
 
 def encode_outcome(outcome: pb.Outcome, h: Handler, result: Any, patch: dict,
@@ -255,11 +319,21 @@ class Execution:
     at `posting_level` and above is posted as Events."""
 
     def __init__(self, registry: Registry, memos: Memos, daemons: Daemons,
-                 posting_level: Optional[int]):
+                 posting_level: Optional[int], settings: Optional[OperatorSettings] = None):
         self.registry = registry
         self.memos = memos
         self.daemons = daemons
         self.posting_level = posting_level
+        self.settings = settings if settings is not None else OperatorSettings()
+        self.stacked = StackedCalls()
+
+    def effective_posting_level(self) -> Optional[int]:
+        """The operator's posting level, unless its settings changed Kopf's
+        default posting (``settings.posting.enabled`` or ``.level``)."""
+        posting = self.settings.posting
+        if posting.enabled and posting.level == logging.INFO:
+            return self.posting_level
+        return self.settings.posting_level()
 
     async def handle(self, d: pb.Delivery, outbox: asyncio.Queue) -> None:
         """Answers one delivery on `outbox` with exactly one outcome, whatever
@@ -285,7 +359,7 @@ class Execution:
     async def _handle(self, d: pb.Delivery, answer: Callable, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
         log = ObjectLogger(logging.getLogger(f"herald.handlers.{d.handler_id}"), log_key(d),
-                           self.posting_level)
+                           self.effective_posting_level())
         outcome = pb.Outcome(delivery_id=d.delivery_id)
         if h is None:
             outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
@@ -299,7 +373,8 @@ class Execution:
             shared_before = copy.deepcopy(shared)
             kwargs = decode_kwargs(d)
             kwargs.update(patch=patch, memo=self.memos.for_delivery(d), shared_memo=shared,
-                          logger=log, executor=run_in_executor)
+                          logger=log, executor=run_in_executor, param=h.param,
+                          settings=self.settings)
             if daemon:
                 kwargs["stopped"] = self.daemons.flag(d.delivery_id)
         except Exception as e:  # noqa: BLE001 - too deep, or not JSON: an outcome
@@ -311,12 +386,16 @@ class Execution:
             return
         result = None
         interim = None
+        repeated = False
         if daemon:
             interim = InterimChanges(d.delivery_id, patch, shared, shared_before, log, outbox)
             interim.start()
         try:
             if not await matches(h, kwargs):
                 outcome.status = pb.OUTCOME_STATUS_SKIPPED
+            elif self.stacked.called(self.registry, h, d):
+                outcome.status = _SUCCESS  # Called once for this change already.
+                repeated = True
             else:
                 result, declared = await call_handler(h.fn, kwargs)
                 outcome.status = _SUCCESS
@@ -337,8 +416,15 @@ class Execution:
             shared_before = interim.memo_sent
             if self.daemons.ends_with_process(kwargs["stopped"]):
                 return  # This process stops: the daemon restarts on another.
+        if h.kopf_id and result is not None and outcome.status == _SUCCESS:
+            # Where Kopf puts it: status.<Kopf's id>, not the wire id's.
+            patch.status[h.kopf_id] = result
+            result = None
+        apply_default_delay(outcome, h, self.settings.retry_delay())
         failures = encode_outcome(outcome, h, result, patch, shared_before, shared, log)
-        if (not failures and outcome.status == _SUCCESS and not daemon
+        if outcome.status == _SUCCESS and not outcome.subhandlers:
+            self.stacked.succeeded(self.registry, h, d)
+        if (not failures and outcome.status == _SUCCESS and not daemon and not repeated
                 and all(c.status == _SUCCESS for c in outcome.subhandlers)):
             # Logged, not posted: an Event per success would double the
             # API writes of every handled change.
@@ -347,6 +433,7 @@ class Execution:
         if ((d.cause == resource_pb2.CAUSE_DELETE and outcome.status == _SUCCESS)
                 or (d.cause == resource_pb2.CAUSE_EVENT and d.event_type == "DELETED")):
             self.memos.forget(d)  # The object's local memo goes with the object.
+            self.stacked.forget(d)
         if h.after is not None:
             try:
                 await call(h.after, dict(kwargs, outcome=pb.OutcomeStatus.Name(outcome.status),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 # The client's own logger; handlers' loggers are under herald.handlers.<id>.
 logger = logging.getLogger("herald")
@@ -12,10 +12,22 @@ logger = logging.getLogger("herald")
 class ObjectLogger(logging.LoggerAdapter):
     """Prefixes messages with the object's namespace/name and collects the
     records at `posting_level` and above (None: none) as Kubernetes Events
-    to post about the object: (NORMAL or WARNING, reason, message)."""
+    to post about the object: (NORMAL or WARNING, reason, message).
 
-    def __init__(self, base: logging.Logger, key: str, posting_level: Optional[int]):
-        super().__init__(base, {})
+    Kopf's constructor, ``ObjectLogger(body=..., settings=...)``, makes one
+    about `body` on the "kopf.objects" logger, posting at the settings'
+    posting level; the Events it collects are posted only for the handler's
+    own logger (the `logger` argument)."""
+
+    def __init__(self, base: Optional[logging.Logger] = None, key: str = "",
+                 posting_level: Optional[int] = logging.INFO, *, body: Any = None,
+                 settings: Any = None):
+        if body is not None:
+            meta = body.get("metadata", {})
+            key = key or "/".join(p for p in (meta.get("namespace"), meta.get("name")) if p)
+        if settings is not None:
+            posting_level = settings.posting_level()
+        super().__init__(base or logging.getLogger("kopf.objects"), {})
         self.key = key
         self.posting_level = posting_level
         self.events: list[tuple[str, str, str]] = []

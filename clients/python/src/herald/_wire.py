@@ -18,6 +18,7 @@ from google.protobuf import duration_pb2
 
 from herald.registry import Handler
 from herald.structs import ABSENT, PRESENT, ErrorsMode, Resource, merge_patch_between
+from herald.typedefs import Body, Diff, Reason
 from herald.v1 import handler_pb2 as pb
 from herald.v1 import resource_pb2
 
@@ -28,6 +29,10 @@ REASONS = {_CAUSE.Value(name): reason for name, reason in (
     ("CAUSE_RESUME", "resume"), ("CAUSE_FIELD", "update"), ("CAUSE_EVENT", "event"),
     ("CAUSE_TIMER", "timer"), ("CAUSE_INDEX", "index"), ("CAUSE_DAEMON", "daemon"),
     ("CAUSE_STARTUP", "startup"), ("CAUSE_CLEANUP", "cleanup"), ("CAUSE_PROBE", "probe"))}
+# Kopf's Reason for the causes that have one.
+_KOPF_REASONS = {r.value: r for r in Reason}
+# Causes whose handlers the sidecar filters by a field (others: the client).
+FIELD_CAUSES = ("CAUSE_CREATE", "CAUSE_UPDATE", "CAUSE_DELETE", "CAUSE_RESUME", "CAUSE_FIELD")
 # Causes of the operator rather than of an object.
 ACTIVITIES = ("CAUSE_STARTUP", "CAUSE_CLEANUP", "CAUSE_PROBE")
 _ACTIVITY_CAUSES = frozenset(_CAUSE.Value(name) for name in ACTIVITIES)
@@ -84,28 +89,41 @@ def _set_json_value(target, want: Any) -> None:
     target.value_json = json.dumps(want)
 
 
+def _filter_set(h: Handler, name: str) -> bool:
+    return name not in h._unset and getattr(h, name) is not None
+
+
 def client_filtered(h: Handler) -> bool:
     """Whether the client decides part of the handler's match: a `when`
-    callback, or callable label or annotation filters (Kopf's semantics)."""
-    return h.when is not None or any(
-        callable(v) for v in (*h.labels.values(), *h.annotations.values()))
+    callback, callable label, annotation or value filters, or a field filter
+    on a handler the sidecar does not filter by field (Kopf's semantics)."""
+    return (h.when is not None
+            or any(callable(v) for v in (*h.labels.values(), *h.annotations.values()))
+            or any(callable(getattr(h, n)) for n in ("value", "old", "new") if _filter_set(h, n))
+            or bool(h.field and h.cause not in FIELD_CAUSES))
 
 
 def handler_spec(h: Handler, index_ids: tuple = ()) -> pb.HandlerSpec:
     """The wire form of a registered handler; every handler but the indices
     and the activities asks for the registry's indices `index_ids`.
     Callable label and annotation filters stay in the client."""
+    field = h.field if h.cause in FIELD_CAUSES else ""
     s = pb.HandlerSpec(id=h.id, resource=h.resource, cause=_CAUSE.Value(h.cause),
-                       field=h.field, optional=h.optional, has_when=client_filtered(h))
+                       field=field, optional=h.optional, has_when=client_filtered(h))
     for filters, targets in ((h.labels, s.labels), (h.annotations, s.annotations)):
         for key, want in filters.items():
             if not callable(want):
                 _match(want, targets[key], _META_MATCHES, _set_meta_value)
-    if h.cause in ("CAUSE_UPDATE", "CAUSE_FIELD", "CAUSE_CREATE"):
-        for name, target in (("value", s.value_filter), ("old", s.old_filter),
-                             ("new", s.new_filter)):
-            if name not in h._unset:
-                _match(getattr(h, name), target, _VALUE_MATCHES, _set_json_value)
+    # Old and new are about a change: update and field handlers (create ones
+    # compare with no old value); delete and resume handlers have a value
+    # filter only, with a field. Callable filters stay in the client (see
+    # client_filtered).
+    names = (("value", "old", "new") if h.cause in ("CAUSE_UPDATE", "CAUSE_FIELD", "CAUSE_CREATE")
+             else ("value",) if field else ())
+    for name, target in (("value", s.value_filter), ("old", s.old_filter),
+                         ("new", s.new_filter)):
+        if name in names and name not in h._unset and not callable(getattr(h, name)):
+            _match(getattr(h, name), target, _VALUE_MATCHES, _set_json_value)
     if h.retries is not None:
         s.retries = h.retries
     if h.timeout is not None:
@@ -197,22 +215,22 @@ def decode_kwargs(d: pb.Delivery) -> dict:
     its parts, old/new/diff, reason, retry, timing, resource, indices, and
     what events and daemons get. Raises what json raises on a body that is
     not JSON or nested too deep."""
-    body = json.loads(d.body_json) if d.body_json else {}
-    meta = body.get("metadata", {})
+    body = Body(json.loads(d.body_json) if d.body_json else {})
+    meta = body.metadata
     now = datetime.datetime.now(_UTC)
     started = d.started.ToDatetime(tzinfo=_UTC) if d.HasField("started") else now
     r = d.resource
     kwargs = dict(
-        body=body, spec=body.get("spec", {}), meta=meta, metadata=meta,
-        status=body.get("status", {}), name=meta.get("name"),
+        body=body, spec=body.spec, meta=meta, metadata=meta,
+        status=body.status, name=meta.get("name"),
         namespace=meta.get("namespace"), labels=meta.get("labels", {}),
         annotations=meta.get("annotations", {}), uid=meta.get("uid"),
         retry=d.retry, started=started, runtime=now - started,
         old=json.loads(d.old_json) if d.old_json else None,
         new=json.loads(d.new_json) if d.new_json else None,
-        diff=tuple((op, tuple(path), o, n) for op, path, o, n in
-                   (json.loads(d.diff_json) if d.diff_json else ())),
-        reason=REASONS.get(d.cause, ""),
+        diff=Diff((op, tuple(path), o, n) for op, path, o, n in
+                  (json.loads(d.diff_json) if d.diff_json else ())),
+        reason=_KOPF_REASONS.get(REASONS.get(d.cause, ""), REASONS.get(d.cause, "")),
         resource=Resource(r.group, r.version, r.plural, r.kind, r.namespaced),
     )
     for name, text in d.indices_json.items():
@@ -256,6 +274,9 @@ def encode_changes(changes: pb.ObjectChanges, patch: dict, memo_before: Any, mem
     from `memo_before` to `memo`. What cannot be encoded is left out and
     named in `failures`; the rest is still filled. Returns whether the memo
     changed."""
+    if getattr(patch, "fns", None):
+        failures.append("Patch.fns (JSON patch functions) are not supported: "
+                        "the sidecar applies merge patches; set fields on the patch instead")
     body_patch = dict(patch)
     status_patch = body_patch.pop("status", None)
     if body_patch:

@@ -19,6 +19,21 @@ class PermanentError(HandlerError):
     """Fail the handler for this change; a later change runs it again."""
 
 
+class HandlerTimeoutError(PermanentError):
+    """A handler ran past its `timeout=` (Kopf's name). The sidecar decides
+    timeouts and records them in the handler's progress; handlers may raise
+    it themselves to fail permanently."""
+
+
+class HandlerRetriesError(PermanentError):
+    """A handler used up its `retries=` (Kopf's name); as HandlerTimeoutError."""
+
+
+class LoginError(Exception):
+    """Kopf's error of login handlers. The sidecar authenticates to the
+    cluster, so herald never calls login handlers and never raises it."""
+
+
 class RegistrationRejected(Exception):
     """The sidecar rejected handlers of this operator: their specs are invalid
     (a rejection is final). `rejections` lists (handler id, reason). Raised

@@ -29,6 +29,7 @@ from herald._execution import (Execution, Memos, executor_workers, get_executor,
 from herald._logging import logger
 from herald._wire import decode_index, encode_index_result, handler_spec
 from herald.registry import Registry, get_default_registry
+from herald.settings import OperatorSettings
 from herald.structs import Memo
 from herald.v1 import handler_pb2 as pb
 from herald.v1 import handler_pb2_grpc as pb_grpc
@@ -72,7 +73,8 @@ class Operator:
                  credits: Optional[int] = None, memo: Optional[Any] = None,
                  memo_factory: Optional[Callable[[], Any]] = None,
                  stop_wait: float = 10.0, posting_level: Optional[int] = logging.INFO,
-                 process_name: Optional[str] = None, allow_rejected: bool = False):
+                 process_name: Optional[str] = None, allow_rejected: bool = False,
+                 settings: Optional[OperatorSettings] = None):
         self.target = target or os.environ.get("HERALD_TARGET", DEFAULT_TARGET)
         self._credits = credits or int(os.environ.get("HERALD_CREDITS", 0)) or None
         self.stop_wait = stop_wait
@@ -85,7 +87,7 @@ class Operator:
         self._daemons = Daemons(self._stopping)
         self._execution = Execution(registry or get_default_registry(),
                                     Memos(memo if memo is not None else Memo(), memo_factory),
-                                    self._daemons, posting_level)
+                                    self._daemons, posting_level, settings)
 
     @property
     def credits(self) -> int:
@@ -114,6 +116,16 @@ class Operator:
     @posting_level.setter
     def posting_level(self, value: Optional[int]) -> None:
         self._execution.posting_level = value
+
+    @property
+    def settings(self) -> OperatorSettings:
+        """Kopf's OperatorSettings of this operator: what startup handlers get
+        as `settings` (herald.settings says which fields mean something)."""
+        return self._execution.settings
+
+    @settings.setter
+    def settings(self, value: OperatorSettings) -> None:
+        self._execution.settings = value
 
     @property
     def memo(self) -> Any:
@@ -269,22 +281,52 @@ class Operator:
         await self._execution.handle(d, outbox)
 
 
+# Kopf's operator() arguments that the sidecar's flags decide; given, they
+# are logged once and otherwise ignored.
+_SIDECAR_ARGUMENTS = {
+    "clusterwide": "--namespaces", "namespaces": "--namespaces", "namespace": "--namespaces",
+    "standalone": "its leader election", "priority": "its leader election",
+    "peering_name": "its leader election", "identity": "its leader election",
+    "liveness_endpoint": "--health_listen", "vault": "--kubeconfig",
+}
+
+
 async def operator(*, registry: Optional[Registry] = None, target: Optional[str] = None,
                    credits: Optional[int] = None, memo: Optional[Any] = None,
                    memo_factory: Optional[Callable[[], Any]] = None,
                    stop_flag: Any = None, ready_flag: Any = None, stop_wait: float = 10.0,
                    posting_level: Optional[int] = logging.INFO,
-                   allow_rejected: bool = False) -> None:
+                   allow_rejected: bool = False, settings: Optional[OperatorSettings] = None,
+                   lifecycle: Any = None, indexers: Any = None, memories: Any = None,
+                   insights: Any = None, identity: Any = None,
+                   standalone: Optional[bool] = None, priority: Optional[int] = None,
+                   peering_name: Optional[str] = None, liveness_endpoint: Optional[str] = None,
+                   clusterwide: bool = False, namespaces: Any = (), namespace: Any = None,
+                   vault: Any = None, _command: Any = None) -> None:
     """Serves `registry` (default: the decorators' registry) until stop_flag.
 
     Runs in any asyncio-compatible loop, in any thread. `memo` is the
     operator memo, shallow-copied into each object's local memo on first
-    sight; `memo_factory` makes the local memos (a custom class). When the
-    sidecar rejects a handler (an invalid spec), raises RegistrationRejected
-    naming the handlers and the reasons, unless `allow_rejected`: then the
-    others are served and the rejections logged as errors.
+    sight; `memo_factory` makes the local memos (a custom class); `settings`
+    is Kopf's OperatorSettings (herald.settings). When the sidecar rejects
+    a handler (an invalid spec), raises RegistrationRejected naming the
+    handlers and the reasons, unless `allow_rejected`: then the others are
+    served and the rejections logged as errors.
+
+    Kopf's other arguments are accepted: namespaces, peering and the
+    liveness endpoint are the sidecar's flags (a warning names the flag
+    when one is given); lifecycle, indexers, memories, insights and
+    _command are Kopf's internals and have no effect.
     """
+    given = dict(clusterwide=clusterwide, namespaces=namespaces, namespace=namespace,
+                 standalone=standalone, priority=priority, peering_name=peering_name,
+                 identity=identity, liveness_endpoint=liveness_endpoint, vault=vault)
+    for name, value in given.items():
+        if value:
+            logger.warning("operator(%s=...): the Herald sidecar's %s decides this; ignored",
+                           name, _SIDECAR_ARGUMENTS[name])
     op = Operator(registry=registry, target=target, credits=credits, memo=memo,
                   memo_factory=memo_factory, stop_wait=stop_wait,
-                  posting_level=posting_level, allow_rejected=allow_rejected)
+                  posting_level=posting_level, allow_rejected=allow_rejected,
+                  settings=settings)
     await op.run(stop_flag=stop_flag, ready_flag=ready_flag)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 
 class _Marker:
@@ -60,7 +60,20 @@ class Patch(dict):
     ``patch.spec``, ``patch.status``, ``patch.metadata`` (and its ``labels``
     and ``annotations``) create their sub-dicts on first use. Setting a value
     to None removes the field.
+
+    Kopf's constructor: ``Patch(src, body=..., fns=...)``; `fns` (functions
+    that edit the body, sent by Kopf as JSON patches) are refused when the
+    patch is sent: the sidecar applies merge patches only.
     """
+
+    def __init__(self, src: Any = None, /, body: Any = None, fns: Iterable[Any] = (),
+                 **kwargs: Any):
+        super().__init__(src or {}, **kwargs)
+        self.__dict__["body"] = body
+        self.__dict__["fns"] = list(fns)
+
+    def __copy__(self) -> "Patch":
+        return type(self)(self, body=self.body, fns=self.fns)
 
     def _section(self, key: str) -> "Patch":
         if key not in self or not isinstance(self[key], dict):
@@ -145,13 +158,21 @@ class DaemonStopped:
 
 
 class Resource(NamedTuple):
-    """The resource of the object a handler is called for."""
+    """The resource of the object a handler is called for. Kopf's other
+    fields (singular, shortcuts, ...) are empty: deliveries do not carry
+    them."""
 
     group: str
     version: str
     plural: str
-    kind: str
-    namespaced: bool
+    kind: str = ""
+    namespaced: bool = False
+    singular: str = ""
+    shortcuts: frozenset = frozenset()
+    categories: frozenset = frozenset()
+    subresources: frozenset = frozenset()
+    preferred: bool = True
+    verbs: frozenset = frozenset()
 
     @property
     def api_version(self) -> str:
@@ -174,31 +195,4 @@ def merge_patch_between(old: Any, new: Any) -> Any:
     return out
 
 
-def adopt(obj: dict, owner: dict, *, nested: tuple = ()) -> dict:
-    """Makes `obj` a child of `owner`, as Kopf's ``adopt``: an owner reference
-    (controller, blocking deletion), the owner's namespace, and a name
-    derived from the owner's when the child has none. Returns `obj`.
-
-    The child is then deleted with its owner by Kubernetes' garbage
-    collector. `nested` names further dicts inside `obj` (for example
-    ``("spec.template",)``) that get the same namespace.
-    """
-    ometa = owner.get("metadata", {})
-    meta = obj.setdefault("metadata", {})
-    refs = meta.setdefault("ownerReferences", [])
-    ref = {"apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
-           "name": ometa.get("name"), "uid": ometa.get("uid"),
-           "controller": True, "blockOwnerDeletion": True}
-    if not any(r.get("uid") == ref["uid"] for r in refs):
-        refs.append(ref)
-    if ometa.get("namespace") and not meta.get("namespace"):
-        meta["namespace"] = ometa["namespace"]
-    if not meta.get("name") and not meta.get("generateName"):
-        meta["generateName"] = f"{ometa.get('name')}-"
-    for path in nested:
-        target = obj
-        for part in path.split("."):
-            target = target.setdefault(part, {})
-        if ometa.get("namespace"):
-            target.setdefault("metadata", {}).setdefault("namespace", ometa["namespace"])
-    return obj
+from herald.hierarchies import adopt  # noqa: E402,F401 - herald.structs.adopt, as before
