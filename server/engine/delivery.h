@@ -135,13 +135,17 @@ struct RegistrationAnswer {
 
 // A handler process's stream as the engine sees it. Implementations queue
 // and return at once; a stream that has ended drops what it is given.
+// Outcomes are acknowledged by the stream itself, on the thread that read
+// them (server/session), not by the engine.
 class StreamSink {
  public:
   virtual ~StreamSink() = default;
   virtual void Registered(const RegistrationAnswer& answer) = 0;
   virtual void Deliver(const Delivery& delivery) = 0;
-  // The sidecar took the outcome of `delivery`.
-  virtual void Ack(DeliveryId delivery) = 0;
+  // The engine no longer waits for the outcome of `delivery`, which was
+  // sent on this stream (a daemon released, a probe abandoned): a late
+  // outcome is an unknown delivery.
+  virtual void Forget(DeliveryId delivery) {}
   // Asks the process to stop a running delivery (politely, or by force).
   virtual void Stop(DeliveryId delivery, StopReason reason, bool force) = 0;
   // `delivery` is 0 when the error concerns none.

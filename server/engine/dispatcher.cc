@@ -90,11 +90,11 @@ absl::Status Dispatcher::SetCredits(StreamId stream, uint32_t credits) {
 void Dispatcher::Enqueue(const std::string& handler_id, DeliveryId delivery,
                          const Pending& p, bool front) {
   Queue& q = queues_[handler_id];
-  QueueEntry e{p.seq, delivery};
+  const QueueEntry e{p.seq, delivery};
   if (front) {
-    q.entries.push_front(std::move(e));
+    q.entries.push_front(e);
   } else {
-    q.entries.push_back(std::move(e));
+    q.entries.push_back(e);
   }
   ++q.live;
 }
@@ -114,9 +114,9 @@ void Dispatcher::Compact(Queue& q) {
   // Amortized: at least live + kSlack cancellations since the last compaction
   // pay for looking at every entry once.
   std::deque<QueueEntry> kept;
-  for (auto& e : q.entries) {
+  for (const QueueEntry& e : q.entries) {
     ++queue_steps_;
-    if (Live(e) != nullptr) kept.push_back(std::move(e));
+    if (Live(e) != nullptr) kept.push_back(e);
   }
   q.entries.swap(kept);
 }
@@ -166,6 +166,7 @@ bool Dispatcher::Cancel(DeliveryId delivery) {
   } else if (auto s = streams_.find(d->second.stream); s != streams_.end()) {
     s->second.in_flight.erase(d->second.seq);
     s->second.long_running.erase(delivery);
+    s->second.sink->Forget(delivery);
   }
   deliveries_.erase(d);
   if (queue != nullptr) Compact(*queue);

@@ -19,7 +19,6 @@ class Sink : public StreamSink {
  public:
   void Registered(const RegistrationAnswer&) override {}
   void Deliver(const Delivery& d) override { sent.push_back(d.id); }
-  void Ack(DeliveryId) override {}
   void Stop(DeliveryId, StopReason, bool) override {}
   void Error(StreamError, DeliveryId, const std::string&) override {}
   std::vector<DeliveryId> sent;

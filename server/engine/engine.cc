@@ -396,12 +396,19 @@ void Engine::OnOutcome(StreamId stream_id, Outcome outcome) {
       NotRegistered(stream_id, "outcome", outcome.delivery_id);
       return;
     }
-    if (!st.ok()) {
+    if (st.ok()) return;
+    if (code == StreamError::kMalformedJson) {
       // The session logs the error it sends.
       it->second->Error(code, outcome.delivery_id, std::string(st.message()));
-      if (code != StreamError::kMalformedJson) return;
+      return;
     }
-    it->second->Ack(outcome.delivery_id);
+    // The session took the outcome of a delivery in flight and acked it;
+    // the engine let the delivery go meanwhile (a daemon released at its
+    // cancellation_timeout, a probe abandoned).
+    HERALD_LOG(INFO, "engine")
+        << StreamName(stream_id) << ": the outcome of delivery '"
+        << DeliveryName(outcome.delivery_id)
+        << "' came after the sidecar stopped waiting for it; dropped";
   });
 }
 

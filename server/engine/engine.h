@@ -74,7 +74,9 @@ class Engine {
   absl::Status Register(StreamId stream, Registration request,
                         const std::string& peer,
                         const std::shared_ptr<StreamSink>& sink);
-  // An outcome the session parsed; acknowledged (or refused) on the sink.
+  // An outcome the session took (and acknowledged) for a delivery in flight
+  // on the stream, its JSON parsed; a malformed one is answered on the sink
+  // with MALFORMED_JSON.
   void OnOutcome(StreamId stream, Outcome outcome);
   void SetCredits(StreamId stream, uint32_t credits);
   // Changes a running daemon sends; an error status when the session could

@@ -53,6 +53,60 @@ void HandlerSession::Refuse(v1::ProtocolErrorCode code,
   Write(ProtocolErrorMessage(code, delivery_id, message));
 }
 
+void HandlerSession::Deliver(const engine::Delivery& delivery) {
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_.insert(delivery.id);
+  }
+  WireSink::Deliver(delivery);
+}
+
+void HandlerSession::Forget(engine::DeliveryId delivery) {
+  absl::MutexLock lock(&mu_);
+  in_flight_.erase(delivery);
+}
+
+void HandlerSession::TakeOutcome(const v1::Outcome& outcome) {
+  // Enough to tell a repeated outcome from an unknown one for as long as a
+  // process plausibly repeats itself.
+  constexpr size_t kRecentDone = 4096;
+  const std::string& text = outcome.delivery_id();
+  absl::optional<engine::DeliveryId> id = ParseDeliveryId(text);
+  enum { kTaken, kDuplicate, kUnknown } verdict = kUnknown;
+  if (id) {
+    absl::MutexLock lock(&mu_);
+    if (in_flight_.erase(*id)) {
+      verdict = kTaken;
+      recent_done_.push_back(*id);
+      recent_done_set_.insert(*id);
+      if (recent_done_.size() > kRecentDone) {
+        recent_done_set_.erase(recent_done_.front());
+        recent_done_.pop_front();
+      }
+    } else if (recent_done_set_.contains(*id)) {
+      verdict = kDuplicate;
+    }
+  }
+  switch (verdict) {
+    case kTaken:
+      // Acknowledged here, on the thread that read it; the engine frees the
+      // credit on its loop.
+      Write(AckMessage(*id));
+      engine_->OnOutcome(stream(), OutcomeFromWire(outcome, *id));
+      return;
+    case kDuplicate:
+      Refuse(v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME, text,
+             absl::StrCat("delivery '", text,
+                          "' was already answered on this stream"));
+      return;
+    case kUnknown:
+      Refuse(v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY, text,
+             absl::StrCat("delivery '", text,
+                          "' is not in flight on this stream"));
+      return;
+  }
+}
+
 void HandlerSession::Handle(const v1::ConnectRequest& req) {
   const size_t size = req.ByteSizeLong();
   if (size > engine_->max_message_bytes()) {
@@ -94,18 +148,9 @@ void HandlerSession::Handle(const v1::ConnectRequest& req) {
     return;
   }
   switch (req.message_case()) {
-    case v1::ConnectRequest::kOutcome: {
-      const std::string& text = req.outcome().delivery_id();
-      absl::optional<engine::DeliveryId> id = ParseDeliveryId(text);
-      if (!id) {
-        Refuse(v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY, text,
-               absl::StrCat("delivery '", text,
-                            "' is not in flight on this stream"));
-        return;
-      }
-      engine_->OnOutcome(stream(), OutcomeFromWire(req.outcome(), *id));
+    case v1::ConnectRequest::kOutcome:
+      TakeOutcome(req.outcome());
       return;
-    }
     case v1::ConnectRequest::kSetCredits:
       engine_->SetCredits(stream(), req.set_credits().credits());
       return;

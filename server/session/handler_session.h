@@ -1,7 +1,8 @@
 // One handler process's stream, between gRPC and the engine: what the
 // process may send and when (register first and once, credits of at least
 // one, messages within --max_message_bytes, outcomes and interim changes
-// naming deliveries the sidecar sent), the translation of every message to
+// naming deliveries the sidecar sent on this stream, each answered once,
+// acknowledged as soon as it is read), the translation of every message to
 // and from the engine's types (wire.h), and every protocol error the
 // process is sent, built and logged here.
 //
@@ -12,11 +13,13 @@
 #ifndef HERALD_SERVER_SESSION_HANDLER_SESSION_H_
 #define HERALD_SERVER_SESSION_HANDLER_SESSION_H_
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "herald/v1/handler.pb.h"
 #include "server/engine/engine.h"
@@ -43,6 +46,12 @@ class HandlerSession : public WireSink,
 
   const std::string& name() const { return name_; }
 
+  // engine::StreamSink: the session keeps which deliveries are in flight
+  // on its stream, so that it acknowledges an outcome as soon as it reads
+  // it, and refuses unknown and repeated ones itself.
+  void Deliver(const engine::Delivery& delivery) override;
+  void Forget(engine::DeliveryId delivery) override;
+
  protected:
   void Write(v1::ConnectResponse message) override;
 
@@ -53,6 +62,9 @@ class HandlerSession : public WireSink,
   // Sends a protocol error the session found itself.
   void Refuse(v1::ProtocolErrorCode code, const std::string& delivery_id,
               const std::string& message);
+  // An outcome read: acknowledged and handed to the engine when its
+  // delivery is in flight here, refused otherwise.
+  void TakeOutcome(const v1::Outcome& outcome);
 
   engine::Engine* const engine_;
   const std::string name_;  // "stream-N", as logs and inspection show it.
@@ -61,6 +73,11 @@ class HandlerSession : public WireSink,
   bool registered_ = false;
   absl::Mutex mu_;
   Writer writer_ ABSL_GUARDED_BY(mu_);
+  // Deliveries sent on this stream and not answered, and the last answered
+  // ones (for DUPLICATE_OUTCOME), oldest first.
+  absl::flat_hash_set<engine::DeliveryId> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::deque<engine::DeliveryId> recent_done_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<engine::DeliveryId> recent_done_set_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace herald::session

@@ -135,6 +135,42 @@ TEST(HandlerSessionTest, EmptyOversizedAndUnknownMessagesAreRefused) {
   EXPECT_EQ(f.LastError(6).code(), v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
 }
 
+// An outcome is acknowledged on the thread that read it, before the engine
+// sees it; the session itself refuses repeated and forgotten ones.
+TEST(HandlerSessionTest, OutcomesAreAckedAsTheyAreRead) {
+  Fixture f;
+  f.session->Handle(Register(2));
+  ASSERT_TRUE(f.Written(1)[0].has_registered());
+  engine::Delivery d;
+  d.id = 5;
+  d.handler_id = "h";
+  d.cause = engine::Cause::kCreate;
+  f.session->Deliver(d);  // As the engine's dispatcher would.
+  ASSERT_EQ(f.Written(2)[1].delivery().delivery_id(), "d-5");
+
+  v1::ConnectRequest outcome;
+  outcome.mutable_outcome()->set_delivery_id("d-5");
+  outcome.mutable_outcome()->set_status(v1::OUTCOME_STATUS_SUCCESS);
+  f.session->Handle(outcome);
+  {
+    // Written before Handle returned.
+    absl::MutexLock lock(&f.mu);
+    ASSERT_EQ(f.written.size(), 3u);
+    EXPECT_EQ(f.written[2].outcome_ack().delivery_id(), "d-5");
+  }
+  f.session->Handle(outcome);
+  v1::ProtocolError e = f.LastError(4);
+  EXPECT_EQ(e.code(), v1::PROTOCOL_ERROR_CODE_DUPLICATE_OUTCOME);
+  EXPECT_THAT(e.message(), HasSubstr("'d-5' was already answered"));
+
+  d.id = 6;
+  f.session->Deliver(d);
+  f.session->Forget(6);  // The engine stopped waiting for it.
+  outcome.mutable_outcome()->set_delivery_id("d-6");
+  f.session->Handle(outcome);
+  EXPECT_EQ(f.LastError(6).code(), v1::PROTOCOL_ERROR_CODE_UNKNOWN_DELIVERY);
+}
+
 TEST(HandlerSessionTest, NothingIsWrittenAfterClose) {
   Fixture f;
   f.session->Close();

@@ -231,8 +231,6 @@ void WireSink::Deliver(const engine::Delivery& delivery) {
   Write(std::move(msg));
 }
 
-void WireSink::Ack(DeliveryId delivery) { Write(AckMessage(delivery)); }
-
 void WireSink::Stop(DeliveryId delivery, engine::StopReason reason,
                     bool force) {
   Write(StopMessage(delivery, reason, force));

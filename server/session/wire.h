@@ -68,7 +68,6 @@ class WireSink : public engine::StreamSink {
 
   void Registered(const engine::RegistrationAnswer& answer) override;
   void Deliver(const engine::Delivery& delivery) override;
-  void Ack(engine::DeliveryId delivery) override;
   void Stop(engine::DeliveryId delivery, engine::StopReason reason,
             bool force) override;
   void Error(engine::StreamError code, engine::DeliveryId delivery,

@@ -5,6 +5,7 @@ import logging
 
 import pytest
 
+from herald import _logging
 import herald
 from herald import on
 from herald.runtime import handler_spec
@@ -65,7 +66,7 @@ def test_kopfs_keyword_arguments_reach_the_handler_spec():
 
 
 def test_login_handlers_are_accepted_never_registered_and_warned_once(caplog, monkeypatch):
-    monkeypatch.setattr(on, "_warned", set())
+    monkeypatch.setattr(_logging, "_warned", set())
     reg = herald.Registry()
     with caplog.at_level(logging.WARNING, "herald"):
         for _ in range(2):
@@ -78,7 +79,7 @@ def test_login_handlers_are_accepted_never_registered_and_warned_once(caplog, mo
 
 
 def test_resume_of_deleted_objects_is_warned_once(caplog, monkeypatch):
-    monkeypatch.setattr(on, "_warned", set())
+    monkeypatch.setattr(_logging, "_warned", set())
     reg = herald.Registry()
     with caplog.at_level(logging.WARNING, "herald"):
         herald.on.resume("kopfexamples", id="a", deleted=True, registry=reg)(lambda **_: None)

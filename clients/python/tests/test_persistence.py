@@ -4,6 +4,7 @@ the sidecar's own storage and ordering replace, kept and warned about."""
 import logging
 from types import SimpleNamespace
 
+from herald import _logging
 import herald
 from herald import lifecycles, settings as settings_module
 
@@ -20,7 +21,7 @@ def test_storages_keep_kopfs_arguments():
 
 
 def test_changing_persistence_is_warned_once_naming_the_sidecars_flag(caplog, monkeypatch):
-    monkeypatch.setattr(settings_module, "_warned", set())
+    monkeypatch.setattr(_logging, "_warned", set())
     with caplog.at_level(logging.WARNING, "herald"):
         s = herald.OperatorSettings()  # Kopf's defaults: nothing to warn about.
         assert not caplog.records

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from herald import _logging
 import herald
 from herald import posting
 from herald._daemons import Daemons
@@ -59,7 +60,7 @@ def test_posting_settings_decide_as_in_kopf():
 
 
 def test_other_objects_and_calls_outside_handlers_are_dropped_with_a_warning(caplog, monkeypatch):
-    monkeypatch.setattr(posting, "_warned", set())
+    monkeypatch.setattr(_logging, "_warned", set())
     other = {"metadata": {"name": "y", "uid": "u2"}}
 
     def fn(**_):

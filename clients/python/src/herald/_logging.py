@@ -8,6 +8,16 @@ from typing import Any, Optional
 # The client's own logger; handlers' loggers are under herald.handlers.<id>.
 logger = logging.getLogger("herald")
 
+# Keys of the warnings given once per process.
+_warned: set = set()
+
+
+def warn_once(key: str, message: str, *args: Any) -> None:
+    """Logs a warning on the "herald" logger the first time `key` is seen."""
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(message, *args)
+
 
 class ObjectLogger(logging.LoggerAdapter):
     """Prefixes messages with the object's namespace/name and collects the

@@ -17,21 +17,13 @@ import functools
 import logging
 from typing import Any, Callable, Optional
 
+from herald._logging import warn_once
 from herald._execution import register, subhandler  # noqa: F401 - Kopf's kopf.on names
 from herald.registry import Handler, Registry, get_default_registry
 from herald.selectors import resource_name
 
 _UNSET = object()
 _log = logging.getLogger("herald")
-_warned: set = set()
-
-
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        _log.warning(message)
-
-
 def _resource(args: tuple, decorator: str = "handler", **selector: Any) -> str:
     """The sidecar's name of a selector: ("kopfexamples",),
     ("kopf.dev", "kopfexamples"), ("kopf.dev/v1", "kopfexamples"),
@@ -145,7 +137,7 @@ def resume(*resource: Any, group: Optional[str] = None, version: Optional[str] =
     ``deleted=True`` Kopf also calls it for objects being deleted; the
     sidecar does not yet (a warning says so, once)."""
     if deleted:
-        _warn_once("resume-deleted", "herald.on.resume(deleted=True): the Herald sidecar does "
+        warn_once("resume-deleted", "herald.on.resume(deleted=True): the Herald sidecar does "
                    "not call resume handlers for objects being deleted; delete handlers are")
     return _register("CAUSE_RESUME", resource, **{k: v for k, v in locals().items()
                                                    if k not in ("resource", "deleted")})
@@ -295,7 +287,7 @@ def login(*, id: Optional[str] = None, param: Any = None, errors: Any = None,
     itself (its --kubeconfig, or the pod's service account), so login
     handlers are accepted and never called; a warning says so, once."""
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _warn_once("login", f"herald.on.login: {_callable_id(fn)} is not called: the Herald "
+        warn_once("login", f"herald.on.login: {_callable_id(fn)} is not called: the Herald "
                    f"sidecar authenticates to the cluster itself")
         return fn
     return decorator

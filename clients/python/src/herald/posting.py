@@ -20,6 +20,7 @@ import logging
 import sys
 from typing import Any, Iterable, Optional, Union
 
+from herald._logging import warn_once
 from herald.hierarchies import _walk
 
 # (uid of the handler's object, its logger collecting Events, the settings).
@@ -27,19 +28,10 @@ target_var: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar(
     "herald_posting", default=None)
 
 _log = logging.getLogger("herald")
-_warned: set = set()
-
-
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        _log.warning(message)
-
-
 def _post(objs: Any, etype: str, reason: str, message: str, level: Optional[int]) -> None:
     target = target_var.get()
     if target is None:
-        _warn_once("outside", "herald.event() outside a handler is not posted: Events are "
+        warn_once("outside", "herald.event() outside a handler is not posted: Events are "
                    "sent with a handler's outcome")
         return
     uid, object_logger, settings = target
@@ -51,7 +43,7 @@ def _post(objs: Any, etype: str, reason: str, message: str, level: Optional[int]
             object_logger.events.append(
                 ("WARNING" if etype in ("Warning", "Error") else "NORMAL", reason, message))
         else:
-            _warn_once("other", "herald.event() about another object than the handler's is "
+            warn_once("other", "herald.event() about another object than the handler's is "
                        "not posted: the Herald sidecar posts Events about the handled object only")
 
 

@@ -28,6 +28,7 @@ import json
 import logging
 from typing import Any, Iterable, Optional, Union
 
+from herald._logging import warn_once
 from herald import persistence
 
 # Kopf's default retry delay of errors that name none, in seconds.
@@ -150,17 +151,14 @@ class PersistenceSettings:
         if self.__dict__.get("_ready") and name in _SIDECAR_FLAGS:
             what = value.describe() if hasattr(value, "describe") else repr(value)
             key = f"persistence.{name}"
-            if key not in _warned:
-                _warned.add(key)
-                logging.getLogger("herald").warning(
-                    "settings.persistence.%s = %s has no effect: the Herald sidecar stores "
-                    "progress itself; set its %s instead", name, what, _SIDECAR_FLAGS[name])
+            warn_once(key, "settings.persistence.%s = %s has no effect: the Herald sidecar "
+                      "stores progress itself; set its %s instead", name, what,
+                      _SIDECAR_FLAGS[name])
         super().__setattr__(name, value)
 
 
 _SIDECAR_FLAGS = {"finalizer": "--finalizer", "progress_storage": "--annotation_prefix",
                   "diffbase_storage": "--annotation_prefix"}
-_warned: set = set()
 
 
 @dataclasses.dataclass
