@@ -28,14 +28,16 @@ USER = "65532:65532"
 _NOFILE = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
 _NPROC = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
 LIMITS = [f"--ulimit=nofile={_NOFILE}:{_NOFILE}", f"--ulimit=nproc={_NPROC}:{_NPROC}"]
-PODMAN = ["podman", "--cgroup-manager=cgroupfs", "--events-backend=file"]
+# Root's podman (scripts/images builds into root's image store), with
+# cgroupfs: no systemd is needed.
+PODMAN = [*([] if os.geteuid() == 0 else ["sudo"]), "podman", "--cgroup-manager=cgroupfs",
+          "--events-backend=file"]
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    if args[0] == "run":
-        args = ("run", *LIMITS, *args[1:])
-    return subprocess.run([*sudo, *PODMAN, *args], capture_output=True, text=True, check=check,
+    if args[0] == "run":  # No network: nothing for podman to set up or leave behind.
+        args = ("run", "--network=none", *LIMITS, *args[1:])
+    return subprocess.run([*PODMAN, *args], capture_output=True, text=True, check=check,
                           timeout=timeout)
 
 
