@@ -14,6 +14,7 @@ import resource
 import subprocess
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +75,8 @@ def containers():
     assert not left.strip(), f"containers left behind: {left}"
     mounts = open("/proc/mounts").read()
     assert not [i for i in ids if i in mounts], f"mounts left behind: {mounts}"
+    cgroups = [str(p) for i in ids for p in Path("/sys/fs/cgroup").glob(f"**/libpod-{i}*")]
+    assert not cgroups, f"cgroups left behind: {cgroups}"
 
 
 def _embedded_kubeconfig(cluster, path) -> None:
