@@ -40,6 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--once", action="store_true",
                         help="stop after showing the result instead of waiting for Ctrl+C")
+    parser.add_argument("--sidecar", default=str(ROOT / "bazel-bin" / "server" / "herald"),
+                        help="the herald binary (scripts/demo passes the release build's)")
     args = parser.parse_args()
     os.environ["PATH"] = f"{herald_bin()}{os.pathsep}{os.environ['PATH']}"
     work = Path(tempfile.mkdtemp(prefix="herald-demo-"))
@@ -66,8 +68,9 @@ def main() -> int:
                 "crd/kopfexamples.kopf.dev")
 
         say(f"Starting the Herald sidecar on unix:{sock}")
-        sidecar = subprocess.Popen([str(ROOT / "bazel-bin" / "server" / "herald"),
-                                    f"--socket={sock}"], env=env, stdout=subprocess.PIPE,
+        print(subprocess.run([args.sidecar, "--version"], check=True, capture_output=True,
+                             text=True).stdout.strip())
+        sidecar = subprocess.Popen([args.sidecar, f"--socket={sock}"], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         procs.append(("sidecar", sidecar))
         pump(sidecar, "[sidecar]")

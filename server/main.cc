@@ -8,20 +8,26 @@
 //
 // Exit codes: 0 after SIGINT or SIGTERM; 1 after a fatal error (a startup
 // handler failed for good); 2 for a bad flag or a failed start, with one line
-// "herald: <what, where, why>" on stderr.
+// "herald: <what, where, why>" on stderr. `herald --version` prints the
+// version, the commit and whether this is an optimized build, and exits 0.
 
 #include <cstdio>
 #include <string>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "server/app/app.h"
 #include "server/app/flags.h"
+#include "server/app/version.h"
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "The Herald sidecar: watches Kubernetes resources for handler "
       "processes.");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return herald::app::VersionString() + "\n"; };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   auto options = herald::app::AppOptionsFromFlags();
   if (!options.ok()) {

@@ -641,10 +641,10 @@ STATUS_TEXT = (
 
 
 def _opt_bazel_bin() -> Path:
-    """bazel-bin of the -c opt build when it holds the sidecar (what the
+    """bazel-bin of the --config=release (-c opt) build when it holds the sidecar (what the
     harness measures), else the checkout's bazel-bin link."""
     try:
-        out = subprocess.run(["bazel", "info", "-c", "opt", "bazel-bin"], cwd=ROOT, capture_output=True,
+        out = subprocess.run(["bazel", "info", "--config=release", "bazel-bin"], cwd=ROOT, capture_output=True,
                              text=True, timeout=120).stdout.strip()
         if out and (Path(out) / "server" / "herald").exists():
             return Path(out)

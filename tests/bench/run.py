@@ -82,7 +82,7 @@ def build_synthetic(bin_dir: Path) -> None:
 
 def bazel_build(opt: bool) -> Path:
     """Builds the sidecar and the C++ benchmark tools; returns their bazel-bin."""
-    mode = ["-c", "opt"] if opt else []
+    mode = ["--config=release"] if opt else []
     targets = ["//server:herald"]
     if (HERE / "cc" / "BUILD.bazel").exists():
         targets.append("//tests/bench/cc:all")
@@ -117,7 +117,7 @@ def machine_info(opt: bool) -> dict:
         info["commit"] = rev + (" (with uncommitted changes in server/ or proto/)" if dirty else "")
     except OSError:
         pass
-    info["build"] = "bazel -c opt" if opt else "bazel fastbuild (not optimized)"
+    info["build"] = "bazel --config=release (-c opt)" if opt else "bazel fastbuild (not optimized)"
     return info
 
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-setup", action="store_true",
                     help="skip scripts/setup and tests/bench/setup.sh")
     ap.add_argument("--fastbuild", action="store_true",
-                    help="build without -c opt (what `bazel test //...` already built)")
+                    help="build without --config=release (what `bazel test //...` already built)")
     ap.add_argument("--workdir", default="", help="scratch folder (default: a new temporary one)")
     ap.add_argument("--results", default="", help="also write the rows as JSON here")
     ap.add_argument("--update-docs", action="store_true",

@@ -167,3 +167,40 @@ def test_pod_manifests_are_accepted_by_the_api_server(crd):
                       check=False)
         assert out.returncode == 0, out.stderr
         assert "(server dry run)" in out.stdout
+
+
+def test_k8s_is_a_kustomization_with_overridable_namespace_and_images(crd, tmp_path):
+    """`kubectl apply -k k8s/` applies the CRD, the RBAC and the Deployment;
+    an overlay moves all of it to its namespace (the ClusterRoleBinding's
+    subject too) and swaps the images."""
+    def render(folder) -> list[dict]:
+        import yaml  # PyYAML, with the kubernetes package
+        out = kubectl(crd, "kustomize", str(folder), check=False)
+        assert out.returncode == 0, out.stderr
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+    def kinds(objs):
+        return sorted(o["kind"] for o in objs)
+
+    base = render(ROOT / "k8s")
+    assert kinds(base) == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+                           "Deployment", "ServiceAccount"]
+    dry = kubectl(crd, "apply", "-k", str(ROOT / "k8s"), "--dry-run=server", check=False)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("(server dry run)") == 5, dry.stdout
+
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(json.dumps({
+        "resources": [os.path.relpath(ROOT / "k8s", overlay)],
+        "namespace": "operators",
+        "images": [{"name": "herald", "newName": "registry.example.com/herald", "newTag": "v9"},
+                   {"name": "herald-python", "newName": "registry.example.com/handlers",
+                    "newTag": "1"}],
+    }))
+    objs = {o["kind"]: o for o in render(overlay)}
+    for kind in ("ServiceAccount", "Deployment"):
+        assert objs[kind]["metadata"]["namespace"] == "operators", objs[kind]
+    assert objs["ClusterRoleBinding"]["subjects"][0]["namespace"] == "operators"
+    images = [c["image"] for c in objs["Deployment"]["spec"]["template"]["spec"]["containers"]]
+    assert images == ["registry.example.com/herald:v9", "registry.example.com/handlers:1"]
