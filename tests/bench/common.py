@@ -460,7 +460,8 @@ class Handler:
 
 def grpc_echo(ctx: Context, procs: Processes, mode: str, size: int, count: int,
               inflight: int = 64, name: str = "echo") -> dict:
-    """Runs a grpc_echo server and one client run; returns the client's stats."""
+    """Runs a grpc_echo server and one client run; returns the client's stats,
+    with the server's CPU seconds during the run as `server_cpu_s`."""
     d = ctx.scratch(name)
     sock = d / "echo.sock"
     sock.unlink(missing_ok=True)
@@ -469,14 +470,16 @@ def grpc_echo(ctx: Context, procs: Processes, mode: str, size: int, count: int,
     wait_until(sock.exists, 20, "grpc_echo server socket", interval=0.01)
     stats = d / f"{mode}.json"
     stats.unlink(missing_ok=True)
+    cpu0 = cpu_seconds(server.pid)
     res = subprocess.run([str(exe), "client", f"--target=unix://{sock}", f"--mode={mode}",
                           f"--size={size}", f"--count={count}", f"--inflight={inflight}",
                           f"--stats={stats}"], capture_output=True, text=True, timeout=600,
                          preexec_fn=_die_with_parent)
+    server_cpu = cpu_seconds(server.pid) if server.alive() else float("nan")
     server.stop()
     if res.returncode != 0 or not stats.exists():
         raise RuntimeError(f"grpc_echo client failed ({res.returncode}): {res.stderr[-2000:]}")
-    return json.loads(stats.read_text())
+    return dict(json.loads(stats.read_text()), server_cpu_s=server_cpu - cpu0)
 
 
 def need(ctx: Context, *parts: str) -> Path:

@@ -14,10 +14,12 @@ The implementations, each with its shipped defaults:
   `herald run peers/herald-python/handlers.py` (only where the sidecar is);
 - Kopf 1.45.2: `kopf run --standalone --namespace=NS peers/kopf/handlers.py`.
 
-One row: Herald's time against Kopf's (P1's target, 10x faster), with the CPU
-of each implementation's processes in its notes; each implementation's
-median of several rounds (one in the quick run), each round on a fresh
-control plane.
+Two rows, P1's against Kopf: the CPU of Herald's processes (sidecar plus
+handler process) against Kopf's (<= 0.25x) and their peak RSS against Kopf's
+(<= 0.35x), with each implementation's time in the notes (no plain client
+runs here: it writes the status with the object's PATCH, which a status
+subresource ignores); each implementation's median of several rounds (one
+in the quick run), each round on a fresh control plane.
 
     python3 tests/bench/p1s.py [--quick] [--n N] [--rounds R] [--keep]
 """

@@ -13,6 +13,8 @@ import time
 from common import RESOURCE, Context, Processes, Sidecar, Synthetic, mb, proc_status, row
 
 SIZE = 2500
+TIME_TARGET = 1.5  # times the bare pager's
+PEAK_TARGET = 1.3  # peak RSS over steady RSS
 
 
 def bare_list(ctx: Context, url: str) -> dict:
@@ -48,17 +50,19 @@ def run(ctx: Context) -> list[dict]:
     common_notes = (f"{listed} objects of {json_bytes / n:.0f} B ({mb(json_bytes):.0f} MB of JSON), "
                     f"{pages} list page(s) served to the sidecar (it asks for 500 per page).")
     ratio = peak / steady
+    time_ratio = seconds / baseline
     return [
         row("P5", f"cold start to listing complete, {n // 1000}k objects", round(seconds, 2),
-            round(baseline, 2), "bare Go HTTP client paging the same list", "s", "<= 5 s",
-            seconds <= 5.0 and listed == n,
+            round(baseline, 2), "bare Go HTTP client paging the same list", "s",
+            f"<= {TIME_TARGET}x the bare pager", time_ratio <= TIME_TARGET and listed == n,
+            ratio=time_ratio, ratio_text=f"{time_ratio:.2f}x the bare pager",
             notes=("From starting the sidecar process to its 'listed N object(s)' log line "
                    "(discovery, every page read, parsed, cached and handed to the engine). "
                    + common_notes + f" The sidecar took in {mb(json_bytes) / seconds:.0f} MB/s "
                    f"of JSON; the bare client, which parses nothing, "
                    f"{mb(json_bytes) / baseline:.0f} MB/s.")),
         row("P5", f"peak RSS / steady RSS, {n // 1000}k objects", round(mb(peak), 1),
-            round(mb(steady), 1), "steady VmRSS 2 s after listing", "MB", "<= 1.3x",
-            ratio <= 1.3, ratio=ratio, ratio_text=f"{ratio:.2f}x steady",
+            round(mb(steady), 1), "steady VmRSS 2 s after listing", "MB", f"<= {PEAK_TARGET}x",
+            ratio <= PEAK_TARGET, ratio=ratio, ratio_text=f"{ratio:.2f}x steady",
             notes="VmHWM (peak resident) against VmRSS once listed. " + common_notes),
     ]

@@ -31,12 +31,13 @@ from common import Context  # noqa: E402
 
 SCENARIOS = ["P1", "P1S", "P2", "P3", "P4", "P5", "P6", "P7", "P10"]
 TARGETS = {
-    "P1": "10x Kopf; 1.2x controller-runtime; within 1.25x of a plain client",
-    "P1S": "10x Kopf, with a status subresource",
+    "P1": ("time <= 1.05x a plain client; CPU <= 0.25x Kopf's (Python client), <= 0.6x "
+           "controller-runtime's (C++ handler); peak RSS <= 0.35x Kopf's"),
+    "P1S": "with a status subresource: CPU <= 0.25x Kopf's; peak RSS <= 0.35x Kopf's",
     "P2": "<= 2x ping-pong; p50 <= 150 us, p99 <= 500 us added",
-    "P3": ">= 20,000 events/s, >= 40% of echo",
-    "P4": "<= 3x the JSON bytes",
-    "P5": "<= 5 s; peak <= 1.3x steady",
+    "P3": ">= 40% of echo; sidecar CPU <= 10 us per event",
+    "P4": "<= 1.5x the JSON bytes",
+    "P5": "<= 1.5x a bare pager; peak <= 1.3x steady",
     "P6": "<= 1.1% of objects",
     "P7": "rise <= 1 ms; bounded, merged",
     "P10": "<= 0.9x Kopf's time; CPU <= 0.5x Kopf's; sidecar CPU waiting for 8 credits <= 2x",
