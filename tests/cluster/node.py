@@ -518,6 +518,31 @@ def sweep() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def leftovers() -> list[str]:
+    """What of a node is on the machine now, one line each (nothing when
+    no node runs and the last one was taken down)."""
+    prefix = str(Path(tempfile.gettempdir()) / DIR_PREFIX)
+    found = []
+    pids = sorted((set(_pids_with_arg(prefix)) | set(_cgroup_pids())) - {os.getpid()})
+    if pids:
+        found.append(f"processes {pids}")
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    found += [f"mount {m}" for m in mounts if m.startswith(prefix)]
+    found += [f"cgroup {cg}" for cg in _kubepods_cgroups()]
+    for tool in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            save = subprocess.run([f"{tool}-save", "-t", table], capture_output=True, text=True)
+            found += [f"{tool} -t {table} chain {line[1:].split()[0]}"
+                      for line in save.stdout.splitlines() if line.startswith(":KUBE-")]
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+        found.append(f"link {BRIDGE}")
+    if f" {NODE_IP}/" in subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"],
+                                         capture_output=True, text=True).stdout:
+        found.append(f"address {NODE_IP} on lo")
+    found += [f"folder {d}" for d in glob.glob(prefix + "*")]
+    return found
+
+
 def _pids_with_arg(prefix: str) -> list[int]:
     pids = []
     for p in Path("/proc").iterdir():
