@@ -3,8 +3,9 @@ a real node (tests/cluster/node.py), with the images scripts/images builds.
 The pod becomes Ready through /readyz, the sidecar talks to the API server
 in-cluster (the pod's projected service-account token, KUBERNETES_SERVICE_HOST,
 no kubeconfig) with k8s/rbac.yaml's permissions only, an applied object gets
-its status, `kubectl logs` shows both containers, and when the pod is deleted
-the next one takes over without running a handler that succeeded again."""
+its status, `kubectl logs` shows both containers, each container restarting
+alone is served again, and when the pod is deleted the next one takes over
+without running a handler that succeeded again."""
 
 from __future__ import annotations
 
@@ -88,6 +89,14 @@ def _apply_object(node, name: str) -> None:
     node.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
 
+def _restarts(node, pod: str, container: str) -> int:
+    got = json.loads(node.kubectl("get", "pod", "-n", NS, pod, "-o", "json").stdout)
+    for c in got.get("status", {}).get("containerStatuses", []):
+        if c["name"] == container:
+            return c["restartCount"]
+    return 0
+
+
 def _logs(node, pod: str, container: str) -> str:
     return node.kubectl("logs", "-n", NS, pod, "-c", container).stdout
 
@@ -145,6 +154,29 @@ def test_operator_pod_in_cluster(node, node_images, tmp_path):
     assert f"[{NS}/kopf-example-1] A handler is called with body" in handlers_log, handlers_log
     assert f"[{NS}/kopf-example-1] handler create_fn succeeded" in handlers_log, handlers_log
 
+    # Each container restarting alone (its process stopped with SIGTERM, the
+    # kubelet restarting it): the handler process reconnects to the sidecar,
+    # and to the sidecar's next process; objects are handled again after each.
+    for container, n in (("handlers", 2), ("herald", 3)):
+        restarts = _restarts(node, name, container)
+        node.kubectl("exec", "-n", NS, name, "-c", container, "--", "sh", "-c", "kill 1")
+        wait_for(lambda: _restarts(node, name, container) > restarts, timeout=60,
+                 what=f"container {container} restarted", describe=describe)
+        wait_for(lambda: _ready_pod(node), timeout=60, what="the pod Ready again",
+                 describe=describe)
+        _apply_object(node, f"kopf-example-{n}")
+        got = wait_for(lambda: _status(node, f"kopf-example-{n}"), timeout=60,
+                       what=f"status.create_fn of kopf-example-{n} after {container} restarted",
+                       describe=describe)
+        assert got == {"message": f"hello {NS}/kopf-example-{n}"}
+    # The sidecar's second process served a handler process that registered
+    # again, and neither ran a handler that had succeeded.
+    sidecar_log = _logs(node, name, "herald")
+    assert "registered 1 handler(s)" in sidecar_log, sidecar_log
+    handlers_log = _logs(node, name, "handlers")
+    assert handlers_log.count("registered 1 handler(s)") >= 2, handlers_log
+    assert f"[{NS}/kopf-example-1]" not in handlers_log, handlers_log
+
     # The pod deleted: the Deployment's next pod takes over; what was
     # handled is not handled again, a new object is.
     t1 = time.monotonic()
@@ -154,13 +186,15 @@ def test_operator_pod_in_cluster(node, node_images, tmp_path):
     print(f"\n[herald] pod deleted to the next pod Ready: {time.monotonic() - t1:.1f}s",
           file=sys.stderr)
     name2 = pod2["metadata"]["name"]
-    _apply_object(node, "kopf-example-2")
-    got = wait_for(lambda: _status(node, "kopf-example-2"), timeout=60,
-                   what="status.create_fn of kopf-example-2", describe=describe)
-    assert got == {"message": f"hello {NS}/kopf-example-2"}
-    log2 = wait_for(lambda: (lambda t: t if "kopf-example-2" in t else None)(
+    _apply_object(node, "kopf-example-4")
+    got = wait_for(lambda: _status(node, "kopf-example-4"), timeout=60,
+                   what="status.create_fn of kopf-example-4", describe=describe)
+    assert got == {"message": f"hello {NS}/kopf-example-4"}
+    log2 = wait_for(lambda: (lambda t: t if "kopf-example-4" in t else None)(
         _logs(node, name2, "handlers")), timeout=20, what="the next pod's handler log line")
-    assert f"[{NS}/kopf-example-2] handler create_fn succeeded" in log2, log2
-    # The new pod listed kopf-example-1 (handled) before kopf-example-2 came.
-    assert "kopf-example-1" not in log2, log2
-    assert _status(node, "kopf-example-1") == {"message": f"hello {NS}/kopf-example-1"}
+    assert f"[{NS}/kopf-example-4] handler create_fn succeeded" in log2, log2
+    # The new pod listed kopf-example-1 to 3 (handled) before
+    # kopf-example-4 came, and ran no handler for them.
+    for n in (1, 2, 3):
+        assert f"[{NS}/kopf-example-{n}]" not in log2, log2
+        assert _status(node, f"kopf-example-{n}") == {"message": f"hello {NS}/kopf-example-{n}"}
