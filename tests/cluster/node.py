@@ -22,6 +22,9 @@ What it sets up on the machine, and takes down again on stop:
   hierarchy);
 - mounts under the node's folder (kubelet's root, pod volumes, containerd's
   snapshots and network namespaces);
+- files that the containers' shims, kubelet and CNI keep outside it whatever
+  their configuration (shim and device-plugin sockets that nothing listens
+  on, CNI's cached results for the node's network);
 - the kernel parameters kubelet sets (`vm.overcommit_memory`,
   `kernel.panic`, ...), restored to what they were.
 
@@ -78,6 +81,12 @@ LOCK_FILE = Path("/tmp/herald-node.lock")
 # Kernel parameters kubelet sets at start (setupKernelTunables).
 KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
                    "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+# Paths that containerd's shims, kubelet and CNI use whatever they are
+# configured with: the shims' sockets, kubelet's device-plugin socket, CNI's
+# result cache.
+SHIM_SOCKETS = Path("/run/containerd/s")
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
+CNI_RESULTS = Path("/var/lib/cni/results")
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
 
@@ -514,8 +523,34 @@ def sweep() -> None:
             _remove_kube_chains(tool, table)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
     subprocess.run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo"], capture_output=True)
+    for path in _stale_files():
+        path.unlink(missing_ok=True)
+    for d in (DEVICE_PLUGINS, DEVICE_PLUGINS.parent):
+        try:
+            d.rmdir()  # Only when empty.
+        except OSError:
+            pass
     for d in glob.glob(prefix + "*"):
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _stale_files() -> list[Path]:
+    """Files a node leaves outside its folder: sockets of shims and of the
+    kubelet that nothing listens on any more, and CNI's cached results for
+    the node's network (and the loopback of the same sandboxes)."""
+    listening = set()
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8:
+            listening.add(fields[7])
+    found = []
+    for path in [*SHIM_SOCKETS.glob("*"), DEVICE_PLUGINS / "kubelet.sock"]:
+        if path.is_socket() and str(path) not in listening:
+            found.append(path)
+    for path in CNI_RESULTS.glob(f"{NODE_NAME}-*"):
+        sandbox = path.name[len(NODE_NAME) + 1:].rsplit("-", 1)[0]
+        found += [path, *CNI_RESULTS.glob(f"cni-loopback-{sandbox}-*")]
+    return found
 
 
 def leftovers() -> list[str]:
@@ -540,6 +575,7 @@ def leftovers() -> list[str]:
                                          capture_output=True, text=True).stdout:
         found.append(f"address {NODE_IP} on lo")
     found += [f"folder {d}" for d in glob.glob(prefix + "*")]
+    found += [f"file {p}" for p in _stale_files()]
     return found
 
 
