@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from heraldproc import ROOT, wait_for
+from heraldproc import ROOT, Proc, wait_for
 from node import LocalNode
 
 NS = "herald-pod-e2e"
@@ -51,8 +51,8 @@ def _overlay(tmp_path, images) -> str:
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (sidecar, sidecar_tag), (python, python_tag) = (i.rsplit(":", 1) for i in images)
-    never = [{"op": "add", "path": f"/spec/template/spec/containers/{i}/imagePullPolicy",
-              "value": "Never"} for i in (0, 1)]
+    never = [{"op": "add", "path": f"/spec/template/spec/{kind}/0/imagePullPolicy",
+              "value": "Never"} for kind in ("containers", "initContainers")]
     (overlay / "kustomization.yaml").write_text(json.dumps({
         "resources": [os.path.relpath(ROOT / "k8s", overlay)],
         "namespace": NS,
@@ -91,7 +91,8 @@ def _apply_object(node, name: str) -> None:
 
 def _restarts(node, pod: str, container: str) -> int:
     got = json.loads(node.kubectl("get", "pod", "-n", NS, pod, "-o", "json").stdout)
-    for c in got.get("status", {}).get("containerStatuses", []):
+    status = got.get("status", {})
+    for c in status.get("containerStatuses", []) + status.get("initContainerStatuses", []):
         if c["name"] == container:
             return c["restartCount"]
     return 0
@@ -121,7 +122,8 @@ def test_operator_pod_in_cluster(node, node_images, tmp_path):
     # In-cluster: no kubeconfig, no host path; the service account's token
     # projected, the API server reached through the kubernetes Service.
     spec = pod["spec"]
-    assert not any("--kubeconfig" in a for c in spec["containers"] for a in c.get("args", []))
+    assert not any("--kubeconfig" in a for c in spec["containers"] + spec["initContainers"]
+                   for a in c.get("args", []))
     assert not any("hostPath" in v for v in spec["volumes"]), spec["volumes"]
     assert spec["serviceAccountName"] == "herald"
     assert any("projected" in v and any("serviceAccountToken" in s
@@ -198,3 +200,32 @@ def test_operator_pod_in_cluster(node, node_images, tmp_path):
     for n in (1, 2, 3):
         assert f"[{NS}/kopf-example-{n}]" not in log2, log2
         assert _status(node, f"kopf-example-{n}") == {"message": f"hello {NS}/kopf-example-{n}"}
+
+    # A pod's SIGTERM: the sidecar runs the cleanup handlers while the
+    # handler stream is still open, and both containers stop within the
+    # grace period. The example with a cleanup handler, rolled out.
+    patch = [{"op": "replace", "path": "/spec/template/spec/initContainers/0/args/0",
+              "value": "/app/examples/14-activities/handlers.py"}]
+    node.kubectl("patch", "deployment", DEPLOYMENT, "-n", NS, "--type=json",
+                 "-p", json.dumps(patch))
+
+    def activities_pod():
+        pod = _ready_pod(node, other_than=name2)
+        args = pod and pod["spec"]["initContainers"][0]["args"]
+        return pod if args and "14-activities" in args[0] else None
+    name3 = wait_for(activities_pod, timeout=120, what="the rolled-out pod Ready",
+                     describe=describe)["metadata"]["name"]
+    follow = {c: Proc([str(node.bin_dir / "kubectl"), "logs", "-f", "-n", NS, name3, "-c", c],
+                      env=node.cluster.env()) for c in ("herald", "handlers")}
+    follow["handlers"].wait_for(r"registered \d+ handler\(s\)", timeout=30)
+    t2 = time.monotonic()
+    node.kubectl("delete", "pod", "-n", NS, name3, "--wait=true", timeout=60)
+    stopped = time.monotonic() - t2
+    for proc in follow.values():
+        proc.proc.wait(timeout=30)
+    handlers_log, sidecar_log = "\n".join(follow["handlers"].lines), "\n".join(follow["herald"].lines)
+    assert "cleaning up" in handlers_log, handlers_log
+    assert "received SIGTERM; stopping" in sidecar_log, sidecar_log
+    assert sidecar_log.rstrip().endswith("stopped"), sidecar_log
+    grace = pod2["spec"]["terminationGracePeriodSeconds"]
+    assert stopped < grace, (stopped, grace)
