@@ -29,8 +29,9 @@ What it sets up on the machine, and takes down again on stop:
   `kernel.panic`, ...), restored to what they were.
 
 One node runs on a machine at a time: `start` takes an exclusive lock
-(/tmp/herald-node.lock, waiting for another run to finish), then sweeps
-whatever a run that died left behind, before it starts anything. Every
+(`NodeLock`, /tmp/herald-node.lock, waiting for another run to finish), then
+sweeps whatever a run that died left behind, before it starts anything
+(`tests/cluster/node.py sweep` does that alone). Every
 process it starts is killed when the process that started it dies (as
 LocalCluster's are); the containers' shims, which containerd detaches, are
 found by the node's folder in their command line.
@@ -103,6 +104,44 @@ def _run(*args: str, check: bool = True, timeout: float = 120, **kw) -> subproce
     return res
 
 
+class NodeLock:
+    """The machine-wide lock a node is started and swept under (an exclusive
+    flock on LOCK_FILE, released when its holder closes it or dies)."""
+
+    def __init__(self, timeout: float = 1200.0):
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def acquire(self) -> "NodeLock":
+        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    os.close(fd)
+                    raise NodeError(f"another local node holds {LOCK_FILE} "
+                                    f"(pid {LOCK_FILE.read_text().strip()})") from e
+                time.sleep(1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # Closing releases the lock.
+            self._fd = None
+
+    def __enter__(self) -> "NodeLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class LocalNode:
     """One node, its control-plane controllers and its own LocalCluster.
 
@@ -110,14 +149,16 @@ class LocalNode:
     """
 
     def __init__(self, bin_dir: Path | None = None, ready_timeout: float = 180.0,
-                 lock_timeout: float = 1200.0):
+                 lock_timeout: float = 1200.0, take_lock: bool = True):
+        """`take_lock=False`: the caller holds the NodeLock already (to look
+        at the machine before and after the node without another run
+        starting in between)."""
         self.bin_dir = Path(bin_dir) if bin_dir else herald_bin()
         self.ready_timeout = ready_timeout
-        self.lock_timeout = lock_timeout
+        self._lock = NodeLock(lock_timeout) if take_lock else None
         self.dir: Path | None = None
         self.cluster: LocalCluster | None = None
         self._procs: dict[str, subprocess.Popen] = {}
-        self._lock_fd: int | None = None
         self._sysctls: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
@@ -137,7 +178,8 @@ class LocalNode:
             if not Path(path).exists():
                 raise NodeError(f"{path} is missing: run scripts/setup first")
         t0 = time.monotonic()
-        self._lock()
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self.timings["lock"] = time.monotonic() - t0
             sweep()
@@ -194,7 +236,8 @@ class LocalNode:
             self._procs = {}
             self.dir = None
             self.cluster = None
-            self._unlock()
+            if self._lock is not None:
+                self._lock.release()
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 120) -> subprocess.CompletedProcess:
@@ -237,30 +280,6 @@ class LocalNode:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    # --- the lock --------------------------------------------------------------
-
-    def _lock(self) -> None:
-        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    os.close(fd)
-                    raise NodeError(f"another local node holds {LOCK_FILE} "
-                                    f"(pid {LOCK_FILE.read_text().strip()})") from e
-                time.sleep(1)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # Closing releases the lock.
-            self._lock_fd = None
 
     # --- processes --------------------------------------------------------------
 
@@ -688,17 +707,16 @@ def _pause_image_archive(binary: bytes) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start, print the kubeconfig path, run until Ctrl+C or SIGTERM")
+    up = sub.add_parser("up", help="start, print the kubeconfig path, run until Ctrl+C or SIGTERM")
+    up.add_argument("--caller-holds-lock", action="store_true",
+                    help="do not take the node lock: the process that runs this holds it")
     sub.add_parser("sweep", help="take down what a node that died left behind")
     args = parser.parse_args(argv)
-    node = LocalNode()
     if args.command == "sweep":
-        node._lock()
-        try:
+        with NodeLock():
             sweep()
-        finally:
-            node._unlock()
         return 0
+    node = LocalNode(take_lock=not args.caller_holds_lock)
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
