@@ -33,6 +33,19 @@ def cluster():
 
 
 @pytest.fixture(scope="session")
+def images():
+    """(sidecar image, Python image) in root's podman store, built by
+    scripts/images unless up to date (scripts/test builds them while the unit
+    tests run)."""
+    res = subprocess.run([str(ROOT / "scripts" / "images")], capture_output=True, text=True,
+                         timeout=3000)
+    assert res.returncode == 0, res.stderr[-4000:]
+    names = subprocess.run([str(ROOT / "scripts" / "images"), "--print"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    return names[0], names[1]
+
+
+@pytest.fixture(scope="session")
 def binaries():
     """The sidecar and the test driver, built with Bazel."""
     from heraldproc import build

@@ -6,7 +6,8 @@ signing key, writes a kubeconfig with an admin user (group system:masters), and
 waits until the API server answers /readyz and the `default` namespace exists.
 Everything lives in one temporary folder that is removed on stop.
 
-The servers listen on 127.0.0.1 only, on free ports chosen at start, and stop by
+The servers listen on 127.0.0.1 (kube-apiserver on `host` when one is given),
+on free ports chosen at start, and stop by
 themselves: they are killed when the process that started them dies (Linux
 parent-death signal), and `stop()` ends them in order and waits.
 
@@ -84,11 +85,22 @@ class LocalCluster:
     """
 
     def __init__(self, workdir: str | os.PathLike | None = None, bin_dir: Path | None = None,
-                 start_timeout: float = 90.0, log_to_stderr: bool = False):
+                 start_timeout: float = 90.0, log_to_stderr: bool = False,
+                 host: str = "127.0.0.1", service_accounts: bool = False,
+                 apiserver_args: list[str] | None = None):
+        """`host`: the address kube-apiserver binds and advertises (in its
+        serving certificate); pods reach it through the `kubernetes` Service
+        only when it is not a loopback address. `service_accounts`: the
+        ServiceAccount admission plugin on, so pods get projected tokens
+        (a controller-manager must then create the namespaces' `default`
+        service accounts). `apiserver_args`: more kube-apiserver flags."""
         self.bin_dir = Path(bin_dir) if bin_dir else herald_bin()
         self._own_dir = workdir is None
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="herald-cluster-"))
         self.start_timeout = start_timeout
+        self.host = host
+        self.service_accounts = service_accounts
+        self.apiserver_args = list(apiserver_args or [])
         self.log_to_stderr = log_to_stderr
         self.etcd_port = 0
         self.etcd_peer_port = 0
@@ -100,7 +112,7 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        return f"https://{self.host}:{self.apiserver_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -151,8 +163,8 @@ class LocalCluster:
         args = [
             str(self.bin_dir / "kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.host}",
+            f"--advertise-address={self.host}",
             f"--secure-port={self.apiserver_port}",
             f"--cert-dir={pki}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -165,11 +177,13 @@ class LocalCluster:
             f"--token-auth-file={self.dir / 'tokens.csv'}",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
-            # No controller-manager runs here to create default service accounts.
-            "--disable-admission-plugins=ServiceAccount",
             "--profiling=false",
             "--v=0",
         ]
+        if not self.service_accounts:
+            # No controller-manager runs here to create default service accounts.
+            args.append("--disable-admission-plugins=ServiceAccount")
+        args += self.apiserver_args
         self._apiserver = self._spawn("kube-apiserver", args)
         self._wait_ready()
 
@@ -193,7 +207,7 @@ class LocalCluster:
     def request(self, method: str, path: str, body: object | None = None,
                 content_type: str = "application/json", timeout: float = 10.0):
         """One request to the API server as the admin user: (status, parsed JSON or text)."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.apiserver_port,
+        conn = http.client.HTTPSConnection(self.host, self.apiserver_port,
                                            context=self._ssl_context(), timeout=timeout)
         try:
             data = None if body is None else json.dumps(body).encode()
@@ -326,6 +340,24 @@ class LocalCluster:
         ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         return ctx
 
+    def issue_certificate(self, name: str, subject: str, server_ips: list[str] | None = None) -> tuple[Path, Path]:
+        """A key and a certificate signed by the cluster's CA, as pki/<name>.crt
+        and pki/<name>.key: a client certificate for `subject`
+        ("/O=group/CN=user"), or a serving one for `server_ips`."""
+        pki = self.dir / "pki"
+        if server_ips:
+            ext = f"{name}.ext"
+            (pki / ext).write_text(
+                "subjectAltName=" + ",".join(f"IP:{ip}" for ip in server_ips) + "\n"
+                "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+        else:
+            ext = "client.ext"
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        self._openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+        self._openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                      "-CAcreateserial", "-out", f"{name}.crt", "-days", "7", "-extfile", ext)
+        return pki / f"{name}.crt", pki / f"{name}.key"
+
     def _openssl(self, *args: str) -> None:
         res = subprocess.run(["openssl", *args], cwd=self.dir / "pki", capture_output=True, text=True)
         if res.returncode != 0:
@@ -340,10 +372,10 @@ class LocalCluster:
         self._openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "7",
                       "-subj", "/CN=herald-local-ca")
         (pki / "server.ext").write_text(textwrap.dedent("""\
-            subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
+            subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc{extra}
             extendedKeyUsage=serverAuth
             keyUsage=digitalSignature,keyEncipherment
-            """))
+            """).format(extra="" if self.host == "127.0.0.1" else f",IP:{self.host}"))
         (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
         for name, subj, ext in (("apiserver", "/CN=kube-apiserver", "server.ext"),
                                 ("admin", "/O=system:masters/CN=herald-admin", "client.ext")):

@@ -42,18 +42,6 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
                           timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def images():
-    """(sidecar image, Python image), built unless up to date (scripts/test
-    builds them while the unit tests run)."""
-    res = subprocess.run([str(ROOT / "scripts" / "images")], capture_output=True, text=True,
-                         timeout=3000)
-    assert res.returncode == 0, res.stderr[-4000:]
-    names = subprocess.run([str(ROOT / "scripts" / "images"), "--print"], capture_output=True,
-                           text=True, check=True).stdout.split()
-    return names[0], names[1]
-
-
 @pytest.fixture
 def containers():
     """Names for this test's containers; every one is removed afterwards, and

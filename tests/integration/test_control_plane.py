@@ -202,5 +202,6 @@ def test_k8s_is_a_kustomization_with_overridable_namespace_and_images(crd, tmp_p
     for kind in ("ServiceAccount", "Deployment"):
         assert objs[kind]["metadata"]["namespace"] == "operators", objs[kind]
     assert objs["ClusterRoleBinding"]["subjects"][0]["namespace"] == "operators"
-    images = [c["image"] for c in objs["Deployment"]["spec"]["template"]["spec"]["containers"]]
+    pod = objs["Deployment"]["spec"]["template"]["spec"]
+    images = [c["image"] for c in pod["containers"] + pod["initContainers"]]
     assert images == ["registry.example.com/herald:v9", "registry.example.com/handlers:1"]
