@@ -36,7 +36,7 @@ def test_changing_persistence_is_warned_once_naming_the_sidecars_flag(caplog, mo
 
 
 def test_lifecycles_are_kopfs_and_setting_one_is_warned_once(caplog, monkeypatch):
-    monkeypatch.setattr(lifecycles, "_warned", False)
+    monkeypatch.setattr(_logging, "_warned", set())
     monkeypatch.setattr(lifecycles, "_default", lifecycles.asap)
     hs = [SimpleNamespace(id="a"), SimpleNamespace(id="b")]
     state = {"a": SimpleNamespace(retries=2), "b": SimpleNamespace(retries=0)}

@@ -6,11 +6,11 @@ once, as having no effect. The functions behave as Kopf's on any sequence.
 
 from __future__ import annotations
 
-import logging
 import random
 from typing import Any, Callable, Optional, Sequence
 
-logger = logging.getLogger("herald")
+from herald._logging import warn_once
+
 Handlers = Sequence[Any]
 LifeCycleFn = Callable[..., Handlers]
 
@@ -40,7 +40,6 @@ def asap(handlers: Handlers, *, state: Any = None, **_: Any) -> Handlers:
 
 
 _default: LifeCycleFn = asap
-_warned = False
 
 
 def get_default_lifecycle() -> LifeCycleFn:
@@ -48,10 +47,9 @@ def get_default_lifecycle() -> LifeCycleFn:
 
 
 def set_default_lifecycle(lifecycle: Optional[LifeCycleFn]) -> None:
-    global _default, _warned
+    global _default
     _default = lifecycle if lifecycle is not None else asap
-    if _default is not asap and not _warned:
-        _warned = True
-        logger.warning("herald.set_default_lifecycle(%s): the Herald sidecar orders handlers "
-                       "itself; this has no effect",
-                       getattr(_default, "__name__", _default))
+    if _default is not asap:
+        warn_once("set_default_lifecycle",
+                  "herald.set_default_lifecycle(%s): the Herald sidecar orders handlers "
+                  "itself; this has no effect", getattr(_default, "__name__", _default))
