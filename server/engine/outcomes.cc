@@ -39,16 +39,6 @@ void Settle(OutcomeStatus status, const std::string& message,
 
 }  // namespace
 
-Answer AnswerOf(const Outcome& outcome) {
-  Answer a;
-  a.status = outcome.status;
-  a.message = outcome.message;
-  a.delay = outcome.delay;
-  a.children = outcome.children;
-  a.malformed = outcome.malformed;
-  return a;
-}
-
 OutcomeStatus ApplyErrorsMode(OutcomeStatus status, ErrorsMode mode) {
   if (status != OutcomeStatus::kUnexpectedError &&
       status != OutcomeStatus::kUnspecified) {

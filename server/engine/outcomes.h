@@ -21,24 +21,11 @@
 
 namespace herald::engine {
 
-// One sub-handler's part of an answer.
+// A handler's answer to one delivery is its Outcome as the session parsed
+// it (delivery.h); the functions here read its status, message, delay,
+// sub-handlers' outcomes and whether it was malformed.
+using Answer = Outcome;
 using ChildAnswer = ChildOutcome;
-
-// A handler's answer to one delivery.
-struct Answer {
-  OutcomeStatus status = OutcomeStatus::kUnspecified;
-  std::string message;
-  // When to try again after a temporary error; the handler's backoff when
-  // absent.
-  absl::optional<absl::Duration> delay;
-  std::vector<ChildAnswer> children;
-  // Set when the outcome was malformed: it counts as an unexpected error
-  // and nothing else of it is taken.
-  absl::Status malformed;
-};
-
-// The answer an outcome carries.
-Answer AnswerOf(const Outcome& outcome);
 
 // The status an answer counts as under the handler's errors mode: an
 // unexpected error, or an unspecified status, is retried (temporary),

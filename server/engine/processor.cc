@@ -623,7 +623,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
   Cycle& c = *st.cycle;
   HandlerStats& stats = stats_[h->id()];
   const absl::Status& bad = outcome.malformed;
-  const TimerJudgement j = JudgeTimerRun(*h, AnswerOf(outcome));
+  const TimerJudgement j = JudgeTimerRun(*h, outcome);
   switch (j.status) {
     case OutcomeStatus::kSuccess:
       stats.successes++;
@@ -764,8 +764,8 @@ absl::Status Processor::OnOutcome(const Id& id, ObjectState& st,
         << "delivery " << DeliveryName(outcome.delivery_id) << " of " << h->id()
         << ": malformed outcome: " << bad.message();
   }
-  const Judgement j = RecordAnswer(*h, AnswerOf(outcome), c.plan.purpose, now,
-                                   rec, c.child_records);
+  const Judgement j =
+      RecordAnswer(*h, outcome, c.plan.purpose, now, rec, c.child_records);
   for (const auto& w : j.warnings) {
     HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
   }
