@@ -471,20 +471,21 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
                            const std::vector<const Handler*>& handlers) {
   const absl::Time now = loop_->clock()->Now();
   ObjectFacts facts;
-  facts.first_sight = !st.seen;
+  facts.first_sight = !st.fully_handled_once;
   facts.delete_done = st.delete_done;
   facts.daemons_hold = DaemonsHold(st);
   facts.large_base = st.large_base.get();
-  st.seen = true;
   CausePlan plan = DetectCause(st.body, handlers, facts, keys_, finalizer_);
   switch (plan.action) {
     case CausePlan::Action::kNone:
+      st.fully_handled_once = true;
       return false;
     case CausePlan::Action::kAddFinalizer:
     case CausePlan::Action::kRemoveFinalizer:
       PatchFinalizer(id, plan.action == CausePlan::Action::kAddFinalizer);
       return true;
     case CausePlan::Action::kTrackEssence: {
+      st.fully_handled_once = true;
       // Idle timers need to know when the essence last changed.
       const size_t hash = std::hash<std::string>{}(plan.new_essence.dump());
       if (hash != st.essence_hash) {
@@ -808,6 +809,7 @@ void Processor::FinishCycle(const Id& id) {
   WritePlan plan =
       PlanCycleWrites(st.body, keys_, result, std::move(c.patch),
                       std::move(c.status_patch), options_.max_diffbase_bytes);
+  if (plan.all_done) st.fully_handled_once = true;
   switch (plan.large_base) {
     case WritePlan::LargeBase::kSet:
       HERALD_LOG(WARNING, "engine")

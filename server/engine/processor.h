@@ -267,7 +267,11 @@ class Processor : public kube::WatchHandler {
     // Parsed from `text` while a cycle runs; null at rest, so that idle
     // objects cost their text only.
     nlohmann::json body;
-    bool seen = false;
+    // A cycle of this object ran to its end (all handlers done, or none to
+    // run) since the sidecar started: until then resume handlers join its
+    // cycles (Kopf's `fully_handled_once`). Adding the finalizer, or waiting
+    // for a retry, does not count.
+    bool fully_handled_once = false;
     // What runs for the object now; one phase at a time.
     ObjectPhase phase = ObjectPhase::kIdle;
     // The object's state (or its handlers) changed since a cycle last looked

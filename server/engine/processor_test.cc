@@ -484,6 +484,44 @@ TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
   EXPECT_EQ(Obj("small")["metadata"]["finalizers"], json::array());
 }
 
+TEST_F(ProcessorTest, ResumeRunsAfterTheFinalizerIsAddedOnFirstSight) {
+  // Handled before (a diff-base), without the finalizer a delete handler
+  // needs: the first step adds it; the resume handlers still run after it,
+  // once, as in Kopf (the object is not fully handled until a cycle ends).
+  AddHandler("resume_fn", Cause::kResume);
+  AddHandler("delete_fn", Cause::kDelete);
+  Connect();
+  Create(HandledAs("r", R"({"spec":{"field":"value"}})"));
+  EXPECT_EQ(Obj("r")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Fully handled: later unchanged events resume nothing.
+  api_.Modify(Obj("r"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, ResumeHandlersJoinTheCycleUntilItEnds) {
+  // A resume handler that fails temporarily is retried after its delay
+  // with the resume cause still in force.
+  AddHandler("resume_fn", Cause::kResume);
+  Connect();
+  Create(HandledAs("t", R"({"spec":{"field":"value"}})"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME",
+                                                  "resume_fn/CAUSE_RESUME"));
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  api_.Modify(Obj("t"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
 TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
   AddHandler("delete_fn", Cause::kDelete);
   Connect();
