@@ -1327,6 +1327,53 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
             runtime::ToProtoTime(clock_.Now()).seconds());
 }
 
+TEST_F(ProcessorTest, DaemonsStopForGoodAtTheirRetriesLimit) {
+  AddHandler("daemon", Cause::kDaemon, [](HandlerSpec& s) { s.retries = 2; });
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(1); });
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  // The second failed attempt reaches the limit: not restarted.
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(1); });
+  clock_.Advance(absl::Seconds(600));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  ASSERT_EQ(processor_.Daemons().size(), 1u);
+  EXPECT_EQ(processor_.Daemons()[0].state, "done");
+  EXPECT_EQ(processor_.stats().at("daemon").permanent_failures, 1u);
+  // Done, it no longer holds the finalizer at deletion.
+  MarkDeleted(api_, "d");
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+}
+
+TEST_F(ProcessorTest, DaemonsStopForGoodPastTheirTimeoutSinceTheFirstAttempt) {
+  AddHandler("daemon", Cause::kDaemon,
+             [](HandlerSpec& s) { s.timeout = absl::Seconds(30); });
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(20));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);  // 25 s in: within the timeout.
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);  // 30 s in: timed out.
+  EXPECT_EQ(processor_.Daemons()[0].state, "done");
+  EXPECT_EQ(processor_.stats().at("daemon").permanent_failures, 1u);
+}
+
 TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {
   AddHandler("daemon", Cause::kDaemon);
   Connect();
