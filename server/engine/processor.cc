@@ -579,6 +579,25 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
     return;
   }
   const absl::Duration interval = opts.interval;
+  TimerState& ts = t->second;
+  if (ts.first_attempt == absl::InfinitePast()) ts.first_attempt = now;
+  ProgressRecord limits;
+  limits.started = ts.first_attempt;
+  limits.retries = ts.retries;
+  if (StopAtLimits(*h, now, limits)) {
+    // Failed for good without a run; the next comes at the interval.
+    stats_[handler_id].permanent_failures++;
+    HERALD_LOG(ERROR, "engine")
+        << "timer " << handler_id << " on " << st.key.ns << "/" << st.key.name
+        << ": " << limits.message.value_or("") << "; next run in "
+        << absl::FormatDuration(interval);
+    ts.retries = 0;
+    ts.first_attempt = absl::InfinitePast();
+    ScheduleTimer(
+        id, st, *h,
+        now + NextTimerRunIn(interval, opts.sharp, st.first_seen, now));
+    return;
+  }
   Cycle c;
   c.plan.cause = Cause::kTimer;
   c.timer_id = handler_id;
@@ -590,6 +609,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.phase = ObjectPhase::kTimer;
   Delivery d = NewDelivery(st, *h, st.object);
   d.cause = Cause::kTimer;
+  d.retry = ts.retries;
+  d.started = ts.first_attempt;
   d.memo_json = st.memo.dump();
   st.current_delivery = d.id;
   st.current_handler = handler_id;
@@ -625,6 +646,15 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
   HandlerStats& stats = stats_[h->id()];
   const absl::Status& bad = outcome.malformed;
   const TimerJudgement j = JudgeTimerRun(*h, outcome);
+  auto t = st.timers.find(h->id());
+  if (t != st.timers.end()) {
+    if (j.status == OutcomeStatus::kTemporaryError) {
+      t->second.retries++;
+    } else {
+      t->second.retries = 0;
+      t->second.first_attempt = absl::InfinitePast();
+    }
+  }
   switch (j.status) {
     case OutcomeStatus::kSuccess:
       stats.successes++;

@@ -230,6 +230,11 @@ class Processor : public kube::WatchHandler {
     absl::Time at = absl::InfiniteFuture();
     // Due while a cycle ran: runs as soon as the object is free.
     bool pending = false;
+    // As in Kopf, failed runs in a row and when the first of them began:
+    // the timer's retries and timeout limits count from there, and a run
+    // that succeeds or fails for good starts them anew.
+    int retries = 0;
+    absl::Time first_attempt = absl::InfinitePast();
   };
 
  public:

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -949,6 +950,70 @@ TEST_F(ProcessorTest,
   clock_.Advance(absl::Seconds(5));
   loop_.RunUntilIdle();
   EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, TimerErrorsFollowTheErrorsModeAndTheLimits) {
+  AddHandler("permanent", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(100);
+    s.errors = ErrorsMode::kPermanent;
+  });
+  AddHandler("limited", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(100);
+    s.retries = 2;
+  });
+  Connect();
+  Create(Example("p"));
+  std::set<std::string> answered;
+  auto runs = [&](const std::string& id) {
+    std::vector<uint32_t> retries;
+    for (const auto& d : stream_.deliveries) {
+      if (d.handler_id() == id) retries.push_back(d.retry());
+    }
+    return retries;
+  };
+  auto answer = [&](const std::string& id, v1::OutcomeStatus status) {
+    for (const auto& d : stream_.deliveries) {
+      if (d.handler_id() == id && !answered.count(d.delivery_id())) {
+        answered.insert(d.delivery_id());
+        ASSERT_TRUE(Reply(1, d.delivery_id(), status, [](v1::Outcome& o) {
+                      o.mutable_delay()->set_seconds(1);
+                    }).ok());
+        loop_.RunUntilIdle();
+        return;
+      }
+    }
+    FAIL() << "no delivery of " << id << " to answer";
+  };
+  ASSERT_EQ(runs("permanent").size(), 1u);
+  // An unexpected error under errors=permanent fails the run for good:
+  // the next comes at the interval, not after the backoff.
+  answer("permanent", v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  EXPECT_EQ(processor_.stats().at("permanent").permanent_failures, 1u);
+  ASSERT_EQ(runs("limited"), std::vector<uint32_t>{0});
+  answer("limited", v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(runs("limited"), (std::vector<uint32_t>{0, 1}));
+  answer("limited", v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  // Two failed runs in a row: the limit, reached at 2 s; no third run until
+  // the interval.
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  clock_.Advance(absl::Seconds(49));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(runs("limited").size(), 2u);
+  EXPECT_EQ(runs("permanent").size(), 1u);
+  EXPECT_EQ(processor_.stats().at("limited").permanent_failures, 1u);
+  // Both run again at their interval (100 s after the permanent failure at
+  // 0 s, and after the limit reached at 2 s), the limited one counting from
+  // scratch.
+  clock_.Advance(absl::Seconds(49));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(runs("permanent").size(), 2u);
+  answer("permanent", v1::OUTCOME_STATUS_SUCCESS);
+  clock_.Advance(absl::Seconds(2));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(runs("limited"), (std::vector<uint32_t>{0, 1, 0}));
 }
 
 TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
