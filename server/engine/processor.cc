@@ -6,6 +6,8 @@
 #include "server/engine/processor.h"
 
 #include <algorithm>
+#include <set>
+#include <string>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +26,16 @@
 
 namespace herald::engine {
 namespace {
+
+// The ids of the index handlers among `handlers`.
+std::set<std::string> IndexHandlerIds(
+    const std::vector<const Handler*>& handlers) {
+  std::set<std::string> ids;
+  for (const Handler* h : handlers) {
+    if (h->cause() == Cause::kIndex) ids.insert(h->id());
+  }
+  return ids;
+}
 
 using nlohmann::json;
 
@@ -158,6 +170,10 @@ void Processor::HandleEvent(
   if (indexers && st.object->resource_version != st.indexed_rv) {
     SetIndexDirty(st, true);
   }
+  if ((indexers || declarative) &&
+      index_handlers_.find(resource.FullName()) == index_handlers_.end()) {
+    index_handlers_[resource.FullName()] = IndexHandlerIds(handlers);
+  }
   if (declarative) {
     indices_.IndexDeclaratively(
         id, json::parse(st.object->json, nullptr, false), handlers);
@@ -281,8 +297,33 @@ const json* Processor::MemoOf(const std::string& resource_full_name,
 
 void Processor::Reprocess(const std::string& resource_full_name) {
   HERALD_ASSERT_ON_LOOP(loop_);
+  const auto& handlers = registry_->ForResource(resource_full_name);
+  std::set<std::string> ids = IndexHandlerIds(handlers);
+  std::set<std::string>& known = index_handlers_[resource_full_name];
+  const bool new_indexers =
+      !std::includes(known.begin(), known.end(), ids.begin(), ids.end());
+  bool indexers = false;
+  bool declarative = false;
+  for (const Handler* h : handlers) {
+    if (h->cause() != Cause::kIndex) continue;
+    (h->declarative() ? declarative : indexers) = true;
+  }
+  known = std::move(ids);
   for (auto& [id, st] : objects_) {
-    if (st.resource->FullName() == resource_full_name) Reconsider(id);
+    if (st.resource->FullName() != resource_full_name) continue;
+    if (new_indexers && st.object) {
+      // Indexed again, by every index handler: a state is indexed as a
+      // whole, and the others give the same entries for it.
+      if (indexers) {
+        st.indexed_rv.clear();
+        SetIndexDirty(st, true);
+      }
+      if (declarative) {
+        indices_.IndexDeclaratively(
+            id, json::parse(st.object->json, nullptr, false), handlers);
+      }
+    }
+    Reconsider(id);
   }
 }
 

@@ -92,7 +92,8 @@ class Processor : public kube::WatchHandler {
   bool IndicesReady() const;
 
   // On the loop: look at every known object of the resource again (new
-  // handlers were registered for it).
+  // handlers were registered for it). Index handlers new to the resource
+  // index the objects already known.
   void Reprocess(const std::string& resource_full_name);
 
   // On the loop: the operator memo new objects' memos are copied from;
@@ -446,6 +447,9 @@ class Processor : public kube::WatchHandler {
   Indices indices_;
   // Objects whose cycles waited for the indices.
   std::set<Id> gated_;
+  // Per resource, the index handlers its known objects were indexed with:
+  // a handler not among them indexes them all when it registers.
+  std::map<std::string, std::set<std::string>> index_handlers_;
   void SetIndexDirty(ObjectState& st, bool dirty);
   uint64_t next_cycle_serial_ = 1;
   // Resource full name -> the ResourceInfo its objects share.

@@ -1069,6 +1069,58 @@ TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
   EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["db",["b"]]])");
 }
 
+TEST_F(ProcessorTest, ALateIndexHandlerIndexesTheObjectsAlreadyKnown) {
+  // Objects known and handled before any index handler registered.
+  AddHandler("create_fn", Cause::kCreate);
+  Connect();
+  for (const char* name : {"a", "b"}) {
+    json o = Example(name);
+    o["metadata"]["labels"]["app"] = name;
+    Create(o);
+    Answer(v1::OUTCOME_STATUS_SUCCESS);
+  }
+  processor_.OnListed(Kex(), "");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  // A process registers an index handler and a declarative index later:
+  // both index the known objects, without an event about them.
+  AddHandler("by_app", Cause::kIndex);
+  AddHandler("by_label", Cause::kIndex, [](HandlerSpec& s) {
+    s.index = IndexOptions{"app", ""};
+  });
+  Stream other(2);
+  Connect(10, &other, 2);
+  processor_.Reprocess(Kex().FullName());
+  loop_.RunUntilIdle();
+  EXPECT_FALSE(processor_.IndicesReady());
+  // The index handler is the new process's alone.
+  ASSERT_EQ(other.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  for (const auto& d : other.deliveries) {
+    ASSERT_EQ(d.handler_id(), "by_app");
+    const std::string name =
+        json::parse(d.body_json())["metadata"]["name"].get<std::string>();
+    ASSERT_TRUE(Reply(2, d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
+                      [&](v1::Outcome& o) {
+                        o.set_result_json(json{{name, name}}.dump());
+                      })
+                    .ok());
+    loop_.RunUntilIdle();
+  }
+  EXPECT_TRUE(processor_.IndicesReady());
+  EXPECT_EQ(processor_.IndexJson("by_app").dump(),
+            R"([["a",["a"]],["b",["b"]]])");
+  EXPECT_EQ(processor_.IndexJson("by_label").dump(),
+            R"([["a",[{"name":"a","namespace":"ns"}]],)"
+            R"(["b",[{"name":"b","namespace":"ns"}]]])");
+  // The same handlers registered again by another process index nothing
+  // again.
+  const size_t delivered = other.deliveries.size() + stream_.deliveries.size();
+  processor_.Reprocess(Kex().FullName());
+  loop_.RunUntilIdle();
+  EXPECT_EQ(other.deliveries.size() + stream_.deliveries.size(), delivered);
+}
+
 TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
   AddHandler("by_app", Cause::kIndex);
   AddHandler("tick", Cause::kTimer,
