@@ -133,9 +133,10 @@ absl::Status App::Start() {
             ready ? 200 : 503,
             ready ? "{\"ready\":true}" : "{\"ready\":false}"};
       },
-      [engine, metrics = &metrics_] {
+      [engine, exported = &metrics_] {
+        // The loop-owned gauges are set first; a busy loop gets a second.
         engine->CollectMetrics(absl::Seconds(1));
-        return rpc::HttpEndpoints::Answer{200, metrics->Render(),
+        return rpc::HttpEndpoints::Answer{200, exported->Render(),
                                           metrics::kContentType};
       });
   if (!options_.health_listen.empty()) {
