@@ -20,6 +20,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/kube/beast_http_client.h"
 #include "server/kube/cluster_config.h"
+#include "server/kube/counted_http_client.h"
 #include "server/runtime/logging.h"
 
 namespace herald::app {
@@ -81,7 +82,15 @@ absl::Status App::Start() {
   kube::ApiClient::Options api_options;
   api_options.qps = options_.qps;
   api_options.burst = options_.burst;
-  api_ = std::make_unique<kube::ApiClient>(std::move(*http), api_options);
+  // rest_client_requests_total's host: "host:port", as client-go's.
+  const std::string& h = config->server.host;
+  const std::string api_host = absl::StrCat(
+      h.find(':') == std::string::npos ? h : absl::StrCat("[", h, "]"), ":",
+      config->server.port);
+  api_ = std::make_unique<kube::ApiClient>(
+      std::make_unique<kube::CountedHttpClient>(
+          std::move(*http), metrics_.rest_client_requests_total, api_host),
+      api_options);
   discovery_ = std::make_unique<kube::Discovery>(api_.get());
   engine::Engine::Options engine_options;
   engine_options.engine.prefix = options_.annotation_prefix;
@@ -91,6 +100,7 @@ absl::Status App::Start() {
   engine_options.watch.strip_managed_fields = !options_.keep_managed_fields;
   engine_options.watch.idle_timeout = options_.watch_idle_timeout;
   engine_options.max_message_bytes = options_.max_message_bytes;
+  engine_options.metrics = &metrics_;
   if (options_.log_events) {
     log_events_ = std::make_unique<LogEvents>();
     engine_options.observer = log_events_.get();
@@ -122,6 +132,12 @@ absl::Status App::Start() {
         return rpc::HttpEndpoints::Answer{
             ready ? 200 : 503,
             ready ? "{\"ready\":true}" : "{\"ready\":false}"};
+      },
+      [engine, exported = &metrics_] {
+        // The loop-owned gauges are set first; a busy loop gets a second.
+        engine->CollectMetrics(absl::Seconds(1));
+        return rpc::HttpEndpoints::Answer{200, exported->Render(),
+                                          metrics::kContentType};
       });
   if (!options_.health_listen.empty()) {
     auto port = endpoints_->Start(options_.health_listen);
@@ -133,7 +149,7 @@ absl::Status App::Start() {
     health_port_ = *port;
     HERALD_LOG(INFO, "main")
         << "/healthz and /readyz on " << options_.health_listen << " (port "
-        << *port << ")";
+        << *port << "), /metrics there too";
   }
   if (absl::Status served = StartServer(); !served.ok()) {
     Abandon();

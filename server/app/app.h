@@ -19,6 +19,7 @@
 #include "server/kube/api_client.h"
 #include "server/kube/discovery.h"
 #include "server/kube/watcher.h"
+#include "server/metrics/herald_metrics.h"
 #include "server/rpc/handler_service.h"
 #include "server/rpc/health_service.h"
 #include "server/rpc/http_endpoints.h"
@@ -80,6 +81,11 @@ class App {
   int listen_port() const { return listen_port_; }
   int health_port() const { return health_port_; }
 
+  // The sidecar's metrics, served on /metrics at --health_listen. Leader
+  // election reports through metrics().SetLeader(lease name, leading). Any
+  // thread; lives as long as the App.
+  metrics::HeraldMetrics& metrics() { return metrics_; }
+
  private:
   // Starts the gRPC server and sets up the socket file.
   absl::Status StartServer();
@@ -87,6 +93,8 @@ class App {
   void Abandon();
 
   const AppOptions options_;
+  // Before everything that counts into it, so that it outlives them.
+  metrics::HeraldMetrics metrics_;
   std::unique_ptr<kube::WatchHandler> log_events_;
   std::unique_ptr<kube::ApiClient> api_;
   std::unique_ptr<kube::Discovery> discovery_;

@@ -75,9 +75,9 @@ ABSL_FLAG(std::string, index, "",
           "NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH (e.g. "
           "by_app=pods:label:app,by_node=pods:field:spec.nodeName).");
 ABSL_FLAG(std::string, health_listen, "",
-          "Serve /healthz (probe handlers) and /readyz (listings and indices "
-          "in) over HTTP on this address, e.g. 0.0.0.0:8080; empty for "
-          "none.");
+          "Serve /healthz (probe handlers), /readyz (listings and indices "
+          "in) and /metrics (Prometheus) over HTTP on this address, e.g. "
+          "0.0.0.0:8080; empty for none.");
 ABSL_FLAG(absl::Duration, stop_wait, herald::app::AppOptions().stop_wait,
           "On SIGTERM: how long daemons and cleanup handlers get to finish "
           "before the handler streams close.");
