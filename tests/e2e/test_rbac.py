@@ -154,6 +154,9 @@ def test_rbac_is_what_the_deployment_needs(rbac_cluster, tmp_path, variant):
     name = f"rbac-{list(_variants()).index(variant)}"
     kubectl(rbac_cluster, "delete", "kopfexample", name, "-n", NS, "--ignore-not-found",
             "--wait=false")
+    # No Lease left by an earlier run (with --leader_elect, creating it is
+    # one of the verbs under test).
+    kubectl(rbac_cluster, "delete", "leases", "--all", "-n", NS, "--ignore-not-found")
     run = Run(rbac_cluster, tmp_path, roles)
     try:
         run.handler.wait_for(r"registered \d+ handler\(s\)", timeout=60)
