@@ -44,6 +44,21 @@ class LogEvents : public kube::WatchHandler {
   }
 };
 
+// Why the sidecar stops on an error: "herald: <message>" on stderr, or with
+// --log_format=json an error line of logger "main".
+void SayWhyItStops(absl::string_view message) {
+  if (runtime::GetLogFormat() == runtime::LogFormat::kJson) {
+    runtime::LogRecord record;
+    record.time = absl::Now();
+    record.severity = runtime::Severity::kError;
+    record.logger = "main";
+    record.message = std::string(message);
+    runtime::WriteLog(record);
+    return;
+  }
+  std::fprintf(stderr, "herald: %s\n", std::string(message).c_str());
+}
+
 const char* Describe(StopReason reason) {
   switch (reason) {
     case StopReason::kSigint:
@@ -66,6 +81,10 @@ App::App(AppOptions options) : options_(std::move(options)) {}
 App::~App() { Shutdown(); }
 
 absl::Status App::Start() {
+  runtime::SetLogFormat(options_.log_format);
+  if (options_.log_format == runtime::LogFormat::kJson) {
+    runtime::RouteGrpcLogs();
+  }
   if (absl::Status valid = ValidateAppOptions(options_); !valid.ok()) {
     return valid;
   }
@@ -98,7 +117,7 @@ absl::Status App::Start() {
   // A fatal error (a startup handler failed for good) stops the sidecar as a
   // signal would, and sets the exit code.
   engine_options.on_fatal = [this](const std::string& message) {
-    std::fprintf(stderr, "herald: %s\n", message.c_str());
+    SayWhyItStops(message);
     Stop(StopReason::kFatal);
   };
   engine_ = std::make_unique<engine::Engine>(api_.get(), discovery_.get(),
@@ -269,8 +288,7 @@ int App::Run() {
   });
   int code = 2;
   if (absl::Status started = Start(); !started.ok()) {
-    std::fprintf(stderr, "herald: %s\n",
-                 std::string(started.message()).c_str());
+    SayWhyItStops(started.message());
   } else {
     Wait();
     code = Shutdown();

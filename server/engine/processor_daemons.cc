@@ -112,8 +112,9 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
         d2->second.started = loop_->clock()->Now();
         delivery->restarted = true;
         HERALD_LOG(INFO, "engine")
-            << "daemon " << handler_id << " on " << it2->second.key.ns << "/"
-            << it2->second.key.name
+                .With(LogRef(*it2->second.resource, it2->second.key))
+                .WithHandler(handler_id)
+            << "daemon " << handler_id
             << ": its process went away; restarting it on another";
         return true;
       });
@@ -173,10 +174,10 @@ void Processor::ForceStopDaemon(const Id& id, const std::string& handler_id) {
           if (d2 == it2->second.daemons.end()) return;
           d2->second.timer = 0;
           HERALD_LOG(WARNING, "engine")
-              << "daemon " << handler_id << " on " << it2->second.key.ns << "/"
-              << it2->second.key.name
-              << " did not end within its "
-                 "cancellation_timeout; released";
+                  .With(LogRef(*it2->second.resource, it2->second.key))
+                  .WithHandler(handler_id)
+              << "daemon " << handler_id
+              << " did not end within its cancellation_timeout; released";
           ReleaseDaemon(id, handler_id);
         });
   }
@@ -346,9 +347,9 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
     patch.merge_patch(json{{"status", status_patch}});
     status_patch = json::object();
   }
-  auto report = [this, handler_id, stream](const std::string& what,
-                                           const absl::Status& s) {
-    HERALD_LOG(WARNING, "engine")
+  auto report = [this, handler_id, stream, ref = LogRef(*st.resource, st.key)](
+                    const std::string& what, const absl::Status& s) {
+    HERALD_LOG(WARNING, "engine").With(ref).WithHandler(handler_id)
         << "daemon " << handler_id << ": " << what << " failed: " << s;
     const int http = kube::HttpStatusOf(s);
     if (http != 400 && http != 422) return;

@@ -61,6 +61,7 @@ def run(*args: str, tmp_path) -> subprocess.CompletedProcess:
      "herald: --socket_mode='1777': not an octal mode between 0000 and 0777 (e.g. 0660)"),
     ("--socket_group=no-such-group", "herald: --socket_group='no-such-group': no such group"),
     ("--log_level=loud", "herald: --log_level='loud': not debug, info, warning or error"),
+    ("--log_format=xml", "herald: --log_format='xml': not text or json"),
     ("--operator_memo=[1]", "herald: --operator_memo='[1]': not a JSON object"),
     ("--index=by_app=pods:label:not a/valid//key",
      "herald: --index='by_app=pods:label:not a/valid//key': 'by_app=pods:label:not "
