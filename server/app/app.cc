@@ -44,21 +44,6 @@ class LogEvents : public kube::WatchHandler {
   }
 };
 
-// Why the sidecar stops on an error: "herald: <message>" on stderr, or with
-// --log_format=json an error line of logger "main".
-void SayWhyItStops(absl::string_view message) {
-  if (runtime::GetLogFormat() == runtime::LogFormat::kJson) {
-    runtime::LogRecord record;
-    record.time = absl::Now();
-    record.severity = runtime::Severity::kError;
-    record.logger = "main";
-    record.message = std::string(message);
-    runtime::WriteLog(record);
-    return;
-  }
-  std::fprintf(stderr, "herald: %s\n", std::string(message).c_str());
-}
-
 const char* Describe(StopReason reason) {
   switch (reason) {
     case StopReason::kSigint:
@@ -75,6 +60,19 @@ const char* Describe(StopReason reason) {
 }
 
 }  // namespace
+
+void SayWhyItStops(absl::string_view message) {
+  if (runtime::GetLogFormat() == runtime::LogFormat::kJson) {
+    runtime::LogRecord record;
+    record.time = absl::Now();
+    record.severity = runtime::Severity::kError;
+    record.logger = "main";
+    record.message = std::string(message);
+    runtime::WriteLog(record);
+    return;
+  }
+  std::fprintf(stderr, "herald: %s\n", std::string(message).c_str());
+}
 
 App::App(AppOptions options) : options_(std::move(options)) {}
 

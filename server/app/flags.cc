@@ -104,6 +104,15 @@ absl::Status ParseText(const absl::Flag<std::string>& flag, T* value) {
 
 }  // namespace
 
+runtime::LogFormat LogFormatFromFlags() {
+  runtime::LogFormat format = runtime::LogFormat::kText;
+  std::string why;
+  if (!absl::ParseFlag(absl::GetFlag(FLAGS_log_format), &format, &why)) {
+    return runtime::LogFormat::kText;
+  }
+  return format;
+}
+
 absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   AppOptions o;
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);

@@ -139,5 +139,17 @@ TEST(AppOptionsFromFlagsTest, ABadFlagIsOneLineNamingTheFlagTheValueAndWhy) {
   }
 }
 
+// The format of the line that refuses the flags: --log_format's, unless it
+// is the bad one.
+TEST(LogFormatFromFlagsTest, IsTheFlagsFormatOrTextWhenItDoesNotParse) {
+  absl::FlagSaver saver;
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kText);
+  SetFlags({{"log_format", "json"}, {"qps", "-1"}});
+  EXPECT_FALSE(AppOptionsFromFlags().ok());
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kJson);
+  SetFlags({{"log_format", "yaml"}});
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kText);
+}
+
 }  // namespace
 }  // namespace herald::app
