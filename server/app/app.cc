@@ -33,7 +33,10 @@ class LogEvents : public kube::WatchHandler {
  public:
   void OnEvent(const ResourceInfo& r, const WatchEvent& e) override {
     const auto& o = *e.object;
+    // The text names the object as it always has (tests/heraldproc.py
+    // parses it); JSON lines have its keys as well.
     HERALD_LOG(INFO, "event")
+            .WithObjectKeys({r.FullName(), o.key.ns, o.key.name})
         << kube::WatchEventTypeName(e.type) << " " << r.FullName() << " "
         << (o.key.ns.empty() ? "" : o.key.ns + "/") << o.key.name
         << " rv=" << o.resource_version << (e.from_listing ? " (listing)" : "");

@@ -49,7 +49,7 @@ std::string TextLine(const LogRecord& r) {
   line += " [";
   line += r.logger;
   line += "] ";
-  const std::string object = ObjectText(r.object);
+  const std::string object = r.message_names_object ? "" : ObjectText(r.object);
   if (!object.empty()) {
     line += object;
     line += ": ";

@@ -72,6 +72,8 @@ struct LogRecord {
   std::string logger;  // the component: "kube", "engine", "rpc", ...
   std::string message;
   ObjectRef object;
+  // The message names the object itself: text lines have no prefix.
+  bool message_names_object = false;
   std::string handler_id;  // empty: about no handler
 };
 
@@ -96,6 +98,13 @@ class LogMessage {
   // The object the line is about.
   LogMessage& With(ObjectRef object) {
     record_.object = std::move(object);
+    return *this;
+  }
+  // The object as keys of JSON lines only, for a message that names it in
+  // its own words (text lines are left as the message says them).
+  LogMessage& WithObjectKeys(ObjectRef object) {
+    record_.object = std::move(object);
+    record_.message_names_object = true;
     return *this;
   }
   // The handler the line is about (its id).
@@ -130,7 +139,8 @@ inline constexpr Severity WARNING = Severity::kWarning;
 inline constexpr Severity ERROR = Severity::kError;
 }  // namespace herald::runtime::log_internal
 
-// A LogMessage that takes `<<` and context (.With, .WithHandler); nothing
+// A LogMessage that takes `<<` and context (.With, .WithObjectKeys,
+// .WithHandler); nothing
 // is evaluated below the minimum severity.
 #define HERALD_LOG(severity, component)                                      \
   if (::herald::runtime::log_internal::severity <                            \

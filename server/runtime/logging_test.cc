@@ -250,6 +250,22 @@ TEST(HeraldLogTest, TextModeWritesTheLinesAsBefore) {
       << out;
 }
 
+TEST(HeraldLogTest, WithObjectKeysLeavesTheTextToTheMessage) {
+  auto log = [] {
+    HERALD_LOG(INFO, "event").WithObjectKeys({"pods.v1", "default", "p1"})
+        << "ADDED pods.v1 default/p1 rv=7";
+  };
+  const std::string text = Captured(LogFormat::kText, log);
+  ASSERT_GT(text.size(), 24u);
+  EXPECT_EQ(text.substr(24), " I [event] ADDED pods.v1 default/p1 rv=7\n");
+  const nlohmann::json j =
+      nlohmann::json::parse(Captured(LogFormat::kJson, log));
+  EXPECT_EQ(j["message"], "ADDED pods.v1 default/p1 rv=7");
+  EXPECT_EQ(j["namespace"], "default");
+  EXPECT_EQ(j["name"], "p1");
+  EXPECT_EQ(j["resource"], "pods.v1");
+}
+
 TEST(HeraldLogTest, BelowTheMinimumNothingIsEvaluatedOrWritten) {
   const Severity before = MinLogSeverity();
   SetMinLogSeverity(Severity::kWarning);

@@ -75,6 +75,9 @@ def test_the_sidecars_json_lines_carry_the_object_and_the_handler(cluster, tmp_p
     assert retry["message"].startswith(f"handler flaky_fn failed temporarily: {NASTY}; retrying")
     assert {k: retry[k] for k in obj} == obj
     assert about(lines, message="handler flaky_fn succeeded", id="flaky_fn", **obj)
+    # --log_events' lines (herald() adds it) have the object's keys too.
+    added = about(lines, logger="event", **obj)
+    assert added and added[0]["message"].startswith(f"ADDED {RESOURCE} default/l1 rv="), added
     # Lines about no object have no object keys; the stop is logged too.
     assert about(lines, logger="main", message="stopped")
     assert not [x for x in about(lines, logger="main") if "name" in x or "id" in x]
