@@ -8,10 +8,10 @@
 //
 // Exit codes: 0 after SIGINT or SIGTERM; 1 after a fatal error (a startup
 // handler failed for good); 2 for a bad flag or a failed start, with one line
-// "herald: <what, where, why>" on stderr. `herald --version` prints the
+// "herald: <what, where, why>" on stderr (an error line of logger "main" with
+// --log_format=json). `herald --version` prints the
 // version, the commit and whether this is an optimized build, and exits 0.
 
-#include <cstdio>
 #include <string>
 
 #include "absl/flags/parse.h"
@@ -21,6 +21,7 @@
 #include "server/app/app.h"
 #include "server/app/flags.h"
 #include "server/app/version.h"
+#include "server/runtime/logging.h"
 
 int main(int argc, char** argv) {
 #ifdef NDEBUG
@@ -39,8 +40,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   auto options = herald::app::AppOptionsFromFlags();
   if (!options.ok()) {
-    std::fprintf(stderr, "herald: %s\n",
-                 std::string(options.status().message()).c_str());
+    herald::runtime::SetLogFormat(herald::app::LogFormatFromFlags());
+    herald::app::SayWhyItStops(options.status().message());
     return 2;
   }
   herald::app::App app(*std::move(options));

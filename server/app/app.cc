@@ -34,7 +34,10 @@ class LogEvents : public kube::WatchHandler {
  public:
   void OnEvent(const ResourceInfo& r, const WatchEvent& e) override {
     const auto& o = *e.object;
+    // The text names the object as it always has (tests/heraldproc.py
+    // parses it); JSON lines have its keys as well.
     HERALD_LOG(INFO, "event")
+            .WithObjectKeys({r.FullName(), o.key.ns, o.key.name})
         << kube::WatchEventTypeName(e.type) << " " << r.FullName() << " "
         << (o.key.ns.empty() ? "" : o.key.ns + "/") << o.key.name
         << " rv=" << o.resource_version << (e.from_listing ? " (listing)" : "");
@@ -62,11 +65,28 @@ const char* Describe(StopReason reason) {
 
 }  // namespace
 
+void SayWhyItStops(absl::string_view message) {
+  if (runtime::GetLogFormat() == runtime::LogFormat::kJson) {
+    runtime::LogRecord record;
+    record.time = absl::Now();
+    record.severity = runtime::Severity::kError;
+    record.logger = "main";
+    record.message = std::string(message);
+    runtime::WriteLog(record);
+    return;
+  }
+  std::fprintf(stderr, "herald: %s\n", std::string(message).c_str());
+}
+
 App::App(AppOptions options) : options_(std::move(options)) {}
 
 App::~App() { Shutdown(); }
 
 absl::Status App::Start() {
+  runtime::SetLogFormat(options_.log_format);
+  if (options_.log_format == runtime::LogFormat::kJson) {
+    runtime::RouteGrpcLogs();
+  }
   if (absl::Status valid = ValidateAppOptions(options_); !valid.ok()) {
     return valid;
   }
@@ -108,7 +128,7 @@ absl::Status App::Start() {
   // A fatal error (a startup handler failed for good) stops the sidecar as a
   // signal would, and sets the exit code.
   engine_options.on_fatal = [this](const std::string& message) {
-    std::fprintf(stderr, "herald: %s\n", message.c_str());
+    SayWhyItStops(message);
     Stop(StopReason::kFatal);
   };
   engine_ = std::make_unique<engine::Engine>(api_.get(), discovery_.get(),
@@ -285,8 +305,7 @@ int App::Run() {
   });
   int code = 2;
   if (absl::Status started = Start(); !started.ok()) {
-    std::fprintf(stderr, "herald: %s\n",
-                 std::string(started.message()).c_str());
+    SayWhyItStops(started.message());
   } else {
     Wait();
     code = Shutdown();

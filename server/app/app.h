@@ -27,6 +27,10 @@
 
 namespace herald::app {
 
+// Why the sidecar stops on an error or cannot start: "herald: <message>" on
+// stderr, or an error line of logger "main" in the JSON log format.
+void SayWhyItStops(absl::string_view message);
+
 // Why the sidecar stops.
 enum class StopReason {
   kNone,       // Not asked to stop.

@@ -1,8 +1,9 @@
 // Flags whose values have a structure (--index, --resource, --namespaces,
-// --operator_memo, --log_level, --socket_mode, --socket_group) are declared
-// as their text and parsed here by their types' AbslParseFlag: Abseil's
-// ParseCommandLine would report a value its type refuses itself and exit
-// with code 1, where the sidecar exits with code 2 and one line of its own.
+// --operator_memo, --log_level, --log_format, --socket_mode, --socket_group)
+// are declared as their text and parsed here by their types' AbslParseFlag:
+// Abseil's ParseCommandLine would report a value its type refuses itself and
+// exit with code 1, where the sidecar exits with code 2 and one line of its
+// own.
 #include "server/app/flags.h"
 
 #include <cstdint>
@@ -70,6 +71,12 @@ ABSL_FLAG(absl::Duration, watch_idle_timeout,
 ABSL_FLAG(std::string, log_level,
           absl::UnparseFlag(herald::app::AppOptions().log_level),
           "debug, info, warning or error.");
+ABSL_FLAG(std::string, log_format,
+          absl::UnparseFlag(herald::app::AppOptions().log_format),
+          "text (a line per message: time, level letter, [component], "
+          "message) or json (a JSON object per line: time, level, logger, "
+          "message, and the namespace, name, resource and handler id of "
+          "what the line is about).");
 ABSL_FLAG(std::string, index, "",
           "Declarative indices computed by the sidecar, comma-separated: "
           "NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH (e.g. "
@@ -97,6 +104,15 @@ absl::Status ParseText(const absl::Flag<std::string>& flag, T* value) {
 
 }  // namespace
 
+runtime::LogFormat LogFormatFromFlags() {
+  runtime::LogFormat format = runtime::LogFormat::kText;
+  std::string why;
+  if (!absl::ParseFlag(absl::GetFlag(FLAGS_log_format), &format, &why)) {
+    return runtime::LogFormat::kText;
+  }
+  return format;
+}
+
 absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   AppOptions o;
   o.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
@@ -120,6 +136,7 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
            ParseText(FLAGS_operator_memo, &o.operator_memo),
            ParseText(FLAGS_namespaces, &o.namespaces),
            ParseText(FLAGS_log_level, &o.log_level),
+           ParseText(FLAGS_log_format, &o.log_format),
            ParseText(FLAGS_index, &o.indices),
        }) {
     if (!parsed.ok()) return parsed;

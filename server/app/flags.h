@@ -14,6 +14,10 @@ namespace herald::app {
 // NAME=RESOURCE:field:PATH".
 absl::StatusOr<AppOptions> AppOptionsFromFlags();
 
+// --log_format as parsed, or text when it does not parse: the format of the
+// line saying why the flags are refused.
+runtime::LogFormat LogFormatFromFlags();
+
 }  // namespace herald::app
 
 #endif  // HERALD_SERVER_APP_FLAGS_H_

@@ -43,11 +43,13 @@ TEST(AppOptionsFromFlagsTest, TheFlagsDefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(options->burst, 100);
   EXPECT_EQ(options->watch_idle_timeout, absl::Seconds(70));
   EXPECT_EQ(options->log_level, runtime::Severity::kInfo);
+  EXPECT_EQ(options->log_format, runtime::LogFormat::kText);
   EXPECT_TRUE(options->indices.specs.empty());
   EXPECT_EQ(options->stop_wait, absl::Seconds(10));
   EXPECT_EQ(absl::FindCommandLineFlag("socket_mode")->DefaultValue(), "0660");
   EXPECT_EQ(absl::FindCommandLineFlag("operator_memo")->DefaultValue(), "{}");
   EXPECT_EQ(absl::FindCommandLineFlag("log_level")->DefaultValue(), "info");
+  EXPECT_EQ(absl::FindCommandLineFlag("log_format")->DefaultValue(), "text");
   EXPECT_EQ(absl::FindCommandLineFlag("qps")->DefaultValue(), "0");
 }
 
@@ -58,6 +60,7 @@ TEST(AppOptionsFromFlagsTest, StructuredFlagsAreParsedByTheirTypes) {
             {"namespaces", "team-*,!team-x"},
             {"operator_memo", R"({"region":"eu"})"},
             {"log_level", "warning"},
+            {"log_format", "json"},
             {"socket_mode", "0600"},
             {"socket_group", "4242"},
             {"qps", "20"},
@@ -75,6 +78,7 @@ TEST(AppOptionsFromFlagsTest, StructuredFlagsAreParsedByTheirTypes) {
   EXPECT_FALSE(options->namespaces.Matches("team-x"));
   EXPECT_EQ(options->operator_memo.value["region"], "eu");
   EXPECT_EQ(options->log_level, runtime::Severity::kWarning);
+  EXPECT_EQ(options->log_format, runtime::LogFormat::kJson);
   EXPECT_EQ(options->socket_mode.mode, 0600u);
   EXPECT_EQ(options->socket_group.gid, 4242u);
   EXPECT_EQ(options->qps, 20);
@@ -114,6 +118,7 @@ TEST(AppOptionsFromFlagsTest, ABadFlagIsOneLineNamingTheFlagTheValueAndWhy) {
        "--socket_group='no-such-group': no such group"},
       {"log_level", "loud",
        "--log_level='loud': not debug, info, warning or error"},
+      {"log_format", "plain", "--log_format='plain': not text or json"},
       {"operator_memo", "[1]", "--operator_memo='[1]': not a JSON object"},
       {"index", "by_node=pods:field:spec..nodeName",
        "--index='by_node=pods:field:spec..nodeName': "
@@ -132,6 +137,18 @@ TEST(AppOptionsFromFlagsTest, ABadFlagIsOneLineNamingTheFlagTheValueAndWhy) {
     EXPECT_THAT(std::string(options.status().message()), StartsWith(c.line));
     EXPECT_EQ(options.status().message().find('\n'), absl::string_view::npos);
   }
+}
+
+// The format of the line that refuses the flags: --log_format's, unless it
+// is the bad one.
+TEST(LogFormatFromFlagsTest, IsTheFlagsFormatOrTextWhenItDoesNotParse) {
+  absl::FlagSaver saver;
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kText);
+  SetFlags({{"log_format", "json"}, {"qps", "-1"}});
+  EXPECT_FALSE(AppOptionsFromFlags().ok());
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kJson);
+  SetFlags({{"log_format", "yaml"}});
+  EXPECT_EQ(LogFormatFromFlags(), runtime::LogFormat::kText);
 }
 
 }  // namespace

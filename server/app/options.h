@@ -58,8 +58,9 @@ struct AppOptions {
   int burst = 100;                               // --burst
   bool keep_managed_fields = false;              // --keep_managed_fields
   absl::Duration watch_idle_timeout = absl::Seconds(70);
-  runtime::Severity log_level = runtime::Severity::kInfo;  // --log_level
-  engine::IndexSpecs indices;                              // --index
+  runtime::Severity log_level = runtime::Severity::kInfo;     // --log_level
+  runtime::LogFormat log_format = runtime::LogFormat::kText;  // --log_format
+  engine::IndexSpecs indices;                                 // --index
   std::string health_listen;  // --health_listen; "" for none.
   absl::Duration stop_wait = absl::Seconds(10);  // --stop_wait
 };

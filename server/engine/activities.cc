@@ -58,7 +58,7 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
   auto fatal = [this, h](const std::string& why) {
     const std::string message =
         absl::StrCat("startup handler '", h->id(), "' failed: ", why);
-    HERALD_LOG(ERROR, "engine") << message;
+    HERALD_LOG(ERROR, "engine").WithHandler(h->id()) << message;
     if (on_fatal_) on_fatal_(message);
   };
   if (h->spec.retries && retry >= *h->spec.retries) {
@@ -72,7 +72,8 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
   Delivery d = NewDelivery(*h, Cause::kStartup);
   d.retry = retry;
   d.started = started;
-  HERALD_LOG(INFO, "engine") << "running startup handler '" << h->id() << "'";
+  HERALD_LOG(INFO, "engine").WithHandler(h->id())
+      << "running startup handler '" << h->id() << "'";
   dispatcher_->Submit(std::move(d), [this, h, ids, next, retry, started, then,
                                      fatal](const Outcome& outcome, StreamId) {
     OutcomeStatus status = outcome.status;
@@ -85,7 +86,7 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
         processor_->operator_memo().merge_patch(outcome.changes.memo_patch);
       }
       startup_done_.insert(h->id());
-      HERALD_LOG(INFO, "engine")
+      HERALD_LOG(INFO, "engine").WithHandler(h->id())
           << "startup handler '" << h->id() << "' succeeded";
       loop_->Post([this, ids, next, then] {
         RunStartupStep(ids, next + 1, 0, loop_->clock()->Now(), then);
@@ -94,7 +95,7 @@ void Activities::RunStartupStep(std::vector<std::string> ids, size_t next,
       fatal(outcome.message.empty() ? "permanent error" : outcome.message);
     } else {
       const absl::Duration delay = outcome.delay.value_or(h->backoff());
-      HERALD_LOG(WARNING, "engine")
+      HERALD_LOG(WARNING, "engine").WithHandler(h->id())
           << "startup handler '" << h->id() << "' failed: " << outcome.message
           << "; retrying in " << absl::FormatDuration(delay);
       loop_->PostAt(loop_->clock()->Now() + delay,
@@ -113,17 +114,19 @@ int Activities::RunCleanups(std::function<void()> done) {
   for (const Handler* h : registry_->All()) {
     if (h->cause() != Cause::kCleanup) continue;
     if (!dispatcher_->HasStreamFor(h->id())) {
-      HERALD_LOG(WARNING, "engine") << "cleanup handler '" << h->id()
-                                    << "': no process serves it; skipped";
+      HERALD_LOG(WARNING, "engine").WithHandler(h->id())
+          << "cleanup handler '" << h->id()
+          << "': no process serves it; skipped";
       continue;
     }
     ++*pending;
-    HERALD_LOG(INFO, "engine") << "running cleanup handler '" << h->id() << "'";
+    HERALD_LOG(INFO, "engine").WithHandler(h->id())
+        << "running cleanup handler '" << h->id() << "'";
     dispatcher_->Submit(NewDelivery(*h, Cause::kCleanup),
                         [this, pending, finish, h](const Outcome& o, StreamId) {
                           Count(*h, o.status);
                           if (o.status != OutcomeStatus::kSuccess) {
-                            HERALD_LOG(WARNING, "engine")
+                            HERALD_LOG(WARNING, "engine").WithHandler(h->id())
                                 << "cleanup handler '" << h->id()
                                 << "' failed: " << o.message;
                           }

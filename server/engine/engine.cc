@@ -14,6 +14,31 @@
 #include "server/runtime/logging.h"
 
 namespace herald::engine {
+namespace {
+
+// A registration's lines: what `who` registered, then each handler
+// rejected or pending.
+void LogRegistration(const std::string& who, const Registration& request,
+                     const std::string& peer,
+                     const RegistrationAnswer& answer) {
+  HERALD_LOG(INFO, "engine")
+      << who << " (" << request.process_name << ", " << peer << ") registered "
+      << answer.accepted.size() << " handler(s), rejected "
+      << answer.rejected.size() << ", credits " << request.credits;
+  for (const auto& rej : answer.rejected) {
+    HERALD_LOG(WARNING, "engine").WithHandler(rej.handler_id)
+        << who << ": rejected handler '" << rej.handler_id
+        << "': " << rej.reason;
+  }
+  for (const auto& p : answer.pending) {
+    HERALD_LOG(WARNING, "engine").WithHandler(p.handler_id)
+        << who << ": handler '" << p.handler_id << "' is pending: " << p.reason
+        << "; resolving it again until it can be served, and holding the "
+           "cycles it could belong to";
+  }
+}
+
+}  // namespace
 
 // Sends watch events to the processor and to the observer.
 class Engine::Tee : public kube::WatchHandler {
@@ -230,92 +255,77 @@ void Engine::Resolve(StreamId stream_id, Registration request,
       }
       answer.rejected.push_back({spec.id, std::string(st.message())});
     }
-    loop_.Post([this, stream_id, request, peer, sink, resolved,
-                answer]() mutable {
-      StreamInfo info;
-      info.stream = stream_id;
-      info.process_name = request.process_name;
-      info.client = request.client;
-      info.peer = peer;
-      info.connected = loop_.clock()->Now();
-      info.credits = request.credits;
-      std::vector<kube::ResourceInfo> resources;
-      std::vector<std::string> startup;
-      for (const auto& r : resolved) {
-        if (!r.pending.empty()) continue;
-        absl::Status st = registry_.Add(r.spec, r.resource);
-        if (!st.ok()) {
-          answer.rejected.push_back({r.spec.id, std::string(st.message())});
-          continue;
-        }
-        answer.accepted.push_back(r.spec.id);
-        info.handler_ids.push_back(r.spec.id);
-        if (r.spec.cause == Cause::kStartup &&
-            !activities_->StartupDone(r.spec.id)) {
-          startup.push_back(r.spec.id);
-        }
-        if (r.spec.resource.empty()) continue;
-        bool seen = false;
-        for (const auto& x : resources)
-          seen |= x.FullName() == r.resource.FullName();
-        if (!seen) resources.push_back(r.resource);
-      }
-      std::set<std::string> pending_names;
-      for (const auto& r : resolved) {
-        if (r.pending.empty()) continue;
-        const HandlerSpec& spec = r.spec;
-        const std::string& reason = r.pending;
-        absl::Status st =
-            registry_.AddPending(spec, reason, loop_.clock()->Now());
-        if (!st.ok()) {
-          answer.rejected.push_back({spec.id, std::string(st.message())});
-          continue;
-        }
-        answer.accepted.push_back(spec.id);
-        info.handler_ids.push_back(spec.id);
-        answer.pending.push_back({spec.id, reason});
-        pending_names.insert(spec.resource);
-      }
-      if (sink) sink->Registered(answer);
-      const std::string who =
-          stream_id == 0 ? "sidecar" : StreamName(stream_id);
-      HERALD_LOG(INFO, "engine")
-          << who << " (" << request.process_name << ", " << peer
-          << ") registered " << answer.accepted.size()
-          << " handler(s), rejected " << answer.rejected.size() << ", credits "
-          << request.credits;
-      for (const auto& rej : answer.rejected) {
-        HERALD_LOG(WARNING, "engine") << who << ": rejected handler '"
-                                      << rej.handler_id << "': " << rej.reason;
-      }
-      for (const auto& p : answer.pending) {
-        HERALD_LOG(WARNING, "engine")
-            << who << ": handler '" << p.handler_id
-            << "' is pending: " << p.reason
-            << "; resolving it again until it can be served, and holding "
-               "the cycles it could belong to";
-      }
-      if (!pending_names.empty()) {
-        absl::MutexLock lock(&pending_mu_);
-        pending_names_.insert(pending_names.begin(), pending_names.end());
-        if (!pending_thread_.joinable() && !pending_stop_) {
-          pending_thread_ = std::thread([this] { ResolvePending(); });
-        }
-      }
-      if (sink) {
-        sinks_[stream_id] = sink;
-        dispatcher_.AddStream(info, sink.get());
-      }
-      auto watch = [this, resources] {
-        for (const auto& r : resources) StartWatch(r);
-      };
-      if (startup.empty()) {
-        watch();
-      } else {
-        // Startup handlers run before the resources are watched.
-        activities_->RunStartup(std::move(startup), std::move(watch));
-      }
-    });
+    loop_.Post(
+        [this, stream_id, request, peer, sink, resolved, answer]() mutable {
+          StreamInfo info;
+          info.stream = stream_id;
+          info.process_name = request.process_name;
+          info.client = request.client;
+          info.peer = peer;
+          info.connected = loop_.clock()->Now();
+          info.credits = request.credits;
+          std::vector<kube::ResourceInfo> resources;
+          std::vector<std::string> startup;
+          for (const auto& r : resolved) {
+            if (!r.pending.empty()) continue;
+            absl::Status st = registry_.Add(r.spec, r.resource);
+            if (!st.ok()) {
+              answer.rejected.push_back({r.spec.id, std::string(st.message())});
+              continue;
+            }
+            answer.accepted.push_back(r.spec.id);
+            info.handler_ids.push_back(r.spec.id);
+            if (r.spec.cause == Cause::kStartup &&
+                !activities_->StartupDone(r.spec.id)) {
+              startup.push_back(r.spec.id);
+            }
+            if (r.spec.resource.empty()) continue;
+            bool seen = false;
+            for (const auto& x : resources)
+              seen |= x.FullName() == r.resource.FullName();
+            if (!seen) resources.push_back(r.resource);
+          }
+          std::set<std::string> pending_names;
+          for (const auto& r : resolved) {
+            if (r.pending.empty()) continue;
+            const HandlerSpec& spec = r.spec;
+            const std::string& reason = r.pending;
+            absl::Status st =
+                registry_.AddPending(spec, reason, loop_.clock()->Now());
+            if (!st.ok()) {
+              answer.rejected.push_back({spec.id, std::string(st.message())});
+              continue;
+            }
+            answer.accepted.push_back(spec.id);
+            info.handler_ids.push_back(spec.id);
+            answer.pending.push_back({spec.id, reason});
+            pending_names.insert(spec.resource);
+          }
+          if (sink) sink->Registered(answer);
+          const std::string who =
+              stream_id == 0 ? "sidecar" : StreamName(stream_id);
+          LogRegistration(who, request, peer, answer);
+          if (!pending_names.empty()) {
+            absl::MutexLock lock(&pending_mu_);
+            pending_names_.insert(pending_names.begin(), pending_names.end());
+            if (!pending_thread_.joinable() && !pending_stop_) {
+              pending_thread_ = std::thread([this] { ResolvePending(); });
+            }
+          }
+          if (sink) {
+            sinks_[stream_id] = sink;
+            dispatcher_.AddStream(info, sink.get());
+          }
+          auto watch = [this, resources] {
+            for (const auto& r : resources) StartWatch(r);
+          };
+          if (startup.empty()) {
+            watch();
+          } else {
+            // Startup handlers run before the resources are watched.
+            activities_->RunStartup(std::move(startup), std::move(watch));
+          }
+        });
   });
 }
 

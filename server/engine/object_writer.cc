@@ -40,8 +40,8 @@ void ApiObjectWriter::PostEvent(kube::InvolvedObject object,
            message = std::move(message)] {
     absl::Status st = kube::PostEvent(*api_, object, kind, reason, message);
     if (!st.ok()) {
-      HERALD_LOG(WARNING, "engine")
-          << "posting an Event about " << object.name << " failed: " << st;
+      HERALD_LOG(WARNING, "engine").With({"", object.ns, object.name})
+          << "posting an Event about the " << object.kind << " failed: " << st;
     }
   });
 }

@@ -14,8 +14,15 @@
 #include "server/kube/discovery.h"
 #include "server/kube/events.h"
 #include "server/runtime/event_loop.h"
+#include "server/runtime/logging.h"
 
 namespace herald::engine {
+
+// The object as log lines name it (HERALD_LOG(...).With(LogRef(...))).
+inline runtime::ObjectRef LogRef(const kube::ResourceInfo& resource,
+                                 const cache::ObjectKey& key) {
+  return {resource.FullName(), key.ns, key.name};
+}
 
 using WriteDone = std::function<void(absl::StatusOr<std::string> body)>;
 

@@ -43,6 +43,38 @@ using nlohmann::json;
 constexpr int kThrottle[] = {1,  1,  2,  3,   5,   8,   13, 21,
                              34, 55, 89, 144, 233, 377, 610};
 
+// The line about a handler's answer in a cycle, as Kopf logs one: a
+// success at INFO, a retry at WARNING with its delay, a failure at ERROR.
+void LogJudgement(const runtime::ObjectRef& ref, const Handler& h,
+                  OutcomeStatus status, const ProgressRecord& rec,
+                  absl::Time now) {
+  switch (status) {
+    case OutcomeStatus::kSuccess:
+      HERALD_LOG(INFO, "engine").With(ref).WithHandler(h.id())
+          << "handler " << h.id() << " succeeded";
+      return;
+    case OutcomeStatus::kTemporaryError: {
+      HERALD_LOG(WARNING, "engine").With(ref).WithHandler(h.id())
+          << "handler " << h.id()
+          << " failed temporarily: " << rec.message.value_or("")
+          << "; retrying in "
+          << absl::FormatDuration(rec.delayed && *rec.delayed > now
+                                      ? *rec.delayed - now
+                                      : absl::ZeroDuration());
+      return;
+    }
+    case OutcomeStatus::kPermanentError:
+      HERALD_LOG(ERROR, "engine").With(ref).WithHandler(h.id())
+          << "handler " << h.id()
+          << " failed permanently: " << rec.message.value_or("");
+      return;
+    default:
+      HERALD_LOG(DEBUG, "engine").With(ref).WithHandler(h.id())
+          << "handler " << h.id() << " skipped";
+      return;
+  }
+}
+
 // Newer by resourceVersion, where both are numbers (as etcd's are);
 // otherwise the later arrival wins.
 bool IsNewer(const std::string& candidate, const std::string& current) {
@@ -495,7 +527,10 @@ void Processor::StepRawEvents(const Id& id, uint64_t serial) {
         }
         loop_->Post([this, id, serial] { StepRawEvents(id, serial); });
         if (!outcome.malformed.ok()) {
+          const ObjectState& st = objects_.find(id)->second;
           HERALD_LOG(WARNING, "engine")
+                  .With(LogRef(*st.resource, st.key))
+                  .WithHandler(h->id())
               << "delivery " << DeliveryName(outcome.delivery_id) << " of "
               << h->id() << ": malformed outcome, none of its changes applied: "
               << outcome.malformed.message();
@@ -629,9 +664,10 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
     // Failed for good without a run; the next comes at the interval.
     stats_[handler_id].permanent_failures++;
     HERALD_LOG(ERROR, "engine")
-        << "timer " << handler_id << " on " << st.key.ns << "/" << st.key.name
-        << ": " << limits.message.value_or("") << "; next run in "
-        << absl::FormatDuration(interval);
+            .With(LogRef(*st.resource, st.key))
+            .WithHandler(handler_id)
+        << "timer " << handler_id << ": " << limits.message.value_or("")
+        << "; next run in " << absl::FormatDuration(interval);
     ts.retries = 0;
     ts.first_attempt = absl::InfinitePast();
     ScheduleTimer(
@@ -687,6 +723,7 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
   HandlerStats& stats = stats_[h->id()];
   const absl::Status& bad = outcome.malformed;
   const TimerJudgement j = JudgeTimerRun(*h, outcome);
+  const runtime::ObjectRef ref = LogRef(*st.resource, st.key);
   auto t = st.timers.find(h->id());
   if (t != st.timers.end()) {
     if (j.status == OutcomeStatus::kTemporaryError) {
@@ -702,14 +739,21 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
       if (!outcome.result.is_null()) {
         c.status_patch.merge_patch(json{{h->id(), outcome.result}});
       }
+      HERALD_LOG(DEBUG, "engine").With(ref).WithHandler(h->id())
+          << "timer " << h->id() << " succeeded";
       break;
     case OutcomeStatus::kTemporaryError:
       stats.temporary_failures++;
       c.timer_next = *j.next;
       c.timer_grid = false;
+      HERALD_LOG(WARNING, "engine").With(ref).WithHandler(h->id())
+          << "timer " << h->id() << " failed temporarily: " << outcome.message
+          << "; runs again in " << absl::FormatDuration(*j.next);
       break;
     case OutcomeStatus::kPermanentError:
       stats.permanent_failures++;
+      HERALD_LOG(ERROR, "engine").With(ref).WithHandler(h->id())
+          << "timer " << h->id() << " failed permanently: " << outcome.message;
       break;
     default:
       break;
@@ -802,6 +846,11 @@ void Processor::DeliverNext(const Id& id) {
     // Limits are checked before an attempt that would exceed them.
     if (StopAtLimits(*h, now, rec)) {
       stats_[h->id()].permanent_failures++;
+      HERALD_LOG(ERROR, "engine")
+              .With(LogRef(*st.resource, st.key))
+              .WithHandler(h->id())
+          << "handler " << h->id()
+          << " failed permanently: " << rec.message.value_or("");
       ++c.next;
       continue;
     }
@@ -831,16 +880,19 @@ absl::Status Processor::OnOutcome(const Id& id, ObjectState& st,
 
   // The session validated the outcome before anything is taken.
   const absl::Status& bad = outcome.malformed;
+  const runtime::ObjectRef ref = LogRef(*st.resource, st.key);
   if (!bad.ok()) {
-    HERALD_LOG(WARNING, "engine")
+    HERALD_LOG(WARNING, "engine").With(ref).WithHandler(h->id())
         << "delivery " << DeliveryName(outcome.delivery_id) << " of " << h->id()
         << ": malformed outcome: " << bad.message();
   }
   const Judgement j =
       RecordAnswer(*h, outcome, c.plan.purpose, now, rec, c.child_records);
   for (const auto& w : j.warnings) {
-    HERALD_LOG(WARNING, "engine") << "handler " << h->id() << ": " << w;
+    HERALD_LOG(WARNING, "engine").With(ref).WithHandler(h->id())
+        << "handler " << h->id() << ": " << w;
   }
+  LogJudgement(ref, *h, j.status, rec, now);
   stats.Count(j.status);
   if (bad.ok()) {
     TakeChanges(st, *h, outcome, stream);
@@ -864,9 +916,8 @@ void Processor::FinishCycle(const Id& id) {
   if (!st.object) {
     // Deleted meanwhile: nothing is stored for it (ApplyWrites tells the
     // handlers whose patches go nowhere).
-    HERALD_LOG(INFO, "engine")
-        << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-        << ": deleted during its " << c.plan.purpose
+    HERALD_LOG(INFO, "engine").With(LogRef(*st.resource, st.key))
+        << "deleted during its " << c.plan.purpose
         << " cycle; the cycle ends without writing";
     ApplyWrites(id, json::object(), json::object(), false, c.events,
                 std::move(c.patched_by));
@@ -883,9 +934,8 @@ void Processor::FinishCycle(const Id& id) {
   if (plan.all_done) st.fully_handled_once = true;
   switch (plan.large_base) {
     case WritePlan::LargeBase::kSet:
-      HERALD_LOG(WARNING, "engine")
-          << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-          << ": the diff-base (" << plan.digested_bytes << " bytes) is over "
+      HERALD_LOG(WARNING, "engine").With(LogRef(*st.resource, st.key))
+          << "the diff-base (" << plan.digested_bytes << " bytes) is over "
           << options_.max_diffbase_bytes << " bytes; storing its digest in "
           << options_.prefix << "/" << kDigestKey
           << " and the essence in memory";
@@ -1085,9 +1135,8 @@ void Processor::Throttle(const Id& id, const absl::Status& why) {
   const int n = static_cast<int>(sizeof(kThrottle) / sizeof(kThrottle[0]));
   absl::Duration delay = absl::Seconds(kThrottle[std::min(st.throttle, n - 1)]);
   st.throttle++;
-  HERALD_LOG(WARNING, "engine")
-      << st.resource->FullName() << " " << st.key.ns << "/" << st.key.name
-      << ": " << why << "; trying again in " << absl::FormatDuration(delay);
+  HERALD_LOG(WARNING, "engine").With(LogRef(*st.resource, st.key))
+      << why << "; trying again in " << absl::FormatDuration(delay);
   EndCycle(id, loop_->clock()->Now() + delay);
 }
 

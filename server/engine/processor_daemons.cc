@@ -86,8 +86,9 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
     if (StopAtLimits(*h, loop_->clock()->Now(), limits)) {
       stats_[handler_id].permanent_failures++;
       HERALD_LOG(ERROR, "engine")
-          << "daemon " << handler_id << " on " << st.key.ns << "/"
-          << st.key.name << ": " << limits.message.value_or("")
+              .With(LogRef(*st.resource, st.key))
+              .WithHandler(handler_id)
+          << "daemon " << handler_id << ": " << limits.message.value_or("")
           << "; not restarted";
       ds.phase = Phase::kDone;
       ds.retries = 0;
@@ -134,8 +135,9 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
         d2->second.started = loop_->clock()->Now();
         delivery->restarted = true;
         HERALD_LOG(INFO, "engine")
-            << "daemon " << handler_id << " on " << it2->second.key.ns << "/"
-            << it2->second.key.name
+                .With(LogRef(*it2->second.resource, it2->second.key))
+                .WithHandler(handler_id)
+            << "daemon " << handler_id
             << ": its process went away; restarting it on another";
         return true;
       });
@@ -195,10 +197,10 @@ void Processor::ForceStopDaemon(const Id& id, const std::string& handler_id) {
           if (d2 == it2->second.daemons.end()) return;
           d2->second.timer = 0;
           HERALD_LOG(WARNING, "engine")
-              << "daemon " << handler_id << " on " << it2->second.key.ns << "/"
-              << it2->second.key.name
-              << " did not end within its "
-                 "cancellation_timeout; released";
+                  .With(LogRef(*it2->second.resource, it2->second.key))
+                  .WithHandler(handler_id)
+              << "daemon " << handler_id
+              << " did not end within its cancellation_timeout; released";
           ReleaseDaemon(id, handler_id);
         });
   }
@@ -313,10 +315,20 @@ absl::Status Processor::OnDaemonOutcome(const Id& id,
     ds.restart_at = loop_->clock()->Now() + delay;
     ds.timer = loop_->PostAt(
         ds.restart_at, [this, id, handler_id] { StartDaemon(id, handler_id); });
+    HERALD_LOG(WARNING, "engine")
+            .With(LogRef(*st.resource, st.key))
+            .WithHandler(handler_id)
+        << "daemon " << handler_id << " failed temporarily: " << outcome.message
+        << "; restarting in " << absl::FormatDuration(delay);
   } else {
     // Returned (or failed for good): not restarted while the object matches.
     if (status == OutcomeStatus::kPermanentError) {
       stats_[handler_id].permanent_failures++;
+      HERALD_LOG(ERROR, "engine")
+              .With(LogRef(*st.resource, st.key))
+              .WithHandler(handler_id)
+          << "daemon " << handler_id
+          << " failed permanently: " << outcome.message;
     } else {
       stats_[handler_id].successes++;
     }
@@ -368,9 +380,9 @@ void Processor::ApplyDaemonChanges(const Id& id, const std::string& handler_id,
     patch.merge_patch(json{{"status", status_patch}});
     status_patch = json::object();
   }
-  auto report = [this, handler_id, stream](const std::string& what,
-                                           const absl::Status& s) {
-    HERALD_LOG(WARNING, "engine")
+  auto report = [this, handler_id, stream, ref = LogRef(*st.resource, st.key)](
+                    const std::string& what, const absl::Status& s) {
+    HERALD_LOG(WARNING, "engine").With(ref).WithHandler(handler_id)
         << "daemon " << handler_id << ": " << what << " failed: " << s;
     const int http = kube::HttpStatusOf(s);
     if (http != 400 && http != 422) return;

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/test_resources.h"
+#include "server/runtime/logging.h"
 #include "server/runtime/proto_time.h"
 #include "server/session/wire.h"
 
@@ -385,6 +387,80 @@ TEST_F(ProcessorTest, RetriesLimitFailsPermanentlyBeforeTheExtraAttempt) {
   EXPECT_TRUE(Ann("a", "herald.dev/create_fn").is_null());
   EXPECT_FALSE(Ann("a", "herald.dev/last-handled-configuration").is_null());
   EXPECT_EQ(processor_.stats().at("create_fn").permanent_failures, 1u);
+}
+
+// The JSON log lines written while `body` runs, parsed.
+template <typename F>
+std::vector<json> JsonLogLines(F body) {
+  const runtime::LogFormat before = runtime::GetLogFormat();
+  runtime::SetLogFormat(runtime::LogFormat::kJson);
+  ::testing::internal::CaptureStderr();
+  body();
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  runtime::SetLogFormat(before);
+  std::vector<json> lines;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    lines.push_back(json::parse(line));
+  }
+  return lines;
+}
+
+// The lines about `handler_id`, as (level, message).
+std::vector<std::pair<std::string, std::string>> LinesOf(
+    const std::vector<json>& lines, const std::string& handler_id) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const json& line : lines) {
+    if (line.value("id", "") != handler_id) continue;
+    EXPECT_EQ(line["namespace"], "ns") << line;
+    EXPECT_EQ(line["name"], "a") << line;
+    EXPECT_EQ(line["resource"], "kopfexamples.v1.kopf.dev") << line;
+    EXPECT_EQ(line["logger"], "engine") << line;
+    out.emplace_back(line["level"], line["message"]);
+  }
+  return out;
+}
+
+TEST_F(ProcessorTest, EachAnswerIsLoggedAboutItsObjectAndHandler) {
+  AddHandler("create_fn", Cause::kCreate,
+             [](HandlerSpec& s) { s.backoff = absl::Seconds(5); });
+  AddHandler("never_fn", Cause::kCreate);
+  AddHandler("limited_fn", Cause::kCreate, [](HandlerSpec& s) {
+    s.retries = 1;
+    s.backoff = absl::Seconds(1);
+  });
+  Connect();
+  const std::vector<json> lines = JsonLogLines([&] {
+    Create(Example("a"));
+    Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR, [](v1::Outcome& o) {
+      o.set_message("not \"yet\"\nreally");
+      o.mutable_delay()->set_seconds(3);
+    });
+    Answer(v1::OUTCOME_STATUS_PERMANENT_ERROR,
+           [](v1::Outcome& o) { o.set_message("never"); });
+    Answer(v1::OUTCOME_STATUS_UNEXPECTED_ERROR,
+           [](v1::Outcome& o) { o.set_message("boom"); });
+    clock_.Advance(absl::Seconds(3));
+    loop_.RunUntilIdle();
+    Answer(v1::OUTCOME_STATUS_SUCCESS);
+  });
+  using Line = std::pair<std::string, std::string>;
+  EXPECT_THAT(LinesOf(lines, "create_fn"),
+              ::testing::ElementsAre(
+                  Line{"warning",
+                       "handler create_fn failed temporarily: not \"yet\"\n"
+                       "really; retrying in 3s"},
+                  Line{"info", "handler create_fn succeeded"}));
+  EXPECT_THAT(LinesOf(lines, "never_fn"),
+              ::testing::ElementsAre(
+                  Line{"error", "handler never_fn failed permanently: never"}));
+  EXPECT_THAT(
+      LinesOf(lines, "limited_fn"),
+      ::testing::ElementsAre(
+          Line{"warning",
+               "handler limited_fn failed temporarily: boom; retrying in 1s"},
+          Line{"error",
+               "handler limited_fn failed permanently: exceeded the retries "
+               "limit (1)"}));
 }
 
 TEST_F(ProcessorTest, StoredSuccessIsNotRunAgain) {

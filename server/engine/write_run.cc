@@ -22,14 +22,13 @@ void PatchStatus(ObjectWriter* writer, const kube::ResourceInfo& resource,
   writer->Patch(
       resource, key, kube::PatchType::kMerge,
       json{{"status", status_patch}}.dump(), /*status_subresource=*/true,
-      [key, answer = std::move(answer),
+      [ref = LogRef(resource, key), answer = std::move(answer),
        done = std::move(done)](absl::StatusOr<std::string> r) mutable {
         if (r.ok()) {
           answer.bodies.push_back(std::move(*r));
         } else {
-          HERALD_LOG(WARNING, "engine")
-              << key.ns << "/" << key.name
-              << ": status patch failed: " << r.status();
+          HERALD_LOG(WARNING, "engine").With(ref)
+              << "status patch failed: " << r.status();
         }
         done(std::move(answer));
       });

@@ -61,6 +61,7 @@ def run(*args: str, tmp_path) -> subprocess.CompletedProcess:
      "herald: --socket_mode='1777': not an octal mode between 0000 and 0777 (e.g. 0660)"),
     ("--socket_group=no-such-group", "herald: --socket_group='no-such-group': no such group"),
     ("--log_level=loud", "herald: --log_level='loud': not debug, info, warning or error"),
+    ("--log_format=xml", "herald: --log_format='xml': not text or json"),
     ("--operator_memo=[1]", "herald: --operator_memo='[1]': not a JSON object"),
     ("--index=by_app=pods:label:not a/valid//key",
      "herald: --index='by_app=pods:label:not a/valid//key': 'by_app=pods:label:not "
@@ -76,6 +77,22 @@ def test_a_bad_flag_exits_2_with_one_line_naming_it(flag, line, tmp_path):
     lines = [x for x in (res.stdout + res.stderr).splitlines() if x.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith(line), lines[0]
+
+
+def test_with_log_format_json_a_bad_flag_is_one_json_error_line(tmp_path):
+    res = run("--log_format=json", "--qps=-1", tmp_path=tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [x for x in (res.stdout + res.stderr).splitlines() if x.strip()]
+    assert len(lines) == 1, lines
+    line = json.loads(lines[0])
+    assert line == {"time": line["time"], "level": "error", "logger": "main",
+                    "message": "--qps='-1': must be 0 (no client-side limit) or more"}
+    # A start that fails (no kubeconfig here) says so in JSON too.
+    res = run("--log_format=json", tmp_path=tmp_path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    lines = [json.loads(x) for x in (res.stdout + res.stderr).splitlines() if x.strip()]
+    assert lines and (lines[-1]["level"], lines[-1]["logger"]) == ("error", "main"), lines
+    assert "no-such-kubeconfig" in lines[-1]["message"], lines
 
 
 def start_under_umask_000(tmp_path, *flags: str) -> tuple[Proc, str]:

@@ -1,5 +1,6 @@
 """Unit tests of herald._cli: `herald run` with `kopf run`'s options."""
 
+import json
 import logging
 
 import pytest
@@ -57,3 +58,20 @@ def test_without_kopfs_options_nothing_is_warned(no_serving, caplog):
         _cli.main(["run", str(path), "--debug"])
     assert not [r for r in caplog.records if "decides this" in r.getMessage()]
     assert logging.getLogger().level == logging.DEBUG
+
+
+def test_log_format_json_writes_a_json_object_per_line(no_serving, capsys):
+    path, started, _ = no_serving
+    _cli.main(["run", str(path), "--log-format", "json"])
+    logging.getLogger("herald.handlers.fn").info("one %s", "line")
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    assert lines and all(set(x) >= {"time", "level", "logger", "message"} for x in lines)
+    assert lines[-1]["message"] == "one line" and lines[-1]["logger"] == "herald.handlers.fn"
+
+
+def test_log_format_takes_kopfs_choices_only(no_serving, capsys):
+    path, _, _ = no_serving
+    with pytest.raises(SystemExit) as e:
+        _cli.main(["run", str(path), "--log-format", "xml"])
+    assert e.value.code == 2
+    assert "--log-format: invalid choice: 'xml' (choose from" in capsys.readouterr().err

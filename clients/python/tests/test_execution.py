@@ -384,3 +384,26 @@ def test_one_function_under_two_fields_is_two_handlers_as_in_kopf():
         d.object.resource_version = "9"
         assert _outcome(_answers(ex, d)).status == pb.OUTCOME_STATUS_SUCCESS
     assert calls == [1, 1]
+
+
+def test_the_records_of_a_delivery_carry_its_object_and_handler(caplog):
+    caplog.set_level(logging.INFO, logger="herald.handlers")
+    reg = herald.Registry()
+    herald.on.create("kopfexamples", id="h", registry=reg)(lambda logger, **_: logger.info("hi"))
+    herald.on.create("kopfexamples", id="bad", registry=reg)(
+        lambda **_: (_ for _ in ()).throw(herald.PermanentError("no")))
+    ex = _execution_of(reg)
+    d = _delivery("h")
+    d.resource.plural, d.resource.version, d.resource.group = "kopfexamples", "v1", "kopf.dev"
+    _answers(ex, d)
+    d = _delivery("bad")
+    d.resource.plural, d.resource.version = "kopfexamples", "v1"
+    _answers(ex, d)
+    about = [(r.getMessage(), {k: v for k, v in r.herald_context.items() if k != "prefix"})
+             for r in caplog.records]
+    obj = {"namespace": "ns", "name": "x"}
+    assert about == [
+        ("[ns/x] hi", {**obj, "resource": "kopfexamples.v1.kopf.dev", "id": "h"}),
+        ("[ns/x] handler h succeeded", {**obj, "resource": "kopfexamples.v1.kopf.dev", "id": "h"}),
+        ("[ns/x] handler bad failed permanently: no",
+         {**obj, "resource": "kopfexamples.v1", "id": "bad"})]

@@ -56,3 +56,20 @@ def test_taking_events_leaves_none_behind():
     log.info("two")
     assert taken == [("NORMAL", "Info", "one")]
     assert log.take_events() == [("NORMAL", "Info", "two")] and log.events == []
+
+
+def test_records_carry_the_objects_context_and_its_prefix(caplog):
+    caplog.set_level(logging.INFO, logger="herald.handlers.test")
+    context = {"namespace": "ns", "name": "x", "resource": "kopfexamples.v1.kopf.dev",
+               "id": "create_fn"}
+    log = ObjectLogger(logging.getLogger("herald.handlers.test"), "ns/x", None, context=context)
+    log.info("made %s", "pods", extra={"mine": 1})
+    log.logger.info("[%s] direct", log.key, extra=log.record_extra(id="create_fn/sub"))
+    first, second = caplog.records
+    assert first.herald_context == {**context, "prefix": "[ns/x] "} and first.mine == 1
+    assert second.herald_context == {**context, "id": "create_fn/sub", "prefix": "[ns/x] "}
+
+
+def test_kopfs_constructor_takes_the_context_from_the_body():
+    log = ObjectLogger(body={"metadata": {"namespace": "ns", "name": "x"}})
+    assert log.key == "ns/x" and log.context == {"namespace": "ns", "name": "x"}

@@ -279,3 +279,18 @@ def test_reasons_and_messages_for_outcomes():
     o = _wire.failed_outcome("d-9", "z" * 10000).outcome
     assert o.delivery_id == "d-9" and o.status == pb.OUTCOME_STATUS_UNEXPECTED_ERROR
     assert len(o.message) == _wire.MESSAGE_LIMIT
+
+
+def test_log_context_names_the_object_resource_and_handler_as_the_sidecar_does():
+    from herald._wire import log_context
+    d = pb.Delivery(handler_id="create_fn")
+    d.object.namespace, d.object.name = "default", "kex-1"
+    d.resource.plural, d.resource.version, d.resource.group = "kopfexamples", "v1", "kopf.dev"
+    assert log_context(d) == {"namespace": "default", "name": "kex-1",
+                              "resource": "kopfexamples.v1.kopf.dev", "id": "create_fn"}
+    d = pb.Delivery(handler_id="on_ns")
+    d.object.name = "team-a"
+    d.resource.plural, d.resource.version = "namespaces", "v1"
+    assert log_context(d) == {"name": "team-a", "resource": "namespaces.v1", "id": "on_ns"}
+    # An activity is about no object.
+    assert log_context(pb.Delivery(handler_id="startup_fn")) == {"id": "startup_fn"}

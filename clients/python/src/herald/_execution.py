@@ -33,8 +33,8 @@ from herald._daemons import Daemons, InterimChanges
 from herald._logging import ObjectLogger, logger
 from herald._stacked import StackedCalls
 from herald._wire import (cut, decode_kwargs, decode_memo, duration, encode_changes,
-                          encode_events, encode_result, failed_outcome, is_activity, log_key,
-                          object_key, reason)
+                          encode_events, encode_result, failed_outcome, is_activity, log_context,
+                          log_key, object_key, reason)
 from herald.hierarchies import owner_var
 from herald.posting import target_var
 from herald.registry import Handler, Registry
@@ -222,7 +222,8 @@ async def run_subhandlers(d: pb.Delivery, h: Handler, declared: list, kwargs: di
         try:
             await call(fn, child_kwargs)
             child.status = _SUCCESS
-            log.logger.info("[%s] sub-handler %s succeeded", log.key, child_id)
+            log.logger.info("[%s] sub-handler %s succeeded", log.key, child_id,
+                            extra=log.record_extra())
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - any error is an outcome
@@ -359,7 +360,7 @@ class Execution:
     async def _handle(self, d: pb.Delivery, answer: Callable, outbox: asyncio.Queue) -> None:
         h = self.registry.get(d.handler_id)
         log = ObjectLogger(logging.getLogger(f"herald.handlers.{d.handler_id}"), log_key(d),
-                           self.effective_posting_level())
+                           self.effective_posting_level(), context=log_context(d))
         outcome = pb.Outcome(delivery_id=d.delivery_id)
         if h is None:
             outcome.status = pb.OUTCOME_STATUS_PERMANENT_ERROR
@@ -428,7 +429,8 @@ class Execution:
                 and all(c.status == _SUCCESS for c in outcome.subhandlers)):
             # Logged, not posted: an Event per success would double the
             # API writes of every handled change.
-            log.logger.info("[%s] handler %s succeeded", log.key, h.id)
+            log.logger.info("[%s] handler %s succeeded", log.key, h.id,
+                            extra=log.record_extra())
         await answer(outcome)
         if ((d.cause == resource_pb2.CAUSE_DELETE and outcome.status == _SUCCESS)
                 or (d.cause == resource_pb2.CAUSE_EVENT and d.event_type == "DELETED")):

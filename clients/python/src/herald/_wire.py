@@ -205,6 +205,17 @@ def log_key(d: pb.Delivery) -> str:
             else d.object.name or d.handler_id)
 
 
+def log_context(d: pb.Delivery) -> dict:
+    """What the delivery's log records are about, as the sidecar's JSON log
+    lines name it: namespace, name, resource ("kopfexamples.v1.kopf.dev",
+    "pods.v1") and the handler's id, those the delivery has."""
+    r = d.resource
+    resource = ".".join(p for p in (r.plural, r.version, r.group) if p) if r.plural else ""
+    fields = {"namespace": d.object.namespace, "name": d.object.name, "resource": resource,
+              "id": d.handler_id}
+    return {k: v for k, v in fields.items() if v}
+
+
 def decode_memo(d: pb.Delivery) -> Any:
     """The delivery's shared memo (the sidecar's JSON memo of the object)."""
     return json.loads(d.memo_json) if d.memo_json else {}

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime
 import enum
 import json
 import logging
+import re
 from typing import Any, Iterable, Optional, Union
 
-from herald._logging import warn_once
+from herald._logging import CONTEXT, warn_once
 from herald import persistence
 
 # Kopf's default retry delay of errors that name none, in seconds.
@@ -200,19 +202,71 @@ class LogFormat(enum.Enum):
     JSON = "-json-"
 
 
+# The object and handler keys of a JSON line, in their order.
+_CONTEXT_KEYS = ("namespace", "name", "resource", "id")
+# Lone surrogates (bytes that were not UTF-8, decoded with surrogateescape).
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _level_word(levelno: int) -> str:
+    """The level as the sidecar's JSON lines name it; CRITICAL is kept."""
+    if levelno >= logging.CRITICAL:
+        return "critical"
+    if levelno >= logging.ERROR:
+        return "error"
+    if levelno >= logging.WARNING:
+        return "warning"
+    return "info" if levelno >= logging.INFO else "debug"
+
+
+def _text(value: Any) -> str:
+    """`value` as text that encodes as UTF-8: lone surrogates become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", value if isinstance(value, str) else str(value))
+
+
 class _JsonFormatter(logging.Formatter):
-    """One JSON object per record: message, timestamp, severity, logger."""
+    """One JSON object per record, with the keys of the sidecar's
+    ``--log_format=json`` lines: time (RFC 3339, UTC, microseconds), level,
+    logger, message, then the namespace, name, resource and handler id of
+    what the record is about (herald._logging.CONTEXT), those known; the
+    message loses its "[namespace/name] " prefix, which those keys say.
+    With `refkey` (Kopf's ``--log-refkey``), namespace, name and resource
+    are also an object under that key. Tracebacks are "exc_info". The line
+    is ASCII, so any stream can take it."""
 
     def __init__(self, refkey: Optional[str] = None):
         super().__init__()
         self.refkey = refkey
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {"message": record.getMessage(), "timestamp": self.formatTime(record),
-                "severity": record.levelname.lower(), "logger": record.name}
+        context = getattr(record, CONTEXT, None) or {}
+        message = record.getMessage()
+        prefix = context.get("prefix")
+        if prefix and message.startswith(prefix):
+            message = message[len(prefix):]
+        time = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+        data = {"time": time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "level": _level_word(record.levelno), "logger": record.name,
+                "message": message}
+        data.update((k, context[k]) for k in _CONTEXT_KEYS if context.get(k))
+        if self.refkey:
+            ref = {k: data[k] for k in _CONTEXT_KEYS[:3] if k in data}
+            if ref:
+                data[self.refkey] = ref
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+        if record.stack_info:
+            data["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(_clean(data), default=_text)
+
+
+def _clean(value: Any) -> Any:
+    """`value` with every string (and key) passed through _text."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k): _clean(v) for k, v in value.items()}
+    return value
 
 
 class _ConfiguredHandler(logging.StreamHandler):
@@ -226,7 +280,11 @@ def configure(debug: Optional[bool] = None, verbose: Optional[bool] = None,
     `debug` or `verbose`, WARNING with `quiet`, else INFO, on the root
     logger, in `log_format` (a LogFormat or a format string). Handlers'
     log lines already carry their object's "[namespace/name]" prefix, so
-    `log_prefix` changes nothing."""
+    `log_prefix` changes nothing. LogFormat.JSON writes a JSON object per
+    line with the sidecar's ``--log_format=json`` keys (time, level,
+    logger, message, namespace, name, resource, id); it is how an embedded
+    operator (herald.run, herald.operator) logs as ``herald run
+    --log-format=json`` does."""
     level = logging.DEBUG if debug or verbose else logging.WARNING if quiet else logging.INFO
     if log_format is LogFormat.JSON:
         formatter: logging.Formatter = _JsonFormatter(log_refkey)
