@@ -16,23 +16,28 @@
 namespace herald::engine {
 
 // Sends watch events to the processor and to the observer.
+// A standby's processor takes nothing: `feeding` is false until it leads.
+// The watch updates its store before it calls here, so an event dropped
+// before `feeding` turned true is in the store Lead reads after.
 class Engine::Tee : public kube::WatchHandler {
  public:
-  Tee(Processor* processor, kube::WatchHandler* observer)
-      : processor_(processor), observer_(observer) {}
+  Tee(Processor* processor, kube::WatchHandler* observer,
+      const std::atomic<bool>* feeding)
+      : processor_(processor), observer_(observer), feeding_(feeding) {}
   void OnEvent(const kube::ResourceInfo& r,
                const kube::WatchEvent& e) override {
     if (observer_) observer_->OnEvent(r, e);
-    processor_->OnEvent(r, e);
+    if (feeding_->load()) processor_->OnEvent(r, e);
   }
   void OnListed(const kube::ResourceInfo& r, const std::string& ns) override {
     if (observer_) observer_->OnListed(r, ns);
-    processor_->OnListed(r, ns);
+    if (feeding_->load()) processor_->OnListed(r, ns);
   }
 
  private:
   Processor* processor_;
   kube::WatchHandler* observer_;
+  const std::atomic<bool>* feeding_;
 };
 
 Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
@@ -43,9 +48,65 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
                                            writer_.get(), options_.engine);
   activities_ = std::make_unique<Activities>(
       &loop_, &registry_, &dispatcher_, processor_.get(), options_.on_fatal);
-  tee_ = std::make_unique<Tee>(processor_.get(), options_.observer);
+  tee_ = std::make_unique<Tee>(processor_.get(), options_.observer, &feeding_);
   dispatcher_.set_observer([this](const DispatchEvent& e) {
     for (const auto& [id, fn] : subscribers_) fn(e);
+  });
+  if (options_.standby || options_.may_deliver) {
+    dispatcher_.set_gate([this](const Delivery& d) {
+      return d.cause == Cause::kProbe || Delivering();
+    });
+  }
+}
+
+bool Engine::Delivering() const {
+  return delivering_.load() && (!options_.may_deliver || options_.may_deliver());
+}
+
+LeadershipSnapshot Engine::Leadership() const {
+  if (!options_.leadership) return LeadershipSnapshot();
+  LeadershipSnapshot s = options_.leadership();
+  s.leading = s.leading && Delivering();
+  return s;
+}
+
+void Engine::Lead() {
+  loop_.Post([this] {
+    if (role_ != Role::kStandby) return;
+    role_ = Role::kStarting;
+    delivering_ = true;
+    dispatcher_.Resume();
+    std::vector<std::string> startup;
+    for (const auto& id : deferred_startup_) {
+      if (!activities_->StartupDone(id)) startup.push_back(id);
+    }
+    deferred_startup_.clear();
+    auto take = [this] {
+      role_ = Role::kLeading;
+      // Events from now on reach the processor after this task; what came
+      // before is in the stores, read now.
+      feeding_ = true;
+      size_t objects = 0;
+      for (kube::ResourceWatch* w : WatchList()) {
+        if (w->state() != kube::ResourceWatch::State::kWatching) continue;
+        const bool listed = w->synced();
+        auto cached = w->store().List("", true);
+        objects += cached.size();
+        processor_->Adopt(w->resource(), cached, listed);
+      }
+      HERALD_LOG(INFO, "engine")
+          << "leading: took " << objects
+          << " cached object(s) as a first listing; handling from where "
+             "their annotations say";
+    };
+    if (startup.empty()) {
+      take();
+    } else {
+      HERALD_LOG(INFO, "engine")
+          << "leading: running " << startup.size()
+          << " startup handler(s) first";
+      activities_->RunStartup(std::move(startup), std::move(take));
+    }
   });
 }
 
@@ -304,6 +365,16 @@ void Engine::Resolve(StreamId stream_id, Registration request,
       };
       if (startup.empty()) {
         watch();
+      } else if (role_ == Role::kStandby) {
+        // A standby's caches fill at once; its startup handlers run when it
+        // leads, before the processor takes anything.
+        for (auto& id : startup) {
+          if (std::find(deferred_startup_.begin(), deferred_startup_.end(),
+                        id) == deferred_startup_.end()) {
+            deferred_startup_.push_back(std::move(id));
+          }
+        }
+        watch();
       } else {
         // Startup handlers run before the resources are watched.
         activities_->RunStartup(std::move(startup), std::move(watch));
@@ -501,10 +572,17 @@ void Engine::Drain(absl::Duration max_wait) {
       wait->daemons_released = true;
       wait->Check();
     });
-    activities_->RunCleanups([wait] {
+    // Cleanup handlers are the leader's: a standby, or a leader that lost
+    // its lease, runs none.
+    if (Delivering()) {
+      activities_->RunCleanups([wait] {
+        wait->cleanups_answered = true;
+        wait->Check();
+      });
+    } else {
       wait->cleanups_answered = true;
       wait->Check();
-    });
+    }
   });
   if (!running) return;  // Stopped.
   // Woken by the loop when drained; false then.
@@ -516,7 +594,9 @@ void Engine::Drain(absl::Duration max_wait) {
 
 bool Engine::ReadyOnLoop() {
   const std::vector<kube::ResourceWatch*> watches = WatchList();
-  bool ready = !watches.empty() && processor_->IndicesReady() &&
+  // A standby runs no index handler: its caches are what it has to fill.
+  bool ready = !watches.empty() &&
+               (role_ != Role::kLeading || processor_->IndicesReady()) &&
                registry_.pending().empty();
   for (auto* w : watches) ready = ready && w->synced();
   return ready;
