@@ -81,6 +81,37 @@ absl::Status App::Start() {
   kube::ApiClient::Options api_options;
   api_options.qps = options_.qps;
   api_options.burst = options_.burst;
+  if (options_.leader_elect) {
+    auto election_http = kube::NewBeastHttpClient(*config);
+    if (!election_http.ok()) return election_http.status();
+    election_api_ = std::make_unique<kube::ApiClient>(
+        std::move(*election_http), kube::ApiClient::Options());
+    write_gate_ =
+        std::make_unique<kube::WriteGate>(runtime::Clock::Monotonic());
+    api_options.write_gate = write_gate_.get();
+    lease_ = std::make_unique<election::Lease>(
+        election_api_.get(), LeaderElectNamespace(options_),
+        options_.leader_elect_lease_name);
+    election::ElectionConfig election;
+    election.identity = LeaderElectIdentity(options_);
+    election.lease_duration = options_.leader_elect_lease_duration;
+    election.renew_deadline = options_.leader_elect_renew_deadline;
+    election.retry_period = options_.leader_elect_retry_period;
+    election::LeaderElector::Callbacks callbacks;
+    callbacks.started_leading = [this] { engine_->Lead(); };
+    // client-go's default: a leader that lost its lease exits, and the
+    // kubelet restarts it as a standby. It stopped delivering and writing
+    // at its renew deadline already.
+    callbacks.stopped_leading = [this] {
+      std::fprintf(stderr,
+                   "herald: lost the leader lease; exiting (a restart comes "
+                   "back as a standby)\n");
+      Stop(StopReason::kFatal);
+    };
+    elector_ = std::make_unique<election::LeaderElector>(
+        lease_.get(), election, callbacks, runtime::Clock::Monotonic(),
+        runtime::Clock::Real(), write_gate_.get());
+  }
   api_ = std::make_unique<kube::ApiClient>(std::move(*http), api_options);
   discovery_ = std::make_unique<kube::Discovery>(api_.get());
   engine::Engine::Options engine_options;
@@ -101,6 +132,22 @@ absl::Status App::Start() {
     std::fprintf(stderr, "herald: %s\n", message.c_str());
     Stop(StopReason::kFatal);
   };
+  if (elector_) {
+    election::LeaderElector* elector = elector_.get();
+    engine_options.standby = true;
+    engine_options.may_deliver = [elector] { return elector->Leading(); };
+    engine_options.leadership = [elector] {
+      const election::ElectionStatus st = elector->Status();
+      engine::LeadershipSnapshot s;
+      s.enabled = true;
+      s.leading = st.leading;
+      s.identity = st.identity;
+      s.holder = st.holder;
+      s.lease_namespace = st.lease_namespace;
+      s.lease_name = st.lease_name;
+      return s;
+    };
+  }
   engine_ = std::make_unique<engine::Engine>(api_.get(), discovery_.get(),
                                              engine_options);
   engine_->set_api_server(config->server.ToString());
@@ -139,6 +186,8 @@ absl::Status App::Start() {
     Abandon();
     return served;
   }
+  // Last: nothing can fail after it, and the engine it leads is up.
+  if (elector_) elector_->Start();
   return absl::OkStatus();
 }
 
@@ -213,6 +262,7 @@ void App::Abandon() {
   }
   endpoints_->Stop();
   engine_->Stop();
+  if (elector_) elector_->Stop(false);
 }
 
 void App::Stop(StopReason reason) {
@@ -249,6 +299,19 @@ int App::Shutdown() {
         absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   }
   engine_->Stop();
+  if (elector_) {
+    // The lease goes last: the writes the engine queued end first (or are
+    // refused), so that nothing is written once a standby may hold it.
+    write_gate_->Close();
+    const bool idle = write_gate_->WaitIdle(options_.leader_elect_retry_period);
+    if (!idle) {
+      HERALD_LOG(WARNING, "election")
+          << "writes still in flight after "
+          << absl::FormatDuration(options_.leader_elect_retry_period)
+          << "; the lease is left to expire instead of being released";
+    }
+    elector_->Stop(/*release=*/idle);
+  }
   if (server_ && !options_.socket.empty()) ::unlink(options_.socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";
   return fatal_ ? 1 : 0;
