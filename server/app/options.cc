@@ -2,7 +2,6 @@
 
 #include <grp.h>
 #include <sys/un.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -46,7 +45,8 @@ absl::Status BadValue(absl::string_view flag, const T& value,
 // label) of at most `max` characters, or "" when it is.
 std::string DnsNameError(absl::string_view name, size_t max, bool dots) {
   if (name.empty()) return "must not be empty";
-  if (name.size() > max) return absl::StrCat("longer than ", max, " characters");
+  if (name.size() > max)
+    return absl::StrCat("longer than ", max, " characters");
   for (char c : name) {
     if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-' ||
           (dots && c == '.'))) {
@@ -182,11 +182,11 @@ absl::Status ValidateAppOptions(const AppOptions& o) {
                                  "replica may take the lease"));
   }
   if (retry <= absl::ZeroDuration() || renew <= retry * 1.2) {
-    return BadValue("leader_elect_retry_period", retry,
-                    absl::StrCat("must be above 0, and 1.2 times it shorter "
-                                 "than --leader_elect_renew_deadline (",
-                                 FlagText(renew),
-                                 "), so that a renewal can be retried"));
+    return BadValue(
+        "leader_elect_retry_period", retry,
+        absl::StrCat("must be above 0, and 1.2 times it shorter "
+                     "than --leader_elect_renew_deadline (",
+                     FlagText(renew), "), so that a renewal can be retried"));
   }
   if (std::string why = DnsNameError(o.leader_elect_lease_name, 253, true);
       !why.empty()) {

@@ -35,7 +35,8 @@ void LeaderElector::Observe(const LeaseState& state, absl::Time now) {
     absl::MutexLock lock(&mu_);
     observed_rv_ = state.resource_version;
     if (!observed_any_ || state.record != observed_) {
-      changed_holder = !observed_any_ || state.record.holder != observed_.holder;
+      changed_holder =
+          !observed_any_ || state.record.holder != observed_.holder;
       observed_ = state.record;
       observed_time_ = now;
       observed_any_ = true;
@@ -45,10 +46,10 @@ void LeaderElector::Observe(const LeaseState& state, absl::Time now) {
   if (!changed_holder) return;
   HERALD_LOG(INFO, "election")
       << "lease " << lease_->Describe() << " is "
-      << (told.empty() ? std::string("released (no holder)")
-                       : "held by " + told +
-                             (told == config_.identity ? " (this replica)"
-                                                       : ""));
+      << (told.empty()
+              ? std::string("released (no holder)")
+              : "held by " + told +
+                    (told == config_.identity ? " (this replica)" : ""));
   if (callbacks_.new_leader) callbacks_.new_leader(told);
 }
 
@@ -153,11 +154,10 @@ void LeaderElector::Lost() {
 
 void LeaderElector::Run() {
   HERALD_LOG(INFO, "election")
-      << config_.identity << " is a candidate for lease "
-      << lease_->Describe() << " (lease duration "
-      << absl::FormatDuration(config_.lease_duration) << ", renew deadline "
-      << absl::FormatDuration(config_.renew_deadline) << ", retry period "
-      << absl::FormatDuration(config_.retry_period) << ")";
+      << config_.identity << " is a candidate for lease " << lease_->Describe()
+      << " (lease duration " << absl::FormatDuration(config_.lease_duration)
+      << ", renew deadline " << absl::FormatDuration(config_.renew_deadline)
+      << ", retry period " << absl::FormatDuration(config_.retry_period) << ")";
   // Acquire.
   absl::Time start;
   while (true) {
@@ -172,9 +172,8 @@ void LeaderElector::Run() {
     valid_until_ = start + config_.renew_deadline;
     if (gate_ != nullptr) gate_->OpenUntil(valid_until_);
   }
-  HERALD_LOG(INFO, "election")
-      << config_.identity << " acquired lease " << lease_->Describe()
-      << "; leading";
+  HERALD_LOG(INFO, "election") << config_.identity << " acquired lease "
+                               << lease_->Describe() << "; leading";
   if (callbacks_.started_leading) callbacks_.started_leading();
   // Renew.
   while (true) {
@@ -226,10 +225,9 @@ void LeaderElector::Stop(bool release) {
   record.renew_time = stamp;
   auto released = lease_->Update(record, rv, config_.renew_deadline);
   if (!released.ok()) {
-    HERALD_LOG(WARNING, "election")
-        << "releasing lease " << lease_->Describe()
-        << " failed (it expires on its own): "
-        << kube::ExplainFailure(released.status());
+    HERALD_LOG(WARNING, "election") << "releasing lease " << lease_->Describe()
+                                    << " failed (it expires on its own): "
+                                    << kube::ExplainFailure(released.status());
     return;
   }
   Observe(*released, clock_->Now());

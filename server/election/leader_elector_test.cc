@@ -18,23 +18,24 @@ using nlohmann::json;
 
 constexpr char kObject[] =
     "/apis/coordination.k8s.io/v1/namespaces/ns/leases/herald";
-constexpr char kCollection[] = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
+constexpr char kCollection[] =
+    "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
 
-std::string LeaseJson(const std::string& holder, const std::string& rv,
-                      int transitions = 0, int duration = 15,
-                      const std::string& renew = "2001-01-01T00:00:00.000000Z",
-                      const std::string& acquire =
-                          "2001-01-01T00:00:00.000000Z") {
-  return json{{"apiVersion", "coordination.k8s.io/v1"},
-              {"kind", "Lease"},
-              {"metadata",
-               {{"name", "herald"}, {"namespace", "ns"}, {"resourceVersion", rv}}},
-              {"spec",
-               {{"holderIdentity", holder},
-                {"leaseDurationSeconds", duration},
-                {"acquireTime", acquire},
-                {"renewTime", renew},
-                {"leaseTransitions", transitions}}}}
+std::string LeaseJson(
+    const std::string& holder, const std::string& rv, int transitions = 0,
+    int duration = 15, const std::string& renew = "2001-01-01T00:00:00.000000Z",
+    const std::string& acquire = "2001-01-01T00:00:00.000000Z") {
+  return json{
+      {"apiVersion", "coordination.k8s.io/v1"},
+      {"kind", "Lease"},
+      {"metadata",
+       {{"name", "herald"}, {"namespace", "ns"}, {"resourceVersion", rv}}},
+      {"spec",
+       {{"holderIdentity", holder},
+        {"leaseDurationSeconds", duration},
+        {"acquireTime", acquire},
+        {"renewTime", renew},
+        {"leaseTransitions", transitions}}}}
       .dump();
 }
 

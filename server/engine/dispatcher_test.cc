@@ -66,9 +66,8 @@ TEST_F(DispatcherTest, AClosedGateHoldsDeliveriesUntilResumed) {
   Sink s;
   d.AddStream(Info(1, 4, {"h", "probe"}), &s);
   bool leading = false;
-  d.set_gate([&](const Delivery& x) {
-    return leading || x.cause == Cause::kProbe;
-  });
+  d.set_gate(
+      [&](const Delivery& x) { return leading || x.cause == Cause::kProbe; });
   d.Submit(D(1), Ok);
   Delivery probe = D(2, "probe");
   probe.cause = Cause::kProbe;

@@ -60,7 +60,8 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
 }
 
 bool Engine::Delivering() const {
-  return delivering_.load() && (!options_.may_deliver || options_.may_deliver());
+  return delivering_.load() &&
+         (!options_.may_deliver || options_.may_deliver());
 }
 
 LeadershipSnapshot Engine::Leadership() const {
@@ -102,9 +103,8 @@ void Engine::Lead() {
     if (startup.empty()) {
       take();
     } else {
-      HERALD_LOG(INFO, "engine")
-          << "leading: running " << startup.size()
-          << " startup handler(s) first";
+      HERALD_LOG(INFO, "engine") << "leading: running " << startup.size()
+                                 << " startup handler(s) first";
       activities_->RunStartup(std::move(startup), std::move(take));
     }
   });

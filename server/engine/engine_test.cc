@@ -246,10 +246,10 @@ std::shared_ptr<Sink> RegisterActivities(
     spec->set_id(id);
     spec->set_cause(cause);
   }
-  EXPECT_TRUE(
-      engine->Register(*stream, session::RegistrationFromWire(request), "peer",
-                       sink)
-          .ok());
+  EXPECT_TRUE(engine
+                  ->Register(*stream, session::RegistrationFromWire(request),
+                             "peer", sink)
+                  .ok());
   EXPECT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
   return sink;
 }

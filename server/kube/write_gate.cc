@@ -29,8 +29,9 @@ absl::Status WriteGate::Enter(absl::string_view what) {
   }
   ++refused_;
   return absl::FailedPreconditionError(
-      absl::StrCat(what, ": not sent: this replica does not hold the leader "
-                         "lease (or its renew deadline passed)"));
+      absl::StrCat(what,
+                   ": not sent: this replica does not hold the leader "
+                   "lease (or its renew deadline passed)"));
 }
 
 void WriteGate::Exit() {

@@ -21,7 +21,8 @@ class MonotonicClock : public RealClock {
  public:
   absl::Time Now() override {
     return absl::UnixEpoch() +
-           absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+           absl::FromChrono(
+               std::chrono::steady_clock::now().time_since_epoch());
   }
 };
 
