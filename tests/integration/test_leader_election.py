@@ -4,7 +4,9 @@ Lease, against the real control plane.
 Each handler process answers create_fn with {"by": <its replica>}, and prints
 every delivery and answer as a JSON line (tests/handlerclient.py): that is
 the ledger of handler calls, per replica, which the assertions read with the
-objects as the API server keeps them.
+objects as the API server keeps them. Each also serves a startup handler (the
+leader's: run when a replica leads), a probe handler (run on a standby too,
+for /healthz) and a cleanup handler (the leader's, at a graceful stop).
 
 Durations are short (lease 6 s, renew deadline 4 s, retry period 1 s); the
 bounds asserted come from them plus slack for process scheduling, never
@@ -50,8 +52,12 @@ class Replica:
         self.port = int(self.sidecar.wait_for(r"/readyz on \S+ \(port (\d+)\)")[1])
         self.handler = HandlerProcess(self.sock, {
             "process_name": name,
-            "handlers": handler_specs(f"{plural}.{GROUP}", {"id": "create_fn", "cause": "CAUSE_CREATE"}),
-            "steps": {"create_fn": [{"result": {"by": name}}]},
+            "handlers": handler_specs(f"{plural}.{GROUP}", {"id": "create_fn", "cause": "CAUSE_CREATE"})
+            + [{"id": "startup_fn", "cause": "CAUSE_STARTUP"},
+               {"id": "probe_fn", "cause": "CAUSE_PROBE"},
+               {"id": "cleanup_fn", "cause": "CAUSE_CLEANUP"}],
+            "steps": {"create_fn": [{"result": {"by": name}}],
+                      "probe_fn": [{"result": {"alive": name}}]},
         }, tmp_path)
         self.handler.wait_record(event="registered")
 
@@ -65,12 +71,19 @@ class Replica:
     def leading(self) -> bool:
         return self.status()["leading"]
 
-    def ready(self) -> int:
+    def get(self, path) -> tuple:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=10) as r:
-                return r.status
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
+                return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
-            return e.code
+            return e.code, None
+
+    def ready(self) -> int:
+        return self.get("/readyz")[0]
+
+    def activities(self, handler) -> int:
+        """Deliveries of an activity handler to this replica's process."""
+        return sum(1 for r in self.handler.records("delivery") if r["handler"] == handler)
 
     def handled(self) -> set:
         """Objects whose create_fn this replica's process answered with success."""
@@ -78,7 +91,9 @@ class Replica:
                 if r["handler"] == "create_fn" and r["status"] == "SUCCESS"}
 
     def delivered(self) -> list:
-        return [r["object"] for r in self.handler.records("delivery")]
+        """Objects delivered to create_fn."""
+        return [r["object"] for r in self.handler.records("delivery")
+                if r["handler"] == "create_fn"]
 
     def kill(self) -> None:
         for p in (self.sidecar, self.handler):
@@ -133,6 +148,11 @@ def test_only_the_leader_handles_and_a_graceful_stop_hands_over_at_once(cluster,
         # two-replica Deployment goes on.
         wait_for(lambda: b.ready() == 200, timeout=30, what="the standby is ready")
         assert a.ready() == 200
+        # Probes run on the standby too (/healthz is its liveness); its
+        # startup handler waits until it leads.
+        assert b.get("/healthz") == (200, {"probe_fn": {"alive": "b"}})
+        assert a.activities("startup_fn") == 1
+        assert b.activities("startup_fn") == 0
         first = [f"s{i}" for i in range(4)]
         create(cluster, "solos", "Solo", first)
         handled_by(cluster, "solos", first, "a")
@@ -145,6 +165,7 @@ def test_only_the_leader_handles_and_a_graceful_stop_hands_over_at_once(cluster,
         a.sidecar.proc.send_signal(signal.SIGTERM)
         assert a.sidecar.proc.wait(timeout=60) == 0
         released = time.monotonic()
+        assert a.activities("cleanup_fn") == 1  # The leader's cleanup ran.
         assert any("released lease default/solo-lease" in line for line in a.sidecar.lines)
         wait_for(b.leading, timeout=LEASE_DURATION + SLACK, what="b leads")
         took = time.monotonic() - released
@@ -153,11 +174,18 @@ def test_only_the_leader_handles_and_a_graceful_stop_hands_over_at_once(cluster,
         assert lease_spec(cluster, "solo-lease")["holderIdentity"] == "herald-b"
         # b starts from the annotations: the objects a handled are not
         # handled again; a new one is handled by b.
+        b.handler.wait_record(event="answered", handler="startup_fn")
         create(cluster, "solos", "Solo", ["s9"])
         handled_by(cluster, "solos", ["s9"], "b")
         time.sleep(2 * RETRY_PERIOD)
         assert b.delivered() == ["default/s9"], b.delivered()
         assert_no_object_handled_twice(a, b)
+        assert b.activities("startup_fn") == 1
+        assert b.activities("cleanup_fn") == 0
+        # b leads now: its graceful stop runs its cleanup handler.
+        b.sidecar.proc.send_signal(signal.SIGTERM)
+        b.handler.wait_record(event="answered", handler="cleanup_fn")
+        assert b.sidecar.proc.wait(timeout=60) == 0
     finally:
         a.kill()
         b.handler.kill()
@@ -221,6 +249,7 @@ def test_a_leader_stopped_past_its_renew_deadline_writes_nothing_after_waking(cl
         assert any("lost the lease default/nap-lease" in line for line in log), "\n".join(log)
         assert any("lost the leader lease; exiting" in line for line in log), "\n".join(log)
         time.sleep(2 * RETRY_PERIOD)
+        assert a.activities("cleanup_fn") == 0  # Not the leader's any more.
         # Nothing written after waking: every object is as b left it, n6
         # included, and a's handler process got no delivery.
         after = {n: get(cluster, "naps", n)["metadata"]["resourceVersion"] for n in names}
