@@ -20,6 +20,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/kube/beast_http_client.h"
 #include "server/kube/cluster_config.h"
+#include "server/kube/counted_http_client.h"
 #include "server/runtime/logging.h"
 
 namespace herald::app {
@@ -81,11 +82,20 @@ absl::Status App::Start() {
   kube::ApiClient::Options api_options;
   api_options.qps = options_.qps;
   api_options.burst = options_.burst;
+  // rest_client_requests_total's host: "host:port", as client-go's.
+  const std::string& h = config->server.host;
+  const std::string api_host = absl::StrCat(
+      h.find(':') == std::string::npos ? h : absl::StrCat("[", h, "]"), ":",
+      config->server.port);
   if (options_.leader_elect) {
     auto election_http = kube::NewBeastHttpClient(*config);
     if (!election_http.ok()) return election_http.status();
+    // Counted with the engine's requests, as client-go's are.
     election_api_ = std::make_unique<kube::ApiClient>(
-        std::move(*election_http), kube::ApiClient::Options());
+        std::make_unique<kube::CountedHttpClient>(
+            std::move(*election_http), metrics_.rest_client_requests_total,
+            api_host),
+        kube::ApiClient::Options());
     write_gate_ =
         std::make_unique<kube::WriteGate>(runtime::Clock::Monotonic());
     api_options.write_gate = write_gate_.get();
@@ -98,11 +108,17 @@ absl::Status App::Start() {
     election.renew_deadline = options_.leader_elect_renew_deadline;
     election.retry_period = options_.leader_elect_retry_period;
     election::LeaderElector::Callbacks callbacks;
-    callbacks.started_leading = [this] { engine_->Lead(); };
+    const std::string lease_name = options_.leader_elect_lease_name;
+    metrics_.SetLeader(lease_name, false);
+    callbacks.started_leading = [this, lease_name] {
+      metrics_.SetLeader(lease_name, true);
+      engine_->Lead();
+    };
     // client-go's default: a leader that lost its lease exits, and the
     // kubelet restarts it as a standby. It stopped delivering and writing
     // at its renew deadline already.
-    callbacks.stopped_leading = [this] {
+    callbacks.stopped_leading = [this, lease_name] {
+      metrics_.SetLeader(lease_name, false);
       std::fprintf(stderr,
                    "herald: lost the leader lease; exiting (a restart comes "
                    "back as a standby)\n");
@@ -112,7 +128,10 @@ absl::Status App::Start() {
         lease_.get(), election, callbacks, runtime::Clock::Monotonic(),
         runtime::Clock::Real(), write_gate_.get());
   }
-  api_ = std::make_unique<kube::ApiClient>(std::move(*http), api_options);
+  api_ = std::make_unique<kube::ApiClient>(
+      std::make_unique<kube::CountedHttpClient>(
+          std::move(*http), metrics_.rest_client_requests_total, api_host),
+      api_options);
   discovery_ = std::make_unique<kube::Discovery>(api_.get());
   engine::Engine::Options engine_options;
   engine_options.engine.prefix = options_.annotation_prefix;
@@ -122,6 +141,7 @@ absl::Status App::Start() {
   engine_options.watch.strip_managed_fields = !options_.keep_managed_fields;
   engine_options.watch.idle_timeout = options_.watch_idle_timeout;
   engine_options.max_message_bytes = options_.max_message_bytes;
+  engine_options.metrics = &metrics_;
   if (options_.log_events) {
     log_events_ = std::make_unique<LogEvents>();
     engine_options.observer = log_events_.get();
@@ -169,6 +189,12 @@ absl::Status App::Start() {
         return rpc::HttpEndpoints::Answer{
             ready ? 200 : 503,
             ready ? "{\"ready\":true}" : "{\"ready\":false}"};
+      },
+      [engine, exported = &metrics_] {
+        // The loop-owned gauges are set first; a busy loop gets a second.
+        engine->CollectMetrics(absl::Seconds(1));
+        return rpc::HttpEndpoints::Answer{200, exported->Render(),
+                                          metrics::kContentType};
       });
   if (!options_.health_listen.empty()) {
     auto port = endpoints_->Start(options_.health_listen);
@@ -180,7 +206,7 @@ absl::Status App::Start() {
     health_port_ = *port;
     HERALD_LOG(INFO, "main")
         << "/healthz and /readyz on " << options_.health_listen << " (port "
-        << *port << ")";
+        << *port << "), /metrics there too";
   }
   if (absl::Status served = StartServer(); !served.ok()) {
     Abandon();
@@ -311,6 +337,7 @@ int App::Shutdown() {
           << "; the lease is left to expire instead of being released";
     }
     elector_->Stop(/*release=*/idle);
+    metrics_.SetLeader(options_.leader_elect_lease_name, false);
   }
   if (server_ && !options_.socket.empty()) ::unlink(options_.socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";

@@ -22,6 +22,7 @@
 #include "server/kube/discovery.h"
 #include "server/kube/watcher.h"
 #include "server/kube/write_gate.h"
+#include "server/metrics/herald_metrics.h"
 #include "server/rpc/handler_service.h"
 #include "server/rpc/health_service.h"
 #include "server/rpc/http_endpoints.h"
@@ -85,9 +86,14 @@ class App {
   // --health_listen (0 when not listening there).
   int listen_port() const { return listen_port_; }
   int health_port() const { return health_port_; }
-  // With --leader_elect, after Start: the election (what a leader-status
-  // metric reads: Leading(), Status()); null without it.
+  // With --leader_elect, after Start: the election (Leading(), Status());
+  // null without it. It reports to metrics() as it acquires and loses.
   election::LeaderElector* elector() { return elector_.get(); }
+
+  // The sidecar's metrics, served on /metrics at --health_listen. Leader
+  // election reports through metrics().SetLeader(lease name, leading). Any
+  // thread; lives as long as the App.
+  metrics::HeraldMetrics& metrics() { return metrics_; }
 
  private:
   // Starts the gRPC server and sets up the socket file.
@@ -96,6 +102,8 @@ class App {
   void Abandon();
 
   const AppOptions options_;
+  // Before everything that counts into it, so that it outlives them.
+  metrics::HeraldMetrics metrics_;
   std::unique_ptr<kube::WatchHandler> log_events_;
   // --leader_elect: the gate the engine's writes pass (open while the lease
   // is held), the election's own client (its renewals never wait behind the

@@ -191,6 +191,44 @@ TEST_F(AppTest, ServesEveryServiceOnTheSocketAndOnTcpUntilShutDown) {
   EXPECT_EQ(app.Shutdown(), 0) << "idempotent";
 }
 
+// /metrics on the health port: Prometheus's text format, with what the
+// sidecar counted (here: discovery's requests to an API server that refuses
+// connections) and, once leader election reports, its status.
+TEST_F(AppTest, ServesMetricsOnTheHealthPort) {
+  AppOptions o = Unreachable();
+  o.health_listen = "127.0.0.1:0";
+  App app(o);
+  ASSERT_TRUE(app.Start().ok());
+  const std::string refused =
+      "rest_client_requests_total{code=\"<error>\",method=\"GET\","
+      "host=\"127.0.0.1:1\"} ";
+  std::string answer;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    answer = HttpGet(app.health_port(), "/metrics");
+    if (answer.find(refused) != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  } while (absl::Now() < deadline);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(answer, HasSubstr("Content-Type: text/plain; version=0.0.4; "
+                                "charset=utf-8\r\n"));
+  EXPECT_THAT(answer, HasSubstr("# TYPE rest_client_requests_total counter\n"));
+  EXPECT_THAT(answer, HasSubstr(refused));
+  EXPECT_THAT(answer, HasSubstr("\nherald_handler_streams 0\n"));
+  EXPECT_THAT(answer, HasSubstr("\nherald_credits_available 0\n"));
+  EXPECT_THAT(answer,
+              ::testing::Not(HasSubstr("leader_election_master_status")));
+
+  app.metrics().SetLeader("herald-pods", true);
+  EXPECT_THAT(HttpGet(app.health_port(), "/metrics"),
+              HasSubstr("\nleader_election_master_status{name=\"herald-pods\"} "
+                        "1\n"));
+  EXPECT_THAT(HttpGet(app.health_port(), "/nothing"),
+              HasSubstr("unknown path; try /healthz, /readyz or /metrics"));
+  app.Stop(StopReason::kRequested);
+  EXPECT_EQ(app.Shutdown(), 0);
+}
+
 TEST_F(AppTest, AStaleSocketFileIsReplaced) {
   AppOptions o = Unreachable();
   Write("herald.sock", "left over");

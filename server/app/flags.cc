@@ -75,9 +75,9 @@ ABSL_FLAG(std::string, index, "",
           "NAME=RESOURCE:label:KEY or NAME=RESOURCE:field:PATH (e.g. "
           "by_app=pods:label:app,by_node=pods:field:spec.nodeName).");
 ABSL_FLAG(std::string, health_listen, "",
-          "Serve /healthz (probe handlers) and /readyz (listings and indices "
-          "in) over HTTP on this address, e.g. 0.0.0.0:8080; empty for "
-          "none.");
+          "Serve /healthz (probe handlers), /readyz (listings and indices "
+          "in) and /metrics (Prometheus) over HTTP on this address, e.g. "
+          "0.0.0.0:8080; empty for none.");
 ABSL_FLAG(absl::Duration, stop_wait, herald::app::AppOptions().stop_wait,
           "On SIGTERM: how long daemons and cleanup handlers get to finish "
           "before the handler streams close.");
@@ -107,8 +107,8 @@ ABSL_FLAG(std::string, leader_elect_lease_name,
           herald::app::AppOptions().leader_elect_lease_name,
           "The name of the coordination.k8s.io/v1 Lease.");
 ABSL_FLAG(std::string, leader_elect_namespace, "",
-          "The Lease's namespace; empty for the pod's own (from the service "
-          "account), else \"default\".");
+          "The Lease's namespace; empty for the pod's own ($POD_NAMESPACE, "
+          "else the service account's), else \"default\".");
 
 namespace herald::app {
 namespace {

@@ -78,6 +78,9 @@ std::string LeaderElectIdentity(const AppOptions& o) {
 std::string LeaderElectNamespace(const AppOptions& o,
                                  const std::string& namespace_file) {
   if (!o.leader_elect_namespace.empty()) return o.leader_elect_namespace;
+  if (const char* ns = std::getenv("POD_NAMESPACE"); ns != nullptr && *ns) {
+    return ns;
+  }
   std::ifstream in(namespace_file);
   std::string ns;
   if (in && std::getline(in, ns)) {

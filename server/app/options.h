@@ -71,16 +71,17 @@ struct AppOptions {
   // suffix.
   std::string leader_elect_identity;
   std::string leader_elect_lease_name = "herald";
-  // --leader_elect_namespace; "": the pod's (the service account's
-  // namespace file), else "default".
+  // --leader_elect_namespace; "": the pod's ($POD_NAMESPACE, else the
+  // service account's namespace file), else "default".
   std::string leader_elect_namespace;
 };
 
 // The holder identity --leader_elect uses: --leader_elect_identity, else
 // $POD_NAME, else the hostname, "_" and 8 random hex digits.
 std::string LeaderElectIdentity(const AppOptions& options);
-// The Lease's namespace: --leader_elect_namespace, else the namespace in
-// `service_account_namespace_file` (trimmed), else "default".
+// The Lease's namespace: --leader_elect_namespace, else $POD_NAMESPACE, else
+// the namespace in `service_account_namespace_file` (trimmed), else
+// "default".
 std::string LeaderElectNamespace(
     const AppOptions& options,
     const std::string& service_account_namespace_file =

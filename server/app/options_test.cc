@@ -177,6 +177,9 @@ TEST(AppOptionsTest, LeaderElectIdentityAndNamespaceDefaults) {
     out << "operators\n";
   }
   EXPECT_EQ(LeaderElectNamespace(o, file), "operators");
+  ::setenv("POD_NAMESPACE", "from-env", 1);
+  EXPECT_EQ(LeaderElectNamespace(o, file), "from-env");
+  ::unsetenv("POD_NAMESPACE");
   o.leader_elect_namespace = "given";
   EXPECT_EQ(LeaderElectNamespace(o, file), "given");
 }

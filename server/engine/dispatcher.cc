@@ -39,7 +39,10 @@ void Dispatcher::Notify(DispatchEvent::Kind kind, const Pending& p,
                         const Outcome* outcome, absl::Duration latency) {
   if (!observer_) return;
   const absl::Time now = loop_->clock()->Now();
-  DispatchEvent e{kind, &p.delivery, outcome, p.stream, latency, now};
+  const absl::Duration waited = kind == DispatchEvent::Kind::kDelivery
+                                    ? now - p.queued
+                                    : absl::ZeroDuration();
+  DispatchEvent e{kind, &p.delivery, outcome, p.stream, latency, now, waited};
   observer_(e);
 }
 
@@ -88,7 +91,9 @@ absl::Status Dispatcher::SetCredits(StreamId stream, uint32_t credits) {
 }
 
 void Dispatcher::Enqueue(const std::string& handler_id, DeliveryId delivery,
-                         const Pending& p, bool front) {
+                         Pending& p, bool front) {
+  p.queued = loop_->clock()->Now();
+  if (on_queued_) on_queued_(p.delivery);
   Queue& q = queues_[handler_id];
   const QueueEntry e{p.seq, delivery};
   if (front) {
@@ -326,6 +331,32 @@ bool Dispatcher::HasStreamFor(const std::string& handler_id) const {
     if (s.handlers.count(handler_id)) return true;
   }
   return false;
+}
+
+size_t Dispatcher::stream_count() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  return streams_.size();
+}
+
+uint64_t Dispatcher::free_credits() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  uint64_t n = 0;
+  for (const auto& [id, s] : streams_) {
+    const size_t taken = s.in_flight.size() - s.long_running.size();
+    if (s.info.credits > taken) n += s.info.credits - taken;
+  }
+  return n;
+}
+
+std::map<std::string, size_t> Dispatcher::QueuedByResource() const {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  std::map<std::string, size_t> out;
+  for (const auto& [id, p] : deliveries_) {
+    if (p.stream == 0 && p.delivery.resource != nullptr) {
+      ++out[p.delivery.resource->FullName()];
+    }
+  }
+  return out;
 }
 
 std::vector<StreamInfo> Dispatcher::Streams() const {

@@ -51,6 +51,9 @@ struct DispatchEvent {
   StreamId stream = 0;
   absl::Duration latency;  // For kOutcome.
   absl::Time at;           // When it happened, on the loop's clock.
+  // For kDelivery: how long it waited in the queue (since it was submitted,
+  // or requeued).
+  absl::Duration waited;
 };
 using DispatchObserver = std::function<void(const DispatchEvent&)>;
 
@@ -125,6 +128,12 @@ class Dispatcher {
     gate_ = std::move(gate);
   }
   void Resume();
+  // Told of every delivery put in a queue: submitted, or requeued when its
+  // stream ended (metrics count them).
+  void set_on_queued(std::function<void(const Delivery&)> fn) {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    on_queued_ = std::move(fn);
+  }
   // Delivery-to-outcome times by handler id.
   const std::map<std::string, LatencyHistogram>& latencies() const {
     HERALD_ASSERT_ON_LOOP(loop_);
@@ -155,6 +164,13 @@ class Dispatcher {
   size_t queue_entries() const;
   std::vector<StreamInfo> Streams() const;
   bool HasStreamFor(const std::string& handler_id) const;
+  size_t stream_count() const;
+  // Credits not taken by deliveries in flight, summed over the streams.
+  uint64_t free_credits() const;
+  // Queued deliveries about objects, by their resource's full name (those
+  // of activities are left out). Looks at every delivery: for scrapes, not
+  // for each event.
+  std::map<std::string, size_t> QueuedByResource() const;
 
  private:
   struct Stream {
@@ -177,6 +193,7 @@ class Dispatcher {
     OutcomeCallback on_outcome;
     RequeueCallback on_requeue;
     bool long_running = false;
+    absl::Time queued;  // When it last entered a queue.
     absl::Time sent;
     StreamId stream = 0;  // While in flight.
   };
@@ -197,8 +214,9 @@ class Dispatcher {
   // replaces the old one.
   void Accept(Delivery delivery, OutcomeCallback on_outcome,
               RequeueCallback on_requeue, bool long_running);
-  void Enqueue(const std::string& handler_id, DeliveryId delivery,
-               const Pending& p, bool front);
+  // Also stamps `p` with the time it entered the queue.
+  void Enqueue(const std::string& handler_id, DeliveryId delivery, Pending& p,
+               bool front);
   // The delivery an entry stands for, if it is still queued; null if stale.
   Pending* Live(const QueueEntry& e);
   // Drops a queue's stale entries once they outnumber its live ones, so that
@@ -221,6 +239,7 @@ class Dispatcher {
   DeliveryId next_delivery_ = 1;
   uint64_t queue_steps_ = 0;
   DispatchObserver observer_;
+  std::function<void(const Delivery&)> on_queued_;
   std::map<std::string, LatencyHistogram> latencies_;
 };
 

@@ -445,5 +445,47 @@ TEST(LatencyHistogramTest, QuantilesAreWithinTenPercent) {
   EXPECT_TRUE(near(h.Quantile(1.0), 1000)) << h.Quantile(1.0);
 }
 
+// What metrics read: queue adds (requeues included), the wait before each
+// delivery, free credits, streams and queued deliveries per resource.
+TEST_F(DispatcherTest, ReportsQueueingCreditsAndQueuedByResource) {
+  auto pods = std::make_shared<kube::ResourceInfo>();
+  pods->version = "v1";
+  pods->plural = "pods";
+  std::vector<DeliveryId> queued;
+  std::vector<absl::Duration> waited;
+  d.set_on_queued([&](const Delivery& x) { queued.push_back(x.id); });
+  d.set_observer([&](const DispatchEvent& e) {
+    if (e.kind == DispatchEvent::Kind::kDelivery) waited.push_back(e.waited);
+  });
+  Sink a;
+  d.AddStream(Info(11, 2, {"h"}), &a);
+  EXPECT_EQ(d.stream_count(), 1u);
+  EXPECT_EQ(d.free_credits(), 2u);
+  for (DeliveryId id : {1, 2, 3}) {
+    Delivery x = D(id);
+    x.resource = pods;
+    d.Submit(std::move(x), Ok);
+  }
+  Delivery activity = D(4);  // About no object.
+  d.Submit(std::move(activity), Ok);
+  EXPECT_THAT(queued, ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(d.free_credits(), 0u);
+  EXPECT_THAT(d.QueuedByResource(),
+              ElementsAre(std::make_pair(std::string("pods.v1"), size_t{1})));
+  clock_.Advance(absl::Seconds(3));
+  StreamError code;
+  ASSERT_TRUE(d.OnOutcome(11, O(1), &code).ok());
+  // 3 went out after waiting 3 s; 1 and 2 went out at once.
+  EXPECT_THAT(waited, ElementsAre(absl::ZeroDuration(), absl::ZeroDuration(),
+                                  absl::Seconds(3)));
+  // The stream ends: its two deliveries in flight are queued again.
+  d.RemoveStream(11);
+  EXPECT_EQ(d.stream_count(), 0u);
+  EXPECT_EQ(d.free_credits(), 0u);
+  EXPECT_THAT(queued, ElementsAre(1, 2, 3, 4, 3, 2));
+  EXPECT_THAT(d.QueuedByResource(),
+              ElementsAre(std::make_pair(std::string("pods.v1"), size_t{2})));
+}
+
 }  // namespace
 }  // namespace herald::engine

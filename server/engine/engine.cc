@@ -42,7 +42,12 @@ class Engine::Tee : public kube::WatchHandler {
 
 Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
                Options options)
-    : api_(api), discovery_(discovery), options_(std::move(options)) {
+    : api_(api),
+      discovery_(discovery),
+      own_metrics_(options.metrics == nullptr
+                       ? std::make_unique<metrics::HeraldMetrics>()
+                       : nullptr),
+      options_(WithMetrics(std::move(options), own_metrics_.get())) {
   writer_ = std::make_unique<ApiObjectWriter>(api_, &loop_);
   processor_ = std::make_unique<Processor>(&loop_, &registry_, &dispatcher_,
                                            writer_.get(), options_.engine);
@@ -50,6 +55,7 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
       &loop_, &registry_, &dispatcher_, processor_.get(), options_.on_fatal);
   tee_ = std::make_unique<Tee>(processor_.get(), options_.observer, &feeding_);
   dispatcher_.set_observer([this](const DispatchEvent& e) {
+    CountDispatch(e);
     for (const auto& [id, fn] : subscribers_) fn(e);
   });
   if (options_.standby || options_.may_deliver) {
@@ -57,6 +63,7 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
       return d.cause == Cause::kProbe || Delivering();
     });
   }
+  dispatcher_.set_on_queued([this](const Delivery& d) { CountQueued(d); });
 }
 
 Engine::~Engine() { Stop(); }

@@ -30,9 +30,17 @@
 #include "server/kube/discovery.h"
 #include "server/kube/namespace_scope.h"
 #include "server/kube/resource_watch.h"
+#include "server/metrics/herald_metrics.h"
 #include "server/runtime/event_loop.h"
 
 namespace herald::engine {
+
+// controller-runtime's result label for a handler's answer: "success"
+// (success, skipped), "requeue_after" (a temporary error with a delay),
+// "requeue" (one without), "error" (a permanent or unexpected error, or an
+// answer whose JSON could not be taken). It says what the handler answered,
+// before the handler's errors mode decides what follows.
+absl::string_view ReconcileResult(const Outcome& outcome);
 
 class Engine {
  public:
@@ -64,6 +72,10 @@ class Engine {
     std::function<bool()> may_deliver;
     // What inspection shows of the election; null when it is off.
     std::function<LeadershipSnapshot()> leadership;
+    // Where the engine counts (server/metrics/herald_metrics.h); null for
+    // metrics of its own that nobody reads. The watches count their
+    // restarts there unless `watch.restarts` is set.
+    metrics::HeraldMetrics* metrics = nullptr;
   };
 
   Engine(kube::ApiClient* api, kube::Discovery* discovery, Options options);
@@ -165,7 +177,39 @@ class Engine {
       const nlohmann::json& body);
   void set_api_server(std::string s) { api_server_ = std::move(s); }
 
+  // Before /metrics is rendered: sets the gauges of what is read rather than
+  // counted. The caches' sizes are read here; the loop-owned ones (streams,
+  // free credits, workqueue depth) are set by a task posted to the loop,
+  // which this waits for at most `wait` (the loop never waits for a scrape;
+  // a late answer leaves the previous values). Not on the loop.
+  void CollectMetrics(absl::Duration wait);
+
  private:
+  // Children of the metrics families, looked up once per resource and
+  // handler (loop-owned), so that counting an event takes no lock.
+  struct ResourceMetrics {
+    // By result: success, error, requeue, requeue_after.
+    std::map<std::string, metrics::Counter*, std::less<>> reconciles;
+    metrics::Counter* errors = nullptr;
+    metrics::Histogram* reconcile_time = nullptr;
+    metrics::Counter* adds = nullptr;
+    metrics::Histogram* queue_duration = nullptr;
+  };
+  struct HandlerMetrics {
+    std::map<Cause, metrics::Counter*> deliveries;
+    metrics::Histogram* duration = nullptr;
+  };
+  static Options WithMetrics(Options options,
+                             metrics::HeraldMetrics* own_metrics);
+  // On the loop: the dispatcher's queueing and its events, counted.
+  void CountQueued(const Delivery& delivery);
+  void CountDispatch(const DispatchEvent& event);
+  ResourceMetrics& MetricsOf(const std::string& resource);
+  HandlerMetrics& MetricsOfHandler(const std::string& resource,
+                                   const std::string& handler_id);
+  // On the loop: the gauges CollectMetrics asks for.
+  void SetLoopGauges();
+
   // Ready(), on the loop.
   bool ReadyOnLoop();
   class Tee;
@@ -203,7 +247,14 @@ class Engine {
 
   kube::ApiClient* api_;
   kube::Discovery* discovery_;
+  // Set when Options::metrics is null; before `options_`, which points at it.
+  std::unique_ptr<metrics::HeraldMetrics> own_metrics_;
   const Options options_;
+  metrics::HeraldMetrics* const metrics_ = options_.metrics;
+  // Loop-owned: by resource full name, and by resource and handler id.
+  std::map<std::string, ResourceMetrics, std::less<>> resource_metrics_;
+  std::map<std::pair<std::string, std::string>, HandlerMetrics>
+      handler_metrics_;
   runtime::EventLoop loop_{options_.clock};
   std::thread loop_thread_;
   // Loop-owned, as the dispatcher and processor are. The registry is a plain

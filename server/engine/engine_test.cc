@@ -232,6 +232,88 @@ TEST(EngineTest, DrainReturnsWhenTheCleanupHandlerAnswers) {
   drainer.join();
 }
 
+// A delivery and its answer are counted where the engine keeps them; the
+// gauges of loop-owned state are set when a scrape collects. A cleanup
+// handler is about no object: a delivery and a duration, no reconcile.
+TEST(EngineTest, CountsDeliveriesAndCollectsGauges) {
+  auto h = std::make_unique<GateHttpClient>();
+  kube::ApiClient api(std::move(h));
+  kube::Discovery discovery(&api);
+  metrics::HeraldMetrics m;
+  Engine::Options options;
+  options.metrics = &m;
+  Engine engine(&api, &discovery, options);
+  engine.Start();
+  const StreamId stream = engine.NewStreamId();
+  auto sink = std::make_shared<Sink>(stream);
+  v1::Register request;
+  request.set_credits(3);
+  auto* spec = request.add_handlers();
+  spec->set_id("cleanup_fn");
+  spec->set_cause(v1::CAUSE_CLEANUP);
+  ASSERT_TRUE(engine
+                  .Register(stream, session::RegistrationFromWire(request),
+                            "peer", sink)
+                  .ok());
+  ASSERT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
+  engine.CollectMetrics(absl::Seconds(10));
+  EXPECT_EQ(m.handler_streams->Find({})->Value(), 1);
+  EXPECT_EQ(m.credits_available->Find({})->Value(), 3);
+
+  std::thread drainer([&] { engine.Drain(absl::Seconds(60)); });
+  ASSERT_TRUE(sink->AwaitMessages(2, absl::Seconds(10)));
+  engine.CollectMetrics(absl::Seconds(10));
+  EXPECT_EQ(m.credits_available->Find({})->Value(), 2);  // One in flight.
+  const metrics::Counter* delivered =
+      m.deliveries_total->Find({"", "cleanup_fn", "cleanup"});
+  ASSERT_NE(delivered, nullptr);
+  EXPECT_EQ(delivered->Value(), 1);
+
+  v1::Outcome outcome;
+  outcome.set_delivery_id(sink->messages()[1].delivery().delivery_id());
+  outcome.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  engine.OnOutcome(
+      stream, session::OutcomeFromWire(
+                  outcome, *session::ParseDeliveryId(outcome.delivery_id())));
+  drainer.join();
+  engine.CollectMetrics(absl::Seconds(10));
+  EXPECT_EQ(m.credits_available->Find({})->Value(), 3);
+  const metrics::Histogram* duration =
+      m.handler_duration_seconds->Find({"cleanup_fn"});
+  ASSERT_NE(duration, nullptr);
+  EXPECT_EQ(duration->Read().count(), 1u);
+  const std::string text = m.Render();
+  EXPECT_EQ(text.find("controller_runtime_reconcile_total"), std::string::npos);
+  EXPECT_EQ(text.find("workqueue_adds_total"), std::string::npos);
+  engine.Disconnect(stream);
+  engine.CollectMetrics(absl::Seconds(10));
+  EXPECT_EQ(m.handler_streams->Find({})->Value(), 0);
+  EXPECT_EQ(m.credits_available->Find({})->Value(), 0);
+  engine.Stop();
+  // After Stop, collecting returns (the loop is gone) and changes nothing.
+  engine.CollectMetrics(absl::Seconds(10));
+  EXPECT_EQ(m.handler_streams->Find({})->Value(), 0);
+}
+
+TEST(EngineTest, ReconcileResultOfEachAnswer) {
+  Outcome o;
+  o.status = OutcomeStatus::kSuccess;
+  EXPECT_EQ(ReconcileResult(o), "success");
+  o.status = OutcomeStatus::kSkipped;
+  EXPECT_EQ(ReconcileResult(o), "success");
+  o.status = OutcomeStatus::kTemporaryError;
+  EXPECT_EQ(ReconcileResult(o), "requeue");
+  o.delay = absl::Seconds(5);
+  EXPECT_EQ(ReconcileResult(o), "requeue_after");
+  o.status = OutcomeStatus::kPermanentError;
+  EXPECT_EQ(ReconcileResult(o), "error");
+  o.status = OutcomeStatus::kUnexpectedError;
+  EXPECT_EQ(ReconcileResult(o), "error");
+  o.status = OutcomeStatus::kSuccess;
+  o.malformed = absl::InvalidArgumentError("result: not JSON");
+  EXPECT_EQ(ReconcileResult(o), "error");
+}
+
 // Registers `handlers` (id, cause) on a new stream with 4 credits; the
 // stream's sink once registered.
 std::shared_ptr<Sink> RegisterActivities(

@@ -161,16 +161,14 @@ void RecordRejectedPatch(absl::Duration backoff, absl::Time now,
 
 TimerJudgement JudgeTimerRun(const Handler& h, const Answer& answer) {
   TimerJudgement j;
-  if (answer.malformed.ok() && answer.status == OutcomeStatus::kSuccess) {
-    j.status = OutcomeStatus::kSuccess;
-  } else if (answer.status == OutcomeStatus::kTemporaryError ||
-             answer.status == OutcomeStatus::kUnexpectedError ||
-             !answer.malformed.ok()) {
+  // A malformed answer counts as an unexpected error; the errors mode
+  // decides what an unexpected error is.
+  j.status = ApplyErrorsMode(
+      answer.malformed.ok() ? answer.status : OutcomeStatus::kUnexpectedError,
+      h.spec.errors);
+  if (j.status == OutcomeStatus::kTemporaryError) {
     // The next run comes after the error's delay (or the backoff).
-    j.status = OutcomeStatus::kTemporaryError;
     j.next = answer.delay.value_or(h.backoff());
-  } else {
-    j.status = answer.status;
   }
   return j;
 }

@@ -204,5 +204,25 @@ TEST(OutcomesTest, TimerRunsRetryErrorsAfterTheirDelay) {
   EXPECT_EQ(JudgeTimerRun(h, malformed).status, OutcomeStatus::kTemporaryError);
 }
 
+TEST(OutcomesTest, TimerRunsFollowTheErrorsMode) {
+  const Handler permanent = MakeHandler(ErrorsMode::kPermanent);
+  const TimerJudgement failed =
+      JudgeTimerRun(permanent, AnswerWith(OutcomeStatus::kUnexpectedError));
+  EXPECT_EQ(failed.status, OutcomeStatus::kPermanentError);
+  EXPECT_FALSE(failed.next);  // At the interval.
+  Answer malformed = AnswerWith(OutcomeStatus::kSuccess);
+  malformed.malformed = absl::InvalidArgumentError("bad");
+  EXPECT_EQ(JudgeTimerRun(permanent, malformed).status,
+            OutcomeStatus::kPermanentError);
+  // A temporary error stays temporary whatever the mode.
+  EXPECT_EQ(JudgeTimerRun(permanent, AnswerWith(OutcomeStatus::kTemporaryError))
+                .status,
+            OutcomeStatus::kTemporaryError);
+  const Handler ignored = MakeHandler(ErrorsMode::kIgnored);
+  EXPECT_EQ(JudgeTimerRun(ignored, AnswerWith(OutcomeStatus::kUnexpectedError))
+                .status,
+            OutcomeStatus::kSuccess);
+}
+
 }  // namespace
 }  // namespace herald::engine

@@ -6,6 +6,8 @@
 #include "server/engine/processor.h"
 
 #include <algorithm>
+#include <set>
+#include <string>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +26,16 @@
 
 namespace herald::engine {
 namespace {
+
+// The ids of the index handlers among `handlers`.
+std::set<std::string> IndexHandlerIds(
+    const std::vector<const Handler*>& handlers) {
+  std::set<std::string> ids;
+  for (const Handler* h : handlers) {
+    if (h->cause() == Cause::kIndex) ids.insert(h->id());
+  }
+  return ids;
+}
 
 using nlohmann::json;
 
@@ -158,6 +170,10 @@ void Processor::HandleEvent(
   if (indexers && st.object->resource_version != st.indexed_rv) {
     SetIndexDirty(st, true);
   }
+  if ((indexers || declarative) &&
+      index_handlers_.find(resource.FullName()) == index_handlers_.end()) {
+    index_handlers_[resource.FullName()] = IndexHandlerIds(handlers);
+  }
   if (declarative) {
     indices_.IndexDeclaratively(
         id, json::parse(st.object->json, nullptr, false), handlers);
@@ -281,8 +297,33 @@ const json* Processor::MemoOf(const std::string& resource_full_name,
 
 void Processor::Reprocess(const std::string& resource_full_name) {
   HERALD_ASSERT_ON_LOOP(loop_);
+  const auto& handlers = registry_->ForResource(resource_full_name);
+  std::set<std::string> ids = IndexHandlerIds(handlers);
+  std::set<std::string>& known = index_handlers_[resource_full_name];
+  const bool new_indexers =
+      !std::includes(known.begin(), known.end(), ids.begin(), ids.end());
+  bool indexers = false;
+  bool declarative = false;
+  for (const Handler* h : handlers) {
+    if (h->cause() != Cause::kIndex) continue;
+    (h->declarative() ? declarative : indexers) = true;
+  }
+  known = std::move(ids);
   for (auto& [id, st] : objects_) {
-    if (st.resource->FullName() == resource_full_name) Reconsider(id);
+    if (st.resource->FullName() != resource_full_name) continue;
+    if (new_indexers && st.object) {
+      // Indexed again, by every index handler: a state is indexed as a
+      // whole, and the others give the same entries for it.
+      if (indexers) {
+        st.indexed_rv.clear();
+        SetIndexDirty(st, true);
+      }
+      if (declarative) {
+        indices_.IndexDeclaratively(
+            id, json::parse(st.object->json, nullptr, false), handlers);
+      }
+    }
+    Reconsider(id);
   }
 }
 
@@ -485,20 +526,21 @@ bool Processor::StartCycle(const Id& id, ObjectState& st,
                            const std::vector<const Handler*>& handlers) {
   const absl::Time now = loop_->clock()->Now();
   ObjectFacts facts;
-  facts.first_sight = !st.seen;
+  facts.first_sight = !st.fully_handled_once;
   facts.delete_done = st.delete_done;
   facts.daemons_hold = DaemonsHold(st);
   facts.large_base = st.large_base.get();
-  st.seen = true;
   CausePlan plan = DetectCause(st.body, handlers, facts, keys_, finalizer_);
   switch (plan.action) {
     case CausePlan::Action::kNone:
+      st.fully_handled_once = true;
       return false;
     case CausePlan::Action::kAddFinalizer:
     case CausePlan::Action::kRemoveFinalizer:
       PatchFinalizer(id, plan.action == CausePlan::Action::kAddFinalizer);
       return true;
     case CausePlan::Action::kTrackEssence: {
+      st.fully_handled_once = true;
       // Idle timers need to know when the essence last changed.
       const size_t hash = std::hash<std::string>{}(plan.new_essence.dump());
       if (hash != st.essence_hash) {
@@ -592,6 +634,25 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
     return;
   }
   const absl::Duration interval = opts.interval;
+  TimerState& ts = t->second;
+  if (ts.first_attempt == absl::InfinitePast()) ts.first_attempt = now;
+  ProgressRecord limits;
+  limits.started = ts.first_attempt;
+  limits.retries = ts.retries;
+  if (StopAtLimits(*h, now, limits)) {
+    // Failed for good without a run; the next comes at the interval.
+    stats_[handler_id].permanent_failures++;
+    HERALD_LOG(ERROR, "engine")
+        << "timer " << handler_id << " on " << st.key.ns << "/" << st.key.name
+        << ": " << limits.message.value_or("") << "; next run in "
+        << absl::FormatDuration(interval);
+    ts.retries = 0;
+    ts.first_attempt = absl::InfinitePast();
+    ScheduleTimer(
+        id, st, *h,
+        now + NextTimerRunIn(interval, opts.sharp, st.first_seen, now));
+    return;
+  }
   Cycle c;
   c.plan.cause = Cause::kTimer;
   c.timer_id = handler_id;
@@ -603,6 +664,8 @@ void Processor::FireTimer(const Id& id, const std::string& handler_id) {
   st.phase = ObjectPhase::kTimer;
   Delivery d = NewDelivery(st, *h, st.object);
   d.cause = Cause::kTimer;
+  d.retry = ts.retries;
+  d.started = ts.first_attempt;
   d.memo_json = st.memo.dump();
   st.current_delivery = d.id;
   st.current_handler = handler_id;
@@ -638,6 +701,15 @@ absl::Status Processor::OnTimerOutcome(const Id& id, ObjectState& st,
   HandlerStats& stats = stats_[h->id()];
   const absl::Status& bad = outcome.malformed;
   const TimerJudgement j = JudgeTimerRun(*h, outcome);
+  auto t = st.timers.find(h->id());
+  if (t != st.timers.end()) {
+    if (j.status == OutcomeStatus::kTemporaryError) {
+      t->second.retries++;
+    } else {
+      t->second.retries = 0;
+      t->second.first_attempt = absl::InfinitePast();
+    }
+  }
   switch (j.status) {
     case OutcomeStatus::kSuccess:
       stats.successes++;
@@ -822,6 +894,7 @@ void Processor::FinishCycle(const Id& id) {
   WritePlan plan =
       PlanCycleWrites(st.body, keys_, result, std::move(c.patch),
                       std::move(c.status_patch), options_.max_diffbase_bytes);
+  if (plan.all_done) st.fully_handled_once = true;
   switch (plan.large_base) {
     case WritePlan::LargeBase::kSet:
       HERALD_LOG(WARNING, "engine")

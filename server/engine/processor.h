@@ -92,7 +92,8 @@ class Processor : public kube::WatchHandler {
   bool IndicesReady() const;
 
   // On the loop: look at every known object of the resource again (new
-  // handlers were registered for it).
+  // handlers were registered for it). Index handlers new to the resource
+  // index the objects already known.
   void Reprocess(const std::string& resource_full_name);
   // On the loop, at once: takes `objects` (a warm cache's) as a first
   // listing brings them, and, when `listed`, the resource as listed. What a
@@ -237,6 +238,11 @@ class Processor : public kube::WatchHandler {
     absl::Time at = absl::InfiniteFuture();
     // Due while a cycle ran: runs as soon as the object is free.
     bool pending = false;
+    // As in Kopf, failed runs in a row and when the first of them began:
+    // the timer's retries and timeout limits count from there, and a run
+    // that succeeds or fails for good starts them anew.
+    int retries = 0;
+    absl::Time first_attempt = absl::InfinitePast();
   };
 
  public:
@@ -274,7 +280,11 @@ class Processor : public kube::WatchHandler {
     // Parsed from `text` while a cycle runs; null at rest, so that idle
     // objects cost their text only.
     nlohmann::json body;
-    bool seen = false;
+    // A cycle of this object ran to its end (all handlers done, or none to
+    // run) since the sidecar started: until then resume handlers join its
+    // cycles (Kopf's `fully_handled_once`). Adding the finalizer, or waiting
+    // for a retry, does not count.
+    bool fully_handled_once = false;
     // What runs for the object now; one phase at a time.
     ObjectPhase phase = ObjectPhase::kIdle;
     // The object's state (or its handlers) changed since a cycle last looked
@@ -444,6 +454,9 @@ class Processor : public kube::WatchHandler {
   Indices indices_;
   // Objects whose cycles waited for the indices.
   std::set<Id> gated_;
+  // Per resource, the index handlers its known objects were indexed with:
+  // a handler not among them indexes them all when it registers.
+  std::map<std::string, std::set<std::string>> index_handlers_;
   void SetIndexDirty(ObjectState& st, bool dirty);
   uint64_t next_cycle_serial_ = 1;
   // Resource full name -> the ResourceInfo its objects share.

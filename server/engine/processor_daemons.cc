@@ -7,7 +7,9 @@
 // `cancellation_backoff` a forced one, and after `cancellation_timeout` the
 // sidecar releases the object without the outcome. The object keeps the
 // finalizer until every daemon is released. A daemon whose process goes away
-// restarts on another process serving its handler.
+// restarts on another process serving its handler. A daemon that fails
+// restarts after the error's delay (or its backoff) until its `retries` or
+// `timeout` limit, counted from its first attempt as Kopf counts them.
 #include <algorithm>
 #include <tuple>
 
@@ -75,6 +77,26 @@ void Processor::StartDaemon(const Id& id, const std::string& handler_id) {
   if (d == st.daemons.end() || h == nullptr) return;
   DaemonState& ds = d->second;
   ds.timer = 0;
+  if (ds.first_attempt != absl::InfinitePast()) {
+    // Restarted after an error: Kopf's retries and timeout limits, counted
+    // from the first attempt, stop it for good.
+    ProgressRecord limits;
+    limits.started = ds.first_attempt;
+    limits.retries = static_cast<int>(ds.retries);
+    if (StopAtLimits(*h, loop_->clock()->Now(), limits)) {
+      stats_[handler_id].permanent_failures++;
+      HERALD_LOG(ERROR, "engine")
+          << "daemon " << handler_id << " on " << st.key.ns << "/"
+          << st.key.name << ": " << limits.message.value_or("")
+          << "; not restarted";
+      ds.phase = Phase::kDone;
+      ds.retries = 0;
+      ds.first_attempt = absl::InfinitePast();
+      // A deletion may wait for this daemon.
+      loop_->Post([this, id] { Reconsider(id); });
+      return;
+    }
+  }
   ds.phase = Phase::kRunning;
   ds.started = loop_->clock()->Now();
   ds.restart_at = absl::InfiniteFuture();

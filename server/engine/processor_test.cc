@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -484,6 +485,44 @@ TEST_F(ProcessorTest, CreateResumeAndDeleteHandlersWithAFieldMatchItsValue) {
   EXPECT_EQ(Obj("small")["metadata"]["finalizers"], json::array());
 }
 
+TEST_F(ProcessorTest, ResumeRunsAfterTheFinalizerIsAddedOnFirstSight) {
+  // Handled before (a diff-base), without the finalizer a delete handler
+  // needs: the first step adds it; the resume handlers still run after it,
+  // once, as in Kopf (the object is not fully handled until a cycle ends).
+  AddHandler("resume_fn", Cause::kResume);
+  AddHandler("delete_fn", Cause::kDelete);
+  Connect();
+  Create(HandledAs("r", R"({"spec":{"field":"value"}})"));
+  EXPECT_EQ(Obj("r")["metadata"]["finalizers"],
+            json::array({"herald.dev/finalizer"}));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  // Fully handled: later unchanged events resume nothing.
+  api_.Modify(Obj("r"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 1u);
+}
+
+TEST_F(ProcessorTest, ResumeHandlersJoinTheCycleUntilItEnds) {
+  // A resume handler that fails temporarily is retried after its delay
+  // with the resume cause still in force.
+  AddHandler("resume_fn", Cause::kResume);
+  Connect();
+  Create(HandledAs("t", R"({"spec":{"field":"value"}})"));
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME"));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_THAT(Delivered(), ::testing::ElementsAre("resume_fn/CAUSE_RESUME",
+                                                  "resume_fn/CAUSE_RESUME"));
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  Answer(v1::OUTCOME_STATUS_SUCCESS);
+  api_.Modify(Obj("t"));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+}
+
 TEST_F(ProcessorTest, FinalizerHeldForDeleteHandlersAndReleasedAfterThem) {
   AddHandler("delete_fn", Cause::kDelete);
   Connect();
@@ -948,6 +987,70 @@ TEST_F(ProcessorTest,
   EXPECT_EQ(stream_.deliveries.size(), 1u);
 }
 
+TEST_F(ProcessorTest, TimerErrorsFollowTheErrorsModeAndTheLimits) {
+  AddHandler("permanent", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(100);
+    s.errors = ErrorsMode::kPermanent;
+  });
+  AddHandler("limited", Cause::kTimer, [](HandlerSpec& s) {
+    s.timer.interval = absl::Seconds(100);
+    s.retries = 2;
+  });
+  Connect();
+  Create(Example("p"));
+  std::set<std::string> answered;
+  auto runs = [&](const std::string& id) {
+    std::vector<uint32_t> retries;
+    for (const auto& d : stream_.deliveries) {
+      if (d.handler_id() == id) retries.push_back(d.retry());
+    }
+    return retries;
+  };
+  auto answer = [&](const std::string& id, v1::OutcomeStatus status) {
+    for (const auto& d : stream_.deliveries) {
+      if (d.handler_id() == id && !answered.count(d.delivery_id())) {
+        answered.insert(d.delivery_id());
+        ASSERT_TRUE(Reply(1, d.delivery_id(), status, [](v1::Outcome& o) {
+                      o.mutable_delay()->set_seconds(1);
+                    }).ok());
+        loop_.RunUntilIdle();
+        return;
+      }
+    }
+    FAIL() << "no delivery of " << id << " to answer";
+  };
+  ASSERT_EQ(runs("permanent").size(), 1u);
+  // An unexpected error under errors=permanent fails the run for good:
+  // the next comes at the interval, not after the backoff.
+  answer("permanent", v1::OUTCOME_STATUS_UNEXPECTED_ERROR);
+  EXPECT_EQ(processor_.stats().at("permanent").permanent_failures, 1u);
+  ASSERT_EQ(runs("limited"), std::vector<uint32_t>{0});
+  answer("limited", v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(runs("limited"), (std::vector<uint32_t>{0, 1}));
+  answer("limited", v1::OUTCOME_STATUS_TEMPORARY_ERROR);
+  // Two failed runs in a row: the limit, reached at 2 s; no third run until
+  // the interval.
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  clock_.Advance(absl::Seconds(49));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(runs("limited").size(), 2u);
+  EXPECT_EQ(runs("permanent").size(), 1u);
+  EXPECT_EQ(processor_.stats().at("limited").permanent_failures, 1u);
+  // Both run again at their interval (100 s after the permanent failure at
+  // 0 s, and after the limit reached at 2 s), the limited one counting from
+  // scratch.
+  clock_.Advance(absl::Seconds(49));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(runs("permanent").size(), 2u);
+  answer("permanent", v1::OUTCOME_STATUS_SUCCESS);
+  clock_.Advance(absl::Seconds(2));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(runs("limited"), (std::vector<uint32_t>{0, 1, 0}));
+}
+
 TEST_F(ProcessorTest, SharpTimersAlignToTheirGrid) {
   AddHandler("sharp", Cause::kTimer, [](HandlerSpec& s) {
     s.timer.interval = absl::Seconds(10);
@@ -999,6 +1102,58 @@ TEST_F(ProcessorTest, IndicesFillBeforeHandlersRunAndFollowTheObjects) {
   api_.Emit(Kex(), "DELETED", Obj("a"));
   loop_.RunUntilIdle();
   EXPECT_EQ(processor_.IndexJson("by_app").dump(), R"([["db",["b"]]])");
+}
+
+TEST_F(ProcessorTest, ALateIndexHandlerIndexesTheObjectsAlreadyKnown) {
+  // Objects known and handled before any index handler registered.
+  AddHandler("create_fn", Cause::kCreate);
+  Connect();
+  for (const char* name : {"a", "b"}) {
+    json o = Example(name);
+    o["metadata"]["labels"]["app"] = name;
+    Create(o);
+    Answer(v1::OUTCOME_STATUS_SUCCESS);
+  }
+  processor_.OnListed(Kex(), "");
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  // A process registers an index handler and a declarative index later:
+  // both index the known objects, without an event about them.
+  AddHandler("by_app", Cause::kIndex);
+  AddHandler("by_label", Cause::kIndex, [](HandlerSpec& s) {
+    s.index = IndexOptions{"app", ""};
+  });
+  Stream other(2);
+  Connect(10, &other, 2);
+  processor_.Reprocess(Kex().FullName());
+  loop_.RunUntilIdle();
+  EXPECT_FALSE(processor_.IndicesReady());
+  // The index handler is the new process's alone.
+  ASSERT_EQ(other.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  for (const auto& d : other.deliveries) {
+    ASSERT_EQ(d.handler_id(), "by_app");
+    const std::string name =
+        json::parse(d.body_json())["metadata"]["name"].get<std::string>();
+    ASSERT_TRUE(Reply(2, d.delivery_id(), v1::OUTCOME_STATUS_SUCCESS,
+                      [&](v1::Outcome& o) {
+                        o.set_result_json(json{{name, name}}.dump());
+                      })
+                    .ok());
+    loop_.RunUntilIdle();
+  }
+  EXPECT_TRUE(processor_.IndicesReady());
+  EXPECT_EQ(processor_.IndexJson("by_app").dump(),
+            R"([["a",["a"]],["b",["b"]]])");
+  EXPECT_EQ(processor_.IndexJson("by_label").dump(),
+            R"([["a",[{"name":"a","namespace":"ns"}]],)"
+            R"(["b",[{"name":"b","namespace":"ns"}]]])");
+  // The same handlers registered again by another process index nothing
+  // again.
+  const size_t delivered = other.deliveries.size() + stream_.deliveries.size();
+  processor_.Reprocess(Kex().FullName());
+  loop_.RunUntilIdle();
+  EXPECT_EQ(other.deliveries.size() + stream_.deliveries.size(), delivered);
 }
 
 TEST_F(ProcessorTest, IndexHandlersRunOncePerResourceVersion) {
@@ -1322,6 +1477,53 @@ TEST_F(ProcessorTest, RestartedDaemonsCarryTheirAttemptCountAndFirstStart) {
   EXPECT_EQ(other.deliveries[1].retry(), 0u);
   EXPECT_EQ(other.deliveries[1].started().seconds(),
             runtime::ToProtoTime(clock_.Now()).seconds());
+}
+
+TEST_F(ProcessorTest, DaemonsStopForGoodAtTheirRetriesLimit) {
+  AddHandler("daemon", Cause::kDaemon, [](HandlerSpec& s) { s.retries = 2; });
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(1); });
+  clock_.Advance(absl::Seconds(1));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);
+  EXPECT_EQ(stream_.deliveries[1].retry(), 1u);
+  // The second failed attempt reaches the limit: not restarted.
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(1); });
+  clock_.Advance(absl::Seconds(600));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);
+  ASSERT_EQ(processor_.Daemons().size(), 1u);
+  EXPECT_EQ(processor_.Daemons()[0].state, "done");
+  EXPECT_EQ(processor_.stats().at("daemon").permanent_failures, 1u);
+  // Done, it no longer holds the finalizer at deletion.
+  MarkDeleted(api_, "d");
+  loop_.RunUntilIdle();
+  EXPECT_EQ(Obj("d")["metadata"]["finalizers"], json::array());
+}
+
+TEST_F(ProcessorTest, DaemonsStopForGoodPastTheirTimeoutSinceTheFirstAttempt) {
+  AddHandler("daemon", Cause::kDaemon,
+             [](HandlerSpec& s) { s.timeout = absl::Seconds(30); });
+  Connect();
+  Create(Example("d"));
+  ASSERT_EQ(stream_.deliveries.size(), 1u);
+  clock_.Advance(absl::Seconds(20));
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(stream_.deliveries.size(), 2u);  // 25 s in: within the timeout.
+  Answer(v1::OUTCOME_STATUS_TEMPORARY_ERROR,
+         [](v1::Outcome& o) { o.mutable_delay()->set_seconds(5); });
+  clock_.Advance(absl::Seconds(5));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(stream_.deliveries.size(), 2u);  // 30 s in: timed out.
+  EXPECT_EQ(processor_.Daemons()[0].state, "done");
+  EXPECT_EQ(processor_.stats().at("daemon").permanent_failures, 1u);
 }
 
 TEST_F(ProcessorTest, ShutdownStopsDaemonsAndStartsNoNewOnes) {

@@ -64,7 +64,10 @@ Watcher::Watcher(ApiClient* api, ResourceInfo resource, std::string ns,
       handler_(handler),
       options_(options),
       label_(ns_.empty() ? resource_.FullName()
-                         : absl::StrCat(resource_.FullName(), " in ", ns_)) {}
+                         : absl::StrCat(resource_.FullName(), " in ", ns_)),
+      restarts_(options_.restarts == nullptr
+                    ? nullptr
+                    : options_.restarts->With({resource_.FullName()})) {}
 
 std::string Watcher::resource_version() const {
   absl::MutexLock lock(&mu_);
@@ -373,6 +376,7 @@ void Watcher::Run() {
     }
     absl::Status st = WatchOnce();
     if (stop_.HasBeenNotified()) break;
+    if (restarts_ != nullptr) restarts_->Inc();
     if (absl::IsOutOfRange(st)) {
       HERALD_LOG(INFO, "kube")
           << label_ << ": resourceVersion " << resource_version()

@@ -19,6 +19,7 @@
 #include "server/kube/api_client.h"
 #include "server/kube/discovery.h"
 #include "server/kube/ingest.h"
+#include "server/metrics/metrics.h"
 #include "server/runtime/backoff.h"
 
 namespace herald::kube {
@@ -57,6 +58,9 @@ struct WatchOptions {
   runtime::Backoff::Options backoff;
   // A 401 or 403 is logged at most once per this period per watcher.
   absl::Duration forbidden_log_period = absl::Minutes(5);
+  // Counts, by the resource's full name, every watch request reopened after
+  // one ended (server timeout, idle reconnect, error, 410 Gone); may be null.
+  metrics::Family<metrics::Counter>* restarts = nullptr;
 };
 
 // What a Watcher has seen, for inspection.
@@ -113,6 +117,8 @@ class Watcher {
   WatchHandler* handler_;
   const WatchOptions options_;
   const std::string label_;
+  // This watcher's child of WatchOptions::restarts, or null.
+  metrics::Counter* const restarts_;
 
   absl::Notification stop_;
   mutable absl::Mutex mu_;

@@ -237,6 +237,33 @@ TEST(WatcherTest, WatchNetworkErrorsResumeFromTheLastVersion) {
   EXPECT_EQ(f.clock.Slept(), absl::Seconds(1));  // Only after the reset.
 }
 
+// Every watch request that ended, however, and was opened again counts as a
+// restart of its resource; the first one does not.
+TEST(WatcherTest, CountsWatchRestartsByResource) {
+  Fixture f;
+  metrics::Registry registry;
+  WatchOptions options;
+  options.restarts = registry.AddCounter("restarts_total", "R.", {"resource"});
+  f.watcher = std::make_unique<Watcher>(f.api.get(), KopfExamples(), "ns1",
+                                        &f.store, &f.rec, options);
+  f.rec.watcher = f.watcher.get();
+  f.fake->AddStream(kList, {ListPage({}, "5")});
+  f.fake->AddStream(absl::StrCat(kWatch, "5&"), {Event("ADDED", Obj("a", "6"))},
+                    absl::UnavailableError("connection reset"));
+  f.fake->AddStream(absl::StrCat(kWatch, "6&"),
+                    {Event("ADDED", Obj("b", "7"))});
+  f.fake->AddStreamStatus(absl::StrCat(kWatch, "7&"), 410, "gone");
+  f.fake->AddStream(kList, {ListPage({Obj("a", "6"), Obj("b", "7")}, "7")});
+  f.rec.stop_after_listings = 2;
+  f.watcher->Run();
+  // A reset, a normal end and a 410: three watch requests ended and the
+  // watcher went on; it stopped during the relist.
+  const metrics::Counter* c =
+      options.restarts->Find({"kopfexamples.v1.kopf.dev"});
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Value(), 3);
+}
+
 TEST(WatcherTest, ReportsListingFailuresAndBacksOffUntilAListingSucceeds) {
   Fixture f;
   const absl::Time start = f.clock.Now();

@@ -20,10 +20,11 @@ struct HttpEndpoints::Impl {
   tcp::acceptor acceptor{io};
 };
 
-HttpEndpoints::HttpEndpoints(Handler healthz, Handler readyz)
+HttpEndpoints::HttpEndpoints(Handler healthz, Handler readyz, Handler metrics)
     : impl_(std::make_unique<Impl>()),
       healthz_(std::move(healthz)),
-      readyz_(std::move(readyz)) {}
+      readyz_(std::move(readyz)),
+      metrics_(std::move(metrics)) {}
 
 HttpEndpoints::~HttpEndpoints() { Stop(); }
 
@@ -77,14 +78,19 @@ absl::StatusOr<int> HttpEndpoints::Start(const std::string& address) {
         answer = healthz_();
       } else if (path == "/readyz") {
         answer = readyz_();
+      } else if (path == "/metrics") {
+        answer = metrics_();
       } else {
-        answer = {404, "{\"error\":\"unknown path; try /healthz or /readyz\"}"};
+        answer = {404,
+                  "{\"error\":\"unknown path; try /healthz, /readyz or "
+                  "/metrics\"}"};
       }
       http::response<http::string_body> res{
           static_cast<http::status>(answer.status), req.version()};
-      res.set(http::field::content_type, "application/json");
+      res.set(http::field::content_type, answer.content_type);
       res.keep_alive(false);
-      res.body() = answer.body + "\n";
+      res.body() = answer.body;
+      if (res.body().empty() || res.body().back() != '\n') res.body() += '\n';
       res.prepare_payload();
       http::write(socket, res, rec);
       socket.shutdown(tcp::socket::shutdown_both, rec);

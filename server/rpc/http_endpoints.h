@@ -2,9 +2,10 @@
 //   /healthz  liveness: the probe handlers' results as JSON (200 when all
 //             succeed, 500 otherwise), reused for 10 s;
 //   /readyz   readiness: 200 once every watched resource is listed and every
-//             index filled, 503 before.
-// One thread accepts and answers requests one at a time; probes are cheap
-// and rare.
+//             index filled, 503 before;
+//   /metrics  Prometheus metrics in the text format (server/metrics).
+// One thread accepts and answers requests one at a time; probes and scrapes
+// are cheap and rare.
 #ifndef HERALD_SERVER_RPC_HTTP_ENDPOINTS_H_
 #define HERALD_SERVER_RPC_HTTP_ENDPOINTS_H_
 
@@ -23,10 +24,11 @@ class HttpEndpoints {
   struct Answer {
     int status = 200;
     std::string body;
+    std::string content_type = "application/json";
   };
   using Handler = std::function<Answer()>;
 
-  HttpEndpoints(Handler healthz, Handler readyz);
+  HttpEndpoints(Handler healthz, Handler readyz, Handler metrics);
   ~HttpEndpoints();
 
   // Listens on "host:port" (port 0 picks one); returns the port.
@@ -36,7 +38,7 @@ class HttpEndpoints {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  Handler healthz_, readyz_;
+  Handler healthz_, readyz_, metrics_;
   std::thread thread_;
 };
 
