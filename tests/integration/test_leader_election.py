@@ -81,6 +81,14 @@ class Replica:
     def ready(self) -> int:
         return self.get("/readyz")[0]
 
+    def master_status(self, lease) -> str:
+        """leader_election_master_status{name=lease} from /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=30) as r:
+            text = r.read().decode()
+        prefix = f'leader_election_master_status{{name="{lease}"}} '
+        return next((line[len(prefix):] for line in text.splitlines()
+                     if line.startswith(prefix)), "")
+
     def activities(self, handler) -> int:
         """Deliveries of an activity handler to this replica's process."""
         return sum(1 for r in self.handler.records("delivery") if r["handler"] == handler)
@@ -153,6 +161,7 @@ def test_only_the_leader_handles_and_a_graceful_stop_hands_over_at_once(cluster,
         assert b.get("/healthz") == (200, {"probe_fn": {"alive": "b"}})
         assert a.activities("startup_fn") == 1
         assert b.activities("startup_fn") == 0
+        assert (a.master_status("solo-lease"), b.master_status("solo-lease")) == ("1", "0")
         first = [f"s{i}" for i in range(4)]
         create(cluster, "solos", "Solo", first)
         handled_by(cluster, "solos", first, "a")
@@ -175,6 +184,7 @@ def test_only_the_leader_handles_and_a_graceful_stop_hands_over_at_once(cluster,
         # b starts from the annotations: the objects a handled are not
         # handled again; a new one is handled by b.
         b.handler.wait_record(event="answered", handler="startup_fn")
+        assert b.master_status("solo-lease") == "1"
         create(cluster, "solos", "Solo", ["s9"])
         handled_by(cluster, "solos", ["s9"], "b")
         time.sleep(2 * RETRY_PERIOD)
