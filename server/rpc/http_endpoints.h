@@ -4,8 +4,10 @@
 //   /readyz   readiness: 200 once every watched resource is listed and every
 //             index filled, 503 before;
 //   /metrics  Prometheus metrics in the text format (server/metrics).
-// One thread accepts and answers requests one at a time; probes and scrapes
-// are cheap and rare.
+// One I/O thread serves the connections asynchronously, each read and write
+// under a deadline, so a client that connects and stalls holds nothing up;
+// the answers are computed on a small pool (a /healthz may wait for probe
+// handlers), one request per connection, at most kMaxConnections at once.
 #ifndef HERALD_SERVER_RPC_HTTP_ENDPOINTS_H_
 #define HERALD_SERVER_RPC_HTTP_ENDPOINTS_H_
 
@@ -28,17 +30,27 @@ class HttpEndpoints {
   };
   using Handler = std::function<Answer()>;
 
+  // A request must arrive, and its answer be taken, within this long.
+  static constexpr absl::Duration kDeadline = absl::Seconds(10);
+  // Connections beyond this many are closed at once.
+  static constexpr int kMaxConnections = 64;
+
   HttpEndpoints(Handler healthz, Handler readyz, Handler metrics);
   ~HttpEndpoints();
 
-  // Listens on "host:port" (port 0 picks one); returns the port.
+  // Listens on "host:port" (port 0 picks one); returns the port. Once:
+  // stopped endpoints do not start again.
   absl::StatusOr<int> Start(const std::string& address);
   void Stop();
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  class Connection;
+  void Accept();
+  Answer Route(const std::string& target) const;
+
   Handler healthz_, readyz_, metrics_;
+  std::unique_ptr<Impl> impl_;
   std::thread thread_;
 };
 
