@@ -107,6 +107,47 @@ absl::Status App::Start() {
   const std::string api_host = absl::StrCat(
       h.find(':') == std::string::npos ? h : absl::StrCat("[", h, "]"), ":",
       config->server.port);
+  if (options_.leader_elect) {
+    auto election_http = kube::NewBeastHttpClient(*config);
+    if (!election_http.ok()) return election_http.status();
+    // Counted with the engine's requests, as client-go's are.
+    election_api_ = std::make_unique<kube::ApiClient>(
+        std::make_unique<kube::CountedHttpClient>(
+            std::move(*election_http), metrics_.rest_client_requests_total,
+            api_host),
+        kube::ApiClient::Options());
+    write_gate_ =
+        std::make_unique<kube::WriteGate>(runtime::Clock::Monotonic());
+    api_options.write_gate = write_gate_.get();
+    lease_ = std::make_unique<election::Lease>(
+        election_api_.get(), LeaderElectNamespace(options_),
+        options_.leader_elect_lease_name);
+    election::ElectionConfig election;
+    election.identity = LeaderElectIdentity(options_);
+    election.lease_duration = options_.leader_elect_lease_duration;
+    election.renew_deadline = options_.leader_elect_renew_deadline;
+    election.retry_period = options_.leader_elect_retry_period;
+    election::LeaderElector::Callbacks callbacks;
+    const std::string lease_name = options_.leader_elect_lease_name;
+    metrics_.SetLeader(lease_name, false);
+    callbacks.started_leading = [this, lease_name] {
+      metrics_.SetLeader(lease_name, true);
+      engine_->Lead();
+    };
+    // client-go's default: a leader that lost its lease exits, and the
+    // kubelet restarts it as a standby. It stopped delivering and writing
+    // at its renew deadline already.
+    callbacks.stopped_leading = [this, lease_name] {
+      metrics_.SetLeader(lease_name, false);
+      std::fprintf(stderr,
+                   "herald: lost the leader lease; exiting (a restart comes "
+                   "back as a standby)\n");
+      Stop(StopReason::kFatal);
+    };
+    elector_ = std::make_unique<election::LeaderElector>(
+        lease_.get(), election, callbacks, runtime::Clock::Monotonic(),
+        runtime::Clock::Real(), write_gate_.get());
+  }
   api_ = std::make_unique<kube::ApiClient>(
       std::make_unique<kube::CountedHttpClient>(
           std::move(*http), metrics_.rest_client_requests_total, api_host),
@@ -131,6 +172,22 @@ absl::Status App::Start() {
     SayWhyItStops(message);
     Stop(StopReason::kFatal);
   };
+  if (elector_) {
+    election::LeaderElector* elector = elector_.get();
+    engine_options.standby = true;
+    engine_options.may_deliver = [elector] { return elector->Leading(); };
+    engine_options.leadership = [elector] {
+      const election::ElectionStatus st = elector->Status();
+      engine::LeadershipSnapshot s;
+      s.enabled = true;
+      s.leading = st.leading;
+      s.identity = st.identity;
+      s.holder = st.holder;
+      s.lease_namespace = st.lease_namespace;
+      s.lease_name = st.lease_name;
+      return s;
+    };
+  }
   engine_ = std::make_unique<engine::Engine>(api_.get(), discovery_.get(),
                                              engine_options);
   engine_->set_api_server(config->server.ToString());
@@ -175,6 +232,8 @@ absl::Status App::Start() {
     Abandon();
     return served;
   }
+  // Last: nothing can fail after it, and the engine it leads is up.
+  if (elector_) elector_->Start();
   return absl::OkStatus();
 }
 
@@ -249,6 +308,7 @@ void App::Abandon() {
   }
   endpoints_->Stop();
   engine_->Stop();
+  if (elector_) elector_->Stop(false);
 }
 
 void App::Stop(StopReason reason) {
@@ -285,6 +345,20 @@ int App::Shutdown() {
         absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   }
   engine_->Stop();
+  if (elector_) {
+    // The lease goes last: the writes the engine queued end first (or are
+    // refused), so that nothing is written once a standby may hold it.
+    write_gate_->Close();
+    const bool idle = write_gate_->WaitIdle(options_.leader_elect_retry_period);
+    if (!idle) {
+      HERALD_LOG(WARNING, "election")
+          << "writes still in flight after "
+          << absl::FormatDuration(options_.leader_elect_retry_period)
+          << "; the lease is left to expire instead of being released";
+    }
+    elector_->Stop(/*release=*/idle);
+    metrics_.SetLeader(options_.leader_elect_lease_name, false);
+  }
   if (server_ && !options_.socket.empty()) ::unlink(options_.socket.c_str());
   HERALD_LOG(INFO, "main") << "stopped";
   return fatal_ ? 1 : 0;

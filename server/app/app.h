@@ -15,10 +15,13 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server.h"
 #include "server/app/options.h"
+#include "server/election/leader_elector.h"
+#include "server/election/lease.h"
 #include "server/engine/engine.h"
 #include "server/kube/api_client.h"
 #include "server/kube/discovery.h"
 #include "server/kube/watcher.h"
+#include "server/kube/write_gate.h"
 #include "server/metrics/herald_metrics.h"
 #include "server/rpc/handler_service.h"
 #include "server/rpc/health_service.h"
@@ -36,7 +39,8 @@ enum class StopReason {
   kNone,       // Not asked to stop.
   kSigint,     // SIGINT.
   kSigterm,    // SIGTERM.
-  kFatal,      // The engine cannot go on (a startup handler failed for good).
+  kFatal,      // The engine cannot go on (a startup handler failed for
+               // good, or the leader lost its lease).
   kRequested,  // Stop() from the program itself.
 };
 
@@ -69,7 +73,9 @@ class App {
   // server shuts down, cancelling the handler streams after a moment for
   // the last acks (clients reconnect to the next sidecar); the engine stops
   // its watches and its loop; the socket file is removed. Returns the exit
-  // code: 1 after a fatal error, else 0. Idempotent.
+  // code: 1 after a fatal error, else 0. With --leader_elect, the writes
+  // still in flight end and the lease is released last (a leader that lost
+  // its lease exits 1 and releases nothing). Idempotent.
   int Shutdown();
 
   // The whole life of the sidecar: Start, Wait for SIGINT, SIGTERM or a
@@ -84,6 +90,9 @@ class App {
   // --health_listen (0 when not listening there).
   int listen_port() const { return listen_port_; }
   int health_port() const { return health_port_; }
+  // With --leader_elect, after Start: the election (Leading(), Status());
+  // null without it. It reports to metrics() as it acquires and loses.
+  election::LeaderElector* elector() { return elector_.get(); }
 
   // The sidecar's metrics, served on /metrics at --health_listen. Leader
   // election reports through metrics().SetLeader(lease name, leading). Any
@@ -100,6 +109,13 @@ class App {
   // Before everything that counts into it, so that it outlives them.
   metrics::HeraldMetrics metrics_;
   std::unique_ptr<kube::WatchHandler> log_events_;
+  // --leader_elect: the gate the engine's writes pass (open while the lease
+  // is held), the election's own client (its renewals never wait behind the
+  // engine's writes), the Lease and the elector.
+  std::unique_ptr<kube::WriteGate> write_gate_;
+  std::unique_ptr<kube::ApiClient> election_api_;
+  std::unique_ptr<election::Lease> lease_;
+  std::unique_ptr<election::LeaderElector> elector_;
   std::unique_ptr<kube::ApiClient> api_;
   std::unique_ptr<kube::Discovery> discovery_;
   std::unique_ptr<engine::Engine> engine_;

@@ -89,6 +89,34 @@ ABSL_FLAG(absl::Duration, stop_wait, herald::app::AppOptions().stop_wait,
           "On SIGTERM: how long daemons and cleanup handlers get to finish "
           "before the handler streams close.");
 
+ABSL_FLAG(bool, leader_elect, false,
+          "Elect one leader among the sidecars sharing a Lease (replicas of "
+          "a Deployment): only the leader delivers and writes; the others "
+          "stand by with warm caches and take over when its lease expires or "
+          "is released.");
+ABSL_FLAG(absl::Duration, leader_elect_lease_duration,
+          herald::app::AppOptions().leader_elect_lease_duration,
+          "How long a standby waits, after it last saw the lease change, "
+          "before it takes the lease over (whole seconds).");
+ABSL_FLAG(absl::Duration, leader_elect_renew_deadline,
+          herald::app::AppOptions().leader_elect_renew_deadline,
+          "How long the leader may fail to renew its lease before it stops "
+          "delivering and writing and exits (shorter than the lease "
+          "duration).");
+ABSL_FLAG(absl::Duration, leader_elect_retry_period,
+          herald::app::AppOptions().leader_elect_retry_period,
+          "How often the lease is renewed, and how often a standby tries to "
+          "acquire it.");
+ABSL_FLAG(std::string, leader_elect_identity, "",
+          "This replica's holder identity in the Lease; empty for $POD_NAME, "
+          "else the hostname and a random suffix.");
+ABSL_FLAG(std::string, leader_elect_lease_name,
+          herald::app::AppOptions().leader_elect_lease_name,
+          "The name of the coordination.k8s.io/v1 Lease.");
+ABSL_FLAG(std::string, leader_elect_namespace, "",
+          "The Lease's namespace; empty for the pod's own ($POD_NAMESPACE, "
+          "else the service account's), else \"default\".");
+
 namespace herald::app {
 namespace {
 
@@ -129,6 +157,15 @@ absl::StatusOr<AppOptions> AppOptionsFromFlags() {
   o.watch_idle_timeout = absl::GetFlag(FLAGS_watch_idle_timeout);
   o.health_listen = absl::GetFlag(FLAGS_health_listen);
   o.stop_wait = absl::GetFlag(FLAGS_stop_wait);
+  o.leader_elect = absl::GetFlag(FLAGS_leader_elect);
+  o.leader_elect_lease_duration =
+      absl::GetFlag(FLAGS_leader_elect_lease_duration);
+  o.leader_elect_renew_deadline =
+      absl::GetFlag(FLAGS_leader_elect_renew_deadline);
+  o.leader_elect_retry_period = absl::GetFlag(FLAGS_leader_elect_retry_period);
+  o.leader_elect_identity = absl::GetFlag(FLAGS_leader_elect_identity);
+  o.leader_elect_lease_name = absl::GetFlag(FLAGS_leader_elect_lease_name);
+  o.leader_elect_namespace = absl::GetFlag(FLAGS_leader_elect_namespace);
   for (absl::Status parsed : {
            ParseText(FLAGS_socket_mode, &o.socket_mode),
            ParseText(FLAGS_socket_group, &o.socket_group),

@@ -53,6 +53,38 @@ TEST(AppOptionsFromFlagsTest, TheFlagsDefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(absl::FindCommandLineFlag("qps")->DefaultValue(), "0");
 }
 
+TEST(AppOptionsFromFlagsTest, LeaderElectionFlagsHaveClientGosDefaults) {
+  absl::FlagSaver saver;
+  auto defaults = AppOptionsFromFlags();
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->leader_elect);
+  EXPECT_EQ(defaults->leader_elect_lease_duration, absl::Seconds(15));
+  EXPECT_EQ(defaults->leader_elect_renew_deadline, absl::Seconds(10));
+  EXPECT_EQ(defaults->leader_elect_retry_period, absl::Seconds(2));
+  EXPECT_EQ(defaults->leader_elect_lease_name, "herald");
+  EXPECT_EQ(defaults->leader_elect_namespace, "");
+  EXPECT_EQ(defaults->leader_elect_identity, "");
+  SetFlags({{"leader_elect", "true"},
+            {"leader_elect_lease_duration", "6s"},
+            {"leader_elect_renew_deadline", "4s"},
+            {"leader_elect_retry_period", "1s"},
+            {"leader_elect_identity", "herald-a"},
+            {"leader_elect_lease_name", "ops-lease"},
+            {"leader_elect_namespace", "ops"}});
+  auto o = AppOptionsFromFlags();
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->leader_elect);
+  EXPECT_EQ(o->leader_elect_lease_duration, absl::Seconds(6));
+  EXPECT_EQ(o->leader_elect_renew_deadline, absl::Seconds(4));
+  EXPECT_EQ(o->leader_elect_retry_period, absl::Seconds(1));
+  EXPECT_EQ(o->leader_elect_identity, "herald-a");
+  EXPECT_EQ(o->leader_elect_lease_name, "ops-lease");
+  EXPECT_EQ(o->leader_elect_namespace, "ops");
+  SetFlags({{"leader_elect_renew_deadline", "6s"}});
+  EXPECT_THAT(std::string(AppOptionsFromFlags().status().message()),
+              StartsWith("--leader_elect_renew_deadline='6s': "));
+}
+
 TEST(AppOptionsFromFlagsTest, StructuredFlagsAreParsedByTheirTypes) {
   absl::FlagSaver saver;
   SetFlags({{"index", "by_app=pods:label:app,by_node=pods:field:spec.nodeName"},

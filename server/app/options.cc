@@ -2,8 +2,13 @@
 
 #include <grp.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
 #include <vector>
 
 #include "absl/flags/marshalling.h"
@@ -36,7 +41,54 @@ absl::Status BadValue(absl::string_view flag, const T& value,
   return FlagError(flag, FlagText(value), why);
 }
 
+// Why `name` is not a DNS-1123 name (a subdomain when `dots`, else a
+// label) of at most `max` characters, or "" when it is.
+std::string DnsNameError(absl::string_view name, size_t max, bool dots) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > max)
+    return absl::StrCat("longer than ", max, " characters");
+  for (char c : name) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-' ||
+          (dots && c == '.'))) {
+      return absl::StrCat("may contain only lowercase letters, digits, '-'",
+                          dots ? " and '.'" : "");
+    }
+  }
+  if (!absl::ascii_isalnum(name.front()) || !absl::ascii_isalnum(name.back())) {
+    return "must start and end with a letter or digit";
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string LeaderElectIdentity(const AppOptions& o) {
+  if (!o.leader_elect_identity.empty()) return o.leader_elect_identity;
+  if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod) {
+    return pod;
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == 0) {
+    std::snprintf(host, sizeof(host), "herald");
+  }
+  std::random_device random;
+  return absl::StrFormat("%s_%08x", host, random());
+}
+
+std::string LeaderElectNamespace(const AppOptions& o,
+                                 const std::string& namespace_file) {
+  if (!o.leader_elect_namespace.empty()) return o.leader_elect_namespace;
+  if (const char* ns = std::getenv("POD_NAMESPACE"); ns != nullptr && *ns) {
+    return ns;
+  }
+  std::ifstream in(namespace_file);
+  std::string ns;
+  if (in && std::getline(in, ns)) {
+    ns = std::string(absl::StripAsciiWhitespace(ns));
+    if (!ns.empty()) return ns;
+  }
+  return "default";
+}
 
 bool AbslParseFlag(absl::string_view text, SocketMode* mode,
                    std::string* error) {
@@ -112,6 +164,51 @@ absl::Status ValidateAppOptions(const AppOptions& o) {
   }
   if (o.stop_wait < absl::ZeroDuration()) {
     return BadValue("stop_wait", o.stop_wait, "must not be negative");
+  }
+  // client-go's constraints: lease duration > renew deadline > 1.2 x retry
+  // period > 0. The Lease keeps whole seconds.
+  const absl::Duration lease = o.leader_elect_lease_duration;
+  const absl::Duration renew = o.leader_elect_renew_deadline;
+  const absl::Duration retry = o.leader_elect_retry_period;
+  if (lease < absl::Seconds(1) ||
+      absl::Trunc(lease, absl::Seconds(1)) != lease) {
+    return BadValue("leader_elect_lease_duration", lease,
+                    "must be a whole number of seconds, at least 1s (the "
+                    "Lease keeps seconds)");
+  }
+  if (renew <= absl::ZeroDuration() || renew >= lease) {
+    return BadValue("leader_elect_renew_deadline", renew,
+                    absl::StrCat("must be above 0 and shorter than "
+                                 "--leader_elect_lease_duration (",
+                                 FlagText(lease),
+                                 "): the leader must stop before another "
+                                 "replica may take the lease"));
+  }
+  if (retry <= absl::ZeroDuration() || renew <= retry * 1.2) {
+    return BadValue(
+        "leader_elect_retry_period", retry,
+        absl::StrCat("must be above 0, and 1.2 times it shorter "
+                     "than --leader_elect_renew_deadline (",
+                     FlagText(renew), "), so that a renewal can be retried"));
+  }
+  if (std::string why = DnsNameError(o.leader_elect_lease_name, 253, true);
+      !why.empty()) {
+    return BadValue("leader_elect_lease_name", o.leader_elect_lease_name,
+                    absl::StrCat("not a Lease name (a DNS subdomain): ", why));
+  }
+  if (!o.leader_elect_namespace.empty()) {
+    if (std::string why = DnsNameError(o.leader_elect_namespace, 63, false);
+        !why.empty()) {
+      return BadValue("leader_elect_namespace", o.leader_elect_namespace,
+                      absl::StrCat("not a namespace name: ", why));
+    }
+  }
+  if (o.leader_elect_identity.size() > 128 ||
+      (!o.leader_elect_identity.empty() &&
+       absl::StripAsciiWhitespace(o.leader_elect_identity).empty())) {
+    return BadValue("leader_elect_identity", o.leader_elect_identity,
+                    "must be empty (the pod's name) or 1 to 128 characters, "
+                    "not only spaces");
   }
   // Lists built in code rather than parsed get the same check as --resource.
   for (size_t i = 0; i < o.resources.names.size(); ++i) {

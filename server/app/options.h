@@ -63,7 +63,30 @@ struct AppOptions {
   engine::IndexSpecs indices;                                 // --index
   std::string health_listen;  // --health_listen; "" for none.
   absl::Duration stop_wait = absl::Seconds(10);  // --stop_wait
+  // Leader election (client-go's semantics and defaults).
+  bool leader_elect = false;  // --leader_elect
+  absl::Duration leader_elect_lease_duration = absl::Seconds(15);
+  absl::Duration leader_elect_renew_deadline = absl::Seconds(10);
+  absl::Duration leader_elect_retry_period = absl::Seconds(2);
+  // --leader_elect_identity; "": $POD_NAME, else the hostname and a random
+  // suffix.
+  std::string leader_elect_identity;
+  std::string leader_elect_lease_name = "herald";
+  // --leader_elect_namespace; "": the pod's ($POD_NAMESPACE, else the
+  // service account's namespace file), else "default".
+  std::string leader_elect_namespace;
 };
+
+// The holder identity --leader_elect uses: --leader_elect_identity, else
+// $POD_NAME, else the hostname, "_" and 8 random hex digits.
+std::string LeaderElectIdentity(const AppOptions& options);
+// The Lease's namespace: --leader_elect_namespace, else $POD_NAMESPACE, else
+// the namespace in `service_account_namespace_file` (trimmed), else
+// "default".
+std::string LeaderElectNamespace(
+    const AppOptions& options,
+    const std::string& service_account_namespace_file =
+        "/var/run/secrets/kubernetes.io/serviceaccount/namespace");
 
 // Handler messages: at least this, so that a delivery of a small object
 // fits, at most 1 GiB, so that gRPC's own limit (twice ours) fits in an int.

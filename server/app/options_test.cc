@@ -1,8 +1,10 @@
 #include "server/app/options.h"
 
 #include <grp.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <limits>
 #include <string>
 
@@ -14,6 +16,7 @@
 namespace herald::app {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 std::string Why(const AppOptions& o) {
@@ -112,6 +115,73 @@ TEST(AppOptionsTest, EachBadValueIsNamedWithItsFlagAsTheFlagPrintsIt) {
     o.listen = listen;
     EXPECT_TRUE(ValidateAppOptions(o).ok()) << listen;
   }
+}
+
+TEST(AppOptionsTest, LeaderElectionFlagsFollowClientGosConstraints) {
+  AppOptions o;
+  o.leader_elect_lease_duration = absl::Milliseconds(1500);
+  EXPECT_EQ(Why(o),
+            "--leader_elect_lease_duration='1.5s': must be a whole number of "
+            "seconds, at least 1s (the Lease keeps seconds)");
+  o = AppOptions();
+  o.leader_elect_renew_deadline = absl::Seconds(15);
+  EXPECT_EQ(Why(o),
+            "--leader_elect_renew_deadline='15s': must be above 0 and shorter "
+            "than --leader_elect_lease_duration (15s): the leader must stop "
+            "before another replica may take the lease");
+  o = AppOptions();
+  o.leader_elect_retry_period = absl::Seconds(9);
+  EXPECT_EQ(Why(o),
+            "--leader_elect_retry_period='9s': must be above 0, and 1.2 times "
+            "it shorter than --leader_elect_renew_deadline (10s), so that a "
+            "renewal can be retried");
+  o.leader_elect_retry_period = absl::ZeroDuration();
+  EXPECT_THAT(Why(o), HasSubstr("--leader_elect_retry_period='0': must be"));
+  o = AppOptions();
+  o.leader_elect_lease_name = "Herald";
+  EXPECT_EQ(Why(o),
+            "--leader_elect_lease_name='Herald': not a Lease name (a DNS "
+            "subdomain): may contain only lowercase letters, digits, '-' and "
+            "'.'");
+  o = AppOptions();
+  o.leader_elect_namespace = "a.b";
+  EXPECT_EQ(Why(o),
+            "--leader_elect_namespace='a.b': not a namespace name: may contain "
+            "only lowercase letters, digits, '-'");
+  o = AppOptions();
+  o.leader_elect_identity = "  ";
+  EXPECT_THAT(Why(o), HasSubstr("--leader_elect_identity='  ': must be empty"));
+  // Short durations for tests are fine.
+  o = AppOptions();
+  o.leader_elect_lease_duration = absl::Seconds(3);
+  o.leader_elect_renew_deadline = absl::Seconds(2);
+  o.leader_elect_retry_period = absl::Milliseconds(500);
+  EXPECT_TRUE(ValidateAppOptions(o).ok());
+}
+
+TEST(AppOptionsTest, LeaderElectIdentityAndNamespaceDefaults) {
+  AppOptions o;
+  o.leader_elect_identity = "given";
+  EXPECT_EQ(LeaderElectIdentity(o), "given");
+  o.leader_elect_identity.clear();
+  ::setenv("POD_NAME", "herald-7d9f-abcde", 1);
+  EXPECT_EQ(LeaderElectIdentity(o), "herald-7d9f-abcde");
+  ::unsetenv("POD_NAME");
+  const std::string a = LeaderElectIdentity(o);
+  EXPECT_THAT(a, ::testing::MatchesRegex(".+_[0-9a-f]{8}"));
+
+  const std::string file = ::testing::TempDir() + "/namespace";
+  EXPECT_EQ(LeaderElectNamespace(o, file + ".missing"), "default");
+  {
+    std::ofstream out(file);
+    out << "operators\n";
+  }
+  EXPECT_EQ(LeaderElectNamespace(o, file), "operators");
+  ::setenv("POD_NAMESPACE", "from-env", 1);
+  EXPECT_EQ(LeaderElectNamespace(o, file), "from-env");
+  ::unsetenv("POD_NAMESPACE");
+  o.leader_elect_namespace = "given";
+  EXPECT_EQ(LeaderElectNamespace(o, file), "given");
 }
 
 TEST(AppOptionsTest, SomewhereToListenIsNeeded) {

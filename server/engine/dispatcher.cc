@@ -224,6 +224,11 @@ Dispatcher::Stream* Dispatcher::PickStream(const std::string& handler_id,
   return best;
 }
 
+void Dispatcher::Resume() {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  Pump();
+}
+
 void Dispatcher::Pump() {
   // One pass: sending only takes credits, so a queue found waiting stays
   // waiting until the next event.
@@ -236,6 +241,7 @@ void Dispatcher::Pump() {
         entries.pop_front();
         continue;
       }
+      if (gate_ && !gate_(p->delivery)) break;
       Stream* s = PickStream(handler, p->long_running);
       if (s == nullptr) break;
       const DeliveryId id = entries.front().delivery;

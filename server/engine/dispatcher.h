@@ -119,6 +119,15 @@ class Dispatcher {
     HERALD_ASSERT_ON_LOOP(loop_);
     observer_ = std::move(observer);
   }
+  // Asked before a queued delivery goes out: false holds it (and its
+  // handler's queue behind it) in the queue. Leader election: a standby, or
+  // a leader past its renew deadline, delivers nothing but probes. Resume
+  // sends what the gate held once it lets it through.
+  void set_gate(std::function<bool(const Delivery&)> gate) {
+    HERALD_ASSERT_ON_LOOP(loop_);
+    gate_ = std::move(gate);
+  }
+  void Resume();
   // Told of every delivery put in a queue: submitted, or requeued when its
   // stream ended (metrics count them).
   void set_on_queued(std::function<void(const Delivery&)> fn) {
@@ -214,6 +223,7 @@ class Dispatcher {
   // cancellations behind a waiting delivery do not pile up.
   void Compact(Queue& q);
   void Pump();
+  std::function<bool(const Delivery&)> gate_;
   Stream* PickStream(const std::string& handler_id, bool long_running);
   void Notify(DispatchEvent::Kind kind, const Pending& p,
               const Outcome* outcome, absl::Duration latency);

@@ -62,6 +62,30 @@ class DispatcherTest : public ::testing::Test {
   Dispatcher d{&loop_};
 };
 
+TEST_F(DispatcherTest, AClosedGateHoldsDeliveriesUntilResumed) {
+  Sink s;
+  d.AddStream(Info(1, 4, {"h", "probe"}), &s);
+  bool leading = false;
+  d.set_gate(
+      [&](const Delivery& x) { return leading || x.cause == Cause::kProbe; });
+  d.Submit(D(1), Ok);
+  Delivery probe = D(2, "probe");
+  probe.cause = Cause::kProbe;
+  d.Submit(probe, Ok);
+  d.Submit(D(3), Ok);
+  EXPECT_THAT(s.sent, ElementsAre(2));  // Probes pass; the rest waits.
+  EXPECT_EQ(d.queued(), 2u);
+  d.Resume();
+  EXPECT_THAT(s.sent, ElementsAre(2));
+  leading = true;
+  d.Resume();
+  EXPECT_THAT(s.sent, ElementsAre(2, 1, 3));
+  // Closed again (the lease lost): what comes next stays queued.
+  leading = false;
+  d.Submit(D(4), Ok);
+  EXPECT_THAT(s.sent, ElementsAre(2, 1, 3));
+}
+
 TEST_F(DispatcherTest, NeverExceedsCreditsAndQueuesTheRest) {
   Sink s;
   d.AddStream(Info(1, 2, {"h"}), &s);

@@ -41,23 +41,28 @@ void LogRegistration(const std::string& who, const Registration& request,
 }  // namespace
 
 // Sends watch events to the processor and to the observer.
+// A standby's processor takes nothing: `feeding` is false until it leads.
+// The watch updates its store before it calls here, so an event dropped
+// before `feeding` turned true is in the store Lead reads after.
 class Engine::Tee : public kube::WatchHandler {
  public:
-  Tee(Processor* processor, kube::WatchHandler* observer)
-      : processor_(processor), observer_(observer) {}
+  Tee(Processor* processor, kube::WatchHandler* observer,
+      const std::atomic<bool>* feeding)
+      : processor_(processor), observer_(observer), feeding_(feeding) {}
   void OnEvent(const kube::ResourceInfo& r,
                const kube::WatchEvent& e) override {
     if (observer_) observer_->OnEvent(r, e);
-    processor_->OnEvent(r, e);
+    if (feeding_->load()) processor_->OnEvent(r, e);
   }
   void OnListed(const kube::ResourceInfo& r, const std::string& ns) override {
     if (observer_) observer_->OnListed(r, ns);
-    processor_->OnListed(r, ns);
+    if (feeding_->load()) processor_->OnListed(r, ns);
   }
 
  private:
   Processor* processor_;
   kube::WatchHandler* observer_;
+  const std::atomic<bool>* feeding_;
 };
 
 Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
@@ -73,11 +78,16 @@ Engine::Engine(kube::ApiClient* api, kube::Discovery* discovery,
                                            writer_.get(), options_.engine);
   activities_ = std::make_unique<Activities>(
       &loop_, &registry_, &dispatcher_, processor_.get(), options_.on_fatal);
-  tee_ = std::make_unique<Tee>(processor_.get(), options_.observer);
+  tee_ = std::make_unique<Tee>(processor_.get(), options_.observer, &feeding_);
   dispatcher_.set_observer([this](const DispatchEvent& e) {
     CountDispatch(e);
     for (const auto& [id, fn] : subscribers_) fn(e);
   });
+  if (options_.standby || options_.may_deliver) {
+    dispatcher_.set_gate([this](const Delivery& d) {
+      return d.cause == Cause::kProbe || Delivering();
+    });
+  }
   dispatcher_.set_on_queued([this](const Delivery& d) { CountQueued(d); });
 }
 
@@ -321,6 +331,16 @@ void Engine::Resolve(StreamId stream_id, Registration request,
           };
           if (startup.empty()) {
             watch();
+          } else if (role_ == Role::kStandby) {
+            // A standby's caches fill at once; its startup handlers run when it
+            // leads, before the processor takes anything.
+            for (auto& id : startup) {
+              if (std::find(deferred_startup_.begin(), deferred_startup_.end(),
+                            id) == deferred_startup_.end()) {
+                deferred_startup_.push_back(std::move(id));
+              }
+            }
+            watch();
           } else {
             // Startup handlers run before the resources are watched.
             activities_->RunStartup(std::move(startup), std::move(watch));
@@ -518,10 +538,17 @@ void Engine::Drain(absl::Duration max_wait) {
       wait->daemons_released = true;
       wait->Check();
     });
-    activities_->RunCleanups([wait] {
+    // Cleanup handlers are the leader's: a standby, or a leader that lost
+    // its lease, runs none.
+    if (Delivering()) {
+      activities_->RunCleanups([wait] {
+        wait->cleanups_answered = true;
+        wait->Check();
+      });
+    } else {
       wait->cleanups_answered = true;
       wait->Check();
-    });
+    }
   });
   if (!running) return;  // Stopped.
   // Woken by the loop when drained; false then.
@@ -533,7 +560,9 @@ void Engine::Drain(absl::Duration max_wait) {
 
 bool Engine::ReadyOnLoop() {
   const std::vector<kube::ResourceWatch*> watches = WatchList();
-  bool ready = !watches.empty() && processor_->IndicesReady() &&
+  // A standby runs no index handler: its caches are what it has to fill.
+  bool ready = !watches.empty() &&
+               (role_ != Role::kLeading || processor_->IndicesReady()) &&
                registry_.pending().empty();
   for (auto* w : watches) ready = ready && w->synced();
   return ready;

@@ -60,6 +60,18 @@ class Engine {
     // The loop's clock, which everything the engine times reads (deadlines,
     // the probe cache, latencies); a FakeClock in tests.
     runtime::Clock* clock = runtime::Clock::Real();
+    // Leader election. A standby's watches fill their caches, but the
+    // processor takes nothing from them and nothing is delivered (probe
+    // handlers excepted: /healthz answers on a standby too), so there are no
+    // writes, Events, finalizers, timers or daemons, and startup handlers
+    // wait, until Lead().
+    bool standby = false;
+    // When set, asked before every delivery but probes: false holds it
+    // queued (the lease is not held, or its renew deadline passed). Any
+    // thread; must be cheap.
+    std::function<bool()> may_deliver;
+    // What inspection shows of the election; null when it is off.
+    std::function<LeadershipSnapshot()> leadership;
     // Where the engine counts (server/metrics/herald_metrics.h); null for
     // metrics of its own that nobody reads. The watches count their
     // restarts there unless `watch.restarts` is set.
@@ -124,6 +136,19 @@ class Engine {
   // not block. Returns an id for Unsubscribe.
   uint64_t Subscribe(std::function<void(const DispatchEvent&)> fn);
   void Unsubscribe(uint64_t id);
+
+  // Leader election: a standby becomes the leader. Runs the startup handlers
+  // registered while it stood by, then takes every cached object as a first
+  // listing brings it (each object's annotations say where its handling
+  // stands, as after a restart), and every event from then on. Any thread;
+  // once (later calls do nothing).
+  void Lead();
+  // True while the engine delivers: not a standby, and `may_deliver` (if
+  // set) says yes. Any thread.
+  bool Delivering() const;
+  // Leader election as inspection shows it (enabled false, leading true,
+  // without it). Any thread; what a leader-status metric reads.
+  LeadershipSnapshot Leadership() const;
 
   uint64_t max_message_bytes() const { return options_.max_message_bytes; }
   const std::string& version() const { return options_.version; }
@@ -248,6 +273,15 @@ class Engine {
   std::map<StreamId, std::shared_ptr<StreamSink>> sinks_;
   // Loop-owned: startup, cleanup and probe handlers.
   std::unique_ptr<Activities> activities_;
+  // Leader election. Loop-owned: the role; a standby's startup handlers,
+  // run by Lead. `feeding_`: the processor takes watch events (read by the
+  // watch threads); `delivering_`: deliveries may go out (read by the
+  // dispatcher's gate and Drain).
+  enum class Role { kLeading, kStandby, kStarting };
+  Role role_ = options_.standby ? Role::kStandby : Role::kLeading;
+  std::vector<std::string> deferred_startup_;
+  std::atomic<bool> feeding_{!options_.standby};
+  std::atomic<bool> delivering_{!options_.standby};
   std::map<uint64_t, std::function<void(const DispatchEvent&)>> subscribers_;
   uint64_t next_subscriber_ = 1;
 

@@ -41,6 +41,7 @@ absl::StatusOr<StatusSnapshot> Engine::Overview() {
     s.ready = ReadyOnLoop();
     s.api_server = api_server_;
     s.annotation_prefix = options_.engine.prefix;
+    s.leadership = Leadership();
     return s;
   });
 }

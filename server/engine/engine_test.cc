@@ -1,5 +1,6 @@
 #include "server/engine/engine.h"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -118,12 +119,11 @@ class Sink : public session::WireSink {
 };
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(Engine::Options options = Engine::Options()) {
     auto h = std::make_unique<GateHttpClient>();
     http = h.get();
     api = std::make_unique<kube::ApiClient>(std::move(h));
     discovery = std::make_unique<kube::Discovery>(api.get());
-    Engine::Options options;
     engine = std::make_unique<Engine>(api.get(), discovery.get(), options);
   }
   GateHttpClient* http;
@@ -312,6 +312,103 @@ TEST(EngineTest, ReconcileResultOfEachAnswer) {
   o.status = OutcomeStatus::kSuccess;
   o.malformed = absl::InvalidArgumentError("result: not JSON");
   EXPECT_EQ(ReconcileResult(o), "error");
+}
+
+// Registers `handlers` (id, cause) on a new stream with 4 credits; the
+// stream's sink once registered.
+std::shared_ptr<Sink> RegisterActivities(
+    Engine* engine, StreamId* stream,
+    const std::vector<std::pair<std::string, v1::Cause>>& handlers) {
+  *stream = engine->NewStreamId();
+  auto sink = std::make_shared<Sink>(*stream);
+  v1::Register request;
+  request.set_credits(4);
+  for (const auto& [id, cause] : handlers) {
+    auto* spec = request.add_handlers();
+    spec->set_id(id);
+    spec->set_cause(cause);
+  }
+  EXPECT_TRUE(engine
+                  ->Register(*stream, session::RegistrationFromWire(request),
+                             "peer", sink)
+                  .ok());
+  EXPECT_TRUE(sink->AwaitMessages(1, absl::Seconds(10)));
+  return sink;
+}
+
+void Answer(Engine* engine, StreamId stream, const v1::Delivery& d) {
+  v1::Outcome outcome;
+  outcome.set_delivery_id(d.delivery_id());
+  outcome.set_status(v1::OUTCOME_STATUS_SUCCESS);
+  engine->OnOutcome(stream,
+                    session::OutcomeFromWire(
+                        outcome, *session::ParseDeliveryId(d.delivery_id())));
+}
+
+// A standby delivers nothing but probes: its startup handlers run when it
+// leads, and it runs no cleanup handler when it stops.
+TEST(EngineTest, AStandbyDeliversOnlyProbesUntilItLeads) {
+  std::atomic<bool> lease{true};
+  Engine::Options options;
+  options.standby = true;
+  options.may_deliver = [&lease] { return lease.load(); };
+  options.leadership = [&lease] {
+    LeadershipSnapshot s;
+    s.enabled = true;
+    s.leading = lease.load();
+    s.holder = "other";
+    s.lease_name = "herald";
+    return s;
+  };
+  Fixture f(options);
+  f.engine->Start();
+  StreamId stream = 0;
+  auto sink = RegisterActivities(f.engine.get(), &stream,
+                                 {{"startup_fn", v1::CAUSE_STARTUP},
+                                  {"probe_fn", v1::CAUSE_PROBE},
+                                  {"cleanup_fn", v1::CAUSE_CLEANUP}});
+  EXPECT_FALSE(f.engine->Delivering());
+  EXPECT_FALSE(f.engine->Leadership().leading);  // The lease, not the role.
+  std::thread prober([&] { f.engine->Probe(absl::Seconds(10)); });
+  ASSERT_TRUE(sink->AwaitMessages(2, absl::Seconds(10)));
+  ASSERT_TRUE(sink->messages()[1].has_delivery());
+  EXPECT_EQ(sink->messages()[1].delivery().cause(), v1::CAUSE_PROBE);
+  Answer(f.engine.get(), stream, sink->messages()[1].delivery());
+  prober.join();
+  EXPECT_FALSE(sink->AwaitMessages(3, absl::Milliseconds(200)));
+
+  f.engine->Lead();
+  ASSERT_TRUE(sink->AwaitMessages(3, absl::Seconds(10)));
+  EXPECT_EQ(sink->messages()[2].delivery().cause(), v1::CAUSE_STARTUP);
+  EXPECT_TRUE(f.engine->Delivering());
+  auto status = f.engine->Overview();
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(status->leadership.enabled);
+  EXPECT_TRUE(status->leadership.leading);
+  EXPECT_EQ(status->leadership.lease_name, "herald");
+  Answer(f.engine.get(), stream, sink->messages()[2].delivery());
+
+  // The lease lost: the cleanup handler is not delivered at shutdown.
+  lease = false;
+  EXPECT_FALSE(f.engine->Delivering());
+  f.engine->Drain(absl::Seconds(10));
+  EXPECT_FALSE(sink->AwaitMessages(4, absl::Milliseconds(200)));
+}
+
+TEST(EngineTest, ALeaderRunsItsCleanupHandlersAtShutdown) {
+  Engine::Options options;
+  options.standby = true;
+  Fixture f(options);
+  f.engine->Start();
+  StreamId stream = 0;
+  auto sink = RegisterActivities(f.engine.get(), &stream,
+                                 {{"cleanup_fn", v1::CAUSE_CLEANUP}});
+  f.engine->Lead();
+  std::thread drainer([&] { f.engine->Drain(absl::Seconds(60)); });
+  ASSERT_TRUE(sink->AwaitMessages(2, absl::Seconds(10)));
+  EXPECT_EQ(sink->messages()[1].delivery().cause(), v1::CAUSE_CLEANUP);
+  Answer(f.engine.get(), stream, sink->messages()[1].delivery());
+  drainer.join();
 }
 
 // A spec the engine cannot read (a malformed duration) is rejected with the

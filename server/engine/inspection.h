@@ -25,14 +25,29 @@
 namespace herald::engine {
 
 // The sidecar as a whole.
+// Leader election as this replica sees it.
+struct LeadershipSnapshot {
+  // --leader_elect.
+  bool enabled = false;
+  // This replica delivers and writes: it holds the lease within its renew
+  // deadline, or election is off.
+  bool leading = true;
+  std::string identity;
+  // The lease's holder as last observed ("" when released or not read).
+  std::string holder;
+  std::string lease_namespace;
+  std::string lease_name;
+};
+
 struct StatusSnapshot {
   std::string version;
   absl::Time started;
   // There are watches, each has listed its objects, and every index is
-  // filled.
+  // filled (a standby's indices are not: it runs no index handler).
   bool ready = false;
   std::string api_server;
   std::string annotation_prefix;
+  LeadershipSnapshot leadership;
 };
 
 // One resource watch.

@@ -9,7 +9,10 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/kube/api_client.h"
+#include "server/kube/events.h"
 #include "server/kube/http_client.h"
+#include "server/kube/write_gate.h"
+#include "server/runtime/clock.h"
 #include "server/runtime/event_loop.h"
 
 namespace herald::engine {
@@ -131,6 +134,49 @@ TEST_F(ObjectWriterTest, DestructionDrainsQueuedWritesThenRunsNothing) {
   }
   EXPECT_EQ(loop_.RunUntilIdle(), 3u);
   EXPECT_EQ(results_.size(), 3u);
+}
+
+// Leader election: writes queued when the lease is lost are refused unsent,
+// and the gate knows when the one on the wire has ended.
+TEST_F(ObjectWriterTest, WritesQueuedAfterTheGateClosesAreNotSent) {
+  runtime::FakeClock clock;
+  kube::WriteGate gate(&clock);
+  gate.OpenUntil(clock.Now() + absl::Seconds(10));
+  auto http = std::make_unique<GatedHttp>();
+  GatedHttp* wire = http.get();
+  kube::ApiClient::Options o;
+  o.clock = &clock;
+  o.write_gate = &gate;
+  kube::ApiClient api(std::move(http), o);
+  auto writer = std::make_unique<ApiObjectWriter>(&api, &loop_, 1);
+  std::vector<absl::Status> answers;
+  for (const char* name : {"a", "b", "c"}) {
+    writer->Patch(ConfigMaps(), {"ns1", name}, kube::PatchType::kMerge, "{}",
+                  false, [&answers](absl::StatusOr<std::string> body) {
+                    answers.push_back(body.status());
+                  });
+  }
+  kube::InvolvedObject involved;
+  involved.name = "a";
+  writer->PostEvent(involved, kube::EventKind::kNormal, "Reason", "queued");
+  wire->AwaitInFlight(1);
+  EXPECT_FALSE(gate.WaitIdle(absl::ZeroDuration()));  // "a" is on the wire.
+  gate.Close();  // The lease is lost: "b", "c" and the Event wait behind.
+  wire->gate.Notify();
+  writer.reset();
+  EXPECT_TRUE(gate.WaitIdle(absl::ZeroDuration()));
+  {
+    absl::MutexLock lock(&wire->mu);
+    EXPECT_EQ(wire->sent, 1);
+  }
+  EXPECT_EQ(gate.refused(), 3u);
+  loop_.RunUntilIdle();
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_TRUE(answers[0].ok()) << answers[0];
+  for (int i : {1, 2}) {
+    EXPECT_EQ(answers[i].code(), absl::StatusCode::kFailedPrecondition)
+        << answers[i];
+  }
 }
 
 }  // namespace

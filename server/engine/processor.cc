@@ -359,6 +359,20 @@ void Processor::Reprocess(const std::string& resource_full_name) {
   }
 }
 
+void Processor::Adopt(
+    const kube::ResourceInfo& resource,
+    const std::vector<std::shared_ptr<const cache::CachedObject>>& objects,
+    bool listed) {
+  HERALD_ASSERT_ON_LOOP(loop_);
+  for (const auto& object : objects) {
+    HandleEvent(resource, "ADDED", object, false);
+  }
+  if (listed) {
+    indices_.MarkListed(resource.FullName());
+    ReleaseGated();
+  }
+}
+
 void Processor::Schedule(const Id& id, ObjectState& st, absl::Time when) {
   if (st.wake && st.wake_at <= when) return;
   if (st.wake) loop_->Cancel(st.wake);

@@ -95,6 +95,13 @@ class Processor : public kube::WatchHandler {
   // handlers were registered for it). Index handlers new to the resource
   // index the objects already known.
   void Reprocess(const std::string& resource_full_name);
+  // On the loop, at once: takes `objects` (a warm cache's) as a first
+  // listing brings them, and, when `listed`, the resource as listed. What a
+  // standby that becomes the leader starts from.
+  void Adopt(
+      const kube::ResourceInfo& resource,
+      const std::vector<std::shared_ptr<const cache::CachedObject>>& objects,
+      bool listed);
 
   // On the loop: the operator memo new objects' memos are copied from;
   // startup handlers' memo patches go into it.

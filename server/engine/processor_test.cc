@@ -746,6 +746,41 @@ TEST_F(ProcessorTest, ResumeHandlersRunOnFirstSightOfHandledObjects) {
   EXPECT_EQ(stream_.deliveries.size(), 1u);
 }
 
+// A standby that becomes the leader hands the processor its warm cache:
+// each object as a first listing brings it, where its annotations say.
+TEST_F(ProcessorTest, AdoptTakesACachedObjectsAsAFirstListing) {
+  AddHandler("create_fn", Cause::kCreate);
+  AddHandler("resume_fn", Cause::kResume);
+  Connect();
+  // In the API server (for the writes), and in a cache the processor has
+  // not seen: no event reaches it.
+  api_.processor = nullptr;
+  api_.Add(HandledAs("old", R"({"spec":{"field":"value"}})"));
+  api_.Add(Example("new"));
+  api_.processor = &processor_;
+  loop_.RunUntilIdle();
+  EXPECT_TRUE(stream_.deliveries.empty());
+  std::vector<std::shared_ptr<const cache::CachedObject>> cached;
+  for (const char* name : {"new", "old"}) {
+    const json& obj = api_.objects[name];
+    cache::CachedObject c;
+    c.key = {"ns", name};
+    c.uid = obj["metadata"]["uid"];
+    c.resource_version = obj["metadata"]["resourceVersion"];
+    c.json = obj.dump();
+    cached.push_back(std::make_shared<const cache::CachedObject>(c));
+  }
+  EXPECT_FALSE(processor_.Listed(Kex().FullName()));
+  processor_.Adopt(Kex(), cached, /*listed=*/true);
+  EXPECT_TRUE(processor_.Listed(Kex().FullName()));
+  loop_.RunUntilIdle();
+  // The handled object is resumed, the new one created: as at a start.
+  EXPECT_THAT(Delivered(),
+              ::testing::UnorderedElementsAre("create_fn/CAUSE_CREATE",
+                                              "resume_fn/CAUSE_RESUME"));
+  EXPECT_EQ(processor_.objects(), 2u);
+}
+
 TEST_F(ProcessorTest, RawEventHandlersHearEveryEventWithoutProgress) {
   AddHandler("event_fn", Cause::kEvent);
   Connect();

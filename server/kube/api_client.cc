@@ -146,7 +146,12 @@ absl::StatusOr<std::string> ApiClient::Request(const HttpRequest& request,
   const std::string what = absl::StrCat(request.method, " ", request.target);
   for (int attempt = 1;; ++attempt) {
     limiter_.Acquire();
+    WriteGate* gate = request.method == "GET" ? nullptr : options_.write_gate;
+    if (gate != nullptr) {
+      if (absl::Status open = gate->Enter(what); !open.ok()) return open;
+    }
     absl::StatusOr<HttpResponse> result = http_->Send(request);
+    if (gate != nullptr) gate->Exit();
     if (result.ok() && result->status >= 200 && result->status < 300) {
       return std::move(result->body);
     }

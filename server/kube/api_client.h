@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/optional.h"
 #include "server/kube/http_client.h"
+#include "server/kube/write_gate.h"
 #include "server/runtime/backoff.h"
 #include "server/runtime/clock.h"
 #include "server/runtime/rate_limiter.h"
@@ -56,6 +57,10 @@ class ApiClient {
     // Attempts per request before giving up on retryable errors.
     int max_attempts = 8;
     runtime::Clock* clock = runtime::Clock::Real();
+    // When set, asked before every attempt of a request other than a GET: a
+    // closed gate fails the request, unsent, with its FailedPrecondition
+    // (leader election: only the lease's holder writes).
+    WriteGate* write_gate = nullptr;
   };
 
   ApiClient(std::unique_ptr<HttpClient> http, Options options);

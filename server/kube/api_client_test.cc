@@ -184,5 +184,36 @@ TEST(RetryDelayTest, Decisions) {
   EXPECT_EQ(*RetryDelay(HttpResponse{429, "", "30"}, b), absl::Seconds(30));
 }
 
+TEST(ApiClientTest, AClosedWriteGateStopsWritesAndTheirRetriesNotReads) {
+  runtime::FakeClock clock;
+  auto fake = std::make_unique<FakeHttpClient>();
+  FakeHttpClient* http = fake.get();
+  WriteGate gate(&clock);
+  ApiClient::Options o;
+  o.clock = &clock;
+  o.write_gate = &gate;
+  ApiClient api(std::move(fake), o);
+  http->Add("PATCH", "/x", HttpResponse{503, "busy", ""});
+  http->Add("GET", "/x", HttpResponse{200, "ok", ""});
+
+  // Closed from the start: nothing is sent, the error names the request.
+  auto refused = api.Patch("/x", PatchType::kMerge, "{}");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("PATCH /x"));
+  EXPECT_TRUE(http->requests().empty());
+  EXPECT_TRUE(api.Get("/x").ok());  // Reads pass.
+
+  // Open for 1.5 s: the first attempt and the retry after 1 s go out; the
+  // retry after 2 s does not.
+  gate.OpenUntil(clock.Now() + absl::Milliseconds(1500));
+  auto late = api.Patch("/x", PatchType::kMerge, "{}");
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  int patches = 0;
+  for (const auto& r : http->requests()) patches += r.method == "PATCH";
+  EXPECT_EQ(patches, 2);
+  EXPECT_EQ(gate.refused(), 2u);
+  EXPECT_TRUE(gate.WaitIdle(absl::ZeroDuration()));
+}
+
 }  // namespace
 }  // namespace herald::kube

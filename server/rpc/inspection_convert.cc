@@ -54,6 +54,14 @@ v1::GetStatusResponse ToProto(const engine::StatusSnapshot& s) {
   out.set_ready(s.ready);
   out.set_api_server(s.api_server);
   out.set_annotation_prefix(s.annotation_prefix);
+  if (s.leadership.enabled) {
+    v1::LeaderElection* e = out.mutable_leader_election();
+    e->set_leading(s.leadership.leading);
+    e->set_identity(s.leadership.identity);
+    e->set_holder(s.leadership.holder);
+    e->set_lease_namespace(s.leadership.lease_namespace);
+    e->set_lease_name(s.leadership.lease_name);
+  }
   return out;
 }
 

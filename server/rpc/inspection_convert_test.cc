@@ -22,6 +22,24 @@ TEST(ConvertTest, Status) {
   EXPECT_TRUE(m.ready());
   EXPECT_EQ(m.api_server(), "https://api:6443");
   EXPECT_EQ(m.annotation_prefix(), "herald.dev");
+  EXPECT_FALSE(m.has_leader_election());  // Election off.
+}
+
+TEST(ConvertTest, StatusWithLeaderElection) {
+  engine::StatusSnapshot s;
+  s.leadership.enabled = true;
+  s.leadership.leading = false;
+  s.leadership.identity = "herald-b";
+  s.leadership.holder = "herald-a";
+  s.leadership.lease_namespace = "ops";
+  s.leadership.lease_name = "herald";
+  const v1::GetStatusResponse m = ToProto(s);
+  ASSERT_TRUE(m.has_leader_election());
+  EXPECT_FALSE(m.leader_election().leading());
+  EXPECT_EQ(m.leader_election().identity(), "herald-b");
+  EXPECT_EQ(m.leader_election().holder(), "herald-a");
+  EXPECT_EQ(m.leader_election().lease_namespace(), "ops");
+  EXPECT_EQ(m.leader_election().lease_name(), "herald");
 }
 
 engine::ResourceSnapshot Watching() {

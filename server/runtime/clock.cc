@@ -1,5 +1,7 @@
 #include "server/runtime/clock.h"
 
+#include <chrono>
+
 namespace herald::runtime {
 namespace {
 
@@ -15,7 +17,21 @@ class RealClock : public Clock {
   }
 };
 
+class MonotonicClock : public RealClock {
+ public:
+  absl::Time Now() override {
+    return absl::UnixEpoch() +
+           absl::FromChrono(
+               std::chrono::steady_clock::now().time_since_epoch());
+  }
+};
+
 }  // namespace
+
+Clock* Clock::Monotonic() {
+  static MonotonicClock* clock = new MonotonicClock();
+  return clock;
+}
 
 Clock* Clock::Real() {
   static RealClock* clock = new RealClock();

@@ -20,8 +20,12 @@ class Clock {
   virtual bool SleepFor(absl::Duration d,
                         absl::Notification* stop = nullptr) = 0;
 
-  // The process-wide real clock.
+  // The process-wide real clock: wall time (absl::Now).
   static Clock* Real();
+  // The process-wide monotonic clock: std::chrono::steady_clock as an
+  // absl::Time since an arbitrary start. It never jumps with the wall clock;
+  // what compares durations across a long time (a Lease's expiry) reads it.
+  static Clock* Monotonic();
 };
 
 // A clock that only moves when told to. SleepFor advances it immediately, so

@@ -53,6 +53,10 @@ def _overlay(tmp_path, images) -> str:
     (sidecar, sidecar_tag), (python, python_tag) = (i.rsplit(":", 1) for i in images)
     never = [{"op": "add", "path": f"/spec/template/spec/{kind}/0/imagePullPolicy",
               "value": "Never"} for kind in ("containers", "initContainers")]
+    # One pod at a time (leader election stays on: it acquires the Lease
+    # alone), so that each step below knows which pod handles.
+    never += [{"op": "replace", "path": "/spec/replicas", "value": 1},
+              {"op": "replace", "path": "/spec/strategy", "value": {"type": "Recreate"}}]
     (overlay / "kustomization.yaml").write_text(json.dumps({
         "resources": [os.path.relpath(ROOT / "k8s", overlay)],
         "namespace": NS,

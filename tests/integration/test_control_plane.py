@@ -184,10 +184,10 @@ def test_k8s_is_a_kustomization_with_overridable_namespace_and_images(crd, tmp_p
 
     base = render(ROOT / "k8s")
     assert kinds(base) == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                           "Deployment", "ServiceAccount"]
+                           "Deployment", "Role", "RoleBinding", "ServiceAccount"]
     dry = kubectl(crd, "apply", "-k", str(ROOT / "k8s"), "--dry-run=server", check=False)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("(server dry run)") == 5, dry.stdout
+    assert dry.stdout.count("(server dry run)") == 7, dry.stdout
 
     overlay = tmp_path / "overlay"
     overlay.mkdir()
@@ -199,9 +199,22 @@ def test_k8s_is_a_kustomization_with_overridable_namespace_and_images(crd, tmp_p
                     "newTag": "1"}],
     }))
     objs = {o["kind"]: o for o in render(overlay)}
-    for kind in ("ServiceAccount", "Deployment"):
+    for kind in ("ServiceAccount", "Deployment", "Role", "RoleBinding"):
         assert objs[kind]["metadata"]["namespace"] == "operators", objs[kind]
     assert objs["ClusterRoleBinding"]["subjects"][0]["namespace"] == "operators"
+    assert objs["RoleBinding"]["subjects"][0]["namespace"] == "operators"
+    # Leader election's Lease: exactly get, create and update, in the
+    # pod's namespace only.
+    assert objs["Role"]["rules"] == [{"apiGroups": ["coordination.k8s.io"],
+                                      "resources": ["leases"],
+                                      "verbs": ["get", "create", "update"]}]
+    deployment = objs["Deployment"]["spec"]
+    assert deployment["replicas"] == 2
+    assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    herald = deployment["template"]["spec"]["containers"][0]
+    assert "--leader_elect" in herald["args"]
+    assert herald["env"] == [{"name": "POD_NAME",
+                              "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     pod = objs["Deployment"]["spec"]["template"]["spec"]
     images = [c["image"] for c in pod["containers"] + pod["initContainers"]]
     assert images == ["registry.example.com/herald:v9", "registry.example.com/handlers:1"]

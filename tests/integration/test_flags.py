@@ -36,6 +36,22 @@ def run(*args: str, tmp_path) -> subprocess.CompletedProcess:
      "herald: --watch_idle_timeout='0': must be at least 1s (every list and watch read is "
      "abandoned after this long without data)"),
     ("--stop_wait=-5s", "herald: --stop_wait='-5s': must not be negative"),
+    ("--leader_elect_renew_deadline=20s",
+     "herald: --leader_elect_renew_deadline='20s': must be above 0 and shorter than "
+     "--leader_elect_lease_duration (15s): the leader must stop before another replica may "
+     "take the lease"),
+    ("--leader_elect_lease_duration=2500ms",
+     "herald: --leader_elect_lease_duration='2.5s': must be a whole number of seconds, at "
+     "least 1s (the Lease keeps seconds)"),
+    ("--leader_elect_retry_period=9s",
+     "herald: --leader_elect_retry_period='9s': must be above 0, and 1.2 times it shorter "
+     "than --leader_elect_renew_deadline (10s), so that a renewal can be retried"),
+    ("--leader_elect_lease_name=Herald",
+     "herald: --leader_elect_lease_name='Herald': not a Lease name (a DNS subdomain): may "
+     "contain only lowercase letters, digits, '-' and '.'"),
+    ("--leader_elect_namespace=-ops",
+     "herald: --leader_elect_namespace='-ops': not a namespace name: must start and end with "
+     "a letter or digit"),
     ("--max_message_bytes=0",
      "herald: --max_message_bytes='0': must be between 1024 and 1073741824 (1 GiB)"),
     ("--max_message_bytes=2147483648",
