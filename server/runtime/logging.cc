@@ -185,8 +185,13 @@ LogMessage::LogMessage(Severity severity, absl::string_view logger) {
 }
 
 LogMessage::~LogMessage() {
-  record_.message = stream_.str();
-  WriteLog(record_);
+  // Nothing leaves a destructor: a line that cannot be built (memory
+  // exhausted) is dropped.
+  try {
+    record_.message = stream_.str();
+    WriteLog(record_);
+  } catch (...) {
+  }
 }
 
 }  // namespace herald::runtime
