@@ -6,7 +6,8 @@ HERALD_VENV=$HERALD_CACHE/venv
 export HERALD_CACHE HERALD_BIN HERALD_VENV
 export PATH="$HERALD_BIN:/usr/local/go/bin:$PATH"
 
-log() { printf '[herald] %s\n' "$*" >&2; }
+# Each line carries the wall-clock time, so a CI log shows how long each stage took.
+log() { printf '[herald %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # Runs a command as root: directly when we are root, through sudo otherwise.
 sudo_() {
