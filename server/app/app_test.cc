@@ -18,6 +18,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "server/rpc/http_get_testing.h"
 
 namespace herald::app {
 namespace {
@@ -25,6 +26,7 @@ namespace {
 using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
+using ::herald::rpc::testing::HttpGet;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -88,28 +90,6 @@ std::string Health(const std::string& target, const std::string& service) {
   grpc::Status status = stub->Check(&context, request, &response);
   if (!status.ok()) return absl::StrCat("error ", status.error_code());
   return HealthCheckResponse::ServingStatus_Name(response.status());
-}
-
-// One HTTP/1.1 GET on 127.0.0.1:port; the whole answer.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string answer;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = absl::StrCat(
-        "GET ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    if (::write(fd, request.data(), request.size()) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof(buf))) > 0) answer.append(buf, n);
-    }
-  }
-  ::close(fd);
-  return answer;
 }
 
 TEST_F(AppTest, AMissingKubeconfigIsAnErrorNamingTheFile) {

@@ -37,6 +37,21 @@ std::set<std::string> IndexHandlerIds(
   return ids;
 }
 
+// Which kinds of index handlers are among `handlers`: those the handler
+// processes run, and declarative ones the sidecar computes itself.
+struct IndexKinds {
+  bool run = false;
+  bool declarative = false;
+};
+IndexKinds IndexKindsOf(const std::vector<const Handler*>& handlers) {
+  IndexKinds kinds;
+  for (const Handler* h : handlers) {
+    if (h->cause() != Cause::kIndex) continue;
+    (h->declarative() ? kinds.declarative : kinds.run) = true;
+  }
+  return kinds;
+}
+
 using nlohmann::json;
 
 // Kopf's throttle after unexpected errors: 1, 1, 2, 3, 5, 8, ... up to 610 s.
@@ -190,12 +205,7 @@ void Processor::HandleEvent(
     }
   }
   const auto& handlers = registry_->ForResource(resource.FullName());
-  bool declarative = false;
-  bool indexers = false;
-  for (const Handler* h : handlers) {
-    if (h->cause() != Cause::kIndex) continue;
-    (h->declarative() ? declarative : indexers) = true;
-  }
+  const auto [indexers, declarative] = IndexKindsOf(handlers);
   // As in Kopf, every new state is indexed (status-only changes too), but
   // once: the event of a state already taken from a write's answer, or an
   // older event arriving after it, brings nothing new to index.
@@ -334,12 +344,7 @@ void Processor::Reprocess(const std::string& resource_full_name) {
   std::set<std::string>& known = index_handlers_[resource_full_name];
   const bool new_indexers =
       !std::includes(known.begin(), known.end(), ids.begin(), ids.end());
-  bool indexers = false;
-  bool declarative = false;
-  for (const Handler* h : handlers) {
-    if (h->cause() != Cause::kIndex) continue;
-    (h->declarative() ? declarative : indexers) = true;
-  }
+  const auto [indexers, declarative] = IndexKindsOf(handlers);
   known = std::move(ids);
   for (auto& [id, st] : objects_) {
     if (st.resource->FullName() != resource_full_name) continue;
