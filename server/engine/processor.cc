@@ -204,7 +204,8 @@ void Processor::HandleEvent(
       st.raw_events.push_back({type, object});
     }
   }
-  const auto& handlers = registry_->ForResource(resource.FullName());
+  const std::string name = resource.FullName();
+  const auto& handlers = registry_->ForResource(name);
   const auto [indexers, declarative] = IndexKindsOf(handlers);
   // As in Kopf, every new state is indexed (status-only changes too), but
   // once: the event of a state already taken from a write's answer, or an
@@ -212,9 +213,9 @@ void Processor::HandleEvent(
   if (indexers && st.object->resource_version != st.indexed_rv) {
     SetIndexDirty(st, true);
   }
-  if ((indexers || declarative) &&
-      index_handlers_.find(resource.FullName()) == index_handlers_.end()) {
-    index_handlers_[resource.FullName()] = IndexHandlerIds(handlers);
+  if (indexers || declarative) {
+    auto [known, first] = index_handlers_.try_emplace(name);
+    if (first) known->second = IndexHandlerIds(handlers);
   }
   if (declarative) {
     indices_.IndexDeclaratively(
